@@ -1,0 +1,17 @@
+"""DisenLoRA (paper section 4.2): disentangle training data into clusters, train one LoRA
+expert per cluster, compose them per input with a hypernetwork.
+
+Submodules stay import-light on purpose: torch/transformers/peft load only when a function
+that needs them runs, so the CLI and TUI can import this package cheaply.
+
+- ``examples``   the training-example JSONL contract and a canonical-solution builder
+- ``base``       loading the base model (bf16/fp32 or 4-bit nf4), prompt formatting
+- ``embedding``  encoders: MiniLM (offline package) or mean-pooled base-model states
+- ``clustering`` cosine k-means (eq. 12), K by silhouette, 2-D projection
+- ``config``     dataclass configs for LoRA, training loops and the hypernetwork
+- ``loop``       the resumable training loop (progress, checkpoints, cancel)
+- ``experts``    LoRA experts per cluster (eq. 13) and "SFT on all"
+- ``layer``      the composed LoRA layer: dW = sum_k B_k diag(g_k) A_k (eq. 15-18)
+- ``hypernet``   the input-aware hypernetwork f (eq. 14) and the DisenLoRA model
+- ``merge``      static merge baselines through peft's add_weighted_adapter
+"""
