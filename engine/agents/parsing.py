@@ -1,0 +1,128 @@
+"""Turning free-form replies into code and thought lists.
+
+LLMs wrap code in fences, prepend chatter, or forget the fence altogether; thoughts come as
+numbered lists, bullets or JSON. Parsing never raises: it returns what it could recover and a
+``parse_error`` string the search records, so one malformed reply costs one node, not a run.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+\-.]*)[ \t]*\n(.*?)(?:```|\Z)", re.S)
+_ITEM = re.compile(r"^\s*(?:(?:\d+|[A-Za-z])[.):]|[-*\u2022]|(?:step|thought)\s*\d+\s*[:.)-])\s+(.*\S)", re.I)
+_CODE_START = re.compile(
+    r"^(?:from\s+\S+\s+import|import\s+\w|def\s+\w|class\s+\w|async\s+def|@\w|if\s+__name__|[A-Za-z_]\w*\s*=)"
+)
+
+
+def _compiles(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def extract_code(reply: str, entry_point: str | None = None) -> tuple[str, str | None]:
+    """The program in ``reply`` and an error message when none usable was found.
+
+    Preference: the fenced python block that defines ``entry_point``, else the longest
+    fenced block that compiles, else the reply itself from its first code-looking line.
+    """
+    text = (reply or "").strip()
+    if not text:
+        return "", "empty reply"
+    blocks = [(lang.lower(), body.strip("\n")) for lang, body in _FENCE.findall(text)]
+    blocks = [(lang, body) for lang, body in blocks if body.strip()]
+    if blocks:
+        py = [b for lang, b in blocks if lang in ("python", "py", "python3", "")] or [b for _, b in blocks]
+        if entry_point:
+            defining = [b for b in py if re.search(rf"def\s+{re.escape(entry_point)}\s*\(", b)]
+            if defining:
+                py = defining
+        compiling = [b for b in py if _compiles(b)]
+        if compiling:
+            return max(compiling, key=len), None
+        best = max(py, key=len)
+        return best, "code block does not compile"
+    # bare code: drop leading prose up to the first line that looks like Python
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        if _CODE_START.match(line):
+            candidate = "\n".join(lines[i:]).strip()
+            # trailing prose: shrink from the end until it compiles
+            cand_lines = candidate.splitlines()
+            for j in range(len(cand_lines), 0, -1):
+                chunk = "\n".join(cand_lines[:j])
+                if _compiles(chunk):
+                    return chunk, None
+            return candidate, "code does not compile"
+    return "", "no code found in reply"
+
+
+def _clean_item(s: str) -> str:
+    s = s.strip().strip('"').strip()
+    s = re.sub(r"^\*\*(.*?)\*\*:?\s*", lambda m: m.group(1) + ": " if m.group(1) else "", s)
+    return s.strip()
+
+
+def parse_thoughts(reply: str, k: int | None = None) -> tuple[list[str], str | None]:
+    """A list of thoughts from a JSON array, a numbered list or bullets.
+
+    Continuation lines are joined to the item above. When nothing list-like is found, a
+    non-empty reply counts as one thought (recorded with a parse error so it is visible).
+    """
+    text = (reply or "").strip()
+    if not text:
+        return [], "empty reply"
+    # JSON array anywhere in the reply (possibly fenced)
+    m = re.search(r"\[\s*(?:\".*?\"|\{.*?\})\s*(?:,\s*(?:\".*?\"|\{.*?\})\s*)*\]", text, re.S)
+    if m:
+        try:
+            data = json.loads(m.group(0))
+            items: list[str] = []
+            for d in data:
+                if isinstance(d, str):
+                    items.append(d)
+                elif isinstance(d, dict):
+                    val = d.get("thought") or d.get("text") or d.get("step") or next(
+                        (v for v in d.values() if isinstance(v, str)), ""
+                    )
+                    items.append(val)
+            items = [_clean_item(i) for i in items if i and i.strip()]
+            if items:
+                return (items[:k] if k else items), None
+        except (json.JSONDecodeError, TypeError):
+            pass
+    items = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            continue
+        mi = _ITEM.match(line)
+        if mi:
+            if current is not None:
+                items.append(" ".join(current))
+            current = [mi.group(1).strip()]
+        elif current is not None and line.strip() and line.startswith((" ", "\t")):
+            current.append(line.strip())
+        elif current is not None and not line.strip():
+            items.append(" ".join(current))
+            current = None
+    if current is not None:
+        items.append(" ".join(current))
+    items = [_clean_item(i) for i in items if i.strip()]
+    if items:
+        return (items[:k] if k else items), None
+    return [text], "no list found; whole reply used as one thought"
+
+
+def parse_summary(reply: str) -> str:
+    """Reflection and refinement replies are prose: strip fences and a leading label."""
+    text = (reply or "").strip()
+    text = re.sub(r"^```\w*\n|```$", "", text).strip()
+    text = re.sub(r"^(?:summary|refined thought|thought|new thought)\s*:\s*", "", text, flags=re.I)
+    return text.strip()

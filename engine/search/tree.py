@@ -1,0 +1,241 @@
+"""TreeState: the search tree as a pure fold of the event log.
+
+The search, the resume logic and every viewer (live and replay) build their tree the same
+way: ``state.apply(event)`` for each event in order. Nothing else mutates it, which is
+what makes "replaying the events rebuilds exactly the tree the search held" true by
+construction (and tested).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.search import events as ev
+
+
+@dataclass
+class Node:
+    id: str
+    parent: str | None
+    thought: str
+    policy: str | None
+    prior: float
+    depth: int
+    terminal: bool = False
+    children: list[str] = field(default_factory=list)
+    visits: int = 0
+    value: float = 0.0
+    pass_rate: float | None = None  # PR(S), eq. 10; None until simulated
+    solutions: list[dict[str, Any]] = field(default_factory=list)
+    pruned: bool = False
+    refinements: int = 0
+    old_thoughts: list[str] = field(default_factory=list)
+    summary: str | None = None  # the reflection that motivated the last refine
+    created_rollout: int = 0
+
+    @property
+    def simulated(self) -> bool:
+        return self.pass_rate is not None
+
+    @property
+    def expanded(self) -> bool:
+        return bool(self.children)
+
+    def best_solution(self) -> dict[str, Any] | None:
+        return max(self.solutions, key=lambda s: s.get("pass_rate", 0.0), default=None)
+
+
+@dataclass
+class ProblemTree:
+    problem_id: str
+    nodes: dict[str, Node] = field(default_factory=dict)
+    selection: list[str] = field(default_factory=list)  # the most recent select path
+    rollouts_done: int = 0
+    solved_by: str | None = None  # node whose solution passed all public tests
+    finished: dict[str, Any] | None = None
+    refinements: int = 0
+    prunes: int = 0
+    errors: list[str] = field(default_factory=list)
+    budget_exhausted: str | None = None
+
+    @property
+    def root(self) -> Node | None:
+        return self.nodes.get("0")
+
+    def path_thoughts(self, node_id: str) -> list[str]:
+        """The thoughts from the root (exclusive) down to ``node_id`` (inclusive)."""
+        out: list[str] = []
+        node: Node | None = self.nodes[node_id]
+        while node is not None and node.parent is not None:
+            out.append(node.thought)
+            node = self.nodes[node.parent]
+        return out[::-1]
+
+    def best_node(self) -> Node | None:
+        """The node holding the best solution on public tests (ties: shallower, earlier)."""
+        best: Node | None = None
+        best_key: tuple = ()
+        for n in self.nodes.values():
+            sol = n.best_solution()
+            if sol is None:
+                continue
+            key = (sol.get("pass_rate", 0.0), -n.depth, -int(n.id) if n.id.isdigit() else 0)
+            if best is None or key > best_key:
+                best, best_key = n, key
+        return best
+
+    def signature(self) -> list[tuple]:
+        """A comparable summary of the whole tree (used to test fold == search tree)."""
+        return sorted(
+            (
+                n.id, n.parent, n.thought, n.policy, round(n.prior, 9), n.depth, n.terminal,
+                tuple(n.children), n.visits, round(n.value, 9),
+                None if n.pass_rate is None else round(n.pass_rate, 9), n.pruned, n.refinements,
+                tuple(n.old_thoughts),
+            )
+            for n in self.nodes.values()
+        )
+
+
+@dataclass
+class TreeState:
+    """All problem trees of one run, plus run-level status."""
+
+    problems: dict[str, ProblemTree] = field(default_factory=dict)
+    last_seq: int = 0
+    status: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def tree(self, problem_id: str) -> ProblemTree:
+        t = self.problems.get(problem_id)
+        if t is None:
+            t = self.problems[problem_id] = ProblemTree(problem_id)
+        return t
+
+    def apply_all(self, events: Any) -> "TreeState":
+        for e in events:
+            self.apply(e)
+        return self
+
+    def apply(self, event: Any) -> None:
+        """Fold one ``engine.store.Event`` (or anything with kind/problem_id/payload/seq)."""
+        kind, p = event.kind, event.payload
+        self.last_seq = max(self.last_seq, getattr(event, "seq", 0) or 0)
+        if kind == ev.RUN_STARTED:
+            self.status, self.config = "running", p.get("config", {})
+            return
+        if kind == ev.RUN_FINISHED:
+            self.status = p.get("status", "finished")
+            return
+        if event.problem_id is None:
+            return
+        t = self.tree(event.problem_id)
+        handler = _HANDLERS.get(kind)
+        if handler is not None:
+            handler(t, p)
+
+
+def _root(t: ProblemTree, p: dict) -> None:
+    t.nodes[p.get("node", "0")] = Node(id=p.get("node", "0"), parent=None, thought="", policy=None, prior=1.0, depth=0)
+
+
+def _select(t: ProblemTree, p: dict) -> None:
+    t.selection = list(p["path"])
+
+
+def _expand(t: ProblemTree, p: dict) -> None:
+    parent = t.nodes[p["parent"]]
+    for c in p["children"]:
+        t.nodes[c["node"]] = Node(
+            id=c["node"], parent=parent.id, thought=c["thought"], policy=c.get("policy"),
+            prior=float(c.get("prior", 1.0)), depth=int(c.get("depth", parent.depth + 1)),
+            terminal=bool(c.get("terminal", False)), created_rollout=int(p.get("rollout", 0)),
+        )
+        parent.children.append(c["node"])
+
+
+def _simulate(t: ProblemTree, p: dict) -> None:
+    n = t.nodes[p["node"]]
+    n.pass_rate = float(p["pass_rate"])
+    n.solutions = list(p.get("solutions", []))
+
+
+def _backup(t: ProblemTree, p: dict) -> None:
+    for nid, q in p.get("q", {}).items():
+        t.nodes[nid].value = float(q)
+    for nid, n in p.get("n", {}).items():
+        t.nodes[nid].visits = int(n)
+
+
+def _prune(t: ProblemTree, p: dict) -> None:
+    t.nodes[p["node"]].pruned = True
+    t.prunes += 1
+
+
+def _reflect(t: ProblemTree, p: dict) -> None:
+    t.nodes[p["node"]].summary = p.get("summary")
+
+
+def _refine(t: ProblemTree, p: dict) -> None:
+    """In-place replacement: same id and position, new thought, fresh statistics."""
+    n = t.nodes[p["node"]]
+    n.old_thoughts.append(p.get("old_thought", n.thought))
+    n.thought = p["new_thought"]
+    n.summary = p.get("summary", n.summary)
+    n.policy = p.get("policy", n.policy)
+    n.refinements += 1
+    n.pruned = False
+    n.pass_rate = None
+    n.solutions = []
+    n.visits = 0
+    n.value = 0.0
+    for cid in n.children:  # a new thought invalidates the old subtree
+        _drop_subtree(t, cid)
+    n.children = []
+    t.refinements += 1
+
+
+def _drop_subtree(t: ProblemTree, nid: str) -> None:
+    node = t.nodes.pop(nid, None)
+    if node is not None:
+        for cid in node.children:
+            _drop_subtree(t, cid)
+
+
+def _solution_found(t: ProblemTree, p: dict) -> None:
+    if t.solved_by is None:
+        t.solved_by = p["node"]
+
+
+def _rollout_finished(t: ProblemTree, p: dict) -> None:
+    t.rollouts_done = max(t.rollouts_done, int(p["rollout"]))
+
+
+def _llm_error(t: ProblemTree, p: dict) -> None:
+    t.errors.append(f"{p.get('policy')}: {p.get('message')}")
+
+
+def _budget(t: ProblemTree, p: dict) -> None:
+    t.budget_exhausted = p.get("reason", "budget")
+
+
+def _problem_finished(t: ProblemTree, p: dict) -> None:
+    t.finished = dict(p)
+
+
+_HANDLERS = {
+    ev.ROOT: _root,
+    ev.SELECT: _select,
+    ev.EXPAND: _expand,
+    ev.SIMULATE: _simulate,
+    ev.BACKUP: _backup,
+    ev.PRUNE: _prune,
+    ev.REFLECT: _reflect,
+    ev.REFINE: _refine,
+    ev.SOLUTION_FOUND: _solution_found,
+    ev.ROLLOUT_FINISHED: _rollout_finished,
+    ev.LLM_ERROR: _llm_error,
+    ev.BUDGET_EXHAUSTED: _budget,
+    ev.PROBLEM_FINISHED: _problem_finished,
+}
