@@ -82,6 +82,8 @@ class _Retryable(Exception):
 def classify(exc: BaseException) -> tuple[str, bool]:
     """(kind, retryable) for an exception raised by litellm."""
     litellm = import_litellm()
+    if isinstance(exc, PolicyError):
+        return exc.kind, False
     msg = str(exc)
     low = msg.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(exc, getattr(litellm, "Timeout", ())):
@@ -102,8 +104,6 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return "server_error", True
     if isinstance(exc, litellm.BadRequestError):
         return "bad_request", False
-    if isinstance(exc, PolicyError):
-        return exc.kind, False
     return "error", False
 
 
@@ -198,6 +198,13 @@ class LLMClient:
         start = time.perf_counter()
         while True:
             try:
+                if spec.model.startswith("local/"):
+                    # fail fast and clearly (not installed, bad path) before litellm wraps the error
+                    from engine.agents.local.loader import resolve_source
+                    from engine.agents.local.provider import has_engine
+
+                    if not has_engine(spec.model[len("local/") :]):
+                        resolve_source(spec.model[len("local/") :])
                 resp = await fn(
                     model=spec.model, messages=messages, timeout=self.timeout_s, num_retries=0, **params
                 )

@@ -1,0 +1,1 @@
+"""The in-process local provider: transformers causal LMs behind litellm, batched dynamically."""

@@ -1,0 +1,158 @@
+"""Dynamic batching of generation requests onto one worker thread.
+
+The search fires many calls at once (every policy, every child). On a CPU or a single GPU,
+one left-padded ``generate`` over N prompts costs little more than one prompt, because small
+models are bound by per-step overhead rather than arithmetic. The batcher collects whatever
+requests arrive within a short window (``wait_s``), runs them as one batch, and hands every
+caller its own completion through a thread-safe future (usable from any event loop).
+
+Requests are grouped by sampling settings (greedy vs. temperature/top_p) because one
+``generate`` call takes one set of them; each caller's reply is cut at its own
+``max_new_tokens`` and at the first end-of-sequence token.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class GenRequest:
+    prompt_ids: list[int]
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+    @property
+    def sampling_key(self) -> tuple:
+        return (False,) if self.temperature <= 0 else (True, round(self.temperature, 4), round(self.top_p, 4))
+
+
+@dataclass
+class GenResult:
+    token_ids: list[int]
+    text: str
+    prompt_tokens: int
+    batch_size: int  # how many requests shared the generate call (for tests and stats)
+
+
+class DynamicBatcher:
+    """Owns a model and tokenizer; ``submit`` is thread-safe and returns a Future[GenResult]."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_batch = max_batch
+        self.wait_s = wait_s
+        self.batches_run = 0
+        self._q: queue.Queue[GenRequest | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="bdc-local-generate", daemon=True)
+        self._closed = False
+        self._thread.start()
+        pad = tokenizer.pad_token_id
+        if pad is None:
+            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+        self.pad_id = int(pad)
+        self.eos_ids = self._eos_ids()
+
+    def _eos_ids(self) -> set[int]:
+        ids: set[int] = set()
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        for v in (gen_eos, self.tokenizer.eos_token_id):
+            if isinstance(v, int):
+                ids.add(v)
+            elif isinstance(v, (list, tuple)):
+                ids.update(int(x) for x in v)
+        return ids
+
+    def submit(self, req: GenRequest) -> concurrent.futures.Future:
+        if self._closed:
+            raise RuntimeError("batcher is closed")
+        self._q.put(req)
+        return req.future
+
+    def close(self) -> None:
+        self._closed = True
+        self._q.put(None)
+        self._thread.join(timeout=30)
+
+    # -- worker thread -------------------------------------------------------------------------
+    def _collect(self, first: GenRequest) -> tuple[list[GenRequest], bool]:
+        batch = [first]
+        stop = False
+        deadline = time.monotonic() + self.wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                item = self._q.get(timeout=remaining) if remaining > 0 else self._q.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                stop = True
+                break
+            batch.append(item)
+        return batch, stop
+
+    def _loop(self) -> None:
+        while True:
+            first = self._q.get()
+            if first is None:
+                return
+            batch, stop = self._collect(first)
+            groups: dict[tuple, list[GenRequest]] = {}
+            for r in batch:
+                groups.setdefault(r.sampling_key, []).append(r)
+            for reqs in groups.values():
+                live = [r for r in reqs if r.future.set_running_or_notify_cancel()]
+                if not live:
+                    continue
+                try:
+                    results = self._generate(live)
+                except BaseException as e:  # noqa: BLE001 - delivered to every waiting caller
+                    for r in live:
+                        r.future.set_exception(e)
+                else:
+                    for r, res in zip(live, results):
+                        r.future.set_result(res)
+            if stop:
+                return
+
+    def _generate(self, reqs: list[GenRequest]) -> list[GenResult]:
+        import torch
+
+        width = max(len(r.prompt_ids) for r in reqs)
+        input_ids = torch.full((len(reqs), width), self.pad_id, dtype=torch.long)
+        attention = torch.zeros((len(reqs), width), dtype=torch.long)
+        for i, r in enumerate(reqs):
+            n = len(r.prompt_ids)
+            input_ids[i, width - n :] = torch.tensor(r.prompt_ids, dtype=torch.long)
+            attention[i, width - n :] = 1
+        first = reqs[0]
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": max(r.max_new_tokens for r in reqs),
+            "pad_token_id": self.pad_id,
+        }
+        if first.temperature > 0:
+            kwargs.update(do_sample=True, temperature=first.temperature, top_p=first.top_p)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        device = next(self.model.parameters()).device
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+            )
+        self.batches_run += 1
+        results = []
+        for i, r in enumerate(reqs):
+            gen = out[i, width:].tolist()[: r.max_new_tokens]
+            cut = next((j for j, t in enumerate(gen) if t in self.eos_ids), len(gen))
+            gen = gen[:cut]
+            text = self.tokenizer.decode(gen, skip_special_tokens=True)
+            results.append(GenResult(gen, text, len(r.prompt_ids), len(reqs)))
+        return results

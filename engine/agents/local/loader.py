@@ -1,0 +1,76 @@
+"""Loading a local causal LM from a catalog name, a folder, a GGUF file or a hub id."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from engine.agents.local.catalog import CATALOG, is_installed, model_dir
+from engine.agents.types import PolicyError
+
+
+def resolve_source(source: str) -> tuple[str, str]:
+    """(kind, location) for a ``local/<source>`` model: catalog | folder | gguf | hub."""
+    if source in CATALOG:
+        if not is_installed(source):
+            raise PolicyError(
+                f"local model {source!r} is not installed: run `bdc models install {source}`",
+                model=f"local/{source}",
+                kind="not_installed",
+            )
+        return "folder", str(model_dir(source))
+    p = Path(os.path.expanduser(source))
+    if p.is_dir():
+        return "folder", str(p)
+    if p.is_file() and p.suffix.lower() == ".gguf":
+        return "gguf", str(p)
+    if p.is_absolute() or source.startswith((".", "~")) or source.endswith(".gguf"):
+        raise PolicyError(f"local model path {source!r} does not exist", model=f"local/{source}", kind="unknown_model")
+    if source.count("/") == 1:
+        return "hub", source
+    known = ", ".join(CATALOG)
+    raise PolicyError(
+        f"unknown local model {source!r}: use one of {known}, a folder, a .gguf file or a Hugging Face id",
+        model=f"local/{source}",
+        kind="unknown_model",
+    )
+
+
+def clear_gguf_quantizer(model: Any) -> None:
+    """A GGUF-loaded model is already dequantized; drop the quantizer so it can be saved."""
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        try:
+            delattr(model.config, "quantization_config")
+        except AttributeError:
+            model.config.quantization_config = None
+
+
+def load_model(source: str, *, dtype: str = "float32", device: str | None = None) -> tuple[Any, Any]:
+    """(model, tokenizer) in eval mode, ready for ``generate``."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kind, where = resolve_source(source)
+    torch_dtype = getattr(torch, dtype)
+    try:
+        if kind == "gguf":
+            p = Path(where)
+            tok = AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name)
+            model = AutoModelForCausalLM.from_pretrained(str(p.parent), gguf_file=p.name, dtype=torch_dtype)
+            clear_gguf_quantizer(model)
+        else:
+            tok = AutoTokenizer.from_pretrained(where)
+            model = AutoModelForCausalLM.from_pretrained(where, dtype=torch_dtype)
+    except (OSError, ValueError) as e:
+        hint = " (offline: the model must be in the local Hugging Face cache)" if kind == "hub" else ""
+        raise PolicyError(
+            f"cannot load local model {source!r}: {str(e).splitlines()[0][:300]}{hint}",
+            model=f"local/{source}",
+            kind="unknown_model",
+        ) from e
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device).eval()
+    return model, tok

@@ -1,0 +1,143 @@
+"""The ``local`` litellm provider: ``local/<name|folder|file.gguf|hub-id>`` runs in process.
+
+Registered in ``litellm.custom_provider_map`` so a local model is just another model string
+for the rest of bdc (same client, cache, budget and recording). Each distinct model is loaded
+once per process, on first use, in a worker thread so the event loop never blocks; its
+DynamicBatcher turns concurrent requests into batched ``generate`` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+from engine.agents.local.batcher import DynamicBatcher, GenRequest, GenResult
+
+_engines: dict[str, "LocalEngine"] = {}
+_engines_lock = threading.Lock()
+
+
+class LocalEngine:
+    """A loaded model + tokenizer + batcher."""
+
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01) -> None:
+        if getattr(tokenizer, "padding_side", None) is not None:
+            tokenizer.padding_side = "left"
+        self.tokenizer = tokenizer
+        self.model = model
+        self.batcher = DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+
+    @classmethod
+    def load(cls, source: str) -> "LocalEngine":
+        from engine.agents.local.loader import load_model
+
+        model, tok = load_model(source)
+        return cls(model, tok)
+
+    def encode(self, messages: list[dict]) -> list[int]:
+        """Prompt token ids through the model's chat template (plain transcript without one)."""
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return list(tok(text, add_special_tokens=False)["input_ids"])
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+        return list(tok(text)["input_ids"])
+
+    def request(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0):
+        ids = self.encode(messages)
+        return self.batcher.submit(GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p)))
+
+    async def agenerate(self, messages: list[dict], **kw: Any) -> GenResult:
+        return await asyncio.wrap_future(self.request(messages, **kw))
+
+    def close(self) -> None:
+        self.batcher.close()
+
+
+def get_engine(source: str) -> LocalEngine:
+    """The process-wide engine of ``source`` (loaded on first use)."""
+    with _engines_lock:
+        eng = _engines.get(source)
+        if eng is None:
+            eng = LocalEngine.load(source)
+            _engines[source] = eng
+        return eng
+
+
+def has_engine(source: str) -> bool:
+    return source in _engines
+
+
+def set_engine(source: str, engine: LocalEngine) -> None:
+    """Install an already-built engine under a name (tests, benchmarks, preloaded models)."""
+    with _engines_lock:
+        _engines[source] = engine
+
+
+def unload_engines() -> None:
+    with _engines_lock:
+        for eng in _engines.values():
+            eng.close()
+        _engines.clear()
+
+
+def _make_provider_class():
+    from litellm import CustomLLM
+    from litellm.types.utils import ModelResponse
+
+    class LocalLLM(CustomLLM):
+        """litellm adapter: builds a ModelResponse with usage from the batcher's result."""
+
+        def _params(self, optional_params: dict) -> dict:
+            return {
+                "max_tokens": optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256,
+                "temperature": optional_params.get("temperature") or 0.0,
+                "top_p": optional_params.get("top_p") or 1.0,
+            }
+
+        def _response(self, model: str, model_response: ModelResponse, res: GenResult) -> ModelResponse:
+            model_response.choices[0].message.content = res.text  # type: ignore[union-attr]
+            model_response.choices[0].finish_reason = "stop"
+            model_response.model = f"local/{model}"
+            model_response.created = int(time.time())
+            from litellm.types.utils import Usage
+
+            setattr(
+                model_response,
+                "usage",
+                Usage(
+                    prompt_tokens=res.prompt_tokens,
+                    completion_tokens=len(res.token_ids),
+                    total_tokens=res.prompt_tokens + len(res.token_ids),
+                ),
+            )
+            return model_response
+
+        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
+                              encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
+                              logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006 - litellm's signature
+            engine = await asyncio.to_thread(get_engine, model)
+            res = await engine.agenerate(messages, **self._params(optional_params))
+            return self._response(model, model_response, res)
+
+        def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
+                       api_key, logging_obj, optional_params, acompletion=None, litellm_params=None, logger_fn=None,
+                       headers={}, timeout=None, client=None):  # noqa: B006
+            engine = get_engine(model)
+            res = engine.request(messages, **self._params(optional_params)).result()
+            return self._response(model, model_response, res)
+
+    return LocalLLM
+
+
+def register_local_provider(litellm: Any) -> None:
+    """Add the ``local`` provider to litellm (idempotent)."""
+    if any(item.get("provider") == "local" for item in litellm.custom_provider_map):
+        return
+    handler = _make_provider_class()()
+    litellm.custom_provider_map = [*litellm.custom_provider_map, {"provider": "local", "custom_handler": handler}]
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()
