@@ -1,0 +1,121 @@
+"""The composed LoRA layer (paper eq. 15-18) around a peft LoRA layer holding K experts.
+
+    A* = [A_1, ..., A_K] (.) G        (rank-wise gates, G in R^{K x r})
+    dW = sum_k  s_k B_k diag(g_k) A_k (s_k: the expert's LoRA scaling alpha/r)
+    y  = W_0 x + dW x
+
+Computed without materialising dW: stack the experts once into A_cat (K*r x in) and
+B_cat (out x K*r, scaling folded in), then y = W_0 x + B_cat ((A_cat x) * g). That is one
+matmul pair of rank K*r per layer, and it takes a *different gate per batch row*, so a batch
+mixing inputs is composed correctly (the stacked path).
+
+The gate is an attribute set by the owning model for one forward (``layer.gate``); there is
+no module-level state, so two composed models, or two batches, never see each other's gates.
+
+Fast path for a batch of one: the gate is fixed for the whole generation, so
+:meth:`ComposedLoraLayer.fold` bakes it in, either into the base weight (zero overhead per
+token; the original weight is kept and restored by :meth:`unfold`) or, for 4-bit bases whose
+weights cannot absorb an update, into one rank-K*r low-rank pair.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+
+def _is_quantized(layer: nn.Module) -> bool:
+    w = getattr(layer, "weight", None)
+    return w is None or hasattr(w, "quant_state") or not w.dtype.is_floating_point
+
+
+class ComposedLoraLayer(nn.Module):
+    """Replaces one peft ``LoraLayer`` (which must hold the K expert adapters)."""
+
+    def __init__(self, lora_layer: nn.Module, adapters: Sequence[str]):
+        super().__init__()
+        missing = [a for a in adapters if a not in lora_layer.lora_A]
+        if missing:
+            raise ValueError(f"LoRA layer has no adapter(s) {missing}")
+        if any(lora_layer.use_dora.get(a, False) for a in adapters):
+            raise ValueError("DoRA experts cannot be composed rank-wise")
+        ranks = {int(lora_layer.r[a]) for a in adapters}
+        if len(ranks) != 1:
+            raise ValueError(f"experts must share one LoRA rank, got {sorted(ranks)}")
+        self.base_layer = lora_layer.base_layer
+        # the same module objects peft created: the experts' weights are shared, not copied
+        self.lora_A = nn.ModuleDict({a: lora_layer.lora_A[a] for a in adapters})
+        self.lora_B = nn.ModuleDict({a: lora_layer.lora_B[a] for a in adapters})
+        # peft keeps one dropout per adapter; the stacked path needs one input, so the
+        # first expert's dropout (they are trained with the same settings) is applied.
+        self.lora_dropout = lora_layer.lora_dropout[adapters[0]]
+        self.adapters = list(adapters)
+        self.scaling = [float(lora_layer.scaling[a]) for a in adapters]
+        self.r = ranks.pop()
+        self.k = len(adapters)
+        self.gate: torch.Tensor | None = None  # (B, K*r) or (K*r,), set per forward
+        self.disabled = False
+        self._lowrank: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._weight_backup: torch.Tensor | None = None
+        self.register_buffer("A_cat", torch.empty(0), persistent=False)
+        self.register_buffer("B_cat", torch.empty(0), persistent=False)
+        self.refresh()
+
+    @property
+    def gate_size(self) -> int:
+        return self.k * self.r
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Re-stack the experts (call after changing their weights; they are frozen)."""
+        self.A_cat = torch.cat([self.lora_A[a].weight for a in self.adapters], 0).detach()
+        self.B_cat = torch.cat(
+            [self.lora_B[a].weight * s for a, s in zip(self.adapters, self.scaling)], 1
+        ).detach()
+
+    def delta_weight(self, gate: torch.Tensor) -> torch.Tensor:
+        """dW = sum_k s_k B_k diag(g_k) A_k for one gate (K*r,), as a dense matrix."""
+        return self.B_cat @ (self.A_cat * gate.to(self.A_cat.dtype)[:, None])
+
+    def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        y = self.base_layer(x, *args, **kwargs)
+        if self.disabled or self._weight_backup is not None:
+            return y
+        if self._lowrank is not None:
+            a, b = self._lowrank
+            return y + ((self.lora_dropout(x).to(a.dtype) @ a.T) @ b.T).to(y.dtype)
+        g = self.gate
+        if g is None:
+            raise RuntimeError("composed LoRA layer called without a gate; run it through DisenLoRAModel")
+        h = self.lora_dropout(x).to(self.A_cat.dtype) @ self.A_cat.T  # (..., K*r)
+        g = g.to(h.dtype)
+        if g.dim() == 1:
+            g = g.unsqueeze(0)
+        if h.dim() > 2:  # (B, T, K*r): one gate per row, shared by its positions
+            g = g.view(g.shape[0], *([1] * (h.dim() - 2)), g.shape[-1])
+        return y + ((h * g) @ self.B_cat.T).to(y.dtype)
+
+    @torch.no_grad()
+    def fold(self, gate: torch.Tensor, *, into_weight: bool = True) -> str:
+        """Bake one gate in for a whole generation. Returns ``weight`` or ``lowrank``."""
+        self.unfold()
+        gate = gate.reshape(-1).to(self.A_cat.dtype)
+        if into_weight and not _is_quantized(self.base_layer):
+            w = self.base_layer.weight
+            self._weight_backup = w.data.clone()
+            w.data += self.delta_weight(gate).to(w.dtype)
+            return "weight"
+        self._lowrank = (self.A_cat * gate[:, None], self.B_cat)
+        return "lowrank"
+
+    @torch.no_grad()
+    def unfold(self) -> None:
+        if self._weight_backup is not None:
+            self.base_layer.weight.data.copy_(self._weight_backup)
+            self._weight_backup = None
+        self._lowrank = None
+
+    def extra_repr(self) -> str:
+        return f"experts={self.k}, r={self.r}"
