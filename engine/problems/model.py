@@ -29,6 +29,8 @@ class TestStyle(str, Enum):
     CALL = "call"
     ASSERT = "assert"
 
+    __test__ = False  # not a pytest class
+
 
 @dataclass(frozen=True)
 class TestCase:

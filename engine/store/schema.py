@@ -8,6 +8,10 @@ guessed at.
 
 from __future__ import annotations
 
+import sqlite3
+
+from engine.errors import StoreError
+
 MIGRATIONS: list[str] = [
     # 1: runs, the problems of a run, and the append-only event log (the spine)
     """
@@ -126,3 +130,18 @@ MIGRATIONS: list[str] = [
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn``'s database to ``SCHEMA_VERSION``; refuse a newer one. Returns old version."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"this database has schema version {version}, newer than this bdc understands "
+            f"({SCHEMA_VERSION}); upgrade bdc or point --db at another file"
+        )
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        conn.executescript(
+            "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
+        )
+    return version

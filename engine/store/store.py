@@ -31,7 +31,7 @@ import aiosqlite
 
 from engine.errors import StoreError
 from engine.store.records import Event, JobRow, RunRow
-from engine.store.schema import MIGRATIONS, SCHEMA_VERSION
+from engine.store.schema import SCHEMA_VERSION, migrate
 
 RUN_STATUSES = ("pending", "running", "finished", "interrupted", "failed", "cancelled")
 
@@ -75,21 +75,6 @@ def pid_alive(pid: int | None) -> bool:
             return f.read().split(") ", 1)[1][0] != "Z"
     except OSError:
         return True
-
-
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring ``conn``'s database to ``SCHEMA_VERSION``; refuse a newer one. Returns old version."""
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"this database has schema version {version}, newer than this bdc understands "
-            f"({SCHEMA_VERSION}); upgrade bdc or point --db at another file"
-        )
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.executescript(
-            "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
-        )
-    return version
 
 
 class Store:

@@ -1,0 +1,59 @@
+"""Start engine work in its own process, detached from whoever asked for it.
+
+A search, training or evaluation started from the TUI runs as ``bdc --db DB resume RUN``
+(or ``bdc jobs run JOB``) in a new session: closing the TUI does not stop it, and the TUI
+follows it through the store exactly as it follows a headless ``bdc search`` started on a
+server. The process's output goes to a log file next to the database.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from engine.store import pid_alive
+
+
+def log_dir(db_path: str | Path) -> Path:
+    d = Path(db_path).expanduser().resolve().parent / "logs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _spawn(db_path: str | Path, args: list[str], log_name: str) -> int:
+    log = log_dir(db_path) / log_name
+    env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "engine", "--db", str(db_path), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+    return proc.pid
+
+
+def launch_run(db_path: str | Path, run_id: str) -> int:
+    """Run (or continue) a stored run in a detached process; returns its pid."""
+    return _spawn(db_path, ["resume", run_id], f"{run_id}.log")
+
+
+def launch_job(db_path: str | Path, job_id: str) -> int:
+    """Run a stored train/eval/cluster job in a detached process; returns its pid."""
+    return _spawn(db_path, ["jobs", "run", job_id], f"{job_id}.log")
+
+
+def cancel(pid: int | None) -> bool:
+    """Ask a run or job process to stop (SIGTERM: it marks itself cancelled). False if gone."""
+    if not pid or not pid_alive(pid):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,1 @@
+"""One loader per dataset schema; each turns raw rows into ``Problem`` objects."""

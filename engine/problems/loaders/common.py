@@ -1,0 +1,55 @@
+"""What every row loader shares: turning rows into problems with bad rows named or skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from engine.errors import DatasetError
+from engine.problems.model import Problem
+from engine.problems.rows import read_rows
+
+RowParser = Callable[[dict[str, Any], str], Problem]
+Warn = Callable[[str], None]
+
+
+def parse_rows(
+    rows: Iterable[tuple[int, dict[str, Any]]],
+    parse: RowParser,
+    source: str,
+    *,
+    skip_bad: bool = False,
+    warn: Warn | None = None,
+) -> list[Problem]:
+    """Parse rows; a bad row raises DatasetError naming ``source:line`` unless ``skip_bad``."""
+    problems: list[Problem] = []
+    for line, row in rows:
+        where = f"{source}:{line}"
+        try:
+            problem = parse(row, where)
+            if not problem.public_tests and not problem.private_tests:
+                raise DatasetError(f"{where}: row {problem.id!r} has no tests")
+        except DatasetError as e:
+            if not skip_bad:
+                raise
+            if warn:
+                warn(f"skipped {e}")
+            continue
+        except (KeyError, TypeError, ValueError, SyntaxError) as e:
+            err = DatasetError(f"{where}: malformed row ({type(e).__name__}: {e})")
+            if not skip_bad:
+                raise err from e
+            if warn:
+                warn(f"skipped {err}")
+            continue
+        problems.append(problem)
+    return problems
+
+
+def load_file(path: str | Path, parse: RowParser, *, skip_bad: bool = False, warn: Warn | None = None) -> list[Problem]:
+    return parse_rows(read_rows(path, skip_bad=skip_bad, warn=warn), parse, str(path), skip_bad=skip_bad, warn=warn)
+
+
+def load_iterable(rows: Iterable[dict[str, Any]], parse: RowParser, source: str, **kw: Any) -> list[Problem]:
+    """Rows from a ``datasets.Dataset`` or any iterable of dicts (line = row index + 1)."""
+    return parse_rows(((i, dict(r)) for i, r in enumerate(rows, start=1)), parse, source, **kw)

