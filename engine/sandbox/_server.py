@@ -537,8 +537,12 @@ class Server:
             name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
             return done("runtime_error", name)
         st = status.get("status")
-        if st is None:
-            return done("runtime_error", "NoResult")  # os._exit / result channel closed
+        if st is None:  # os._exit(): no result message, only an exit status
+            code = os.WEXITSTATUS(ws) if os.WIFEXITED(ws) else -1
+            if style == "stdio" and code == 0:
+                st = "ok"  # a real process leaving with status 0: judge its output
+            else:
+                return done("runtime_error", f"Exit({code})" if code > 0 else "NoResult")
         if st == "internal":
             res["stderr_excerpt"] = _excerpt_err(err + "\n" + str(status.get("message", "")))
             return done("runtime_error", status.get("error_type") or "SandboxError")
