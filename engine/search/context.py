@@ -1,0 +1,414 @@
+"""ProblemContext: what a strategy works with while it searches one problem.
+
+It owns the problem's tree and is the only way to change it: ``emit`` writes an event to
+the store *and* folds it into the tree with ``TreeState.apply`` (event sourcing), so the tree
+a viewer rebuilds from the log is the tree the search held, by construction.
+
+It also makes resume cheap and exact. A resumed problem is searched again from the start,
+deterministically, with the problem's stored events as a *journal*: while the journal has
+events left, ``emit`` checks that the search re-derived the same event and folds the stored
+one without writing it, and the expensive operations (thoughts, solutions + sandbox,
+reflections) take their results from the journal instead of calling a policy. Once the
+journal is used up the search goes on live; replies that were cached before the crash come
+from the LLM cache for free. Given the same replies, the final tree equals the tree of an
+uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Iterable, Sequence
+
+from engine.agents.types import BudgetExceeded, CallContext
+from engine.errors import BdcError
+from engine.problems.model import Problem, TestCase
+from engine.search import events as ev
+from engine.search.config import SearchConfig
+from engine.search.puct import backup_values, node_value
+from engine.search.tree import Node, ProblemTree, TreeState
+
+
+class ResumeDivergence(BdcError):
+    """The re-executed search produced an event different from the stored one."""
+
+
+@dataclass
+class _Ev:
+    """The shape ``TreeState.apply`` folds (a stored ``engine.store.Event`` has it too)."""
+
+    kind: str
+    payload: dict[str, Any]
+    problem_id: str | None
+    node_id: str | None = None
+    seq: int = 0
+
+
+def _norm(payload: dict[str, Any]) -> Any:
+    return json.loads(json.dumps(payload, default=str))
+
+
+@dataclass
+class Usage:
+    """LLM usage seen by this process for one problem (calls made here, not replayed)."""
+
+    calls: int = 0
+    errors: int = 0
+
+
+class ProblemContext:
+    """One problem under search: tree, policies, sandbox, config, event emission, operations."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,
+        run_id: str,
+        problem: Problem,
+        state: TreeState,
+        policies: Sequence[Any],
+        sandbox: Any,
+        config: SearchConfig,
+        journal: Iterable[Any] = (),
+        sequential: bool = False,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.problem = problem
+        self.view = problem.prompt_view()  # the only problem a policy ever sees
+        self.state = state
+        self.tree: ProblemTree = state.tree(problem.id)
+        self.policies = list(policies)
+        self.sandbox = sandbox
+        self.config = config
+        self.sequential = sequential
+        self._journal = [_Ev(e.kind, e.payload, e.problem_id, e.node_id, e.seq) for e in journal]
+        self._jpos = 0
+        self._used: set[int] = set()  # journal indices whose results were reused
+        self._next_id = 1
+        for e in self._journal:  # ids are never reused, even for nodes a refine dropped
+            if e.kind == ev.EXPAND:
+                for c in e.payload.get("children", []):
+                    if str(c["node"]).isdigit():
+                        self._next_id = max(self._next_id, int(c["node"]) + 1)
+        self.started = time.monotonic()
+        self.rollout = 0
+
+    # ------------------------------------------------------------------ events
+    @property
+    def replaying(self) -> bool:
+        return self._jpos < len(self._journal)
+
+    def emit(self, kind: str, payload: dict[str, Any], node_id: str | None = None) -> None:
+        """Record ``kind`` and fold it into the tree (or, while replaying, check and fold the stored one)."""
+        # llm_error events are informational and not re-derived on replay: fold stored ones
+        # as they come, write new ones whenever they happen
+        while self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR and kind != ev.LLM_ERROR:
+            self.state.apply(self._journal[self._jpos])
+            self._jpos += 1
+        if kind == ev.LLM_ERROR and not (self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR):
+            seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
+            self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
+            return
+        if self._jpos < len(self._journal):
+            stored = self._journal[self._jpos]
+            if kind == ev.LLM_ERROR:
+                self._jpos += 1
+                self.state.apply(stored)
+                return
+            if stored.kind != kind or _norm(stored.payload) != _norm(payload):
+                raise ResumeDivergence(
+                    f"problem {self.problem.id}: resumed search diverged from the stored events at seq "
+                    f"{stored.seq} (stored {stored.kind}, re-derived {kind}); the replies or the code changed "
+                    "since the run was interrupted"
+                )
+            self._jpos += 1
+            self.state.apply(stored)
+            return
+        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
+        self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
+
+    def recorded(self, kind: str, **match: Any) -> dict[str, Any] | None:
+        """The payload of a not-yet-reused stored ``kind`` event matching ``match`` (resume only)."""
+        for i in range(self._jpos, len(self._journal)):
+            e = self._journal[i]
+            if i in self._used or e.kind != kind:
+                continue
+            if all(e.payload.get(k) == v for k, v in match.items()):
+                self._used.add(i)
+                return e.payload
+        return None
+
+    def new_id(self) -> str:
+        nid = str(self._next_id)
+        self._next_id += 1
+        return nid
+
+    def ctx(self, node_id: str | None, sample_index: int = 0) -> CallContext:
+        return CallContext(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id, sample_index=sample_index)
+
+    async def gather(self, coros: Sequence[Awaitable[Any]]) -> list[Any]:
+        """All at once, or one after the other in ``sequential`` mode; results in input order."""
+        if self.sequential:
+            return [await c for c in coros]
+        return list(await asyncio.gather(*coros))
+
+    # ------------------------------------------------------------------ policy calls
+    async def _guard(self, policy: Any, stage: str, call: Callable[[], Awaitable[Any]]) -> tuple[Any, str | None]:
+        """Run one policy call; a policy failure becomes an error message (budget stops propagate)."""
+        try:
+            return await call(), None
+        except (BudgetExceeded, asyncio.CancelledError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a failing policy must not sink the search
+            return None, f"{type(e).__name__}: {e}"
+
+    def _llm_error(self, policy: Any, stage: str, message: str) -> None:
+        self.emit(ev.LLM_ERROR, {"policy": policy.name, "stage": stage, "message": message[:500]})
+
+    def policy(self, name: str | None) -> Any:
+        for p in self.policies:
+            if p.name == name:
+                return p
+        return self.policies[0]
+
+    def other_policy(self, name: str | None) -> Any:
+        """A policy distinct from ``name`` (the next one in order) to avoid self-bootstrapping bias."""
+        names = [p.name for p in self.policies]
+        if name in names and len(names) > 1:
+            return self.policies[(names.index(name) + 1) % len(names)]
+        return self.policy(name)
+
+    # ------------------------------------------------------------------ operations
+    def is_terminal(self, text: str, depth: int) -> bool:
+        return depth >= self.config.max_depth or (
+            bool(self.config.terminal_marker) and self.config.terminal_marker in text
+        )
+
+    async def compute_children(self, parent: Node, rollout: int, policies: Sequence[Any] | None = None) -> dict[str, Any]:
+        """Eq. 4 without emitting: every policy proposes thoughts for ``parent`` concurrently.
+
+        Ids are assigned later, in ``emit_expand``, so concurrent expansions stay deterministic.
+        """
+        stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
+        if stored is not None:
+            return {"children": [dict(c) for c in stored["children"]], "errors": []}
+        pols = list(policies or self.policies)
+        path = self.tree.path_thoughts(parent.id)
+        k = self.config.thoughts_per_policy
+
+        def one(p: Any) -> Awaitable[Any]:
+            return self._guard(p, "thoughts", lambda: p.propose_thoughts(self.view, path, k, ctx=self.ctx(parent.id)))
+
+        results = await self.gather([one(p) for p in pols])
+        children: list[dict[str, Any]] = []
+        errors: list[tuple[Any, str, str]] = []
+        for p, (thoughts, err) in zip(pols, results):
+            if err is not None:
+                errors.append((p, "thoughts", err))
+                continue
+            for t in thoughts or []:
+                text = str(t.text).strip()
+                if text:
+                    children.append({"thought": text, "policy": getattr(t, "policy", None) or p.name,
+                                     "prior": float(t.prior)})
+        return {"children": children, "errors": errors}
+
+    def emit_expand(self, parent: Node, rollout: int, computed: dict[str, Any]) -> list[str]:
+        """Give the computed children ids, depth and terminal flags; emit ``expand``; return their ids."""
+        for pol, stage, msg in computed["errors"]:
+            self._llm_error(pol, stage, msg)
+        children = []
+        for c in computed["children"]:
+            c = dict(c)
+            if "node" not in c:
+                depth = parent.depth + 1
+                c.update(node=self.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
+            elif str(c["node"]).isdigit():
+                self._next_id = max(self._next_id, int(c["node"]) + 1)
+            children.append({k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")})
+        if children:
+            self.emit(ev.EXPAND, {"parent": parent.id, "rollout": rollout, "children": children}, node_id=parent.id)
+        return [c["node"] for c in children]
+
+    async def propose(self, parent: Node, rollout: int, policies: Sequence[Any] | None = None) -> list[str]:
+        """Expand ``parent`` with every policy's thoughts; returns the new child ids."""
+        return self.emit_expand(parent, rollout, await self.compute_children(parent, rollout, policies))
+
+    def expand_with(self, parent: Node, rollout: int, children: list[dict[str, Any]]) -> list[str]:
+        """Expand with given thoughts (``{thought, policy, prior}``), e.g. reflections (Reflexion, LATS)."""
+        stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
+        if stored is not None:
+            children = [dict(c) for c in stored["children"]]
+        return self.emit_expand(parent, rollout, {"children": children, "errors": []})
+
+    async def _solution(self, p: Any, node_id: str, path: list[str]) -> dict[str, Any]:
+        sol, err = await self._guard(p, "solution", lambda: p.write_solution(self.view, path, ctx=self.ctx(node_id)))
+        if err is not None:
+            return {"policy": p.name, "code": "", "pass_rate": 0.0, "passed": 0, "total": len(self.problem.public_tests),
+                    "verdicts": [], "feedback": "", "parse_error": err, "error": True}
+        code = sol.code or ""
+        out = {"policy": p.name, "code": code, "parse_error": sol.parse_error}
+        if not code.strip():
+            out.update(pass_rate=0.0, passed=0, total=len(self.problem.public_tests), verdicts=[],
+                       feedback=f"no code: {sol.parse_error or 'empty reply'}")
+            return out
+        out.update(await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name))
+        return out
+
+    async def run_tests(self, code: str, tests: list[TestCase], *, node_id: str | None, policy: str | None) -> dict[str, Any]:
+        """Run ``code`` in the sandbox; the verdict summary a node keeps."""
+        res = await self.sandbox.run(code, self.problem, tests)
+        if self.store is not None:
+            self.store.record_sandbox_run(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id,
+                                          policy=policy, result=res)
+        verdicts = [getattr(r.verdict, "value", str(r.verdict)) for r in res.results]
+        passed = sum(1 for r in res.results if getattr(r, "passed", False))
+        return {"pass_rate": float(res.pass_rate), "passed": passed, "total": len(res.results),
+                "verdicts": verdicts, "feedback": str(res.summary)}
+
+    async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> dict[str, Any]:
+        stored = self.recorded(ev.SIMULATE, node=node_id, rollout=rollout)
+        if stored is not None:
+            return stored
+        path = self.tree.path_thoughts(node_id)
+        sols = await self.gather([self._solution(p, node_id, path) for p in policies])
+        ok = [s for s in sols if not s.get("error")]
+        pr = sum(s["pass_rate"] for s in ok) / len(ok) if ok else 0.0  # eq. 10
+        return {"node": node_id, "rollout": rollout, "pass_rate": pr, "solutions": sols}
+
+    async def simulate(
+        self, node_ids: Sequence[str], rollout: int, policies: Sequence[Any] | Callable[[str], Sequence[Any]] | None = None
+    ) -> None:
+        """Eq. 9-10 for several nodes at once (every policy writes a solution from each state).
+
+        ``policies`` may be a function of the node id (LATS: a node is one policy's solution).
+        """
+        def pols(nid: str) -> list[Any]:
+            if callable(policies):
+                return list(policies(nid))
+            return list(policies or self.policies)
+
+        payloads = await self.gather([self._simulate_one(n, rollout, pols(n)) for n in node_ids])
+        for payload in payloads:
+            for s in payload["solutions"]:
+                if s.get("error"):
+                    self._llm_error(self.policy(s["policy"]), "solution", s.get("parse_error") or "error")
+            self.emit(ev.SIMULATE, payload, node_id=payload["node"])
+            self._check_solved(payload["node"])
+
+    def _check_solved(self, node_id: str) -> None:
+        node = self.tree.nodes[node_id]
+        for s in node.solutions:
+            if s.get("total") and s.get("passed") == s.get("total") and self.tree.solved_by is None:
+                self.emit(ev.SOLUTION_FOUND, {"node": node_id, "policy": s["policy"], "code": s["code"],
+                                              "public_pass_rate": s["pass_rate"]}, node_id=node_id)
+                return
+
+    def value(self, node: Node) -> float:
+        return node_value(node.pass_rate or 0.0, node.terminal, self.config.gamma)
+
+    def backup(
+        self, path: list[str], reward: float, rollout: int, leaves: dict[str, float] | None = None,
+        mode: str | None = None,
+    ) -> None:
+        """Eq. 5-6 along ``path`` plus first values/visits of freshly simulated ``leaves``."""
+        q, n = backup_values(self.tree, path, reward, mode or self.config.backup)
+        for nid, v in (leaves or {}).items():
+            q[nid] = v
+            n[nid] = self.tree.nodes[nid].visits + 1
+        self.emit(ev.BACKUP, {"rollout": rollout, "path": list(path), "reward": reward, "q": q, "n": n},
+                  node_id=path[-1] if path else None)
+
+    async def compute_reflection(
+        self, node_id: str, rollout: int, reflector: Any, solution: dict[str, Any] | None
+    ) -> tuple[str | None, str | None]:
+        """A reflection on one of the node's solutions, without emitting (journal-aware)."""
+        stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout, policy=reflector.name)
+        if stored is not None:
+            return stored["summary"], None
+        node = self.tree.nodes[node_id]
+        code = solution.get("code", "") if solution else ""
+        feedback = (solution.get("feedback") or solution.get("parse_error") or "") if solution else ""
+        value = float(solution.get("pass_rate", 0.0)) if solution else 0.0
+        path = self.tree.path_thoughts(node_id)
+        summary, err = await self._guard(
+            reflector, "reflect", lambda: reflector.reflect(self.view, path, code, feedback, value, ctx=self.ctx(node_id)))
+        if err is None and not str(summary or "").strip():
+            err = "empty reflection"
+        return (None, err) if err is not None else (str(summary).strip(), None)
+
+    def emit_reflection(self, node_id: str, rollout: int, reflector: Any, summary: str | None, err: str | None) -> None:
+        if err is not None:
+            self._llm_error(reflector, "reflect", err)
+        else:
+            self.emit(ev.REFLECT, {"node": node_id, "rollout": rollout, "policy": reflector.name, "summary": summary},
+                      node_id=node_id)
+
+    async def _refine_chain(self, node_id: str, rollout: int) -> dict[str, Any]:
+        """Eq. 7-8 for one ill node, computed without emitting (the caller emits in order).
+
+        A policy other than the author summarises the failure from the node's value, state and
+        per-test feedback; the author rewrites its thought from that summary.
+        """
+        node = self.tree.nodes[node_id]
+        reflector, author = self.other_policy(node.policy), self.policy(node.policy)
+        out: dict[str, Any] = {"node": node_id, "reflector": reflector, "author": author, "errors": []}
+        stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout)
+        if stored is not None:
+            out["summary"] = stored["summary"]
+        else:
+            sol = _worst_own_solution(node)
+            code = sol.get("code", "") if sol else ""
+            feedback = (sol.get("feedback") or sol.get("parse_error") or "") if sol else ""
+            path = self.tree.path_thoughts(node_id)
+            summary, err = await self._guard(
+                reflector, "reflect",
+                lambda: reflector.reflect(self.view, path, code, feedback, node.pass_rate or 0.0,
+                                          ctx=self.ctx(node_id, node.refinements)))
+            if err is not None or not str(summary or "").strip():
+                out["errors"].append((reflector, "reflect", err or "empty reflection"))
+                return out
+            out["summary"] = str(summary).strip()
+        stored = self.recorded(ev.REFINE, node=node_id, rollout=rollout)
+        if stored is not None:
+            out["new_thought"] = stored["new_thought"]
+            return out
+        parent_path = self.tree.path_thoughts(node.parent) if node.parent else []
+        new, err = await self._guard(
+            author, "refine",
+            lambda: author.refine(self.view, parent_path, node.thought, out["summary"], node.pass_rate or 0.0,
+                                  ctx=self.ctx(node_id, node.refinements)))
+        if err is not None or not str(new or "").strip():
+            out["errors"].append((author, "refine", err or "empty refinement"))
+            return out
+        out["new_thought"] = str(new).strip()
+        return out
+
+    async def refine_nodes(self, node_ids: Sequence[str], rollout: int) -> list[str]:
+        """Reflect + rewrite several ill nodes concurrently; emit in node order; return the refined ids."""
+        chains = await self.gather([self._refine_chain(i, rollout) for i in node_ids])
+        refined: list[str] = []
+        for c in chains:
+            nid = c["node"]
+            for pol, stage, msg in c["errors"]:
+                self._llm_error(pol, stage, msg)
+            if "summary" in c:
+                self.emit(ev.REFLECT, {"node": nid, "rollout": rollout, "policy": c["reflector"].name,
+                                       "summary": c["summary"]}, node_id=nid)
+            if "new_thought" in c:
+                node = self.tree.nodes[nid]
+                self.emit(ev.REFINE, {"node": nid, "rollout": rollout, "policy": c["author"].name,
+                                      "old_thought": node.thought, "new_thought": c["new_thought"],
+                                      "summary": c["summary"]}, node_id=nid)
+                refined.append(nid)
+        return refined
+
+
+def _worst_own_solution(node: Node) -> dict[str, Any] | None:
+    """The solution the reflection should analyse: the node author's own, else the worst one."""
+    own = [s for s in node.solutions if s.get("policy") == node.policy and not s.get("error")]
+    pool = own or [s for s in node.solutions if not s.get("error")] or node.solutions
+    return min(pool, key=lambda s: s.get("pass_rate", 0.0), default=None)

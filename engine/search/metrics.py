@@ -1,0 +1,36 @@
+"""PR and AC as in the paper's tables, per difficulty and overall, plus cost figures.
+
+PR: mean private-test pass rate of the chosen solution; AC: fraction of problems whose
+chosen solution passes every private test. Both are fractions in [0, 1] here; tables print
+them as percentages.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+OVERALL = "overall"
+
+
+def _group(results: list[dict[str, Any]]) -> dict[str, Any]:
+    n = len(results)
+    return {
+        "n": n,
+        "pr": sum(float(r.get("private_pass_rate") or 0.0) for r in results) / n if n else 0.0,
+        "ac": sum(1 for r in results if r.get("passed_private")) / n if n else 0.0,
+        "solved_public": sum(1 for r in results if float(r.get("public_pass_rate") or 0.0) >= 1.0),
+        "calls": sum(int(r.get("calls") or 0) for r in results),
+        "tokens": sum(int(r.get("tokens") or 0) for r in results),
+        "cost": sum(float(r.get("cost") or 0.0) for r in results),
+        "wall_s": sum(float(r.get("wall_s") or 0.0) for r in results),
+    }
+
+
+def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """``{"overall": {...}, "by_difficulty": {difficulty: {...}}}``; each group has
+    n, pr, ac, solved_public, calls, tokens, cost, wall_s. Failed problems count as 0."""
+    rs = [r for r in results if r is not None]
+    by: dict[str, list[dict[str, Any]]] = {}
+    for r in rs:
+        by.setdefault(str(r.get("difficulty") or "unknown"), []).append(r)
+    return {OVERALL: _group(rs), "by_difficulty": {d: _group(v) for d, v in sorted(by.items())}}

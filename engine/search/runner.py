@@ -1,0 +1,233 @@
+"""The headless runner: execute (or resume) a stored run from the store alone.
+
+``execute_run(store, run_id)`` reads the run's config and problems from the store, claims
+the run, folds the events already stored, searches every unfinished problem (a resumed
+problem replays its own events as a journal, see ``engine.search.context``), and keeps the
+run's status and totals current for the runs list. ``bdc search``, ``bdc resume`` and the
+TUI's job launcher all go through it.
+
+Status: 'finished' at the end; 'cancelled' on SIGTERM or task cancellation; 'failed' with
+the error message when something crashes; a process killed with -9 leaves 'running', which
+``Store.mark_dead_runs_interrupted`` turns into 'interrupted' and ``bdc resume`` continues.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from typing import Any, Callable
+
+from engine.agents.types import Budget, PolicySpec
+from engine.problems.model import Problem
+from engine.search import events as ev
+from engine.search.config import RunConfig
+from engine.search.context import ProblemContext
+from engine.search.limits import LimitedPolicy
+from engine.search.metrics import summarize
+from engine.search.registry import make_strategy
+from engine.search.scripted import is_scripted, scripted_policy
+from engine.search.strategy import Strategy, solve_problem
+from engine.search.tree import TreeState
+
+TOTALS_EVERY_S = 1.0
+
+
+def build_policies(specs: list[dict[str, Any]], problems: list[Problem], store: Any, budget: Budget) -> list[Any]:
+    """Policies from stored PolicySpec dicts: ``scripted:*`` ones here, LLM ones via the agents package."""
+    from engine.agents.config import spec_from_dict
+
+    out: list[Any] = []
+    client = None
+    for i, d in enumerate(specs):
+        spec = d if isinstance(d, PolicySpec) else spec_from_dict(d, f"agent #{i + 1}")
+        if is_scripted(spec):
+            out.append(scripted_policy(spec, problems, sink=store))
+            continue
+        if client is None:
+            from engine.agents.llm import LLMClient
+
+            client = LLMClient(sink=store, budget=budget)
+        from engine.agents.policy import Policy
+
+        out.append(Policy(spec, client))
+    return out
+
+
+def _open_sandbox(workers: int) -> Any:
+    from engine.sandbox import Sandbox
+
+    return Sandbox(workers=workers)
+
+
+class RunProgress:
+    """Live figures of a run (also written to ``runs.totals``)."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.results: dict[str, dict[str, Any]] = {}
+        self.active: set[str] = set()
+        self.started = time.monotonic()
+
+    def totals(self, llm: dict[str, Any]) -> dict[str, Any]:
+        m = summarize(self.results.values())["overall"]
+        return {
+            "calls": int(llm.get("calls", 0) - llm.get("cached", 0)), "cached": int(llm.get("cached", 0)),
+            "tokens": int(llm.get("tokens_in", 0) + llm.get("tokens_out", 0)), "cost": float(llm.get("cost", 0.0)),
+            "problems_total": self.total, "problems_done": len(self.results), "active": len(self.active),
+            "solved_public": m["solved_public"], "pr": m["pr"], "ac": m["ac"],
+            "wall_s": round(time.monotonic() - self.started, 2),
+        }
+
+
+async def execute_run(
+    store: Any,
+    run_id: str,
+    *,
+    policies: list | None = None,
+    sandbox: Any = None,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """Run or resume ``run_id``. ``policies``/``sandbox`` override what the stored config builds
+    (tests, benchmarks); ``on_progress`` gets the totals dict whenever they are written."""
+    row = await store.run(run_id)
+    run_id = row.id
+    cfg = RunConfig.from_dict(row.config)
+    problems = [Problem.from_dict(r["problem"]) for r in await store.run_problems(run_id)]
+    await store.claim_run(run_id)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    handler = False
+    try:
+        loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        handler = True
+    except (RuntimeError, ValueError, NotImplementedError, AttributeError):
+        pass  # not the main thread (the TUI's job launcher cancels the task itself)
+    progress = RunProgress(len(problems))
+    try:
+        await _execute(store, run_id, cfg, problems, policies, sandbox, progress, on_progress)
+    except asyncio.CancelledError:
+        await _close(store, run_id, "cancelled", progress, None, on_progress)
+        raise
+    except BaseException as e:
+        await _close(store, run_id, "failed", progress, f"{type(e).__name__}: {e}", on_progress)
+        raise
+    finally:
+        if handler:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+
+async def _close(store: Any, run_id: str, status: str, progress: RunProgress, error: str | None,
+                 on_progress: Callable | None) -> None:
+    try:
+        totals = progress.totals(await store.llm_totals(run_id))
+        store.update_run_totals(run_id, totals)
+        store.emit(run_id, ev.RUN_FINISHED, {"status": status, "metrics": summarize(progress.results.values()),
+                                             **({"error": error} if error else {})})
+        await store.set_run_status(run_id, status, error)
+        if on_progress:
+            on_progress(totals)
+    except Exception:  # the store itself may be what failed; the original error matters more
+        pass
+
+
+async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], policies: list | None,
+                   sandbox: Any, progress: RunProgress, on_progress: Callable | None) -> None:
+    stored = await store.events(run_id)
+    state = TreeState()
+    journal: dict[str, list[Any]] = {}
+    for e in stored:
+        if e.problem_id is None:
+            state.apply(e)
+        else:
+            journal.setdefault(e.problem_id, []).append(e)
+    if not any(e.kind == ev.RUN_STARTED for e in stored):
+        store.emit(run_id, ev.RUN_STARTED, {"config": cfg.to_dict()})
+        state.apply(type("E", (), {"kind": ev.RUN_STARTED, "payload": {"config": cfg.to_dict()}, "problem_id": None})())
+    todo: list[Problem] = []
+    for p in problems:
+        done = next((e.payload for e in journal.get(p.id, []) if e.kind == ev.PROBLEM_FINISHED), None)
+        if done is not None:
+            progress.results[p.id] = done
+            state.apply_all(journal[p.id])
+        else:
+            todo.append(p)
+
+    budget = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
+    strategy = make_strategy(cfg.strategy, cfg.search)
+    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget)
+    if not base:
+        from engine.errors import ConfigError
+
+        raise ConfigError("the run has no agents")
+    sem = asyncio.Semaphore(1 if cfg.sequential else cfg.llm_concurrency)
+    pols = [LimitedPolicy(p, sem) for p in strategy.select_policies(base)]
+    problem_sem = asyncio.Semaphore(1 if cfg.sequential else cfg.problem_concurrency)
+
+    async def write_totals() -> None:
+        totals = progress.totals(await store.llm_totals(run_id))
+        store.update_run_totals(run_id, totals)
+        if on_progress:
+            on_progress(totals)
+
+    async def ticker() -> None:
+        while True:
+            await asyncio.sleep(TOTALS_EVERY_S)
+            await write_totals()
+
+    async def one(p: Problem, sb: Any) -> None:
+        async with problem_sem:
+            progress.active.add(p.id)
+            px = ProblemContext(store=store, run_id=run_id, problem=p, state=state, policies=pols, sandbox=sb,
+                                config=strategy.config, journal=journal.get(p.id, ()), sequential=cfg.sequential)
+            try:
+                result = await solve_problem(strategy, px)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # one broken problem must not sink the run
+                result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "difficulty": p.difficulty,
+                          "private_pass_rate": 0.0, "passed_private": False, "public_pass_rate": 0.0,
+                          "node": None, "policy": None, "code": "", "rollouts": px.tree.rollouts_done,
+                          "calls": 0, "tokens": 0, "cost": 0.0, "wall_s": round(time.monotonic() - px.started, 3)}
+                store.emit(run_id, ev.PROBLEM_FINISHED, result, problem_id=p.id)
+            finally:
+                progress.active.discard(p.id)
+            progress.results[p.id] = result
+            store.set_problem_result(run_id, p.id, result["status"], result)
+            await write_totals()
+
+    tick = asyncio.create_task(ticker())
+    try:
+        if sandbox is not None:
+            await asyncio.gather(*(one(p, sandbox) for p in todo))
+        else:
+            async with _open_sandbox(cfg.sandbox_workers) as sb:
+                await asyncio.gather(*(one(p, sb) for p in todo))
+    finally:
+        tick.cancel()
+    metrics = summarize(progress.results.values())
+    await write_totals()
+    store.emit(run_id, ev.RUN_FINISHED, {"status": "finished", "metrics": metrics})
+    await store.set_run_status(run_id, "finished")
+
+
+def load_problems(cfg: RunConfig) -> list[Problem]:
+    """The run's problems from its dataset and subset spec."""
+    from engine.problems import load_dataset, select_subset
+
+    return select_subset(load_dataset(cfg.dataset, cfg.dataset_path), **cfg.subset)
+
+
+async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] | None = None,
+                            *, name: str | None = None) -> str:
+    """Store a new run (config + its problems, so it can be executed or resumed from the store)."""
+    from engine.errors import DatasetError
+
+    probs = load_problems(cfg) if problems is None else problems
+    if not probs:
+        raise DatasetError(f"the subset {cfg.subset or '(all)'} of {cfg.dataset} has no problems")
+    make_strategy(cfg.strategy, cfg.search)  # fail early on a bad strategy name
+    return await store.create_run(
+        dataset=cfg.dataset, strategy=cfg.strategy,
+        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name,
+    )

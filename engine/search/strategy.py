@@ -1,0 +1,97 @@
+"""The Strategy interface and the per-problem driver every strategy shares.
+
+A strategy only decides *what to do next* on a problem's tree (``search``); the driver
+around it does what must be identical for a fair comparison: the problem's opening events,
+the root simulation (which is exactly the zero-shot attempt of every policy), budget
+handling, choosing the final answer on public tests only, scoring it on private tests, and
+the ``problem_finished`` record with calls, tokens, cost and wall time.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from typing import Any
+
+from engine.agents.types import BudgetExceeded
+from engine.search import events as ev
+from engine.search.config import SearchConfig
+from engine.search.context import ProblemContext
+
+
+class Strategy(ABC):
+    """One search method. Subclasses implement ``search``; everything else is shared."""
+
+    name: str = ""
+    description: str = ""
+    single_policy: bool = False  # the paper's "Single" rows: the first agent only
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.config = config
+
+    def select_policies(self, policies: list[Any]) -> list[Any]:
+        n = 1 if self.single_policy else self.config.max_policies
+        return list(policies[:n]) if n else list(policies)
+
+    @abstractmethod
+    async def search(self, px: ProblemContext) -> None:
+        """Grow ``px.tree`` through ``px`` after the root was simulated (stop on solve is checked by the caller)."""
+
+    def should_stop(self, px: ProblemContext) -> bool:
+        return self.config.stop_on_solve and px.tree.solved_by is not None
+
+
+async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any]:
+    """Search one problem with ``strategy`` and score the chosen answer; returns the problem's result."""
+    p = px.problem
+    px.emit(ev.PROBLEM_STARTED, {
+        "difficulty": p.difficulty, "statement_preview": p.statement.strip()[:200],
+        "public_tests": len(p.public_tests), "private_tests": len(p.private_tests), "strategy": strategy.name,
+    })
+    px.emit(ev.ROOT, {"node": "0", "statement_preview": p.statement.strip()[:200]}, node_id="0")
+    status = "finished"
+    try:
+        await px.simulate(["0"], 0)
+        root = px.tree.nodes["0"]
+        px.backup([], px.value(root), 0, leaves={"0": px.value(root)})
+        if not strategy.should_stop(px):
+            await strategy.search(px)
+    except BudgetExceeded as e:
+        px.emit(ev.BUDGET_EXHAUSTED, {"reason": str(e)})
+        status = "budget"
+    return await finish_problem(px, status)
+
+
+async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
+    """Choose the answer on public tests, score it on private tests, emit ``problem_finished``."""
+    tree, p = px.tree, px.problem
+    best = tree.best_node()
+    sol = best.best_solution() if best is not None else None
+    code = sol.get("code", "") if sol else ""
+    public = float(sol.get("pass_rate", 0.0)) if sol else 0.0
+    private_tests = p.private_tests or p.public_tests  # a dataset without private tests scores on public ones
+    private, passed = 0.0, False
+    if code.strip() and private_tests:
+        res = await px.run_tests(code, private_tests, node_id=best.id if best else None, policy=sol.get("policy"))
+        private = res["pass_rate"]
+        passed = res["total"] > 0 and res["passed"] == res["total"]
+    calls = tokens = 0
+    cost = 0.0
+    if px.store is not None:
+        await px.store.flush()
+        for c in await px.store.llm_calls(px.run_id, problem_id=p.id):
+            if not c.get("cached"):
+                calls += 1
+            tokens += int(c.get("tokens_in") or 0) + int(c.get("tokens_out") or 0)
+            cost += float(c.get("cost") or 0.0)
+    if tree.solved_by is not None and status == "finished":
+        status = "solved"
+    result = {
+        "node": best.id if best else None, "policy": sol.get("policy") if sol else None, "code": code,
+        "public_pass_rate": public, "private_pass_rate": private, "passed_private": passed,
+        "rollouts": tree.rollouts_done, "calls": calls, "tokens": tokens, "cost": cost,
+        "wall_s": round(time.monotonic() - px.started, 3), "status": status, "difficulty": p.difficulty,
+        "nodes": len(tree.nodes), "prunes": tree.prunes, "refinements": tree.refinements,
+    }
+    px.emit(ev.PROBLEM_FINISHED, result, node_id=result["node"])
+    return result
