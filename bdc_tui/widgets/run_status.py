@@ -1,0 +1,37 @@
+"""One line of run facts under the tree: status, problem, rollouts, nodes, prunes, refines, errors."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from bdc_tui.format import PRUNED, REFINED, SOLVED, money
+from engine.search.tree import ProblemTree, TreeState
+
+
+class RunStatus(Static):
+    def show(self, state: TreeState, tree: ProblemTree | None, *, status: str | None, cost: float | None = None,
+             extra: str = "") -> None:
+        t = Text()
+        t.append(f" {status or state.status or '?'} ", style="reverse")
+        if tree is not None:
+            t.append(f"  {tree.problem_id}", style="bold")
+            t.append(f"  rollouts {tree.rollouts_done}  nodes {len(tree.nodes)}  ")
+            t.append(f"{PRUNED} {tree.prunes}", style="red")
+            t.append("  ")
+            t.append(f"{REFINED} {tree.refinements}", style="yellow")
+            t.append("  ")
+            if tree.solved_by is not None:
+                t.append(f"{SOLVED} solved by #{tree.solved_by}", style="bold green")
+            else:
+                t.append("unsolved", style="dim")
+            if tree.errors:
+                t.append(f"  ! {len(tree.errors)} errors (last: {tree.errors[-1][:50]})", style="bold red")
+            if tree.budget_exhausted:
+                t.append(f"  budget: {tree.budget_exhausted}", style="yellow")
+        t.append(f"  problems {len(state.problems)}  seq {state.last_seq}")
+        if cost:
+            t.append(f"  cost {money(cost)}")
+        if extra:
+            t.append("  " + extra)
+        self.update(t)
