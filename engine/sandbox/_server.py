@@ -251,13 +251,12 @@ def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, A
         sys.addaudithook(_audit_hook(not cfg.get("netns")))
         sys.dont_write_bytecode = True
         sys.argv = ["solution.py"]
-        sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                                     encoding="utf-8")
-        sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                                       encoding="utf-8")
-        sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8",
-                                                       errors="backslashreplace", line_buffering=True,
-                                                       write_through=True)
+        # as CPython's own create_stdio for a non-tty: newline="\n" (no \r\n translation),
+        # block-buffered stdout, line-buffered stderr; io.open gives ``.mode`` (FastIO templates)
+        sys.stdin = sys.__stdin__ = io.open(0, "r", encoding="utf-8", newline="\n", closefd=False)
+        sys.stdout = sys.__stdout__ = io.open(1, "w", encoding="utf-8", newline="\n", closefd=False)
+        sys.stderr = sys.__stderr__ = io.open(2, "w", encoding="utf-8", errors="backslashreplace",
+                                              newline="\n", buffering=1, closefd=False)
         status = _run_job(job)
     except BaseException as e:  # noqa: BLE001 - setup failure, reported as such
         status = {"status": "internal", "error_type": type(e).__name__, "message": str(e)[:500]}
