@@ -44,7 +44,7 @@ def dataset_names() -> list[str]:
 
 
 def strategy_names() -> list[str]:
-    for name in ("engine.search.strategies", "engine.search"):
+    for name in ("engine.search.registry", "engine.search"):
         mod = _module(name)
         names = getattr(mod, "STRATEGIES", None) if mod is not None else None
         if names:
@@ -89,23 +89,23 @@ def agent_choices() -> list[tuple[str, dict[str, Any]]]:
         except Exception:
             pass
     for name in ("canonical", "broken"):
-        d = {"name": f"scripted:{name}", "model": f"scripted/{name}", "temperature": 0.0,
+        d = {"name": f"scripted-{name}", "model": f"scripted:{name}", "temperature": 0.0,
              "max_tokens": 768, "role": "offline demo", "extra": {}}
-        out.append((f"scripted:{name}  (offline, writes {'the reference' if name == 'canonical' else 'wrong'} code)", d))
+        out.append((f"scripted-{name}  (offline, writes {'the reference' if name == 'canonical' else 'wrong'} code)", d))
     return out
 
 
 def build_run_config(form: dict[str, Any]) -> dict[str, Any]:
-    """The run config dict; uses the search engine's builder when it exists."""
+    """The stored run config: ``engine.search.config.RunConfig`` validates and fills defaults.
+
+    ``form`` holds dataset, dataset_path, subset, strategy, agents (PolicySpec dicts),
+    search (SearchConfig fields) and budget fields; a ``ConfigError`` names a bad value.
+    """
     mod = _module("engine.search.config")
-    for attr in ("build_run_config",):
-        fn = getattr(mod, attr, None) if mod is not None else None
-        if fn is not None:
-            try:
-                return dict(fn(**form))
-            except TypeError:
-                break
-    return dict(form)
+    cls = getattr(mod, "RunConfig", None) if mod is not None else None
+    if cls is None:
+        return dict(form)
+    return cls.from_dict(dict(form)).to_dict()
 
 
 def catalog_models() -> list[tuple[str, str, bool]]:
@@ -135,7 +135,7 @@ def needs_first_start() -> bool:
 
 
 def model_installer() -> Callable[..., Any] | None:
-    for name in ("engine.agents", "engine.agents.local", "engine.agents.local.install"):
+    for name in ("engine.agents.install", "engine.agents", "engine.agents.local"):
         fn = getattr(_module(name), "install_model", None)
         if fn is not None:
             return fn

@@ -1,0 +1,148 @@
+"""Training and evaluation jobs: progress with ETA, a live loss curve, results tables.
+
+Jobs run in their own processes (``engine.jobs``); this screen polls the store: the jobs
+table, then the highlighted job's new metric points (``after_id``) and its result.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
+
+from bdc_tui.format import ago, duration
+from bdc_tui.widgets.loss_plot import LossPlot
+from bdc_tui.widgets.results_table import ResultsTable
+from bdc_tui.widgets.runs_table import status_text
+
+
+def eta(job) -> float | None:
+    if job.status != "running" or not job.started_at or not job.progress or job.progress <= 0:
+        return None
+    elapsed = time.time() - job.started_at
+    return elapsed * (1 - job.progress) / job.progress
+
+
+class JobsScreen(Screen):
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("e", "app.new_eval", "New eval"),
+        Binding("x", "cancel", "Cancel job"),
+        Binding("c", "app.clusters", "Clusters"),
+    ]
+    AUTO_FOCUS = "#jobs"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: dict[str, object] = {}
+        self.shown: str | None = None
+        self.metric_after = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="jobs", cursor_type="row", zebra_stripes=True)
+        with Vertical(id="job-detail"):
+            yield Static("", id="job-progress-line")
+            yield ProgressBar(total=100, show_eta=False, id="job-progress")
+            yield LossPlot(id="job-loss")
+            yield ResultsTable(id="job-results")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "training and evaluation jobs"
+        table = self.query_one(DataTable)
+        for c in ("job", "kind", "status", "progress", "ETA", "message", "created"):
+            table.add_column(c, key=c)
+        self.refresh_jobs()
+        self.set_interval(max(0.5, self.app.poll_interval * 3), self.refresh_jobs)
+
+    @property
+    def selected(self):
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return self.jobs.get(key)
+
+    @work(exclusive=True, group="jobs-refresh", exit_on_error=False)
+    async def refresh_jobs(self) -> None:
+        store = self.app.store
+        try:
+            jobs = [j for j in await store.jobs() if j.kind != "search"]
+        except Exception as e:
+            self.app.report(e, "reading jobs")
+            return
+        table = self.query_one(DataTable)
+        for j in jobs:
+            e = eta(j)
+            cells = [j.id, j.kind, status_text(j.status), f"{100 * (j.progress or 0):.0f}%",
+                     duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
+                     ago(j.created_at)]
+            if j.id in self.jobs:
+                for col, v in zip(("job", "kind", "status", "progress", "ETA", "message", "created"), cells):
+                    table.update_cell(j.id, col, v)
+            else:
+                table.add_row(*cells, key=j.id)
+            self.jobs[j.id] = j
+        for gone in [k for k in self.jobs if k not in {j.id for j in jobs}]:
+            table.remove_row(gone)
+            del self.jobs[gone]
+        await self.refresh_detail()
+        self.refresh_bindings()
+
+    async def refresh_detail(self) -> None:
+        job = self.selected
+        if job is None:
+            self.query_one("#job-progress-line", Static).update("No training or evaluation jobs yet (e: new evaluation).")
+            return
+        if job.id != self.shown:
+            self.shown = job.id
+            self.metric_after = 0
+            self.query_one(LossPlot).reset()
+        e = eta(job)
+        line = f"{job.kind} {job.id}: {job.status}  {100 * (job.progress or 0):.0f}%"
+        if e is not None:
+            line += f"  ETA {duration(e)}"
+        if job.message:
+            line += f"  — {job.message}"
+        if job.error:
+            line += f"  error: {job.error}"
+        self.query_one("#job-progress-line", Static).update(line)
+        self.query_one(ProgressBar).update(total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100)
+        try:
+            points = await self.app.store.metrics(job.id, "loss", after_id=self.metric_after)
+        except Exception as err:
+            self.app.report(err, "reading metrics")
+            points = []
+        if points:
+            self.metric_after = points[-1]["id"]
+            self.query_one(LossPlot).extend([(p["step"] if p["step"] is not None else i, p["value"]) for i, p in enumerate(points)])
+        plot = self.query_one(LossPlot)
+        plot.display = bool(plot.values) or job.kind in ("train", "training")
+        self.query_one(ResultsTable).show(job.result if job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result) else None)
+
+    async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        await self.refresh_detail()
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "cancel":
+            job = self.selected if self.is_mounted else None
+            ok = job is not None and job.status == "running" and job.pid and self.app.launcher is not None
+            return True if ok else None
+        return True
+
+    def action_cancel(self) -> None:
+        job = self.selected
+        if job is not None and job.pid:
+            try:
+                self.app.launcher.cancel(job.pid)
+                self.notify(f"asked job {job.id} to stop")
+            except Exception as e:
+                self.app.report(e, "cancelling")
