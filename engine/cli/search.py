@@ -1,0 +1,162 @@
+"""``bdc search`` and ``bdc resume``: run MC-Tree-Of-Agents (or a baseline) headless."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import click
+
+
+def _agents(values: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(a.strip() for a in v.split(",") if a.strip())
+    return out
+
+
+@click.command()
+@click.option("--dataset", required=True, help="humaneval, mbpp, apps, codecontests (see `bdc datasets list`).")
+@click.option("--path", "dataset_path", default=None, help="Dataset file or folder (default: its usual place).")
+@click.option("--strategy", default="mcts", show_default=True,
+              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats.")
+@click.option("--agents", "agents", multiple=True,
+              help="Comma-separated agents: [name=]provider/model[@temp], local/<name>, scripted:canonical, "
+                   "scripted:broken. Default: the config file's agents.")
+@click.option("--preset", default=None, help="An agent preset from the config instead of --agents.")
+@click.option("--rollouts", type=int, default=16, show_default=True)
+@click.option("--thoughts", "thoughts_per_policy", type=int, default=3, show_default=True, help="Thoughts per policy per expansion.")
+@click.option("--max-depth", type=int, default=4, show_default=True)
+@click.option("--gamma", type=float, default=0.9, show_default=True)
+@click.option("--c-puct", type=float, default=4.0, show_default=True)
+@click.option("--c-base", type=float, default=10.0, show_default=True)
+@click.option("--refine-limit", type=int, default=6, show_default=True, help="Refinements per problem.")
+@click.option("--refine-limit-per-node", type=int, default=2, show_default=True)
+@click.option("--keep-exploring", is_flag=True, help="Do not stop a problem when a solution passes every public test.")
+@click.option("--limit", type=int, default=None, help="First N problems of the subset.")
+@click.option("--difficulty", default=None, help="Only this difficulty (comma-separated for several).")
+@click.option("--start", type=int, default=None)
+@click.option("--end", type=int, default=None)
+@click.option("--sample", type=int, default=None, help="A seeded random sample of N problems.")
+@click.option("--seed", type=int, default=0)
+@click.option("--llm-concurrency", type=int, default=8, show_default=True, help="LLM calls in flight.")
+@click.option("--sandbox-workers", type=int, default=2, show_default=True)
+@click.option("--problem-concurrency", type=int, default=8, show_default=True)
+@click.option("--sequential", is_flag=True, help="One call and one problem at a time (as the anchors run).")
+@click.option("--max-calls", type=int, default=None)
+@click.option("--max-tokens", type=int, default=None)
+@click.option("--max-cost", "max_cost_usd", type=float, default=None, help="Budget in USD.")
+@click.option("--name", default=None, help="A label for the run.")
+@click.option("--quiet", is_flag=True, help="No live display.")
+@click.pass_context
+def search(ctx: click.Context, **kw: Any) -> None:
+    """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
+    from engine.agents.config import load_agents, parse_agent_arg
+    from engine.search.config import RunConfig, SearchConfig
+
+    agents = _agents(kw["agents"])
+    if agents:
+        specs = [parse_agent_arg(a) for a in agents]
+        names = [s.name for s in specs]
+        if len(set(names)) != len(names):
+            raise click.BadParameter("agent names must be unique (use name=model)", param_hint="--agents")
+    else:
+        specs = load_agents(preset=kw["preset"])
+    subset = {k: kw[k] for k in ("limit", "start", "end", "sample") if kw[k] is not None}
+    if kw["difficulty"]:
+        subset["difficulty"] = kw["difficulty"].split(",") if "," in kw["difficulty"] else kw["difficulty"]
+    if kw["sample"] is not None:
+        subset["seed"] = kw["seed"]
+    cfg = RunConfig(
+        dataset=kw["dataset"], dataset_path=kw["dataset_path"], strategy=kw["strategy"],
+        agents=[s.to_dict() for s in specs], subset=subset,
+        search=SearchConfig(
+            rollouts=kw["rollouts"], thoughts_per_policy=kw["thoughts_per_policy"], max_depth=kw["max_depth"],
+            gamma=kw["gamma"], c_puct=kw["c_puct"], c_base=kw["c_base"], refine_limit=kw["refine_limit"],
+            refine_limit_per_node=kw["refine_limit_per_node"], stop_on_solve=not kw["keep_exploring"],
+        ),
+        llm_concurrency=kw["llm_concurrency"], sandbox_workers=kw["sandbox_workers"],
+        problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
+        max_calls=kw["max_calls"], max_tokens=kw["max_tokens"], max_cost_usd=kw["max_cost_usd"],
+    )
+    asyncio_run(_search(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--quiet", is_flag=True, help="No live display.")
+@click.pass_context
+def resume(ctx: click.Context, run_id: str, quiet: bool) -> None:
+    """Continue an interrupted, cancelled or failed run from its events (cached replies are free)."""
+    asyncio_run(_resume(ctx.obj["db"], run_id, quiet))
+
+
+def asyncio_run(coro: Any) -> None:
+    try:
+        asyncio.run(coro)
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        click.echo("cancelled: the run can be continued with `bdc resume`", err=True)
+        raise SystemExit(130)
+
+
+async def _search(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+    from engine.search.runner import create_search_run
+    from engine.store import Store
+
+    store = await Store.open(db)
+    try:
+        run_id = await create_search_run(store, cfg, name=name)
+        click.echo(f"run {run_id}: {cfg.strategy} on {cfg.dataset} with {', '.join(a['name'] for a in cfg.agents)}")
+        await _execute(store, run_id, quiet)
+    finally:
+        await store.close()
+
+
+async def _resume(db: str, run_id: str, quiet: bool) -> None:
+    from engine.errors import StoreError
+    from engine.store import Store, pid_alive
+
+    store = await Store.open(db)
+    try:
+        await store.mark_dead_runs_interrupted()
+        row = await store.run(run_id)
+        if row.status == "running" and pid_alive(row.pid):
+            raise StoreError(f"run {row.id} is still running (pid {row.pid} on {row.host})")
+        if row.kind != "search":
+            raise StoreError(f"run {row.id} is a {row.kind} run, not a search")
+        click.echo(f"resuming run {row.id} ({row.status}): {row.strategy} on {row.dataset}")
+        await _execute(store, row.id, quiet)
+    finally:
+        await store.close()
+
+
+async def _execute(store: Any, run_id: str, quiet: bool) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from engine.search.runner import execute_run
+
+    console = Console(stderr=True)
+    total = len(await store.run_problems(run_id))
+    if quiet or not console.is_terminal:
+        await execute_run(store, run_id)
+    else:
+        with Progress(
+            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), console=console, transient=False,
+        ) as progress:
+            task = progress.add_task("search", total=total, info="")
+
+            def update(t: dict[str, Any]) -> None:
+                info = (f"active {t['active']}  solved {t['solved_public']}  PR {100 * t['pr']:.1f}  "
+                        f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}")
+                progress.update(task, completed=t["problems_done"], info=info)
+
+            await execute_run(store, run_id, on_progress=update)
+    row = await store.run(run_id)
+    t = row.totals
+    click.echo(
+        f"run {row.id} {row.status}: {t.get('problems_done', 0)}/{t.get('problems_total', total)} problems, "
+        f"PR {100 * t.get('pr', 0):.2f}  AC {100 * t.get('ac', 0):.2f}  calls {t.get('calls', 0)}  "
+        f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
+    )
