@@ -107,6 +107,8 @@ def solve_prompt(statement: str, starter_code: str = "") -> str:
     parts = ["Solve the following problem in Python 3. Reply with one ```python code block."]
     statement = statement.strip()
     starter = starter_code.strip("\n")
+    if starter.strip() and statement == starter.strip():
+        statement = ""  # code-only problems (HumanEval, MBPP): the stub is the statement
     if statement:
         parts.append(statement)
     if starter.strip() and starter.strip() not in statement:
@@ -166,7 +168,7 @@ def canonical_examples(
             out.append(
                 TrainingExample(
                     stage="t2s",
-                    input=solve_prompt("", prompt),
+                    input=solve_prompt(prompt, prompt),
                     output=code_block(code),
                     pass_rate=1.0,
                     run_id=f"canonical-{name}",
