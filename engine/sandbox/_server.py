@@ -203,6 +203,25 @@ def _netns_active() -> bool:
 
 
 # ----------------------------------------------------------------------------- child
+def _forget() -> None:
+    """Empty (in this child's copy only) every container holding the request or results.
+
+    The server's frames above us still name these objects, so emptying them in place is what
+    makes other tests, expected outputs and earlier results unreachable from user code
+    (``gc.get_objects()``, frame walking). Raw freed memory is not scrubbed."""
+    req = _STATE.get("req") or {}
+    for t in req.get("tests") or []:
+        t.clear()
+    for r in _STATE.get("results") or []:
+        r.clear()
+    for key in ("raw", "last"):
+        v = _STATE.get(key)
+        if isinstance(v, dict):
+            v.clear()
+    req.clear()
+    _STATE.clear()
+
+
 def _audit_hook(block_sockets: bool):
     import socket as _s
 
@@ -226,7 +245,7 @@ def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, A
         for src, dst in ((stdin_fd, 0), (out_w, 1), (err_w, 2), (res_w, 3)):
             os.dup2(src, dst, inheritable=True)
         os.closerange(4, 1 << 16)
-        _STATE.clear()  # other tests and expected outputs: no live reference left
+        _forget()  # other tests and expected outputs: no live reference left
         lim = job["limits"]
         os.chdir(job["workdir"])
         cpu = max(1, int(lim["cpu_s"] + 0.999))
@@ -586,6 +605,7 @@ class Server:
             job["input"] = test["input"] if req["style"] != "stdio" else ""
             stdin = test["input"] if req["style"] == "stdio" else ""
             raw = self.run_test(job, stdin)
+            _STATE["raw"] = raw
             r = self.judge(job, test, raw)
             results.append(r)
             if r["verdict"] == "syntax_error" and r.pop("where", None) == "program":
@@ -608,6 +628,7 @@ class Server:
                 resp = {"error": f"{type(e).__name__}: {e}", "trace": traceback.format_exc()[-2000:]}
             req = None
             write_msg(self.out_fd, resp)
+            resp = None
 
 
 def _exc(text: str, n: int = 300) -> str:

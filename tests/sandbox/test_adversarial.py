@@ -223,3 +223,21 @@ async def test_reading_stdin_past_eof(sb):
     r = await sb.run("import sys\nprint(len(sys.stdin.read()), len(sys.stdin.read()))\n", stdio_problem(),
                      [T("abc", "3 0")])
     assert r.passed
+
+
+async def test_cannot_see_other_tests_or_expected_outputs(sb):
+    prog = (
+        "import gc, sys\n"
+        "key = 'SEC' + 'RET_'\n"
+        "def has(c):\n"
+        "    vals = c.values() if isinstance(c, dict) else c\n"
+        "    return any(isinstance(v, str) and key in v and v != key for v in vals)\n"
+        "found = any(has(o) for o in gc.get_objects() if isinstance(o, (dict, list)))\n"
+        "f = sys._getframe()\n"
+        "while f is not None:\n"
+        "    found = found or has(f.f_locals)\n"
+        "    f = f.f_back\n"
+        "print('found' if found else 'clean')\n"
+    )
+    r = await sb.run(prog, stdio_problem(), [T("1", "SECRET_a"), T("2", "SECRET_b"), T("3", "SECRET_c")])
+    assert [x.got.strip() for x in r.results] == ["clean"] * 3, r.summary
