@@ -696,6 +696,9 @@ def main() -> None:
     info["user"] = user if ids else None
     info["uid"], info["gid"] = ids if ids else (None, None)
     info["preloaded"] = len([m for m in PRELOAD if m in sys.modules])
+    # without a mount namespace the sandbox user may be unable to reach the interpreter's
+    # files (e.g. a pyenv under /root): then only pre-imported modules work; say so
+    info["stdlib_readable"] = ids is None or _blocked_ancestor(os.path.dirname(os.__file__)) is None
     gc.collect()
     gc.freeze()  # keep the pre-imported heap shared copy-on-write with every child
     info["baseline_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -154,10 +154,16 @@ def reference_test_case(problem: Problem) -> TestCase:
 class Sandbox:
     """Runs untrusted programs against tests. ``async with Sandbox() as sb: await sb.run(...)``."""
 
-    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "nobody") -> None:
+    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "nobody",
+                 isolation: str = "auto") -> None:
+        """``isolation``: "auto" (the strongest launch mode that works), or force one of
+        "full", "net", "plain" (see the module doc)."""
+        if isolation not in ("auto", "full", "net", "plain"):
+            raise ValueError(f"isolation must be auto, full, net or plain, not {isolation!r}")
         self.limits = limits or SandboxLimits()
         self.n_workers = max(1, workers)
         self.user = user
+        self.isolation = isolation
         self._idle: asyncio.Queue[_Worker] | None = None
         self._workers: list[_Worker] = []
         self._mode: str | None = None
@@ -185,7 +191,12 @@ class Sandbox:
 
     async def _spawn(self) -> _Worker:
         global _mode_cache
-        modes = [self._mode or _mode_cache] if (self._mode or _mode_cache) else _modes()
+        if self.isolation != "auto":
+            modes = [self.isolation]
+        elif self._mode or _mode_cache:
+            modes = [self._mode or _mode_cache]
+        else:
+            modes = _modes()
         last: Exception | None = None
         for mode in modes:
             w = _Worker(mode, self.user)
@@ -194,7 +205,9 @@ class Sandbox:
             except WorkerError as e:
                 last = e
                 continue
-            self._mode = _mode_cache = mode
+            self._mode = mode
+            if self.isolation == "auto":
+                _mode_cache = mode
             self._hello = w.hello
             return w
         raise WorkerError(f"no sandbox worker could start: {last}")
@@ -229,6 +242,7 @@ class Sandbox:
             "fresh_process_per_test": True,
             "preloaded_modules": h.get("preloaded"),
             "baseline_rss_kb": h.get("baseline_rss_kb"),
+            "stdlib_readable_by_user": h.get("stdlib_readable", True),
             "mount_error": h.get("mount_error"),
         }
 
