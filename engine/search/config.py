@@ -95,8 +95,10 @@ class RunConfig:
 
 
 def _known(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
+    """The keys ``cls`` knows. Unknown keys are ignored so a config written by a newer bdc
+    (or with launcher-specific extras) still loads; a wrong type still fails in the class."""
     names = {f.name for f in fields(cls)}
-    unknown = set(d) - names
-    if unknown:
-        raise ConfigError(f"{what}: unknown key(s) {sorted(unknown)}")
-    return {k: v for k, v in d.items() if k in names}
+    try:
+        return {k: v for k, v in d.items() if k in names}
+    except AttributeError as e:
+        raise ConfigError(f"{what}: expected a mapping, got {type(d).__name__}") from e

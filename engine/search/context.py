@@ -152,7 +152,16 @@ class ProblemContext:
     async def gather(self, coros: Sequence[Awaitable[Any]]) -> list[Any]:
         """All at once, or one after the other in ``sequential`` mode; results in input order."""
         if self.sequential:
-            return [await c for c in coros]
+            out: list[Any] = []
+            try:
+                for c in coros:
+                    out.append(await c)
+            finally:
+                for c in coros[len(out) + 1:]:  # not started after a failure: close, don't leak
+                    close = getattr(c, "close", None)
+                    if close is not None:
+                        close()
+            return out
         return list(await asyncio.gather(*coros))
 
     # ------------------------------------------------------------------ policy calls

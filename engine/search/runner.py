@@ -22,7 +22,7 @@ from engine.agents.types import Budget, PolicySpec
 from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
-from engine.search.context import ProblemContext
+from engine.search.context import ProblemContext, _Ev
 from engine.search.limits import LimitedPolicy
 from engine.search.metrics import summarize
 from engine.search.registry import make_strategy
@@ -143,13 +143,14 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
             journal.setdefault(e.problem_id, []).append(e)
     if not any(e.kind == ev.RUN_STARTED for e in stored):
         store.emit(run_id, ev.RUN_STARTED, {"config": cfg.to_dict()})
-        state.apply(type("E", (), {"kind": ev.RUN_STARTED, "payload": {"config": cfg.to_dict()}, "problem_id": None})())
+        state.apply(_Ev(ev.RUN_STARTED, {"config": cfg.to_dict()}, None))
     todo: list[Problem] = []
     for p in problems:
         done = next((e.payload for e in journal.get(p.id, []) if e.kind == ev.PROBLEM_FINISHED), None)
         if done is not None:
             progress.results[p.id] = done
             state.apply_all(journal[p.id])
+            store.set_problem_result(run_id, p.id, done.get("status", "finished"), done)
         else:
             todo.append(p)
 
