@@ -61,7 +61,7 @@ class BdcApp(App):
     async def on_mount(self) -> None:
         from engine.store import Store
 
-        self.sub_title = str(self.db_path)
+        self.sub_title = self.db_path.name
         try:
             try:
                 self.store = await Store.open(self.db_path, readonly=self.readonly)

@@ -30,6 +30,7 @@ class ClustersScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "clusters of the training examples"
         self.cluster_jobs: list = []
+        self.shown_sizes: list[int] = []
         self.load()
 
     @work(exclusive=True, group="clusters", exit_on_error=False)
@@ -60,6 +61,7 @@ class ClustersScreen(Screen):
         result = self.cluster_jobs[index].result
         self.query_one(ClusterPlot).show(result)
         sizes = result.get("sizes") or []
+        self.shown_sizes = list(sizes)
         table = Table("cluster", "marker", "size", "share", box=None, title="cluster sizes", title_justify="left")
         total = sum(sizes) or 1
         for c, n in enumerate(sizes):

@@ -17,13 +17,17 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from bdc_tui.format import ago, duration
+from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
 from bdc_tui.widgets.runs_table import status_text
 
 
 def eta(job) -> float | None:
+    """Remaining time from the progress rate so far; None when no live process reports."""
     if job.status != "running" or not job.started_at or not job.progress or job.progress <= 0:
+        return None
+    if not pid_alive(job.pid):
         return None
     elapsed = time.time() - job.started_at
     return elapsed * (1 - job.progress) / job.progress
@@ -60,7 +64,11 @@ class JobsScreen(Screen):
         for c in ("job", "kind", "status", "progress", "ETA", "message", "created"):
             table.add_column(c, key=c)
         self.refresh_jobs()
-        self.set_interval(max(0.5, self.app.poll_interval * 3), self.refresh_jobs)
+        self.set_interval(max(0.5, self.app.refresh_interval), self._tick)
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.refresh_jobs()
 
     @property
     def selected(self):

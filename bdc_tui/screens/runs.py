@@ -42,9 +42,16 @@ class RunsScreen(Screen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.sub_title = str(self.app.db_path)
+        self.sub_title = f"runs · {self.app.db_path.name}"
         self.reload()
-        self.set_interval(self.app.refresh_interval, self.reload)
+        self.set_interval(self.app.refresh_interval, self._tick)
+
+    def _tick(self) -> None:
+        if self.is_current:  # hidden under another screen: no need to poll
+            self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
 
     @property
     def table(self) -> RunsTable:
@@ -63,7 +70,7 @@ class RunsScreen(Screen):
         self.app.run_ids = [s.id for s in summaries]
         self.table.load(summaries)
         empty = self.query_one("#runs-empty", Static)
-        empty.update("" if summaries else "No runs yet. Press n to start a search (or run `bdc search` headless; it appears here live).")
+        empty.update("" if summaries else f"No runs in {self.app.db_path} yet. Press n to start a search (or run `bdc search` headless; it appears here live).")
         empty.display = not summaries
         self.refresh_bindings()
 

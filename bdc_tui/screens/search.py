@@ -48,7 +48,11 @@ class SearchScreen(RunViewScreen):
                 await asyncio.sleep(2.0)
                 continue
             if events:
-                self.events_seen += self.apply_events(events)
+                try:
+                    self.events_seen += self.apply_events(events)
+                except Exception as e:  # an event the fold cannot apply: report, skip past it
+                    self.app.report(e, f"applying events of {self.run_id} up to seq {events[-1].seq}")
+                    self.state.last_seq = max(self.state.last_seq, events[-1].seq)
             elif ticks % 8 == 0:
                 self.update_status()
             ticks += 1

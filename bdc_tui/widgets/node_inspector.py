@@ -8,6 +8,7 @@ cost, latency) that produced the node.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -15,8 +16,9 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from textual.containers import VerticalScroll
-from textual.widgets import Static
+from functools import lru_cache
+
+from textual.widgets import RichLog
 
 from bdc_tui.format import BEST, PRUNED, REFINED, SOLVED, money, node_solved, pct
 from engine.search.tree import ProblemTree
@@ -51,24 +53,53 @@ def _detail_rows(tests: list[dict]) -> Table | None:
     return table
 
 
-class NodeInspector(VerticalScroll):
-    """Scrollable details of the node under the tree cursor."""
+@lru_cache(maxsize=512)
+def highlighted(code: str) -> Text:
+    """Pygments lexing is the slow part of showing a node: do it once per program."""
+    return Syntax(code, "python", theme="ansi_dark").highlight(code)
+
+
+def numbered(code: str) -> Text:
+    lines = highlighted(code).split("\n", allow_blank=True)
+    width = len(str(len(lines)))
+    out = Text()
+    for i, line in enumerate(lines, 1):
+        out.append(f"{i:>{width}} ", style="dim")
+        out.append_text(line)
+        out.append("\n")
+    out.rstrip()
+    return out
+
+
+class NodeInspector(RichLog):
+    """Scrollable details of the node under the tree cursor.
+
+    A ``RichLog`` renders its content to lines once per update, so scrolling and screen
+    layout never re-render (or re-highlight) the node's programs: key presses stay cheap.
+    """
 
     DEFAULT_CSS = """
     NodeInspector { padding: 0 1; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self._body = Static("Select a node in the tree.", id="inspector-body")
+        super().__init__(id=id, wrap=True, markup=False, highlight=False, auto_scroll=False)
         self.node_id: str | None = None
+        self._content: RenderableType = Text("Select a node in the tree.")
 
-    def compose(self):
-        yield self._body
+    def on_mount(self) -> None:
+        self._show(self._content)
 
-    def clear(self, message: str = "Select a node in the tree.") -> None:
+    def _show(self, content: RenderableType) -> None:
+        self._content = content
+        super().clear()
+        self.write(content, scroll_end=False)
+        self.scroll_home(animate=False)
+
+    def clear(self, message: str = "Select a node in the tree.") -> "NodeInspector":  # type: ignore[override]
         self.node_id = None
-        self._body.update(message)
+        self._show(Text(message))
+        return self
 
     def show_node(
         self,
@@ -132,13 +163,20 @@ class NodeInspector(VerticalScroll):
                 detail = _detail_rows(row.get("verdicts") or [])
                 if detail is not None:
                     body.append(detail)
-            body.append(Syntax(sol.get("code", "") or "# (no code)", "python", theme="ansi_dark",
-                               line_numbers=True, word_wrap=True))
+            body.append(numbered(sol.get("code", "") or "# (no code)"))
             parts.append(Panel(Group(*body), title=title, title_align="left",
                                border_style="green" if (sol.get("pass_rate") or 0) >= 1 else "red"))
         if calls is not None:
             parts.append(self._calls_table(calls))
-        self._body.update(Group(*parts))
+        self._show(Group(*parts))
+
+    def plain_text(self, width: int = 120) -> str:
+        """What the panel shows, as plain text (tests and copy-out use it)."""
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+        console.print(self._content)
+        return console.export_text()
 
     @staticmethod
     def _calls_table(calls: list[dict]) -> RenderableType:

@@ -64,7 +64,14 @@ def table2(rows: list[dict[str, Any]]) -> Table:
 class ResultsTable(Static):
     def show(self, result: Any) -> None:
         rows = (result or {}).get("rows") if isinstance(result, dict) else None
-        if not rows:
-            self.update(Text("no results yet", style="dim"))
-            return
-        self.update(table2(rows))
+        self._content = table2(rows) if rows else Text("no results yet", style="dim")
+        self.update(self._content)
+
+    def plain_text(self, width: int = 200) -> str:
+        import os
+
+        from rich.console import Console
+
+        console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+        console.print(getattr(self, "_content", ""))
+        return console.export_text()

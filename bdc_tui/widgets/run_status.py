@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from bdc_tui.widgets.text_line import TextLine
 
 from bdc_tui.format import PRUNED, REFINED, SOLVED, money
 from engine.search.tree import ProblemTree, TreeState
 
 
-class RunStatus(Static):
+class RunStatus(TextLine):
     def show(self, state: TreeState, tree: ProblemTree | None, *, status: str | None, cost: float | None = None,
              extra: str = "") -> None:
         t = Text()
@@ -34,4 +34,4 @@ class RunStatus(Static):
             t.append(f"  cost {money(cost)}")
         if extra:
             t.append("  " + extra)
-        self.update(t)
+        self.set(t)

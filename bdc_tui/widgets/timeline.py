@@ -7,7 +7,7 @@ use symbols as well as colours.
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
+from bdc_tui.widgets.text_line import TextLine
 
 from bdc_tui.format import PRUNED, REFINED, SOLVED, short
 
@@ -49,7 +49,7 @@ def describe(e) -> str:
     return k
 
 
-class TimelineBar(Static):
+class TimelineBar(TextLine):
     """Position, markers and the current event of a replay."""
 
     def show(self, position: int, total: int, marks: dict[str, list[int]], current, *, playing: bool, speed: float) -> None:
@@ -75,4 +75,4 @@ class TimelineBar(Static):
         head.append("▶ playing" if playing else "⏸ paused", style="bold green" if playing else "bold")
         head.append(f"  {speed:g} ev/s  event {position}/{total}  ")
         head.append(describe(current), style="italic")
-        self.update(Text("\n").join([head, bar]))
+        self.set(Text("\n").join([head, bar]))

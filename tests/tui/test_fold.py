@@ -1,0 +1,79 @@
+"""The viewer side of the fold: checkpointed seeking equals a fresh fold; touched ids."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from bdc_tui.demo import search_events
+from bdc_tui.fold import Timeline, clone_state, touched
+from engine.search.tree import TreeState
+from engine.store.records import Event
+
+
+def _events(n_nodes: int = 120) -> list[Event]:
+    out = []
+    for i, e in enumerate(search_events("P/0", seed=1, max_nodes=n_nodes), 1):
+        out.append(Event("r", i, float(i), e.kind, e.problem_id, e.node_id, e.payload))
+    return out
+
+
+def _sig(state: TreeState) -> list:
+    return {pid: t.signature() for pid, t in state.problems.items()}
+
+
+def test_seek_matches_fresh_fold_in_any_order() -> None:
+    events = _events()
+    tl = Timeline(events, interval=50)
+    rng = random.Random(0)
+    for target in [len(events), 0, 7, 300, 120, 121, 49, 50, 51, len(events) - 1] + [rng.randrange(len(events)) for _ in range(10)]:
+        tl.seek(target)
+        fresh = TreeState().apply_all(events[:target])
+        assert tl.position == target
+        assert _sig(tl.state) == _sig(fresh), target
+
+
+def test_checkpoints_are_not_mutated_by_later_steps() -> None:
+    events = _events()
+    tl = Timeline(events, interval=40)
+    tl.seek(len(events))
+    tl.seek(41)
+    before = _sig(tl.state)
+    tl.seek(len(events))
+    tl.seek(41)
+    assert _sig(tl.state) == before
+
+
+def test_marks_and_next_mark() -> None:
+    events = _events()
+    tl = Timeline(events)
+    prunes = tl.marks("prune")
+    assert prunes and all(events[i - 1].kind == "prune" for i in prunes)
+    tl.seek(0)
+    assert tl.next_mark(["prune"]) == prunes[0]
+    tl.seek(prunes[0])
+    assert tl.next_mark(["prune"], forward=False) is None
+    assert tl.marks("solution")
+
+
+def test_clone_state_is_independent() -> None:
+    events = _events(30)
+    s = TreeState().apply_all(events)
+    c = clone_state(s)
+    t = next(iter(c.problems.values()))
+    t.nodes["0"].children.append("zzz")
+    assert "zzz" not in next(iter(s.problems.values())).nodes["0"].children
+
+
+def test_touched_covers_expand_backup_and_old_selection() -> None:
+    events = _events(30)
+    s = TreeState()
+    for e in events:
+        ids = touched(e, s.problems.get(e.problem_id))
+        if e.kind == "expand":
+            assert e.payload["parent"] in ids and all(c["node"] in ids for c in e.payload["children"])
+        if e.kind == "select" and e.problem_id in s.problems:
+            assert set(s.problems[e.problem_id].selection) <= ids
+        if e.kind == "backup":
+            assert set(e.payload["q"]) <= ids
+        s.apply(e)
