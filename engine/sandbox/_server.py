@@ -44,7 +44,28 @@ import time
 import traceback
 from typing import Any
 
-from engine.sandbox.compare import compare_stdout, compare_values, normalise_value
+
+def _load_compare() -> Any:
+    """The comparison rules, without importing the ``engine`` package (asyncio, loaders):
+    run as a script, the server loads ``compare.py`` by path, keeping its heap small so
+    that each fork is cheaper."""
+    if __package__:
+        from engine.sandbox import compare
+
+        return compare
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare.py")
+    spec = importlib.util.spec_from_file_location("_bdc_sandbox_compare", path)
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+_compare = _load_compare()
+compare_stdout, compare_values, normalise_value = _compare.compare_stdout, _compare.compare_values, _compare.normalise_value
 
 PRELOAD = (
     "abc argparse array ast base64 binascii bisect builtins calendar cmath codecs collections "

@@ -28,11 +28,7 @@ from typing import Any, Iterable
 from engine.problems.model import Problem, TestCase, TestStyle
 from engine.sandbox.types import ExecutionResult, SandboxLimits, TestResult, Verdict
 
-ROOT = str(Path(__file__).resolve().parents[2])  # the directory holding the engine package
-_BOOT = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from engine.sandbox._server import main; main()"
-)
+SERVER = str(Path(__file__).resolve().with_name("_server.py"))  # run as a script: stdlib only
 _UNSHARE_FULL = ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child"]
 _UNSHARE_NET = ["--net"]
 _mode_cache: str | None = None
@@ -50,7 +46,7 @@ def _modes() -> list[str]:
 
 
 def _command(mode: str, user: str) -> list[str]:
-    py = [sys.executable, "-I", "-c", _BOOT.format(root=ROOT), user]
+    py = [sys.executable, "-I", SERVER, user]
     if mode == "full":
         return ["unshare", *_UNSHARE_FULL, *py]
     if mode == "net":
