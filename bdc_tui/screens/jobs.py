@@ -89,7 +89,8 @@ class JobsScreen(Screen):
         table = self.query_one(DataTable)
         for j in jobs:
             e = eta(j)
-            cells = [j.id, j.kind, status_text(j.status), f"{100 * (j.progress or 0):.0f}%",
+            shown = 1.0 if j.status == "finished" else (j.progress or 0)
+            cells = [j.id, j.kind, status_text(j.status), f"{100 * shown:.0f}%",
                      duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
                      ago(j.created_at)]
             if j.id in self.jobs:
@@ -114,7 +115,7 @@ class JobsScreen(Screen):
             self.metric_after = 0
             self.query_one(LossPlot).reset()
         e = eta(job)
-        line = f"{job.kind} {job.id}: {job.status}  {100 * (job.progress or 0):.0f}%"
+        line = f"{job.kind} {job.id}: {job.status}  {100 * (1.0 if job.status == 'finished' else job.progress or 0):.0f}%"
         if e is not None:
             line += f"  ETA {duration(e)}"
         if job.message:

@@ -198,8 +198,8 @@ async def test_replay_steps_jumps_and_matches_the_fold(demo_db: Path) -> None:
         assert screen.state.problems[pid].signature() == fresh.problems[pid].signature()
         assert set(screen.tree_view._items) == set(fresh.problems[pid].nodes)
         # play at top speed runs to the end
-        for _ in range(9):
-            await pilot.press("plus")
+        screen.speed_index = 7  # 200 events/s
+        await pilot.press("plus")  # 500 events/s
         await pilot.press("space")
         assert await wait_for(pilot, lambda: tl.position == len(tl), timeout=15)
         final = await fold_of(demo_db, "r-demo-humaneval")
@@ -386,7 +386,9 @@ async def test_command_palette_opens_screens(demo_db: Path) -> None:
         assert "Jobs: training and evaluation" in names and "Replay run r-demo-humaneval" in names
         await pilot.press("ctrl+p")
         await pilot.pause()
-        await pilot.press(*"Replay run r-demo-hum")
-        await pilot.pause(0.5)
+        await pilot.press(*"Jobs")
+        await pilot.pause(0.3)
         await pilot.press("enter")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen))
+        from bdc_tui.screens.jobs import JobsScreen
+
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
