@@ -29,3 +29,17 @@ async def test_plain_mode_blocks_sockets_and_processes():
 def test_bad_isolation_name():
     with pytest.raises(ValueError):
         Sandbox(isolation="docker")
+
+
+@pytest.mark.asyncio
+async def test_dead_worker_is_replaced():
+    import os
+    import signal
+
+    async with Sandbox(workers=1) as sb:
+        w = sb._workers[0]
+        os.killpg(w.proc.pid, signal.SIGKILL)
+        await w.proc.wait()
+        r = await sb.run("print(input())", stdio_problem(), [T("x", "x")])
+        assert r.passed, r.summary
+        assert sb._workers[0] is not w and sb._workers[0].alive

@@ -88,3 +88,16 @@ async def test_info_reports_protections(sb):
     if info["mode"] == "full":
         assert info["user_switch"] and info["network_namespace"] and info["pid_namespace"]
 
+
+
+async def test_common_contest_patterns_work(sb):
+    # the usual "deep recursion in a big-stack thread" trick: threads are allowed (RLIMIT_NPROC > 1)
+    prog = ("import sys, threading\nsys.setrecursionlimit(10**6)\nthreading.stack_size(2**26)\n"
+            "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n"
+            "def main():\n    print(f(100000))\nt = threading.Thread(target=main)\nt.start()\nt.join()\n")
+    r = await sb.run(prog, stdio_problem(), [T("", "100000")])
+    assert r.passed, r.summary
+    # third-party packages of the interpreter are importable by the unprivileged user
+    pytest.importorskip("numpy")
+    r = await sb.run("import numpy as np\nprint(np.arange(int(input())).sum())", stdio_problem(), [T("5", "10")])
+    assert r.passed, r.summary
