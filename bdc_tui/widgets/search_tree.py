@@ -97,8 +97,10 @@ class SearchTreeView(Tree[str]):
         # additions, parents first
         new = sorted((i for i in ids if i in nodes and i not in self._items), key=lambda i: (nodes[i].depth, _num(i)))
         for nid in new:
-            self._add(tree, nid)
-        for nid in ids:
+            if nid not in self._items:
+                self._add(tree, nid)
+        fresh = set(new)
+        for nid in ids - fresh if fresh else ids:
             if nid in nodes and nid in self._items:
                 self._relabel(tree, nid)
         return len(new)
@@ -108,13 +110,21 @@ class SearchTreeView(Tree[str]):
         if n.parent is None:
             item = self.root
             item.data = nid
+            self._items[nid] = item
+            self._labels.pop(nid, None)
+            self._relabel(tree, nid)
+            return item
         else:
             parent = self._items.get(n.parent)
             if parent is None:
                 parent = self._add(tree, n.parent)
                 if parent is None:
                     return None
-            item = parent.add("", data=nid, expand=True)
+            label = node_label(n, on_path=nid in self._path, best=nid == self._best)
+            item = parent.add(label, data=nid, expand=True)
+            self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
+            self._items[nid] = item
+            return item
         self._items[nid] = item
         self._labels.pop(nid, None)
         return item

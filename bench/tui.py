@@ -1,0 +1,167 @@
+"""TUI responsiveness, headless through the Pilot.
+
+1. A 5,000-node run streams 50 events/s from another process while the app shows it live;
+   the time from a key press (cursor down in the tree) to the updated screen (inspector
+   showing the new node, after Textual has processed everything the press caused).
+   Anchor, measured side by side: the same presses on the same tree with no stream.
+2. A 50,000-event run (10 problems) opened in the replay screen: time until the timeline
+   and the tree are shown. Anchor: the bare fold of the same events (TreeState.apply).
+
+Prints ``TARGET`` lines at the end; exits 0 either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from bdc_tui.app import BdcApp  # noqa: E402
+from bdc_tui.demo import demo_problems, search_events  # noqa: E402
+from bdc_tui.scenes import wait_until  # noqa: E402
+from engine.search.tree import TreeState  # noqa: E402
+from engine.store import Store  # noqa: E402
+
+LIVE_NODES = 5000
+STREAM_RATE = 50
+PRESSES = 40
+
+
+def live_events() -> list:
+    return list(search_events("HumanEval/0", seed=11, max_nodes=LIVE_NODES + 1500))
+
+
+async def build_live(db: Path) -> int:
+    """Write the run up to 5,000 nodes; return how many events were written."""
+    store = await Store.open(db)
+    await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b", "c"], config={},
+                           problems=demo_problems(1), run_id="r-live")
+    await store.claim_run("r-live")
+    events = live_events()
+    nodes = 0
+    written = 0
+    for e in events:
+        store.emit("r-live", e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
+        written += 1
+        if e.kind == "expand":
+            nodes += len(e.payload["children"])
+        if e.kind == "rollout_finished" and nodes >= LIVE_NODES:
+            break
+    await store.flush()
+    await store.close()
+    return written
+
+
+STREAMER = """
+import asyncio, sys, time
+sys.path.insert(0, {root!r})
+from bench.tui import live_events
+from engine.store import Store
+async def main():
+    s = await Store.open({db!r})
+    await s.claim_run("r-live")
+    events = live_events()[{start}:]
+    t0 = time.perf_counter()
+    for i, e in enumerate(events):
+        s.emit("r-live", e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
+        await s.flush()
+        delay = t0 + (i + 1) / {rate} - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+    await s.close()
+asyncio.run(main())
+"""
+
+
+async def press_latencies(pilot, screen, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await pilot.press("down")
+        target = screen.tree_view.cursor_node.data
+        await wait_until(pilot, lambda: screen.inspector.node_id == target, timeout=5, step=0.001)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+async def bench_live(tmp: Path) -> tuple[float, float, int]:
+    db = tmp / "live.db"
+    written = await build_live(db)
+    app = BdcApp(db, first_start=False, launcher=None, poll_interval=0.25, refresh_interval=5)
+    async with app.run_test(size=(150, 42)) as pilot:
+        await wait_until(pilot, lambda: app.run_ids)
+        app.open_run("r-live")
+        await wait_until(pilot, lambda: app.screen.tree_view.node_count >= LIVE_NODES, timeout=120)
+        screen = app.screen
+        screen.tree_view.focus()
+        await pilot.pause(0.5)
+        idle = await press_latencies(pilot, screen, PRESSES // 2)
+        proc = subprocess.Popen([sys.executable, "-c", STREAMER.format(root=str(ROOT), db=str(db), start=written, rate=STREAM_RATE)])
+        try:
+            await wait_until(pilot, lambda: screen.state.last_seq > written + 25, timeout=30)
+            streaming = await press_latencies(pilot, screen, PRESSES)
+            grew = screen.tree_view.node_count
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    return statistics.median(streaming), statistics.median(idle), grew
+
+
+async def build_replay(db: Path) -> list:
+    store = await Store.open(db)
+    problems = demo_problems(10)
+    await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b", "c"], config={},
+                           problems=problems, run_id="r-big")
+    await store.claim_run("r-big")
+    n = 0
+    for i, p in enumerate(problems):
+        for e in search_events(p.id, seed=i, max_nodes=100_000, rollouts=630):
+            store.emit("r-big", e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
+            n += 1
+    await store.flush()
+    events = await store.events("r-big")
+    await store.close()
+    return events
+
+
+async def bench_replay(tmp: Path) -> tuple[float, float, int]:
+    db = tmp / "big.db"
+    events = await build_replay(db)
+    t0 = time.perf_counter()
+    TreeState().apply_all(events)
+    fold_s = time.perf_counter() - t0
+    app = BdcApp(db, first_start=False, launcher=None, poll_interval=0.25, refresh_interval=5)
+    async with app.run_test(size=(150, 42)) as pilot:
+        await wait_until(pilot, lambda: app.run_ids)
+        t0 = time.perf_counter()
+        app.open_run("r-big", "replay")
+        await wait_until(pilot, lambda: app.screen.timeline is not None and app.screen.tree_view.node_count > 0, timeout=60, step=0.005)
+        await pilot.pause()
+        open_s = time.perf_counter() - t0
+    return open_s, fold_s, len(events)
+
+
+async def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        streaming, idle, nodes = await bench_live(tmp)
+        print(f"live: {nodes} nodes, streaming {STREAM_RATE} ev/s: median key-press-to-update "
+              f"{1000 * streaming:.1f} ms (anchor, no stream: {1000 * idle:.1f} ms, ratio {streaming / idle:.2f})")
+        open_s, fold_s, n = await bench_replay(tmp)
+        print(f"replay: {n} events open in {open_s:.2f} s (anchor, bare fold: {fold_s:.2f} s, ratio {open_s / fold_s:.1f})")
+    print(f"TARGET tui_keypress_median_ms measured={1000 * streaming:.1f} goal=100 {'ok' if streaming < 0.1 else 'short'}")
+    print(f"TARGET tui_replay_open_50k_s measured={open_s:.2f} goal=2.0 {'ok' if open_s < 2.0 else 'short'}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
