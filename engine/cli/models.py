@@ -20,7 +20,7 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
     Safe to interrupt: running it again resumes where it stopped.
     """
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.agents.install import InstallProgress, install_model
     from engine.agents.local.catalog import CATALOG
@@ -28,10 +28,10 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
     console = Console(stderr=True)
     for name in names or tuple(CATALOG):
         with Progress(
-            TextColumn("[bold]{task.fields[model]}[/] {task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
+            TextColumn("[bold]{task.fields[model]}[/] {task.description:<8}"),
+            BarColumn(bar_width=24),
+            TextColumn("{task.fields[amount]}"),
+            TimeElapsedColumn(),
             TextColumn("{task.fields[msg]}"),
             console=console,
             transient=False,
@@ -43,11 +43,13 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
                 if stage == "done":
                     return
                 if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=p.total or None, model=p.model, msg="")
+                    tasks[stage] = bar.add_task(stage, total=p.total or None, model=p.model, msg="", amount="")
                 if stage == "convert":
-                    bar.update(tasks[stage], completed=p.done, total=p.total, msg=p.message)
+                    amount = f"step {int(p.done)}/{int(p.total)}"
+                    bar.update(tasks[stage], completed=p.done, total=p.total, msg=p.message, amount=amount)
                 else:
-                    bar.update(tasks[stage], completed=p.done, total=p.total or None, msg="")
+                    amount = f"{p.done / 1e6:.1f}/{p.total / 1e6:.1f} MB"
+                    bar.update(tasks[stage], completed=p.done, total=p.total or None, amount=amount)
 
             folder = install_model(name, on_progress, force=force, keep_files=keep_files)
         console.print(f"[green]installed[/] {name} -> {folder}")

@@ -51,7 +51,9 @@ def load_model(source: str, *, dtype: str = "float32", device: str | None = None
     """(model, tokenizer) in eval mode, ready for ``generate``."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no tqdm bars on the user's terminal or under the TUI
     kind, where = resolve_source(source)
     torch_dtype = getattr(torch, dtype)
     try:
