@@ -62,17 +62,22 @@ def list_() -> None:
     from rich.table import Table
 
     from engine.agents.config import agent_presets, load_agents
-    from engine.agents.local.catalog import CATALOG, is_installed, model_dir
+    from engine.agents.local.catalog import CATALOG, is_installed, models_dir
 
     console = Console()
     t = Table(title="Local models")
-    for col in ("name", "model", "params", "installed", "folder"):
-        t.add_column(col)
+    for col in ("name", "model", "params", "installed"):
+        t.add_column(col, no_wrap=col == "name")
+    missing = []
     for m in CATALOG.values():
         ok = is_installed(m.name)
-        t.add_row(m.name, m.title, m.params, "[green]yes[/]" if ok else "[red]no[/]", str(model_dir(m.name)) if ok else
-                  f"bdc models install {m.name}")
+        t.add_row(m.name, m.title, m.params, "[green]yes[/]" if ok else "[red]no[/]")
+        if not ok:
+            missing.append(m.name)
     console.print(t)
+    console.print(f"models folder: {models_dir()}")
+    for name in missing:
+        console.print(f"install with: bdc models install {name}", soft_wrap=True)
     _print_agents(console, load_agents(), "Agents for a run")
     presets = agent_presets()
     console.print("presets: " + ", ".join(f"{k} ({', '.join(s.model for s in v)})" for k, v in presets.items()))
