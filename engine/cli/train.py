@@ -8,6 +8,10 @@ One artefacts folder (``--out``) collects a whole DisenLoRA build, which `bdc ev
 Training DATA is the JSONL `bdc export` writes, or ``canonical[:humaneval,mbpp]`` for pairs
 built from the datasets' canonical solutions. Interrupted training resumes when the same
 command is run again.
+
+Every command here creates a job in the run store and runs it in the foreground through
+``engine.jobs`` (the same code a TUI-launched ``bdc jobs run JOB`` uses), so CLI work shows
+up in the TUI's jobs view with its progress, loss curve and results.
 """
 
 from __future__ import annotations
@@ -17,15 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
-
-def _examples(data: str) -> list[Any]:
-    from engine.training.examples import canonical_examples, load_examples
-
-    if data.startswith("canonical"):
-        names = data.split(":", 1)[1].split(",") if ":" in data else ["humaneval", "mbpp"]
-        return canonical_examples(names)
-    return load_examples(data)
 
 
 class _Reporter:
@@ -63,10 +58,34 @@ class _Reporter:
         self.progress.__exit__(*a)
 
 
-def _train_settings(**kw: Any):
-    from engine.training.config import TrainSettings
+def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
+    """Create a ``kind`` job in the store, run it here with a Rich progress bar, return its result."""
+    import asyncio
 
-    return TrainSettings(**{k: v for k, v in kw.items() if v is not None})
+    from engine.errors import BdcError
+    from engine.jobs.runner import execute_job
+    from engine.store import Store
+
+    async def go() -> tuple[str, Any, str]:
+        async with await Store.open(ctx.obj["db"]) as store:
+            job_id = await store.create_job(kind, config)
+            with _Reporter() as rep:
+                status, result = await execute_job(store, job_id, echo=rep)
+            return status, result, job_id
+
+    status, result, job_id = asyncio.run(go())
+    if status == "failed":
+        raise BdcError(f"job {job_id} failed: {result}")
+    if status == "cancelled":
+        click.echo(f"job {job_id} cancelled; `bdc jobs run {job_id}` resumes it")
+    return result
+
+
+def _train_config(mode: str, data: str | None, out: str, base: str | None, quant: str, **kw: Any) -> dict[str, Any]:
+    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed")
+    train = {k: kw.pop(k) for k in train_keys if k in kw}
+    train["quant"] = quant
+    return {"mode": mode, "data": data, "out": out, "base": base, "train": train, **kw}
 
 
 _train_options = [
@@ -88,12 +107,6 @@ def train_options(f):
     return f
 
 
-def _lora(r: int, alpha: int | None):
-    from engine.training.config import LoraSettings
-
-    return LoraSettings(r=r, alpha=alpha or 2 * r)
-
-
 @click.command()
 @click.argument("data")
 @click.option("--k", "k", type=int, default=None, help="Number of clusters.")
@@ -102,24 +115,20 @@ def _lora(r: int, alpha: int | None):
 @click.option("--encoder", type=click.Choice(["minilm", "base"]), default="minilm")
 @click.option("--base", default=None, help="Base model for --encoder base.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
-def cluster(data: str, k: int | None, auto: bool, k_max: int, encoder: str, base: str | None, out: str) -> None:
+@click.pass_context
+def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int, encoder: str, base: str | None, out: str) -> None:
     """Embed and cluster training DATA (eq. 12); writes OUT/clusters.json."""
     from rich.console import Console
 
     from engine.errors import ConfigError
-    from engine.training.base import resolve_base
-    from engine.training.clustering import cluster_examples
-    from engine.training.embedding import get_encoder
 
     if (k is None) == (not auto):
         raise ConfigError("give exactly one of --k K or --auto")
-    exs = _examples(data)
-    enc = get_encoder(encoder, resolve_base(base) if encoder == "base" else None)
-    d = cluster_examples(exs, enc, k=k, k_max=k_max, out_dir=out)
+    d = run_job(ctx, "cluster", {"data": data, "k": k, "k_max": k_max, "encoder": encoder, "base": base, "out": out})
     c = Console()
     c.print(f"K = {d['k']}  sizes = {d['sizes']}  silhouette = {d['silhouette']}")
     for j, texts in d["samples"].items():
-        c.print(f"[bold]cluster {j}[/]: " + (texts[0][:120].replace("\n", " ") if texts else ""))
+        c.print(f"[bold]cluster {j}[/]: " + (texts[0][:120].replace("\n", " ") if texts else ""), markup=True)
     c.print(f"saved {Path(out) / 'clusters.json'}")
 
 
@@ -135,17 +144,11 @@ def train() -> None:
 @click.option("--r", type=int, default=8)
 @click.option("--alpha", type=int, default=None)
 @train_options
-def train_experts_cmd(data, out, clusters, r, alpha, base, quant, **kw) -> None:
+@click.pass_context
+def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, **kw) -> None:
     """One LoRA expert per cluster (eq. 13) into OUT/experts/expert_<k>."""
-    from engine.training.base import resolve_base
-    from engine.training.clustering import load_result
-    from engine.training.experts import train_experts
-
-    cl = load_result(clusters or out)
-    with _Reporter() as rep:
-        dirs = train_experts(resolve_base(base), _examples(data), cl, Path(out) / "experts",
-                             lora=_lora(r, alpha), train=_train_settings(quant=quant, **kw), progress=rep)
-    click.echo("experts: " + ", ".join(str(d) for d in dirs))
+    res = run_job(ctx, "train", _train_config("experts", data, out, base, quant, clusters=clusters, r=r, alpha=alpha, **kw))
+    click.echo("experts: " + ", ".join(res["adapters"]))
 
 
 @train.command("sft")
@@ -154,15 +157,11 @@ def train_experts_cmd(data, out, clusters, r, alpha, base, quant, **kw) -> None:
 @click.option("--r", type=int, default=8)
 @click.option("--alpha", type=int, default=None)
 @train_options
-def train_sft_cmd(data, out, r, alpha, base, quant, **kw) -> None:
+@click.pass_context
+def train_sft_cmd(ctx, data, out, r, alpha, base, quant, **kw) -> None:
     """The "SFT on all" baseline adapter into OUT/sft."""
-    from engine.training.base import resolve_base
-    from engine.training.experts import train_adapter
-
-    with _Reporter() as rep:
-        res = train_adapter(resolve_base(base), _examples(data), Path(out) / "sft", lora=_lora(r, alpha),
-                            train=_train_settings(quant=quant, **kw), progress=rep, name="sft")
-    click.echo(f"sft: {res.status} at step {res.step}/{res.total}")
+    res = run_job(ctx, "train", _train_config("sft", data, out, base, quant, r=r, alpha=alpha, **kw))
+    click.echo(f"sft: {res['status']} at step {res['step']}/{res['total']}")
 
 
 @train.command("hyper")
@@ -172,21 +171,11 @@ def train_sft_cmd(data, out, r, alpha, base, quant, **kw) -> None:
 @click.option("--hidden", type=int, default=256)
 @click.option("--gate", type=click.Choice(["softmax", "sigmoid"]), default="softmax")
 @train_options
-def train_hyper_cmd(data, out, clusters, hidden, gate, base, quant, **kw) -> None:
+@click.pass_context
+def train_hyper_cmd(ctx, data, out, clusters, hidden, gate, base, quant, **kw) -> None:
     """The input-aware hypernetwork over OUT/experts (eq. 14-18) into OUT/disenlora."""
-    from engine.training.base import resolve_base
-    from engine.training.clustering import load_result
-    from engine.training.config import HyperSettings
-    from engine.training.hypernet import train_hypernetwork
-
-    cl = load_result(clusters or out)
-    experts = [str(Path(out) / "experts" / f"expert_{k}") for k in range(cl["k"])]
-    kw["lr"] = kw.get("lr") or 1e-3
-    with _Reporter() as rep:
-        res = train_hypernetwork(resolve_base(base), experts, cl, _examples(data), Path(out) / "disenlora",
-                                 hyper=HyperSettings(hidden=hidden, gate=gate),
-                                 train=_train_settings(quant=quant, **kw), progress=rep)
-    click.echo(f"hypernetwork: {res.status} at step {res.step}/{res.total}")
+    res = run_job(ctx, "train", _train_config("hyper", data, out, base, quant, clusters=clusters, hidden=hidden, gate=gate, **kw))
+    click.echo(f"hypernetwork: {res['status']} at step {res['step']}/{res['total']}")
 
 
 @train.command("merge")
@@ -194,21 +183,20 @@ def train_hyper_cmd(data, out, clusters, hidden, gate, base, quant, **kw) -> Non
 @click.option("--method", "methods", multiple=True, default=["linear", "cat", "ties", "dare_linear", "dare_ties"])
 @click.option("--density", type=float, default=0.5)
 @click.option("--base", default=None)
-def train_merge_cmd(out, methods, density, base) -> None:
+@click.pass_context
+def train_merge_cmd(ctx, out, methods, density, base) -> None:
     """Static merge baselines of OUT/experts into OUT/merges/<method>."""
-    from engine.training.base import resolve_base
-    from engine.training.merge import merge_adapters
-
-    experts = sorted((Path(out) / "experts").glob("expert_*"), key=lambda p: int(p.name.split("_")[1]))
-    for m in methods:
-        d = merge_adapters(resolve_base(base), experts, m, Path(out) / "merges" / m, density=density)
+    res = run_job(ctx, "train", {"mode": "merge", "out": out, "base": base, "methods": list(methods), "density": density})
+    for m, d in res["merges"].items():
         click.echo(f"{m}: {d}")
 
 
 @click.command("eval")
 @click.option("--solver", "solvers", multiple=True, default=["base"],
               help="base | sft | experts | merge:<method> | disenlora | adapter:<path> (repeatable).")
-@click.option("--dataset", "datasets", multiple=True, default=["humaneval"], help="Repeatable.")
+@click.option("--dataset", "datasets", multiple=True, default=["humaneval"],
+              help="NAME or NAME=PATH (repeatable; several give the paper's Table 3 layout).")
+@click.option("--difficulty", default=None, help="Only problems of this difficulty.")
 @click.option("--limit", type=int, default=None, help="First N problems of each dataset.")
 @click.option("--base", default=None)
 @click.option("--artifacts", type=click.Path(file_okay=False), default=None, help="The `bdc train --out` folder.")
@@ -216,33 +204,22 @@ def train_merge_cmd(out, methods, density, base) -> None:
 @click.option("--max-new-tokens", type=int, default=512)
 @click.option("--batch-size", type=int, default=1)
 @click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None, help="Write results JSON here.")
-def eval_(solvers, datasets, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json) -> None:
+@click.pass_context
+def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
-    import asyncio
-
     from rich.console import Console
 
-    from engine.evaluation.runner import evaluate
-    from engine.evaluation.solvers import make_solvers
-    from engine.evaluation.tables import summarize, table2
-    from engine.problems import load_dataset
-    from engine.training.base import resolve_base
+    from engine.evaluation.tables import table2
 
-    base_path = resolve_base(base)
-    problems = []
+    specs = []
     for ds in datasets:
-        ps = load_dataset(ds)
-        problems += ps[:limit] if limit else ps
-    summaries: dict[str, Any] = {}
-    records: dict[str, Any] = {}
-    for spec in solvers:
-        for solver in make_solvers(spec, base=base_path, artifacts=artifacts, quant=quant,
-                                   max_new_tokens=max_new_tokens):
-            with _Reporter() as rep:
-                res = asyncio.run(evaluate(solver, problems, batch_size=batch_size, progress=rep))
-            summaries[solver.name] = summarize(res)
-            records[solver.name] = [r.to_dict() for r in res]
-    Console().print(table2(summaries, title=f"PR / AC  (base: {Path(base_path).name})"))
+        name, _, path = ds.partition("=")
+        specs.append({"name": name, "path": path or None, "limit": limit, "difficulty": difficulty})
+    res = run_job(ctx, "eval", {
+        "solvers": list(solvers), "datasets": specs, "base": base, "artifacts": artifacts, "quant": quant,
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+    })
+    Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
     if out_json:
-        Path(out_json).write_text(json.dumps({"summaries": summaries, "results": records, "base": base_path}))
+        Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")

@@ -1,0 +1,161 @@
+"""The work behind each kind of job, as functions of a JSON config.
+
+One definition serves ``bdc cluster|train|eval`` (which create a job and run it in the
+foreground) and ``bdc jobs run JOB`` (which the TUI launches detached): the config dict is
+what is stored in the jobs table, so any job can be re-run or resumed from the store.
+
+Configs (all paths are strings):
+
+cluster  {data, k | None (auto), k_max, encoder: minilm|base, base, out, seed}
+train    {mode: experts|sft|hyper|merge, data, out, base, clusters, r, alpha, hidden, gate,
+          methods, density, train: {TrainSettings fields}}
+eval     {solvers: [spec], datasets: [{name, path, limit}], base, artifacts, quant,
+          max_new_tokens, batch_size}
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+
+class Reporter(Protocol):
+    def __call__(self, event: dict[str, Any]) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+def training_examples(data: str) -> list[Any]:
+    """``bdc export`` JSONL, or ``canonical[:humaneval,mbpp]`` built from reference solutions."""
+    from engine.training.examples import canonical_examples, load_examples
+
+    if data.startswith("canonical"):
+        names = data.split(":", 1)[1].split(",") if ":" in data else ["humaneval", "mbpp"]
+        return canonical_examples(names)
+    return load_examples(data)
+
+
+def run_cluster(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
+    from engine.errors import ConfigError
+    from engine.training.base import resolve_base
+    from engine.training.clustering import cluster_examples
+    from engine.training.embedding import get_encoder
+
+    encoder_name = config.get("encoder", "minilm")
+    if encoder_name not in ("minilm", "base"):
+        raise ConfigError(f"unknown encoder {encoder_name!r}: minilm or base")
+    examples = training_examples(config["data"])
+    encoder = get_encoder(encoder_name, resolve_base(config.get("base")) if encoder_name == "base" else None)
+    return cluster_examples(
+        examples, encoder, k=config.get("k"), k_max=int(config.get("k_max", 8)), out_dir=config["out"],
+        seed=int(config.get("seed", 0)), progress=rep,
+    )
+
+
+def _train_settings(config: dict[str, Any]) -> Any:
+    from engine.training.config import TrainSettings
+
+    return TrainSettings(**{k: v for k, v in (config.get("train") or {}).items() if v is not None})
+
+
+def _lora(config: dict[str, Any]) -> Any:
+    from engine.training.config import LoraSettings
+
+    r = int(config.get("r", 8))
+    return LoraSettings(r=r, alpha=int(config.get("alpha") or 2 * r))
+
+
+def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
+    from engine.errors import ConfigError
+    from engine.training.base import resolve_base
+    from engine.training.clustering import load_result
+
+    mode, out = config.get("mode"), Path(config["out"])
+    base = resolve_base(config.get("base"))
+    if mode == "experts":
+        from engine.training.experts import train_experts
+
+        dirs = train_experts(base, training_examples(config["data"]), load_result(config.get("clusters") or out),
+                             out / "experts", lora=_lora(config), train=_train_settings(config),
+                             progress=rep, should_stop=rep.should_stop)
+        return {"mode": mode, "adapters": [str(d) for d in dirs]}
+    if mode == "sft":
+        from engine.training.experts import train_adapter
+
+        res = train_adapter(base, training_examples(config["data"]), out / "sft", lora=_lora(config),
+                            train=_train_settings(config), progress=rep, should_stop=rep.should_stop, name="sft")
+        return {"mode": mode, "status": res.status, "step": res.step, "total": res.total, "final_loss": res.final_loss}
+    if mode == "hyper":
+        from engine.training.config import HyperSettings
+        from engine.training.hypernet import train_hypernetwork
+
+        clusters = load_result(config.get("clusters") or out)
+        experts = [str(out / "experts" / f"expert_{k}") for k in range(clusters["k"])]
+        settings = dict(config.get("train") or {})
+        settings["lr"] = settings.get("lr") or 1e-3
+        res = train_hypernetwork(
+            base, experts, clusters, training_examples(config["data"]), out / "disenlora",
+            hyper=HyperSettings(hidden=int(config.get("hidden", 256)), gate=config.get("gate", "softmax")),
+            train=_train_settings({"train": settings}), progress=rep, should_stop=rep.should_stop,
+        )
+        return {"mode": mode, "status": res.status, "step": res.step, "total": res.total, "final_loss": res.final_loss}
+    if mode == "merge":
+        from engine.training.merge import merge_adapters
+
+        experts = sorted((out / "experts").glob("expert_*"), key=lambda p: int(p.name.split("_")[1]))
+        if not experts:
+            raise ConfigError(f"{out / 'experts'}: no experts to merge; train them first")
+        methods = list(config.get("methods") or ["linear", "cat", "ties", "dare_linear", "dare_ties"])
+        merged = {}
+        for i, m in enumerate(methods):
+            if rep.should_stop():
+                break
+            merged[m] = str(merge_adapters(base, experts, m, out / "merges" / m, density=float(config.get("density", 0.5))))
+            rep({"event": "merged", "method": m, "fraction": (i + 1) / len(methods)})
+        return {"mode": mode, "merges": merged}
+    raise ConfigError(f"unknown training mode {mode!r}: experts, sft, hyper or merge")
+
+
+def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
+    from engine.evaluation.runner import evaluate
+    from engine.evaluation.solvers import make_solvers
+    from engine.evaluation.tables import summarize
+    from engine.problems import load_dataset, select_subset
+    from engine.training.base import resolve_base
+
+    base = resolve_base(config.get("base"))
+    problems = []
+    for ds in config.get("datasets") or [{"name": "humaneval"}]:
+        loaded = load_dataset(ds["name"], ds.get("path"))
+        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"))
+    summaries: dict[str, Any] = {}
+    records: dict[str, Any] = {}
+    specs = list(config.get("solvers") or ["base"])
+    for i, spec in enumerate(specs):
+        for solver in make_solvers(spec, base=base, artifacts=config.get("artifacts"), quant=config.get("quant", "none"),
+                                   max_new_tokens=int(config.get("max_new_tokens", 512))):
+            if rep.should_stop():
+                break
+
+            def tagged(e: dict[str, Any], i: int = i) -> None:
+                if e.get("total"):
+                    e = dict(e, fraction=(i + e["step"] / e["total"]) / len(specs))
+                rep(e)
+
+            res = asyncio.run(evaluate(solver, problems, batch_size=int(config.get("batch_size", 1)),
+                                       progress=tagged, should_stop=rep.should_stop))
+            summaries[solver.name] = summarize(res)
+            records[solver.name] = [r.to_dict() for r in res]
+    rows = [
+        {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
+        for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()
+    ]
+    return {"rows": rows, "summaries": summaries, "results": records, "base": base}
+
+
+KINDS: dict[str, Callable[[dict[str, Any], Any], Any]] = {
+    "cluster": run_cluster,
+    "train": run_train,
+    "eval": run_eval,
+}
