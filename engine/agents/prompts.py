@@ -79,8 +79,8 @@ def propose_thoughts(problem: Problem, path: list[str], k: int) -> list[dict[str
         f"Propose {k} different candidate next reasoning steps towards solving the problem. "
         "Each step is one or two sentences (an insight, an algorithm choice, an edge case to handle); "
         "do not write code. Order them from most to least promising.\n"
-        f"Answer with a JSON list of {k} strings and nothing else, for example:\n"
-        '["Use a hash map from value to index to find the pair in one pass.", "..."]'
+        f"Answer with a JSON list of {k} strings and nothing else, in this format:\n"
+        "[" + ", ".join(f'"<step {i + 1}>"' for i in range(k)) + "]"
     )
 
 
