@@ -47,6 +47,7 @@ def train_adapter(
 
     from engine.training.base import load_base_model, load_tokenizer
     from engine.training.data import collate, encode_pair
+    from engine.training.loss import causal_lm_loss
 
     lora = lora or LoraSettings()
     train = train or TrainSettings()
@@ -68,7 +69,7 @@ def train_adapter(
         return collate([encoded[i] for i in idx], tok.pad_token_id)
 
     def loss_fn(batch: dict[str, Any]):
-        return pm(**batch).loss
+        return causal_lm_loss(pm, batch["input_ids"], batch["labels"], batch.get("attention_mask"))
 
     result = run_loop(
         module=pm,

@@ -280,6 +280,7 @@ def train_hypernetwork(
     """Train f only (experts and base frozen) on shuffled input/output pairs; save to
     ``out_dir`` (``disenlora.json`` + ``hypernet.pt``) when finished. Resumable."""
     from engine.training.data import collate, encode_pair
+    from engine.training.loss import causal_lm_loss
 
     train = train or TrainSettings(lr=1e-3)
     torch.manual_seed(train.seed)
@@ -301,7 +302,10 @@ def train_hypernetwork(
         return b
 
     def loss_fn(batch: dict[str, Any]):
-        return model(**batch).loss
+        with model.gated(model.gates(batch["embeddings"])):
+            return causal_lm_loss(
+                model.peft_model, batch["input_ids"], batch["labels"], batch.get("attention_mask")
+            )
 
     out = Path(out_dir)
     result = run_loop(
