@@ -6,11 +6,7 @@ runs table, the status bars and the command palette.
 
 from __future__ import annotations
 
-import asyncio
-import json
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.store import RunRow, Store, pid_alive
@@ -65,32 +61,3 @@ async def summarize(store: Store, run: RunRow) -> RunSummary:
 
 async def summarize_all(store: Store) -> list[RunSummary]:
     return [await summarize(store, r) for r in await store.runs()]
-
-
-def _sandbox_rows_sync(db: Path, run_id: str, problem_id: str, node_id: str) -> list[dict]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
-    try:
-        conn.row_factory = sqlite3.Row
-        rows = conn.execute(
-            "SELECT policy, passed, total, pass_rate, verdicts FROM sandbox_runs "
-            "WHERE run_id=? AND problem_id=? AND node_id=? ORDER BY id",
-            (run_id, problem_id, node_id),
-        ).fetchall()
-        out = []
-        for r in rows:
-            d = dict(r)
-            try:
-                d["verdicts"] = json.loads(d["verdicts"] or "[]")
-            except ValueError:
-                d["verdicts"] = []
-            out.append(d)
-        return out
-    except sqlite3.Error:
-        return []
-    finally:
-        conn.close()
-
-
-async def sandbox_rows(db: Path, run_id: str, problem_id: str, node_id: str) -> list[dict]:
-    """Per-test sandbox results of a node (the Store has a writer but no reader for them yet)."""
-    return await asyncio.to_thread(_sandbox_rows_sync, db, run_id, problem_id, node_id)

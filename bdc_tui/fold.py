@@ -78,9 +78,23 @@ def clone_state(s: TreeState) -> TreeState:
     return out
 
 
+def _share(s: TreeState) -> TreeState:
+    """A new TreeState over the *same* problem trees (copy-on-write: see ``Timeline``)."""
+    out = copy.copy(s)
+    out.problems = dict(s.problems)
+    return out
+
+
 @dataclass
 class Timeline:
-    """A stored run's events with fold checkpoints; ``seek(i)`` gives the state after i events."""
+    """A stored run's events with fold checkpoints; ``seek(i)`` gives the state after i events.
+
+    Checkpoints are copy-on-write: taking one hands the current problem trees to the
+    checkpoint and marks them shared; the fold clones a shared tree only when the next
+    event for that problem arrives. Problems are searched one after another, so a
+    checkpoint costs one clone of the active problem's tree instead of a copy of every
+    tree of the run, and restoring one (seeking backwards) copies nothing up front.
+    """
 
     events: Sequence[Any]
     interval: int = 2000
@@ -90,11 +104,13 @@ class Timeline:
 
     def __post_init__(self) -> None:
         self._checkpoints = [(0, TreeState())]
+        self._shared: set[str] = set()  # problem ids whose tree in ``state`` a checkpoint also holds
         self._marks: dict[str, list[int]] = {}
+        groups = {k: g for g, kinds in KIND_GROUPS.items() for k in kinds}
         for i, e in enumerate(self.events, 1):
-            for group, kinds in KIND_GROUPS.items():
-                if e.kind in kinds:
-                    self._marks.setdefault(group, []).append(i)
+            group = groups.get(e.kind)
+            if group is not None:
+                self._marks.setdefault(group, []).append(i)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -116,13 +132,18 @@ class Timeline:
 
     def _checkpoint_if_due(self) -> None:
         if self.position % self.interval == 0 and self.position > self._checkpoints[-1][0]:
-            self._checkpoints.append((self.position, clone_state(self.state)))
+            self._checkpoints.append((self.position, _share(self.state)))
+            self._shared = set(self.state.problems)
 
     def step(self) -> Any | None:
         """Apply the next event; returns it (None at the end)."""
         if self.position >= len(self.events):
             return None
         e = self.events[self.position]
+        pid = e.problem_id
+        if pid in self._shared:
+            self.state.problems[pid] = clone_tree(self.state.problems[pid])
+            self._shared.discard(pid)
         self.state.apply(e)
         self.position += 1
         self._checkpoint_if_due()
@@ -136,7 +157,8 @@ class Timeline:
         if target < self.position:
             k = bisect.bisect_right([p for p, _ in self._checkpoints], target) - 1
             pos, snap = self._checkpoints[k]
-            self.state, self.position = clone_state(snap), pos
+            self.state, self.position = _share(snap), pos
+            self._shared = set(snap.problems)
             rebuilt = True
         while self.position < target:
             self.step()

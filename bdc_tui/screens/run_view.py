@@ -15,7 +15,6 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Tree
 
-from bdc_tui.data import sandbox_rows
 from bdc_tui.fold import touched
 from bdc_tui.widgets.node_inspector import NodeInspector
 from bdc_tui.widgets.run_status import RunStatus
@@ -31,6 +30,8 @@ class RunViewScreen(Screen):
         Binding("f", "toggle_follow", "Follow"),
     ]
     AUTO_FOCUS = "SearchTreeView"
+    INSPECTOR_REFRESH = 0.5  # s between re-renders of the inspected node while events stream
+    DETAILS_DELAY = 0.12  # s the cursor must rest on a node before its LLM calls are read
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -41,6 +42,8 @@ class RunViewScreen(Screen):
         self.run_status: str | None = None
         self._calls: dict[tuple[str, str], list] = {}
         self._sandbox: dict[tuple[str, str], list] = {}
+        self._inspector_timer = None
+        self._details_timer = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -95,9 +98,23 @@ class RunViewScreen(Screen):
             elif ids:
                 self.tree_view.sync(tree, ids)
             if self.inspector.node_id in ids:
-                self.show_inspector(self.inspector.node_id, reload_calls=False)
+                self.refresh_inspector_soon()
         self.update_status()
         return count
+
+    def refresh_inspector_soon(self) -> None:
+        """Re-show the inspected node at most every ``INSPECTOR_REFRESH`` seconds.
+
+        The root (and the nodes on the selection path) change with every rollout; while a
+        search streams, re-rendering the panel per poll would compete with key presses.
+        """
+        if self._inspector_timer is None:
+            self._inspector_timer = self.set_timer(self.INSPECTOR_REFRESH, self._refresh_inspector)
+
+    def _refresh_inspector(self) -> None:
+        self._inspector_timer = None
+        if self.inspector.node_id is not None:
+            self.show_inspector(self.inspector.node_id, reload_calls=False)
 
     def rebuild(self) -> None:
         """Re-sync the whole widget after the state was replaced (seeking backwards)."""
@@ -158,9 +175,21 @@ class RunViewScreen(Screen):
         if tree is None:
             return
         self.inspector.show_node(tree, node_id, calls=self._calls.get((tree.problem_id, node_id)),
-                                 sandbox=self._sandbox.get((tree.problem_id, node_id)))
+                                 sandbox=self._sandbox.get((tree.problem_id, node_id)), best_id=self._best_id(tree))
         if reload_calls:
-            self._load_node_details(tree.problem_id, node_id)
+            # debounced: holding a cursor key must not queue a store read (and a second
+            # render of the panel) per node passed over
+            if self._details_timer is not None:
+                self._details_timer.stop()
+            key = (tree.problem_id, node_id)
+            self._details_timer = self.set_timer(self.DETAILS_DELAY, lambda: self._load_node_details(*key))
+
+    def _best_id(self, tree: ProblemTree) -> str | None:
+        view = self.tree_view
+        if view.problem is tree:
+            return view.best_id
+        best = tree.best_node()
+        return best.id if best is not None else None
 
     @work(exclusive=True, group="node-details", exit_on_error=False)
     async def _load_node_details(self, problem_id: str, node_id: str) -> None:
@@ -170,7 +199,7 @@ class RunViewScreen(Screen):
             return
         try:
             calls = await store.llm_calls(self.run_id, problem_id=problem_id, node_id=node_id)
-            sandbox = await sandbox_rows(store.path, self.run_id, problem_id, node_id)
+            sandbox = await store.sandbox_runs(self.run_id, problem_id=problem_id, node_id=node_id)
         except Exception as e:
             self.app.report(e, "loading node details")
             return
@@ -178,4 +207,4 @@ class RunViewScreen(Screen):
         self._sandbox[(problem_id, node_id)] = sandbox
         tree = self.tree
         if tree is not None and self.inspector.node_id == node_id and tree.problem_id == problem_id:
-            self.inspector.show_node(tree, node_id, calls=calls, sandbox=sandbox)
+            self.inspector.show_node(tree, node_id, calls=calls, sandbox=sandbox, best_id=self._best_id(tree))

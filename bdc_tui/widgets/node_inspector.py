@@ -18,7 +18,10 @@ from rich.table import Table
 from rich.text import Text
 from functools import lru_cache
 
-from textual.widgets import RichLog
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
 
 from bdc_tui.format import BEST, PRUNED, REFINED, SOLVED, money, node_solved, pct
 from engine.search.tree import ProblemTree
@@ -71,32 +74,62 @@ def numbered(code: str) -> Text:
     return out
 
 
-class NodeInspector(RichLog):
+class NodeInspector(ScrollView, can_focus=True):
     """Scrollable details of the node under the tree cursor.
 
-    A ``RichLog`` renders its content to lines once per update, so scrolling and screen
-    layout never re-render (or re-highlight) the node's programs: key presses stay cheap.
+    The content is rendered to lines once per update and those lines are scrolled, so
+    scrolling never re-renders (or re-highlights) the node's programs. Unlike ``RichLog``
+    or ``Static``, a new node never triggers a layout pass of the screen: the vertical
+    scrollbar is always there and the virtual size is set without the reactive's layout
+    refresh, so only this panel is repainted on a key press.
     """
 
     DEFAULT_CSS = """
-    NodeInspector { padding: 0 1; }
+    NodeInspector { padding: 0 1; overflow-y: scroll; overflow-x: hidden; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(id=id, wrap=True, markup=False, highlight=False, auto_scroll=False)
+        super().__init__(id=id)
         self.node_id: str | None = None
         self._content: RenderableType = Text("Select a node in the tree.")
+        self._lines: list[Strip] = []
+        self._rendered_width = 0
 
-    def on_mount(self) -> None:
-        self._show(self._content)
+    def on_resize(self) -> None:
+        if self.scrollable_content_region.width != self._rendered_width:
+            self._render_content()
 
     def _show(self, content: RenderableType) -> None:
         self._content = content
-        super().clear()
-        self.write(content, scroll_end=False)
-        self.scroll_home(animate=False)
+        self._render_content()
+        self.scroll_to(0, 0, animate=False, immediate=True)
 
-    def clear(self, message: str = "Select a node in the tree.") -> "NodeInspector":  # type: ignore[override]
+    def _render_content(self) -> None:
+        width = self.scrollable_content_region.width
+        self._rendered_width = width
+        if width <= 0:
+            self._lines = []
+            return
+        console = self.app.console
+        options = console.options.update(width=width, max_width=width, height=None, highlight=False)
+        lines = console.render_lines(self._content, options, pad=True)
+        self._lines = [Strip(line, width) for line in lines]
+        size = Size(width, len(self._lines))
+        if size != self.virtual_size:
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        index = self.scroll_offset.y + y
+        width = self.scrollable_content_region.width
+        if index < len(self._lines):
+            strip = self._lines[index].crop_extend(0, width, self.rich_style)
+        else:
+            strip = Strip.blank(width, self.rich_style)
+        return strip.apply_style(self.rich_style)
+
+    def clear(self, message: str = "Select a node in the tree.") -> "NodeInspector":
         self.node_id = None
         self._show(Text(message))
         return self
@@ -108,7 +141,10 @@ class NodeInspector(RichLog):
         *,
         calls: list[dict] | None = None,
         sandbox: list[dict] | None = None,
+        best_id: str | None = None,
     ) -> None:
+        """Show ``node_id``; ``best_id`` is the tree's best node when the caller tracks it
+        (the tree view does, incrementally) so a key press never rescans the whole tree."""
         node = tree.nodes.get(node_id)
         if node is None:
             self.clear(f"node #{node_id} is not in the tree at this point")
@@ -128,8 +164,10 @@ class NodeInspector(RichLog):
             flags.append(f"{REFINED} refined {node.refinements}× ", style="bold yellow")
         if node_solved(node):
             flags.append(f"{SOLVED} passes every public test ", style="bold green")
-        best = tree.best_node()
-        if best is not None and best.id == node.id:
+        if best_id is None:
+            best = tree.best_node()
+            best_id = best.id if best is not None else None
+        if best_id == node.id:
             flags.append(f"{BEST} best node of the tree", style="bold magenta")
         if tree.solved_by == node.id:
             flags.append("  (first solution)", style="green")
@@ -182,15 +220,28 @@ class NodeInspector(RichLog):
     def _calls_table(calls: list[dict]) -> RenderableType:
         if not calls:
             return Text("no LLM calls recorded for this node", style="dim")
-        table = Table("policy", "model", "tok in", "tok out", "cost", "latency", "cached", "error",
-                      title="LLM calls", title_justify="left", box=None, padding=(0, 1))
+        cached = any(c.get("cached") for c in calls)
+        errors = any(c.get("error") for c in calls)
+        table = Table(title="LLM calls", title_justify="left", box=None, padding=(0, 0, 0, 1), expand=False)
+        table.add_column("policy", no_wrap=True, overflow="ellipsis", max_width=12)
+        table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=14)
+        for name, width in (("tok in", 6), ("tok out", 7), ("cost", 7), ("time", 6)):
+            table.add_column(name, no_wrap=True, justify="right", min_width=width)
+        if cached:
+            table.add_column("cached", no_wrap=True)
+        if errors:
+            table.add_column("error", overflow="fold", ratio=1)
         tin = tout = cost = 0.0
         for c in calls:
             tin += c.get("tokens_in") or 0
             tout += c.get("tokens_out") or 0
             cost += c.get("cost") or 0
-            table.add_row(str(c.get("policy") or ""), str(c.get("model") or ""), str(c.get("tokens_in") or 0),
-                          str(c.get("tokens_out") or 0), money(c.get("cost")), f"{c.get('latency_s') or 0:.2f}s",
-                          "yes" if c.get("cached") else "", Text(str(c.get("error") or ""), style="red"))
-        table.add_row("total", "", str(int(tin)), str(int(tout)), money(cost), "", "", "", style="bold")
+            row = [str(c.get("policy") or ""), str(c.get("model") or ""), str(c.get("tokens_in") or 0),
+                   str(c.get("tokens_out") or 0), money(c.get("cost")), f"{c.get('latency_s') or 0:.2f}s"]
+            if cached:
+                row.append("yes" if c.get("cached") else "")
+            if errors:
+                row.append(Text(str(c.get("error") or ""), style="red"))
+            table.add_row(*row)
+        table.add_row("total", "", str(int(tin)), str(int(tout)), money(cost), "", *([""] * (cached + errors)), style="bold")
         return table

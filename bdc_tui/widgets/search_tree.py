@@ -2,9 +2,20 @@
 
 Why incremental: a search emits dozens of events a second and trees reach thousands of
 nodes. ``sync(tree, ids)`` touches only the given node ids: new nodes are added under
-their parent (in one batch per poll, so the Tree rebuilds its line cache once), labels are
-recomputed and set only when their text changed, and subtrees the fold dropped (a refine
-replaces a thought and discards its subtree) are removed.
+their parent, labels are recomputed and set only when their text changed, and subtrees
+the fold dropped (a refine replaces a thought and discards its subtree) are removed.
+
+Why lazy: every line Textual's ``Tree`` holds costs on each structural change (it
+re-walks and re-measures all lines and lays the screen out again). So the widget holds
+("materialises") only what can be seen: the children of expanded nodes. While it holds
+fewer than ``auto_expand`` nodes every new node arrives expanded, so small trees show
+whole; beyond that new nodes arrive collapsed (▶) and their children are materialised
+when they are expanded (keyboard, mouse, or ``focus_node`` for "best"/"selection").
+Events that only grow collapsed subtrees cost the widget nothing.
+
+The best node is tracked incrementally: an event can only raise the score of the nodes it
+touched, so the whole tree is rescanned only when the best node itself lost its solution
+(a refine) or was dropped.
 """
 
 from __future__ import annotations
@@ -17,7 +28,17 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from bdc_tui.format import node_label
-from engine.search.tree import ProblemTree
+from engine.search.tree import Node, ProblemTree
+
+AUTO_EXPAND = 400
+
+
+def best_key(n: Node) -> tuple | None:
+    """The ordering ``ProblemTree.best_node`` uses (better solution, shallower, earlier)."""
+    sol = n.best_solution()
+    if sol is None:
+        return None
+    return (sol.get("pass_rate", 0.0), -n.depth, -int(n.id) if n.id.isdigit() else 0)
 
 
 class SearchTreeView(Tree[str]):
@@ -28,14 +49,17 @@ class SearchTreeView(Tree[str]):
         Binding("s", "goto_selection", "Selection"),
     ]
 
-    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, classes: str | None = None, auto_expand: int = AUTO_EXPAND) -> None:
+        self._widths: dict[int, tuple[Text, int]] = {}  # TreeNode._id -> (label, cell width)
         super().__init__("no problem selected", id=id, classes=classes)
         self.show_root = True
         self.guide_depth = 3
+        self.auto_expand = auto_expand
         self._ptree: ProblemTree | None = None
-        self._items: dict[str, TreeNode[str]] = {}
+        self._items: dict[str, TreeNode[str]] = {}  # materialised nodes only
         self._labels: dict[str, str] = {}
         self._best: str | None = None
+        self._best_key: tuple | None = None
         self._path: set[str] = set()
 
     # ------------------------------------------------------------------ state
@@ -45,7 +69,12 @@ class SearchTreeView(Tree[str]):
 
     @property
     def node_count(self) -> int:
+        """How many nodes the widget holds (materialised), not how many the tree has."""
         return len(self._items)
+
+    @property
+    def best_id(self) -> str | None:
+        return self._best
 
     def item(self, node_id: str) -> TreeNode[str] | None:
         return self._items.get(node_id)
@@ -55,8 +84,10 @@ class SearchTreeView(Tree[str]):
         self.clear()
         self._items = {}
         self._labels = {}
+        self._widths = {}
         self._ptree = tree
         self._best = None
+        self._best_key = None
         self._path = set()
         if tree is None:
             self.root.set_label("no problem selected")
@@ -72,17 +103,17 @@ class SearchTreeView(Tree[str]):
             return len(self._items)
         self._ptree = tree
         nodes = tree.nodes
-        ids = set(nodes) | set(self._items) if ids is None else set(ids)
+        full = ids is None
+        ids = set(self._items) if full else set(ids)
         # the selection path and best node move: relabel old and new holders
         path = set(tree.selection)
         if path != self._path:
             ids |= path ^ self._path
             self._path = path
-        best = tree.best_node()
-        best_id = best.id if best is not None else None
-        if best_id != self._best:
-            ids |= {i for i in (best_id, self._best) if i is not None}
-            self._best = best_id
+        old_best = self._best
+        self._update_best(tree, None if full else ids)
+        if self._best != old_best:
+            ids |= {i for i in (self._best, old_best) if i is not None}
         # removals (dropped subtrees), then nodes whose children were dropped
         for nid in [i for i in ids if i in self._items and i not in nodes]:
             self._remove(nid)
@@ -94,16 +125,63 @@ class SearchTreeView(Tree[str]):
                 for child in list(item.children):
                     if child.data not in keep:
                         self._remove(child.data)
-        # additions, parents first
-        new = sorted((i for i in ids if i in nodes and i not in self._items), key=lambda i: (nodes[i].depth, _num(i)))
-        for nid in new:
-            if nid not in self._items:
-                self._add(tree, nid)
-        fresh = set(new)
+        # additions, parents first; only under materialised, expanded parents
+        added = 0
+        if full:
+            if "0" in nodes and "0" not in self._items:
+                self._add(tree, "0")
+            stack = [self.root] if "0" in self._items else []
+            while stack:
+                item = stack.pop()
+                if item.is_expanded:
+                    added += self._materialise_children(tree, item)
+                    stack.extend(item.children)
+            fresh: set[str] = set()
+        else:
+            new = sorted((i for i in ids if i in nodes and i not in self._items), key=lambda i: (nodes[i].depth, _num(i)))
+            fresh = set()
+            for nid in new:
+                n = nodes[nid]
+                parent = self._items.get(n.parent) if n.parent is not None else None
+                if n.parent is None or (parent is not None and parent.is_expanded):
+                    if self._add(tree, nid) is not None:
+                        fresh.add(nid)
+                        added += 1
         for nid in ids - fresh if fresh else ids:
             if nid in nodes and nid in self._items:
                 self._relabel(tree, nid)
-        return len(new)
+        return added
+
+    def _update_best(self, tree: ProblemTree, ids: set[str] | None) -> None:
+        nodes = tree.nodes
+        cur = self._best
+        rescan = ids is None or (cur is not None and (cur not in nodes or (cur in ids and best_key(nodes[cur]) != self._best_key)))
+        if rescan:
+            best = tree.best_node()
+            self._best = best.id if best is not None else None
+            self._best_key = best_key(best) if best is not None else None
+            return
+        for nid in ids:
+            n = nodes.get(nid)
+            if n is None:
+                continue
+            k = best_key(n)
+            if k is not None and (self._best_key is None or k > self._best_key):
+                self._best, self._best_key = nid, k
+
+    # ------------------------------------------------------------------ materialising
+    def _materialise_children(self, tree: ProblemTree, item: TreeNode[str]) -> int:
+        """Add the missing children of an expanded item, in the fold's order."""
+        n = tree.nodes.get(item.data) if item.data is not None else None
+        if n is None:
+            return 0
+        have = {c.data for c in item.children}
+        added = 0
+        for cid in n.children:
+            if cid not in have and cid in tree.nodes:
+                self._add(tree, cid)
+                added += 1
+        return added
 
     def _add(self, tree: ProblemTree, nid: str) -> TreeNode[str] | None:
         n = tree.nodes[nid]
@@ -114,19 +192,13 @@ class SearchTreeView(Tree[str]):
             self._labels.pop(nid, None)
             self._relabel(tree, nid)
             return item
-        else:
-            parent = self._items.get(n.parent)
-            if parent is None:
-                parent = self._add(tree, n.parent)
-                if parent is None:
-                    return None
-            label = node_label(n, on_path=nid in self._path, best=nid == self._best)
-            item = parent.add(label, data=nid, expand=True)
-            self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
-            self._items[nid] = item
-            return item
+        parent = self._items.get(n.parent)
+        if parent is None:
+            return None
+        label = node_label(n, on_path=nid in self._path, best=nid == self._best)
+        item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand)
+        self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         self._items[nid] = item
-        self._labels.pop(nid, None)
         return item
 
     def _remove(self, nid: str) -> None:
@@ -138,6 +210,7 @@ class SearchTreeView(Tree[str]):
             it = stack.pop()
             self._items.pop(it.data, None)
             self._labels.pop(it.data, None)
+            self._widths.pop(it._id, None)
             stack.extend(it.children)
         if item is not self.root:
             item.remove()
@@ -147,18 +220,61 @@ class SearchTreeView(Tree[str]):
         plain = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         if self._labels.get(nid) != plain:
             self._labels[nid] = plain
-            self._items[nid].set_label(label)
+            item = self._items[nid]
+            item.set_label(label)
+
+    # ------------------------------------------------------------------ Tree overrides
+    def process_label(self, label: str | Text) -> Text:
+        # our labels are single-line Text already; skip the split Textual does on every set
+        if isinstance(label, Text) and "\n" not in label.plain:
+            return label
+        return super().process_label(label)
+
+    def get_label_width(self, node: TreeNode[str]) -> int:
+        """Cached: Textual re-measures every line on each structural change otherwise."""
+        label = node._label
+        cached = self._widths.get(node._id)
+        if cached is None or cached[0] is not label:
+            cached = self._widths[node._id] = (label, label.cell_len)
+        return cached[1] + (len(self.ICON_NODE) if node._allow_expand else 0)
+
+    def _toggle_node(self, node: TreeNode[str]) -> None:
+        if not node.is_expanded and self._ptree is not None:
+            self._materialise_children(self._ptree, node)
+        super()._toggle_node(node)
 
     # ------------------------------------------------------------------ navigation
-    def focus_node(self, nid: str | None) -> bool:
-        item = self._items.get(nid) if nid is not None else None
-        if item is None:
-            return False
-        parent = item.parent
-        while parent is not None:
+    def reveal(self, nid: str) -> TreeNode[str] | None:
+        """Materialise and expand the ancestors of ``nid`` so it has a line; returns its item."""
+        tree = self._ptree
+        if tree is None or nid not in tree.nodes:
+            return None
+        chain: list[str] = []
+        cur: str | None = nid
+        while cur is not None and cur not in self._items:
+            chain.append(cur)
+            cur = tree.nodes[cur].parent if cur in tree.nodes else None
+        if cur is None:
+            return None
+        for anc in reversed(chain):
+            parent = self._items[tree.nodes[anc].parent]
+            self._materialise_children(tree, parent)
             if not parent.is_expanded:
                 parent.expand()
-            parent = parent.parent
+        item = self._items.get(nid)
+        parent_item = item.parent if item is not None else None
+        while parent_item is not None:
+            if not parent_item.is_expanded:
+                self._materialise_children(tree, parent_item)
+                parent_item.expand()
+            parent_item = parent_item.parent
+        return item
+
+    def focus_node(self, nid: str | None) -> bool:
+        item = self.reveal(nid) if nid is not None else None
+        if item is None:
+            return False
+        self._tree_lines  # rebuild line numbers now if an expand invalidated them
         self.move_cursor(item)
         self.scroll_to_node(item, animate=False)
         return True

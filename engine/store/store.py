@@ -424,6 +424,28 @@ class Store:
             params.append(node_id)
         return await self._fetchdicts(sql + " ORDER BY id", params)
 
+    async def sandbox_runs(self, run_id: str, problem_id: str | None = None, node_id: str | None = None) -> list[dict]:
+        """Sandbox results recorded for a run (optionally one problem / node), oldest first.
+
+        ``verdicts`` is decoded back to the per-test list ``record_sandbox_run`` stored
+        (an undecodable value reads as ``[]`` so a viewer never fails on one bad row).
+        """
+        sql = "SELECT * FROM sandbox_runs WHERE run_id=?"
+        params: list[Any] = [run_id]
+        if problem_id is not None:
+            sql += " AND problem_id=?"
+            params.append(problem_id)
+        if node_id is not None:
+            sql += " AND node_id=?"
+            params.append(node_id)
+        rows = await self._fetchdicts(sql + " ORDER BY id", params)
+        for r in rows:
+            try:
+                r["verdicts"] = json.loads(r.get("verdicts") or "[]")
+            except ValueError:
+                r["verdicts"] = []
+        return rows
+
     async def llm_totals(self, run_id: str) -> dict[str, float]:
         row = await self._fetchone(
             "SELECT COUNT(*), COALESCE(SUM(tokens_in),0), COALESCE(SUM(tokens_out),0), COALESCE(SUM(cost),0), "

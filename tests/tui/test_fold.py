@@ -77,3 +77,27 @@ def test_touched_covers_expand_backup_and_old_selection() -> None:
         if e.kind == "backup":
             assert set(e.payload["q"]) <= ids
         s.apply(e)
+
+
+def _multi_events() -> list[Event]:
+    out = []
+    for k in range(3):
+        for e in search_events(f"P/{k}", seed=k, max_nodes=60):
+            out.append(Event("r", len(out) + 1, float(len(out)), e.kind, e.problem_id, e.node_id, e.payload))
+    return out
+
+
+def test_copy_on_write_checkpoints_across_problems() -> None:
+    """Checkpoints share untouched problem trees; stepping never mutates a checkpoint's tree."""
+    events = _multi_events()
+    tl = Timeline(events, interval=25)
+    tl.seek(len(events))
+    snaps = [(pos, _sig(snap)) for pos, snap in tl._checkpoints]
+    rng = random.Random(3)
+    for target in [0, len(events), 30, 31, 24, len(events) - 5] + [rng.randrange(len(events)) for _ in range(12)]:
+        tl.seek(target)
+        assert _sig(tl.state) == _sig(TreeState().apply_all(events[:target])), target
+    # the checkpoints still hold what they held when taken
+    assert [(pos, _sig(snap)) for pos, snap in tl._checkpoints] == snaps
+    for pos, sig in snaps:
+        assert sig == _sig(TreeState().apply_all(events[:pos]))
