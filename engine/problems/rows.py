@@ -54,21 +54,22 @@ def read_rows(
         if not line.strip():
             continue
         try:
-            row = _as_row(json.loads(line), path, i)
-        except json.JSONDecodeError as e:
-            err = DatasetError(f"{path}:{i}: malformed JSON line ({e.msg} at column {e.colno})")
-            if not skip_bad:
-                raise err from e
-            if warn:
-                warn(f"skipped {err}")
-            continue
+            try:
+                row = _as_row(json.loads(line), path, i)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"{path}:{i}: malformed JSON line ({e.msg} at column {e.colno})") from e
         except DatasetError as err:
-            if not skip_bad:
-                raise
-            if warn:
-                warn(f"skipped {err}")
+            skip_or_raise(err, skip_bad, warn)
             continue
         yield i, row
+
+
+def skip_or_raise(err: DatasetError, skip_bad: bool, warn: Callable[[str], None] | None) -> None:
+    """A bad row stops the load, or with ``skip_bad`` is reported through ``warn``."""
+    if not skip_bad:
+        raise err
+    if warn:
+        warn(f"skipped {err}")
 
 
 def _as_row(row: Any, path: Path, line: int) -> dict[str, Any]:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Iterable
 
 from engine.errors import DatasetError
 from engine.problems.model import Problem
-from engine.problems.rows import read_rows
+from engine.problems.rows import read_rows, skip_or_raise
 
 RowParser = Callable[[dict[str, Any], str], Problem]
 Warn = Callable[[str], None]
@@ -26,21 +26,14 @@ def parse_rows(
     for line, row in rows:
         where = f"{source}:{line}"
         try:
-            problem = parse(row, where)
+            try:
+                problem = parse(row, where)
+            except (KeyError, TypeError, ValueError, SyntaxError) as e:
+                raise DatasetError(f"{where}: malformed row ({type(e).__name__}: {e})") from e
             if not problem.public_tests and not problem.private_tests:
                 raise DatasetError(f"{where}: row {problem.id!r} has no tests")
-        except DatasetError as e:
-            if not skip_bad:
-                raise
-            if warn:
-                warn(f"skipped {e}")
-            continue
-        except (KeyError, TypeError, ValueError, SyntaxError) as e:
-            err = DatasetError(f"{where}: malformed row ({type(e).__name__}: {e})")
-            if not skip_bad:
-                raise err from e
-            if warn:
-                warn(f"skipped {err}")
+        except DatasetError as err:
+            skip_or_raise(err, skip_bad, warn)
             continue
         problems.append(problem)
     return problems
