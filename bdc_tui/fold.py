@@ -6,15 +6,16 @@ adds is what a *viewer* needs on top:
 
 * ``touched(event)`` — the node ids an event can change, so the tree widget updates only
   those labels instead of rebuilding (thousands of nodes, dozens of events a second);
-* ``Timeline`` — the events of a stored run held in memory with periodic checkpoints of
-  the fold, so stepping backwards re-folds at most ``interval`` events from the nearest
-  checkpoint rather than from the start.
+* ``Timeline`` — the events of a stored run held in memory, folded lazily per problem
+  with per-problem checkpoints, so opening a big run or stepping backwards re-folds at
+  most the shown problem's events since its nearest checkpoint.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
@@ -78,39 +79,122 @@ def clone_state(s: TreeState) -> TreeState:
     return out
 
 
-def _share(s: TreeState) -> TreeState:
-    """A new TreeState over the *same* problem trees (copy-on-write: see ``Timeline``)."""
-    out = copy.copy(s)
-    out.problems = dict(s.problems)
-    return out
+class LazyEvent:
+    """An ``engine.store.Event`` whose JSON payload is decoded on first use.
+
+    A replay holds every event of a run but shows one problem at a time: decoding 50,000
+    payloads (tens of MB of JSON) up front is most of the cost of opening it, so only
+    the events that are actually folded or displayed pay for it.
+    """
+
+    __slots__ = ("run_id", "seq", "ts", "kind", "problem_id", "node_id", "_raw", "_payload")
+
+    def __init__(self, run_id: str, seq: int, ts: float, kind: str, problem_id: str | None,
+                 node_id: str | None, raw: str | bytes | None) -> None:
+        self.run_id, self.seq, self.ts, self.kind = run_id, seq, ts, kind
+        self.problem_id, self.node_id = problem_id, node_id
+        self._raw = raw
+        self._payload: dict[str, Any] | None = None
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        if self._payload is None:
+            try:
+                self._payload = json.loads(self._raw) if self._raw else {}
+            except ValueError:
+                self._payload = {"_undecodable": str(self._raw)[:200]}
+            self._raw = None
+        return self._payload
+
+    def __repr__(self) -> str:
+        return f"LazyEvent({self.run_id!r}, seq={self.seq}, kind={self.kind!r}, problem={self.problem_id!r})"
+
+
+class LazyProblems(dict):
+    """``TreeState.problems`` whose trees are folded when first looked up.
+
+    Keys (the problems seen so far, in order) are always present; a value is computed by
+    ``loader(pid)`` on the first ``[]``/``get``/``items``/``values``. ``TreeState.apply``
+    looks trees up through ``get``, so the fold itself materialises what it touches.
+    """
+
+    def __init__(self, loader: Any, pids: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._loader = loader
+        self._lazy: set[str] = set()
+        for pid in pids:
+            dict.__setitem__(self, pid, None)
+            self._lazy.add(pid)
+
+    def is_materialised(self, pid: str) -> bool:
+        return dict.__contains__(self, pid) and pid not in self._lazy
+
+    def _materialise(self, pid: str) -> None:
+        self._lazy.discard(pid)
+        dict.__setitem__(self, pid, self._loader(pid))
+
+    def __getitem__(self, pid: str) -> ProblemTree:
+        if pid in self._lazy:
+            self._materialise(pid)
+        return dict.__getitem__(self, pid)
+
+    def get(self, pid: str, default: Any = None) -> Any:  # type: ignore[override]
+        if pid in self._lazy:
+            self._materialise(pid)
+        return dict.get(self, pid, default)
+
+    def __setitem__(self, pid: str, tree: ProblemTree) -> None:
+        self._lazy.discard(pid)
+        dict.__setitem__(self, pid, tree)
+
+    def values(self) -> list[ProblemTree]:  # type: ignore[override]
+        return [self[p] for p in self]
+
+    def items(self) -> list[tuple[str, ProblemTree]]:  # type: ignore[override]
+        return [(p, self[p]) for p in self]
 
 
 @dataclass
 class Timeline:
-    """A stored run's events with fold checkpoints; ``seek(i)`` gives the state after i events.
+    """A stored run's events; ``seek(i)`` gives the fold after i events, one problem at a time.
 
-    Checkpoints are copy-on-write: taking one hands the current problem trees to the
-    checkpoint and marks them shared; the fold clones a shared tree only when the next
-    event for that problem arrives. Problems are searched one after another, so a
-    checkpoint costs one clone of the active problem's tree instead of a copy of every
-    tree of the run, and restoring one (seeking backwards) copies nothing up front.
+    The fold of a problem only depends on that problem's events, and a viewer shows one
+    problem at a time. So the state after a jump is a ``TreeState`` whose problem trees
+    are folded lazily (``LazyProblems``) from that problem's nearest checkpoint, and only
+    short forward moves step event by event. Opening a 50,000-event run at its end
+    therefore folds (and JSON-decodes) the shown problem's events only.
+
+    Checkpoints are per problem, taken every ``interval`` of its events while it is
+    folded; they are never mutated (a tree restored from one is cloned first).
     """
 
     events: Sequence[Any]
     interval: int = 2000
-    _checkpoints: list[tuple[int, TreeState]] = field(default_factory=list)
     state: TreeState = field(default_factory=TreeState)
     position: int = 0  # number of events applied to ``state``
 
     def __post_init__(self) -> None:
-        self._checkpoints = [(0, TreeState())]
-        self._shared: set[str] = set()  # problem ids whose tree in ``state`` a checkpoint also holds
         self._marks: dict[str, list[int]] = {}
+        self._by_problem: dict[str, list[int]] = {}  # pid -> indexes of its events
+        self._run_level: list[int] = []  # indexes of events without a problem
         groups = {k: g for g, kinds in KIND_GROUPS.items() for k in kinds}
-        for i, e in enumerate(self.events, 1):
+        for i, e in enumerate(self.events):
             group = groups.get(e.kind)
             if group is not None:
-                self._marks.setdefault(group, []).append(i)
+                self._marks.setdefault(group, []).append(i + 1)
+            pid = e.problem_id
+            if pid is None:
+                self._run_level.append(i)
+            else:
+                idx = self._by_problem.get(pid)
+                if idx is None:
+                    self._by_problem[pid] = [i]
+                else:
+                    idx.append(i)
+        self._first = {pid: idx[0] for pid, idx in self._by_problem.items()}
+        # pid -> sorted [(position, tree)]: the fold of pid's events with index < position
+        self._checkpoints: dict[str, list[tuple[int, ProblemTree]]] = {}
+        self.state = self._lazy_state(0)
 
     def __len__(self) -> int:
         return len(self.events)
@@ -130,39 +214,71 @@ class Timeline:
         k = bisect.bisect_left(positions, self.position) - 1
         return positions[k] if k >= 0 else None
 
-    def _checkpoint_if_due(self) -> None:
-        if self.position % self.interval == 0 and self.position > self._checkpoints[-1][0]:
-            self._checkpoints.append((self.position, _share(self.state)))
-            self._shared = set(self.state.problems)
+    # ------------------------------------------------------------------ folding
+    def _lazy_state(self, position: int) -> TreeState:
+        """The state after ``position`` events with every problem tree still unfolded."""
+        state = TreeState()
+        for i in self._run_level:
+            if i >= position:
+                break
+            state.apply(self.events[i])
+        pids = [pid for pid, first in self._first.items() if first < position]
+        pids.sort(key=self._first.__getitem__)
+        state.problems = LazyProblems(self._fold_problem, pids)
+        if position:
+            state.last_seq = max(state.last_seq, getattr(self.events[position - 1], "seq", 0) or 0)
+        return state
+
+    def _fold_problem(self, pid: str) -> ProblemTree:
+        """pid's tree after the events before ``self.position``, from its nearest checkpoint."""
+        # the current position, not the one the lazy state was made at: ``step`` looks a
+        # tree up (materialising it) before applying the event at ``self.position``
+        position = self.position
+        idx = self._by_problem.get(pid, [])
+        ckpts = self._checkpoints.setdefault(pid, [])
+        k = bisect.bisect_right(ckpts, position, key=lambda c: c[0]) - 1
+        if k >= 0:
+            start, snap = ckpts[k]
+            tree = clone_tree(snap)
+        else:
+            start, tree = 0, ProblemTree(pid)
+        fold = TreeState(problems={pid: tree})
+        j = bisect.bisect_left(idx, start)
+        done = j
+        while j < len(idx) and idx[j] < position:
+            fold.apply(self.events[idx[j]])
+            j += 1
+            if (j - done) % self.interval == 0 and j < len(idx) and idx[j] < position:
+                self._add_checkpoint(pid, idx[j - 1] + 1, tree)
+        return fold.problems[pid]
+
+    def _add_checkpoint(self, pid: str, position: int, tree: ProblemTree) -> None:
+        ckpts = self._checkpoints.setdefault(pid, [])
+        k = bisect.bisect_left(ckpts, position, key=lambda c: c[0])
+        if k < len(ckpts) and ckpts[k][0] == position:
+            return
+        ckpts.insert(k, (position, clone_tree(tree)))
 
     def step(self) -> Any | None:
         """Apply the next event; returns it (None at the end)."""
         if self.position >= len(self.events):
             return None
         e = self.events[self.position]
-        pid = e.problem_id
-        if pid in self._shared:
-            self.state.problems[pid] = clone_tree(self.state.problems[pid])
-            self._shared.discard(pid)
         self.state.apply(e)
         self.position += 1
-        self._checkpoint_if_due()
         return e
 
     def seek(self, target: int) -> bool:
-        """Move to ``target`` events applied. Returns True when the state was rebuilt
-        (going backwards), False when it only moved forward incrementally."""
+        """Move to ``target`` events applied. Returns True when the state was replaced
+        (backwards or a long jump: trees refold lazily), False when it stepped forward."""
         target = max(0, min(target, len(self.events)))
-        rebuilt = False
-        if target < self.position:
-            k = bisect.bisect_right([p for p, _ in self._checkpoints], target) - 1
-            pos, snap = self._checkpoints[k]
-            self.state, self.position = _share(snap), pos
-            self._shared = set(snap.problems)
-            rebuilt = True
-        while self.position < target:
-            self.step()
-        return rebuilt
+        if self.position <= target <= self.position + self.interval:
+            while self.position < target:
+                self.step()
+            return False
+        self.position = target
+        self.state = self._lazy_state(target)
+        return True
 
     def current_event(self) -> Any | None:
         return self.events[self.position - 1] if self.position else None

@@ -1,8 +1,9 @@
 """Replay a stored run: step, play at a chosen speed, jump to the next prune/refine/solution.
 
-The events are read once; ``fold.Timeline`` keeps checkpoints of the same ``TreeState``
-fold the live view uses, so stepping back re-folds from the nearest checkpoint and only
-the touched tree nodes are updated when stepping forward.
+The events are read once (payloads decoded on use); ``fold.Timeline`` folds the same
+``TreeState`` the live view uses, lazily per problem with per-problem checkpoints, so
+opening a big run or stepping back re-folds only the shown problem from its nearest
+checkpoint, and only the touched tree nodes are updated when stepping forward.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 
+from bdc_tui.data import replay_events
 from bdc_tui.fold import Timeline, touched
 from bdc_tui.screens.run_view import RunViewScreen
 from bdc_tui.widgets.timeline import TimelineBar
@@ -56,7 +58,7 @@ class ReplayScreen(RunViewScreen):
     async def load(self) -> None:
         store = self.app.store
         try:
-            events = await store.events(self.run_id)
+            events = await replay_events(store, self.run_id)
             self.run_status = (await store.run(self.run_id)).status
         except Exception as e:
             self.app.report(e, f"loading run {self.run_id}")
@@ -64,7 +66,7 @@ class ReplayScreen(RunViewScreen):
         self.open_timeline(events)
 
     def open_timeline(self, events: list) -> None:
-        self.timeline = Timeline(events, interval=max(1000, len(events) // 16))
+        self.timeline = Timeline(events, interval=1000)
         target = len(events) if self.start_at is None else self.start_at
         self.timeline.seek(target)
         self.state = self.timeline.state

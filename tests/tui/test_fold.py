@@ -37,11 +37,16 @@ def test_checkpoints_are_not_mutated_by_later_steps() -> None:
     events = _events()
     tl = Timeline(events, interval=40)
     tl.seek(len(events))
+    assert _sig(tl.state)  # folds the problem, taking checkpoints on the way
+    snaps = {pid: [(pos, t.signature()) for pos, t in c] for pid, c in tl._checkpoints.items()}
+    assert sum(len(c) for c in snaps.values()) >= 2
     tl.seek(41)
     before = _sig(tl.state)
     tl.seek(len(events))
+    _sig(tl.state)
     tl.seek(41)
     assert _sig(tl.state) == before
+    assert {pid: [(pos, t.signature()) for pos, t in c] for pid, c in tl._checkpoints.items()} == snaps
 
 
 def test_marks_and_next_mark() -> None:
@@ -87,17 +92,31 @@ def _multi_events() -> list[Event]:
     return out
 
 
-def test_copy_on_write_checkpoints_across_problems() -> None:
-    """Checkpoints share untouched problem trees; stepping never mutates a checkpoint's tree."""
+def test_lazy_per_problem_fold_matches_fresh_fold() -> None:
+    """Long jumps fold only the problem looked at; any order of seeks and steps agrees with a fresh fold."""
     events = _multi_events()
     tl = Timeline(events, interval=25)
     tl.seek(len(events))
-    snaps = [(pos, _sig(snap)) for pos, snap in tl._checkpoints]
+    last = events[-1].problem_id
+    assert tl.state.problems.get(last).signature() == TreeState().apply_all(events).problems[last].signature()
+    assert [p for p in tl.state.problems if tl.state.problems.is_materialised(p)] == [last]
     rng = random.Random(3)
     for target in [0, len(events), 30, 31, 24, len(events) - 5] + [rng.randrange(len(events)) for _ in range(12)]:
         tl.seek(target)
-        assert _sig(tl.state) == _sig(TreeState().apply_all(events[:target])), target
-    # the checkpoints still hold what they held when taken
-    assert [(pos, _sig(snap)) for pos, snap in tl._checkpoints] == snaps
-    for pos, sig in snaps:
-        assert sig == _sig(TreeState().apply_all(events[:pos]))
+        for _ in range(rng.randrange(4)):
+            tl.step()
+        assert _sig(tl.state) == _sig(TreeState().apply_all(events[: tl.position])), target
+        assert tl.state.last_seq == (events[tl.position - 1].seq if tl.position else 0)
+
+
+def test_lazy_events_decode_on_use() -> None:
+    from bdc_tui.fold import LazyEvent
+    import json
+
+    events = [LazyEvent(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload)) for e in _multi_events()]
+    tl = Timeline(events, interval=25)
+    tl.seek(len(events))
+    tl.state.problems.get(events[-1].problem_id)
+    decoded = {e.problem_id for e in events if e._payload is not None}
+    assert decoded == {events[-1].problem_id}
+    assert _sig(tl.state) == _sig(TreeState().apply_all(_multi_events()))
