@@ -54,6 +54,11 @@ def node_label(node: Node, *, on_path: bool = False, best: bool = False, thought
     """One tree line: markers, id, policy, N/Q/PR and the start of the thought."""
     t = Text(no_wrap=True, overflow="ellipsis")
     if node.parent is None:
+        # a policy can solve the problem from the root (no thought needed): mark it too
+        if node_solved(node):
+            t.append(f"{SOLVED} ", style="bold green")
+        if best:
+            t.append(f"{BEST} ", style="bold magenta")
         t.append("root", style="bold")
     else:
         marks = ""

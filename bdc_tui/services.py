@@ -43,6 +43,22 @@ def dataset_names() -> list[str]:
     return list(FALLBACK_DATASETS)
 
 
+def dataset_infos() -> dict[str, dict[str, Any]]:
+    """name -> {description, difficulties, file_based} from ``engine.problems.DATASETS``."""
+    mod = _module("engine.problems")
+    names = getattr(mod, "DATASETS", None) if mod is not None else None
+    out: dict[str, dict[str, Any]] = {}
+    if isinstance(names, dict) and names:
+        for name, info in names.items():
+            out[name] = {
+                "description": str(getattr(info, "description", "")),
+                "difficulties": tuple(getattr(info, "difficulties", ("all",))),
+                "file_based": bool(getattr(info, "file_based", True)),
+            }
+        return out
+    return {n: {"description": "", "difficulties": ("all",), "file_based": n != "humaneval"} for n in dataset_names()}
+
+
 def strategy_names() -> list[str]:
     for name in ("engine.search.registry", "engine.search"):
         mod = _module(name)

@@ -275,7 +275,12 @@ class SearchTreeView(Tree[str]):
         if item is None:
             return False
         self._tree_lines  # rebuild line numbers now if an expand invalidated them
-        self.move_cursor(item)
+        if self.cursor_node is item:
+            # already under the cursor: no highlight event would follow, so send one (the
+            # inspector may still show something else, e.g. nothing before the first move)
+            self.post_message(Tree.NodeHighlighted(item))
+        else:
+            self.move_cursor(item)
         self.scroll_to_node(item, animate=False)
         return True
 
