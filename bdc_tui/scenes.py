@@ -116,6 +116,14 @@ async def new_search(pilot: Any) -> None:
     await pilot.pause(0.1)
 
 
+async def new_eval(pilot: Any) -> None:
+    app = pilot.app
+    await runs(pilot)
+    app.action_new_eval()
+    await wait_until(pilot, lambda: app.screen.query_one("#solvers") is not None)
+    await pilot.pause(0.1)
+
+
 SCENES: dict[str, Callable[[Any], Awaitable[None]]] = {
     "runs": runs,
     "search_tree": search_tree,
@@ -126,4 +134,5 @@ SCENES: dict[str, Callable[[Any], Awaitable[None]]] = {
     "jobs_eval": jobs_eval,
     "clusters": clusters,
     "new_search": new_search,
+    "new_eval": new_eval,
 }
