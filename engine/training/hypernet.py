@@ -28,6 +28,10 @@ from engine.training.layer import ComposedLoraLayer
 from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop
 
 CONFIG_FILE = "disenlora.json"
+# below this many new tokens the rank-K*r fold beats folding into the weights (measured on
+# Qwen2.5-Coder-0.5B, 2 CPU cores: the weight fold costs ~1.5 s per input, the low-rank pair
+# ~12 % per token before the fused bf16 path, ~5 % after)
+FOLD_WEIGHTS_MIN_TOKENS = 64
 WEIGHTS_FILE = "hypernet.pt"
 
 
@@ -164,12 +168,22 @@ class DisenLoRAModel(nn.Module):
     ) -> torch.Tensor:
         """Generate with each row's own composition.
 
-        ``fold``: ``auto`` folds a batch of one into the weights (low-rank on 4-bit bases),
-        ``lowrank`` forces the rank-K*r pair, ``none`` always uses the stacked path.
+        ``fold`` for a batch of one: ``weights`` bakes dW into the base weights (zero cost
+        per token, but a pass over every adapted weight per input: about what decoding one
+        to two tokens costs, bench/composed_inference.py), ``lowrank`` uses one rank-K*r
+        pair per layer (no fixed cost, a small cost per token), ``auto`` picks ``weights``
+        for generations of at least FOLD_WEIGHTS_MIN_TOKENS new tokens and ``lowrank`` for
+        shorter ones (4-bit bases always get ``lowrank``); ``none`` always uses the stacked
+        path. Batches of several inputs always use the stacked path.
         """
+        if fold not in ("auto", "weights", "lowrank", "none"):
+            raise ConfigError(f"fold must be auto, weights, lowrank or none, got {fold!r}")
         g = self.gates(embeddings)
         if input_ids.shape[0] == 1 and fold != "none":
-            with self.folded(g[0], into_weights=(fold == "auto")):
+            if fold == "auto":
+                n_new = gen_kwargs.get("max_new_tokens") or 0
+                fold = "weights" if n_new >= FOLD_WEIGHTS_MIN_TOKENS else "lowrank"
+            with self.folded(g[0], into_weights=(fold == "weights")):
                 return self.hf_model.generate(input_ids=input_ids, **gen_kwargs)
         with self.gated(g):
             return self.hf_model.generate(input_ids=input_ids, **gen_kwargs)

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -83,9 +84,12 @@ class ComposedLoraLayer(nn.Module):
         y = self.base_layer(x, *args, **kwargs)
         if self.disabled or self._weight_backup is not None:
             return y
-        if self._lowrank is not None:
+        if self._lowrank is not None:  # folded for generation: no dropout, factors in x's dtype
             a, b = self._lowrank
-            return y + ((self.lora_dropout(x).to(a.dtype) @ a.T) @ b.T).to(y.dtype)
+            if a.dtype != x.dtype:
+                a, b = a.to(x.dtype), b.to(x.dtype)
+                self._lowrank = (a, b)
+            return y.add_(F.linear(F.linear(x, a), b)) if not y.requires_grad else y + F.linear(F.linear(x, a), b)
         g = self.gate
         if g is None:
             raise RuntimeError("composed LoRA layer called without a gate; run it through DisenLoRAModel")
@@ -105,7 +109,8 @@ class ComposedLoraLayer(nn.Module):
         if into_weight and not _is_quantized(self.base_layer):
             w = self.base_layer.weight
             self._weight_backup = w.data.clone()
-            w.data += self.delta_weight(gate).to(w.dtype)
+            # one fused pass over the weight (no dense dW tensor); fp32 bases stay exact
+            w.data.addmm_(self.B_cat.to(w.dtype), (self.A_cat * gate[:, None]).to(w.dtype))
             return "weight"
         self._lowrank = (self.A_cat * gate[:, None], self.B_cat)
         return "lowrank"
