@@ -14,21 +14,36 @@ then quantises them, which briefly needs more memory than the bf16 model itself)
 figures are reported relative to the process RSS after imports (torch, transformers, peft
 and bitsandbytes are imported by both variants, so the interpreter cost cancels).
 
-What dominates memory (Qwen2.5-Coder-0.5B, batch 2 x 256 tokens, measured by this script):
+What dominates memory (Qwen2.5-Coder-0.5B, batch 2 x 256 tokens, measured by this script;
+step peak above the post-import RSS):
+
+    variant    step peak  resident  activations  load peak   step s
+    bf16         2137 MiB  1060 MiB    1077 MiB     175 MiB     8.9
+    4bit          951 MiB   807 MiB     144 MiB    1915 MiB    13.1
+    4bit-old     3420 MiB  1348 MiB    2072 MiB    1914 MiB    10.2   (ratio 1.6x)
 
 * The model is 630 M parameters, but 272 M of them are the *untied* input embedding and
-  lm_head (vocabulary 151,936 x 896). bitsandbytes only quantises ``nn.Linear`` layers of
-  the decoder; transformers skips the lm_head by default, so in 4-bit ~545 MB of bf16
-  embedding/lm_head stays resident next to ~190 MB of nf4 decoder weights.
+  lm_head (vocabulary 151,936 x 896). bitsandbytes only quantises the decoder's
+  ``nn.Linear`` layers (transformers skips the lm_head), so in 4-bit 519 MiB of bf16
+  embedding/lm_head stay resident next to 171 MiB of nf4 weights. That floor is why the
+  resident 4-bit/bf16 ratio is 0.76, and the step ratio relies on small activations.
 * peft's ``prepare_model_for_kbit_training`` casts *every* non-4-bit parameter to fp32,
-  i.e. it doubled exactly that embedding + lm_head to ~1.1 GB: the "4-bit" model was then
-  larger than the bf16 one (the first version of this bench measured 1.17x). The product
-  now keeps the non-quantised parameters in the compute dtype on CPU (see
-  ``engine.training.base.prepare_4bit_for_training``).
-* Activations: the 4-bit path turns on gradient checkpointing (as QLoRA does), so per layer
-  only its input is kept. What remains is dominated by the logits: 512 positions x 151,936
-  vocabulary, materialised in bf16 by the lm_head and again in fp32 by the loss, plus their
-  gradients. The logit tensors are the same size in both variants.
+  i.e. it doubled exactly that embedding + lm_head to 1039 MiB: the "4-bit" model was larger
+  than the bf16 one (the first version of this bench measured 1.17x). On CPU the product
+  now keeps them in the compute dtype (``engine.training.base.prepare_4bit_for_training``).
+* The quantised layers' bf16 originals stayed counted in RSS because the unquantised
+  parameters were views of the mmapped checkpoint, keeping the whole file mapped; the loader
+  now copies them out (``_own_unquantised_params``).
+* Logits: 512 positions x 151,936 is 155 MB in bf16, the loss copies it to fp32 and keeps
+  log-softmax and their gradients, over a GB in total. The trainers now use
+  ``engine.training.loss.causal_lm_loss`` (labelled positions only, 64 at a time,
+  recomputed in backward) in both variants.
+* glibc heap retention: after the first step glibc serves every allocation below 32 MB from
+  the heap and keeps it when freed; a checkpointed 4-bit forward with 25 MB of live tensors
+  held ~450 MB. Training loads now fix the mmap threshold (``limit_heap_retention``).
+* With gradient checkpointing (on for 4-bit, as in QLoRA) the step adds 144 MiB; bf16 LoRA
+  without it adds 1077 MiB. Not in the step figure: the load-time spike of 4-bit (~1.9 GB
+  above imports: transformers materialises bf16 weights before quantising them).
 
 The extra rows are printed so the causes are visible side by side: ``4bit-old`` is the setup
 of the first measurement (peft's fp32 upcast, no checkpointing, transformers' loss over the

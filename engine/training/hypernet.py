@@ -28,10 +28,11 @@ from engine.training.layer import ComposedLoraLayer
 from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop
 
 CONFIG_FILE = "disenlora.json"
-# below this many new tokens the rank-K*r fold beats folding into the weights (measured on
-# Qwen2.5-Coder-0.5B, 2 CPU cores: the weight fold costs ~1.5 s per input, the low-rank pair
-# ~12 % per token before the fused bf16 path, ~5 % after)
-FOLD_WEIGHTS_MIN_TOKENS = 64
+# below this many new tokens ``auto`` folds the rank-K*r pair instead of the weights.
+# Measured (bench/composed_inference.py, Qwen2.5-Coder-0.5B, 2 CPU cores, 16 new tokens):
+# with the fused addmm fold both are within noise of each other (0.91x vs 0.90x of a merged
+# LoRA, medians); the weight fold has no per-token cost, so it wins for anything longer.
+FOLD_WEIGHTS_MIN_TOKENS = 16
 WEIGHTS_FILE = "hypernet.pt"
 
 
@@ -169,8 +170,8 @@ class DisenLoRAModel(nn.Module):
         """Generate with each row's own composition.
 
         ``fold`` for a batch of one: ``weights`` bakes dW into the base weights (zero cost
-        per token, but a pass over every adapted weight per input: about what decoding one
-        to two tokens costs, bench/composed_inference.py), ``lowrank`` uses one rank-K*r
+        per token, but one fused pass over every adapted weight per input, plus a backup
+        copy restored afterwards), ``lowrank`` uses one rank-K*r
         pair per layer (no fixed cost, a small cost per token), ``auto`` picks ``weights``
         for generations of at least FOLD_WEIGHTS_MIN_TOKENS new tokens and ``lowrank`` for
         shorter ones (4-bit bases always get ``lowrank``); ``none`` always uses the stacked

@@ -88,3 +88,13 @@ def test_4bit_model_does_not_keep_the_checkpoint_mapped(tiny_base, tmp_path):
         mapped = f.read()
     assert str(base) not in mapped
     assert model.get_input_embeddings().weight.dtype == torch.float32
+
+
+def test_training_loads_fix_the_glibc_mmap_threshold():
+    import platform
+
+    from engine.training.base import limit_heap_retention
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt is glibc-only")
+    assert limit_heap_retention() is True
