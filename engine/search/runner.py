@@ -33,14 +33,31 @@ from engine.search.tree import TreeState
 TOTALS_EVERY_S = 1.0
 
 
-def build_policies(specs: list[dict[str, Any]], problems: list[Problem], store: Any, budget: Budget) -> list[Any]:
-    """Policies from stored PolicySpec dicts: ``scripted:*`` ones here, LLM ones via the agents package."""
+def build_policies(
+    specs: list[dict[str, Any]],
+    problems: list[Problem],
+    store: Any,
+    budget: Budget,
+    on_unusable: Callable[[str, str], None] | None = None,
+) -> list[Any]:
+    """Policies from stored PolicySpec dicts: ``scripted:*`` ones here, LLM ones via the agents
+    package. An agent that cannot work here (model not installed, key missing) is left out and
+    reported through ``on_unusable(name, why)``; with none left the run fails with the reasons."""
     from engine.agents.config import spec_from_dict
+    from engine.agents.preflight import problem_with
+    from engine.errors import ConfigError
 
     out: list[Any] = []
     client = None
+    unusable: list[str] = []
     for i, d in enumerate(specs):
         spec = d if isinstance(d, PolicySpec) else spec_from_dict(d, f"agent #{i + 1}")
+        why = None if is_scripted(spec) else problem_with(spec)
+        if why is not None:
+            unusable.append(f"{spec.name}: {why}")
+            if on_unusable:
+                on_unusable(spec.name, why)
+            continue
         if is_scripted(spec):
             out.append(scripted_policy(spec, problems, sink=store))
             continue
@@ -51,6 +68,8 @@ def build_policies(specs: list[dict[str, Any]], problems: list[Problem], store: 
         from engine.agents.policy import Policy
 
         out.append(Policy(spec, client))
+    if unusable and not out:
+        raise ConfigError("no agent of this run can work here: " + "; ".join(unusable))
     return out
 
 
@@ -156,7 +175,10 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
 
     budget = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
     strategy = make_strategy(cfg.strategy, cfg.search)
-    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget)
+    def unusable(name: str, why: str) -> None:
+        store.emit(run_id, ev.LLM_ERROR, {"policy": name, "stage": "preflight", "message": why})
+
+    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget, unusable)
     if not base:
         from engine.errors import ConfigError
 

@@ -1,0 +1,57 @@
+"""Check, before a run spends anything, that each agent can answer at all.
+
+Without this a run whose local models are not installed, or whose API key is missing,
+"finishes" with every call failed and PR 0: correct but useless. The checks are cheap and
+offline (no litellm import, no network): a local model must resolve to an installed or
+existing source; a hosted provider needs its key in the environment unless the agent
+passes ``api_key`` or points ``api_base`` at its own server.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+from engine.agents.types import PolicyError, PolicySpec
+
+# provider prefix -> environment variables, any one of which authenticates it
+PROVIDER_KEYS: dict[str, tuple[str, ...]] = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY",),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "mistral": ("MISTRAL_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "together_ai": ("TOGETHERAI_API_KEY", "TOGETHER_API_KEY"),
+    "openrouter": ("OPENROUTER_API_KEY",),
+}
+BARE_MODEL_PROVIDERS = (("gpt-", "openai"), ("o1", "openai"), ("o3", "openai"), ("claude", "anthropic"))
+
+
+def problem_with(spec: PolicySpec, env: Mapping[str, str] | None = None) -> str | None:
+    """Why ``spec`` cannot work here, or None when it looks usable."""
+    env = os.environ if env is None else env
+    model = spec.model
+    if model.startswith("local/"):
+        from engine.agents.local.loader import resolve_source
+
+        try:
+            resolve_source(model.split("/", 1)[1])
+        except PolicyError as e:
+            return str(e)
+        return None
+    extra = spec.extra or {}
+    if extra.get("api_key") or extra.get("api_base"):
+        return None
+    provider = model.split("/", 1)[0] if "/" in model else next(
+        (p for prefix, p in BARE_MODEL_PROVIDERS if model.startswith(prefix)), None
+    )
+    keys = PROVIDER_KEYS.get(provider or "")
+    if keys and not any(env.get(k) for k in keys):
+        return f"{model} needs {' or '.join(keys)} in the environment (or api_key / api_base in the agent's extra)"
+    return None
+
+
+def check_agents(specs: list[PolicySpec], env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``{agent name: problem}`` for every agent that cannot work here."""
+    return {s.name: msg for s in specs if (msg := problem_with(s, env)) is not None}
