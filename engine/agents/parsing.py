@@ -72,8 +72,9 @@ def _clean_item(s: str) -> str:
 def parse_thoughts(reply: str, k: int | None = None) -> tuple[list[str], str | None]:
     """A list of thoughts from a JSON array, a numbered list or bullets.
 
-    Continuation lines are joined to the item above. When nothing list-like is found, a
-    non-empty reply counts as one thought (recorded with a parse error so it is visible).
+    Continuation lines are joined to the item above. When nothing list-like is found, the
+    reply's prose (fenced code removed) counts as one thought, recorded with a parse error so
+    it is visible; a reply that is only code gives no thought.
     """
     text = (reply or "").strip()
     if not text:
@@ -117,7 +118,11 @@ def parse_thoughts(reply: str, k: int | None = None) -> tuple[list[str], str | N
     items = [_clean_item(i) for i in items if i.strip()]
     if items:
         return (items[:k] if k else items), None
-    return [text], "no list found; whole reply used as one thought"
+    # small models often answer with code instead of thoughts: code is not a thought
+    prose = re.sub(r"```.*?(?:```|$)", "", text, flags=re.S).strip()
+    if not prose:
+        return [], "reply was code, not a list of thoughts"
+    return [prose], "no list found; whole reply used as one thought"
 
 
 def parse_summary(reply: str) -> str:

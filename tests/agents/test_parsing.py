@@ -57,3 +57,12 @@ def test_thoughts_fallback_whole_reply():
 
 def test_summary_strips_label():
     assert parse_summary("Summary: off by one in the loop") == "off by one in the loop"
+
+
+def test_a_code_only_reply_is_not_a_thought() -> None:
+    from engine.agents.parsing import parse_thoughts
+
+    thoughts, err = parse_thoughts("```python\ndef f(x):\n    return x\n```")
+    assert thoughts == [] and "code" in err
+    thoughts, err = parse_thoughts("Use a stack.\n```python\nstack = []\n```")
+    assert thoughts == ["Use a stack."] and err
