@@ -89,6 +89,15 @@ def load_problems(dataset: str, path: str | None, subset: dict[str, Any]) -> lis
     return list(problems)
 
 
+def _availability(spec: Any) -> str:
+    """A warning for the form when an agent cannot work here (the run would leave it out)."""
+    preflight = _module("engine.agents.preflight")
+    why = preflight.problem_with(spec) if preflight is not None else None
+    if why is None:
+        return ""
+    return "  ✗ not installed (press i on the welcome screen or run `bdc models install`)" if "not installed" in why else f"  ✗ {why}"
+
+
 def agent_choices() -> list[tuple[str, dict[str, Any]]]:
     """(label, PolicySpec dict) the forms offer: presets, configured agents, offline scripted ones."""
     out: list[tuple[str, dict[str, Any]]] = []
@@ -101,7 +110,7 @@ def agent_choices() -> list[tuple[str, dict[str, Any]]]:
                     d = s.to_dict()
                     if d["name"] not in seen:
                         seen.add(d["name"])
-                        out.append((f"{d['name']}  ({d['model']}, {preset})", d))
+                        out.append((f"{d['name']}  ({d['model']}, {preset}){_availability(s)}", d))
         except Exception:
             pass
     for name in ("canonical", "broken"):
