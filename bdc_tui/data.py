@@ -6,17 +6,10 @@ runs table, the status bars and the command palette.
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from engine.store import RunRow, Store, pid_alive
-
-_EVENTS_SQL = ("SELECT run_id, seq, ts, kind, problem_id, node_id, payload FROM events "
-               "WHERE run_id=? ORDER BY seq")
-
 
 @dataclass
 class RunSummary:
@@ -69,30 +62,12 @@ async def summarize_all(store: Store) -> list[RunSummary]:
     return [await summarize(store, r) for r in await store.runs()]
 
 
-def _raw_event_rows(db: Path, run_id: str) -> list[tuple]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
-    try:
-        return conn.execute(_EVENTS_SQL, (run_id,)).fetchall()
-    finally:
-        conn.close()
-
-
 async def replay_events(store: Store, run_id: str) -> list[Any]:
     """All events of a run for the replay, payloads left undecoded (``fold.LazyEvent``).
 
     ``Store.events`` decodes every payload; for a 50,000-event run that is most of the
     time it takes to open a replay, and the replay only ever folds the shown problem.
-    The rows are read on a separate read-only connection in a thread; when that is not
-    possible (no file, an older schema) it falls back to ``Store.events``.
     """
     from bdc_tui.fold import LazyEvent
 
-    path = getattr(store, "path", None)
-    if path is not None and Path(path).exists():
-        try:
-            rows = await asyncio.to_thread(_raw_event_rows, Path(path), run_id)
-        except sqlite3.Error:
-            rows = None
-        if rows is not None:
-            return [LazyEvent(*r) for r in rows]
-    return await store.events(run_id)
+    return [LazyEvent(*r) for r in await store.event_rows(run_id)]

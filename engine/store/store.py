@@ -359,6 +359,14 @@ class Store:
             params.append(limit)
         return [Event.from_row(r) for r in await self._fetchall(sql, params)]
 
+    async def event_rows(self, run_id: str, *, after: int = 0) -> list[tuple]:
+        """Like ``events`` but raw ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``
+        rows: a viewer that folds only part of a long run (the TUI replay) decodes what it uses."""
+        return await self._fetchall(
+            "SELECT run_id, seq, ts, kind, problem_id, node_id, payload FROM events WHERE run_id=? AND seq>? ORDER BY seq",
+            (run_id, after),
+        )
+
     async def last_seq(self, run_id: str) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))
         return row[0]

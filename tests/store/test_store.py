@@ -215,3 +215,14 @@ async def test_kill_9_of_a_writer_loses_nothing_committed(tmp_path: Path) -> Non
         assert store.emit("r-crash", "tick", {"i": len(events)}) == len(events) + 1
     finally:
         await store.close()
+
+
+async def test_event_rows_are_the_undecoded_events(tmp_path: Path) -> None:
+    async with await Store.open(tmp_path / "bdc.db") as store:
+        rid = await store.create_run(dataset=None, strategy=None, agents=[], config={})
+        await store.claim_run(rid)
+        for i in range(3):
+            store.emit(rid, "tick", {"i": i}, problem_id="p")
+        await store.flush()
+        rows = await store.event_rows(rid, after=1)
+        assert [(r[1], r[3], r[4], r[6]) for r in rows] == [(2, "tick", "p", '{"i":1}'), (3, "tick", "p", '{"i":2}')]
