@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
 from bdc_tui import services
+from bdc_tui.screens.launch_form import LaunchForm
 from bdc_tui.screens.new_search import _int
 from engine.errors import BdcError
 
@@ -93,12 +92,7 @@ def eval_config(
     }
 
 
-class NewEvalScreen(Screen):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Cancel"),
-        Binding("ctrl+s", "submit", "Launch", priority=True),
-    ]
-
+class NewEvalScreen(LaunchForm):
     def compose(self) -> ComposeResult:
         infos = services.dataset_infos()
         names = list(infos)
@@ -151,22 +145,6 @@ class NewEvalScreen(Screen):
 
     def on_mount(self) -> None:
         self.sub_title = "new evaluation"
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "submit" and self.app.launcher is None:
-            return None
-        return True
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.app.pop_screen()
-
-    @on(Button.Pressed, "#launch")
-    def _launch(self) -> None:
-        self.action_submit()
-
-    def _text(self, selector: str) -> str:
-        return self.query_one(selector, Input).value.strip()
 
     def read_form(self) -> dict[str, Any]:
         difficulty = self.query_one("#difficulty", Select).value

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
 
 from bdc_tui import services
+from bdc_tui.screens.launch_form import LaunchForm
 from engine.errors import BdcError
 
 
@@ -41,12 +40,7 @@ def _float(value: str, name: str) -> float | None:
         raise BdcError(f"{name} must be a number, not {value!r}") from None
 
 
-class NewSearchScreen(Screen):
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Cancel"),
-        Binding("ctrl+s", "submit", "Launch", priority=True),
-    ]
-
+class NewSearchScreen(LaunchForm):
     def __init__(self, *, dataset: str | None = None, limit: int | None = None, agents: list[str] | None = None) -> None:
         super().__init__()
         self.prefill_dataset = dataset
@@ -104,19 +98,6 @@ class NewSearchScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "new search"
         self.query_one("#dataset", Select).focus()
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        if action == "submit" and self.app.launcher is None:
-            return None
-        return True
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.app.pop_screen()
-
-    @on(Button.Pressed, "#launch")
-    def _launch(self) -> None:
-        self.action_submit()
 
     def read_form(self) -> dict[str, Any]:
         """The run config as the engine stores it (raises BdcError on a bad field)."""
