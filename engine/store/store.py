@@ -422,15 +422,7 @@ class Store:
         )
 
     async def llm_calls(self, run_id: str, *, problem_id: str | None = None, node_id: str | None = None) -> list[dict]:
-        sql = "SELECT * FROM llm_calls WHERE run_id=?"
-        params: list[Any] = [run_id]
-        if problem_id is not None:
-            sql += " AND problem_id=?"
-            params.append(problem_id)
-        if node_id is not None:
-            sql += " AND node_id=?"
-            params.append(node_id)
-        return await self._fetchdicts(sql + " ORDER BY id", params)
+        return await self._rows_of_run("llm_calls", run_id, problem_id, node_id)
 
     async def sandbox_runs(self, run_id: str, problem_id: str | None = None, node_id: str | None = None) -> list[dict]:
         """Sandbox results recorded for a run (optionally one problem / node), oldest first.
@@ -438,15 +430,7 @@ class Store:
         ``verdicts`` is decoded back to the per-test list ``record_sandbox_run`` stored
         (an undecodable value reads as ``[]`` so a viewer never fails on one bad row).
         """
-        sql = "SELECT * FROM sandbox_runs WHERE run_id=?"
-        params: list[Any] = [run_id]
-        if problem_id is not None:
-            sql += " AND problem_id=?"
-            params.append(problem_id)
-        if node_id is not None:
-            sql += " AND node_id=?"
-            params.append(node_id)
-        rows = await self._fetchdicts(sql + " ORDER BY id", params)
+        rows = await self._rows_of_run("sandbox_runs", run_id, problem_id, node_id)
         for r in rows:
             try:
                 r["verdicts"] = json.loads(r.get("verdicts") or "[]")
@@ -542,6 +526,16 @@ class Store:
         return rows
 
     # ------------------------------------------------------------------ helpers
+    async def _rows_of_run(self, table: str, run_id: str, problem_id: str | None, node_id: str | None) -> list[dict]:
+        """Rows of a per-run record table, optionally of one problem / node, oldest first."""
+        sql = f"SELECT * FROM {table} WHERE run_id=?"
+        params: list[Any] = [run_id]
+        for column, value in (("problem_id", problem_id), ("node_id", node_id)):
+            if value is not None:
+                sql += f" AND {column}=?"
+                params.append(value)
+        return await self._fetchdicts(sql + " ORDER BY id", params)
+
     async def _fetchall(self, sql: str, params: Any = ()) -> list[tuple]:
         assert self._rconn is not None, "store is closed"
         async with self._rconn.execute(sql, params) as cur:
