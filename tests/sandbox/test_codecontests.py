@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from engine.sandbox import Sandbox, SandboxLimits
+from engine.sandbox.types import Verdict
 
 EXCEPTIONS = {
     # several answers are accepted (Codeforces uses a special checker):
@@ -18,7 +19,11 @@ EXCEPTIONS = {
     # dataset noise, not answers:
     "1118_F1. Tree Cutting (Easy Version)": "some stored test inputs do not follow the input format",
     "1324_F. Maximum White Subtree": "the stored Python solution solves a different problem",
-    "261_B. Maxim and Restaurant": "the O(n^4) Python solution exceeds the time limit on one large test",
+}
+
+# Depends on the machine's speed: passes on a fast CPU, else fails, and then only by time limit.
+SLOW = {
+    "261_B. Maxim and Restaurant": "the O(n^4) Python solution takes ~5 s on one large test",
 }
 
 
@@ -33,8 +38,12 @@ async def test_reference_solutions_pass(shared_data):
     assert len(problems) >= 20
     async with Sandbox(limits=SandboxLimits(timeout_s=5.0), workers=2) as sb:
         results = await sb.run_many([(p.solutions[0], p, p.all_tests) for p in problems])
-    failing = {p.id: r.summary for p, r in zip(problems, results) if not r.passed}
-    unexpected = {k: v for k, v in failing.items() if k not in EXCEPTIONS}
+    failing = {p.id: r for p, r in zip(problems, results) if not r.passed}
+    unexpected = {k: r.summary for k, r in failing.items() if k not in EXCEPTIONS | SLOW}
     assert not unexpected, unexpected
+    for slow in set(failing) & set(SLOW):
+        verdicts = set(failing[slow].verdicts) - {Verdict.PASSED}
+        assert verdicts == {Verdict.TIME_LIMIT}, failing[slow].summary
     present = {p.id for p in problems}
-    assert set(failing) == {k for k in EXCEPTIONS if k in present}  # the list stays accurate
+    # the list stays accurate: every deterministic exception still fails
+    assert set(failing) - set(SLOW) == {k for k in EXCEPTIONS if k in present}
