@@ -1,8 +1,10 @@
 """The event log of a run, filterable by kind group (prune, refine, solution, error), tailing live.
 
-Only the newest ``MAX_ROWS`` matching events are kept in the table: a 50,000-event run
-stays instant to open and the interesting kinds are filters away. Enter opens the
-replay at the highlighted event.
+The table holds one page of at most ``PAGE`` matching events, read with a single
+``ORDER BY seq DESC LIMIT`` query: a 50,000-event run opens as fast as a small one and
+nothing outside the page is decoded. Live, the page is the newest events and follows the
+run; ``o`` pages back to older events (following stops), ``n`` pages forward, ``f`` returns
+to live. Enter opens the replay at the highlighted event.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from bdc_tui.fold import KIND_GROUPS
 from bdc_tui.messages import OpenRun
 from bdc_tui.widgets.timeline import describe
 
-MAX_ROWS = 2000
 KIND_STYLE = {"prune": "red", "reflect": "yellow", "refine": "yellow", "solution_found": "bold green",
               "problem_finished": "green", "llm_error": "bold red", "budget_exhausted": "bold red"}
 
@@ -34,9 +35,14 @@ class EventLogScreen(Screen):
         Binding("2", "filter('refine')", "Refine"),
         Binding("3", "filter('solution')", "Solution"),
         Binding("4", "filter('error')", "Error"),
+        Binding("o", "older", "Older"),
+        Binding("n", "newer", "Newer"),
+        Binding("f", "follow", "Follow live"),
         Binding("enter", "replay_here", "Replay here", priority=True),
     ]
     AUTO_FOCUS = "DataTable"
+    PAGE = 2000  # rows in the table at once
+
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -44,6 +50,7 @@ class EventLogScreen(Screen):
         self.group = "all"
         self.last_seq = 0
         self.total = 0
+        self.live = True  # following the newest events, or showing an older page
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -67,17 +74,63 @@ class EventLogScreen(Screen):
         parts = []
         for g in ("all", "prune", "refine", "solution", "error"):
             parts.append(f"[reverse] {g} [/]" if g == self.group else f" {g} ")
-        self.query_one("#log-filter", Static).update("filter: " + " ".join(parts) + f"   ({self.total} shown)")
+        where = "live" if self.live else "older page · f: follow live"
+        self.query_one("#log-filter", Static).update(
+            "filter: " + " ".join(parts) + f"   ({self.total} shown, {where})"
+        )
 
     def action_filter(self, group: str) -> None:
         if group == self.group:
             return
         self.group = group
+        self.action_follow()
+
+    def action_follow(self) -> None:
+        self.live = True
+        self._clear()
+        self.tail()
+
+    def action_older(self) -> None:
+        first = self._seq_at(0)
+        if first is not None:
+            self.page(until=first - 1, newest=True)
+
+    def action_newer(self) -> None:
+        last = self._seq_at(-1)
+        if last is not None and not self.live:
+            self.page(after=last, newest=False)
+
+    def _clear(self) -> None:
         self.query_one(DataTable).clear()
         self.last_seq = 0
         self.total = 0
         self._show_filter()
-        self.tail()
+
+    def _seq_at(self, row: int) -> int | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row = row % table.row_count
+        return int(table.coordinate_to_cell_key((row, 0)).row_key.value)
+
+    @work(exclusive=True, group="log-tail", exit_on_error=False)
+    async def page(self, *, after: int = 0, until: int | None = None, newest: bool) -> None:
+        """Show one page before ``until`` (newest=True) or after ``after``; stops following.
+        An empty page leaves the table as it is; paging forward past the end goes live."""
+        try:
+            events = await self.app.store.events(
+                self.run_id, after=after, until=until, kinds=self.kinds, limit=self.PAGE, newest=newest
+            )
+        except Exception as e:
+            self.app.report(e, "reading the event log")
+            return
+        if not events:
+            if not newest:
+                self.action_follow()
+            return
+        self.live = False
+        self._clear()
+        self._add(events, select=0 if newest else None)
 
     @work(exclusive=True, group="log-tail", exit_on_error=False)
     async def tail(self) -> None:
@@ -86,10 +139,10 @@ class EventLogScreen(Screen):
         while True:
             try:
                 if first:
-                    # newest MAX_ROWS only: count from the end
                     last = await store.last_seq(self.run_id)
-                    events = await store.events(self.run_id, after=0, kinds=self.kinds)
-                    events = events[-MAX_ROWS:]
+                    events = await store.events(
+                        self.run_id, until=last, kinds=self.kinds, limit=self.PAGE, newest=True
+                    )
                     first = False
                     self.last_seq = last
                 else:
@@ -105,19 +158,21 @@ class EventLogScreen(Screen):
                 self._add(events)
             await asyncio.sleep(self.app.poll_interval * 2)
 
-    def _add(self, events: list) -> None:
+    def _add(self, events: list, select: int | None = None) -> None:
         table = self.query_one(DataTable)
-        follow = table.cursor_row >= table.row_count - 1
+        follow = select is None and table.cursor_row >= table.row_count - 1
         for e in events:
             table.add_row(
                 str(e.seq), time.strftime("%H:%M:%S", time.gmtime(e.ts)), e.problem_id or "", e.node_id or "",
                 Text(e.kind, style=KIND_STYLE.get(e.kind, "")), describe(e), key=str(e.seq),
             )
-        while table.row_count > MAX_ROWS:
+        while table.row_count > self.PAGE:
             table.remove_row(table.coordinate_to_cell_key((0, 0)).row_key)
         self.total = table.row_count
         self._show_filter()
-        if follow and table.row_count:
+        if select is not None:
+            table.move_cursor(row=select)
+        elif follow and table.row_count:
             table.move_cursor(row=table.row_count - 1)
 
     def action_replay_here(self) -> None:

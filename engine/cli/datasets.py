@@ -11,6 +11,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
+from engine.cli.console import make_console
 from engine.errors import DatasetError
 from engine.problems import DATASETS, Problem, load_dataset, resolve_path
 
@@ -36,7 +37,7 @@ def list_() -> None:
             except DatasetError as e:
                 count, source = "!", f"[red]{e}[/red]"
         table.add_row(name, count, ", ".join(ds.difficulties), f"{ds.description}\n{source}")
-    Console().print(table)
+    make_console().print(table)
 
 
 @datasets.command("show")
@@ -46,15 +47,15 @@ def list_() -> None:
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows with a warning instead of stopping.")
 def show(name: str, problem_id: str | None, path: str | None, skip_bad: bool) -> None:
     """A summary of dataset NAME, or PROBLEM_ID in full."""
-    console = Console()
-    problems = load_dataset(name, path, skip_bad=skip_bad, warn=lambda m: console.print(f"[yellow]warning:[/] {m}"))
+    con = make_console()
+    problems = load_dataset(name, path, skip_bad=skip_bad, warn=lambda m: con.print(f"[yellow]warning:[/] {m}"))
     if problem_id is None:
-        _summary(console, name, problems)
+        _summary(con, name, problems)
         return
     matches = [p for p in problems if p.id == problem_id or p.id.endswith("/" + problem_id)]
     if not matches:
         raise DatasetError(f"no problem {problem_id!r} in {name} ({len(problems)} problems; e.g. {problems[0].id!r})")
-    _problem(console, matches[0])
+    _problem(con, matches[0])
 
 
 def _summary(console: Console, name: str, problems: list[Problem]) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 
 import click
-from rich.console import Console
+from engine.cli.console import make_console
 from rich.table import Table
 
 from engine.errors import BdcError
@@ -39,7 +39,7 @@ def list_(ctx: click.Context) -> None:
         created = dt.datetime.fromtimestamp(j.created_at).strftime("%Y-%m-%d %H:%M")
         msg = j.error.splitlines()[0] if j.error else (j.message or "")
         table.add_row(j.id, j.kind, j.status, f"{100 * j.progress:.0f}%", msg[:60], created)
-    Console().print(table)
+    make_console().print(table)
 
 
 @jobs.command("run")

@@ -19,13 +19,13 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
 
     Safe to interrupt: running it again resumes where it stopped.
     """
-    from rich.console import Console
+    from engine.cli.console import make_console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.agents.install import InstallProgress, install_model
     from engine.agents.local.catalog import CATALOG
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     for name in names or tuple(CATALOG):
         with Progress(
             TextColumn("[bold]{task.fields[model]}[/] {task.description:<8}"),
@@ -58,13 +58,13 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
 @models.command("list")
 def list_() -> None:
     """Catalog models with their install state, and the agents a run would use."""
-    from rich.console import Console
+    from engine.cli.console import make_console
     from rich.table import Table
 
     from engine.agents.config import agent_presets, load_agents
     from engine.agents.local.catalog import CATALOG, is_installed, models_dir
 
-    console = Console()
+    console = make_console()
     t = Table(title="Local models")
     for col in ("name", "model", "params", "installed"):
         t.add_column(col, no_wrap=col == "name")
@@ -100,13 +100,13 @@ def _print_agents(console, specs, title: str) -> None:
 @click.option("--preset", type=str, default=None, help="Store an agent preset (local, paper) in the config file.")
 def config(init_: bool, preset: str | None) -> None:
     """Show where the config file is and what it configures (agents, budget)."""
-    from rich.console import Console
+    from engine.cli.console import make_console
 
     from engine.agents.config import agent_presets, default_config, load_agents, load_budget, read_config, write_config
     from engine.errors import ConfigError
     from engine.paths import config_path
 
-    console = Console()
+    console = make_console()
     path = config_path()
     if init_:
         if path.exists():

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import Any
 
 import click
+
+from engine.cli.console import make_console
 
 
 def _pct(x: Any) -> str:
@@ -18,13 +19,6 @@ async def _open(db: str):
     from engine.store import Store
 
     return await Store.open(db)
-
-
-def _console():
-    from rich.console import Console
-
-    return Console()
-
 
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Also non-search runs.")
@@ -54,7 +48,7 @@ def runs(ctx: click.Context, show_all: bool) -> None:
             _pct(t.get("pr")), _pct(t.get("ac")), str(t.get("calls", "")), f"${t.get('cost', 0):.4f}",
             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
         )
-    _console().print(table)
+    make_console().print(table)
 
 
 async def _run_results(store: Any, run_id: str) -> tuple[Any, list[dict]]:
@@ -80,7 +74,7 @@ def show(ctx: click.Context, run_id: str) -> None:
             await store.close()
 
     row, probs = asyncio.run(go())
-    con = _console()
+    con = make_console()
     search = row.config.get("search", {})
     con.print(f"[bold]{row.id}[/bold] {row.name or ''}  status [bold]{row.status}[/bold]"
               + (f"  error: {row.error}" if row.error else ""))
@@ -156,7 +150,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
         cells += [_pct(o["pr"]), _pct(o["ac"]), str(o["calls"]), str(o["tokens"]), f"${o['cost']:.4f}",
                   f"{o['wall_s']:.1f}"]
         table.add_row(*cells)
-    _console().print(table)
+    make_console().print(table)
 
 
 @click.command()

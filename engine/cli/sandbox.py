@@ -28,7 +28,7 @@ def sandbox() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the raw dict.")
 def info(as_json: bool) -> None:
     """Which protections are active on this machine."""
-    from rich.console import Console
+    from engine.cli.console import make_console
     from rich.table import Table
 
     from engine.sandbox import Sandbox
@@ -52,7 +52,7 @@ def info(as_json: bool) -> None:
         elif isinstance(v, list):
             v = ", ".join(map(str, v)) or "-"
         table.add_row(k, str(v))
-    Console().print(table)
+    make_console().print(table)
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -112,7 +112,7 @@ def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -
 def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: str,
           workers: int, timeout: float) -> None:
     """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests."""
-    from rich.console import Console
+    from engine.cli.console import make_console
     from rich.progress import Progress
 
     from engine.problems import load_dataset
@@ -126,7 +126,7 @@ def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | Non
     problems = load_dataset(dataset, path=dataset_path)
     jobs = build_jobs(rows, problems, samples)
     out = out or samples.with_name(samples.name + "_results.jsonl")
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
 
     async def go() -> list[Any]:
         async with Sandbox(limits=SandboxLimits(timeout_s=timeout), workers=workers) as sb:

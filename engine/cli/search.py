@@ -131,12 +131,12 @@ async def _resume(db: str, run_id: str, quiet: bool) -> None:
 
 
 async def _execute(store: Any, run_id: str, quiet: bool) -> None:
-    from rich.console import Console
+    from engine.cli.console import make_console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.search.runner import execute_run
 
-    console = Console(stderr=True)
+    console = make_console(stderr=True)
     total = len(await store.run_problems(run_id))
     if quiet or not console.is_terminal:
         await execute_run(store, run_id)

@@ -339,8 +339,12 @@ class Store:
         kinds: Iterable[str] | None = None,
         problem_id: str | None = None,
         limit: int | None = None,
+        newest: bool = False,
     ) -> list[Event]:
-        """Events of a run with ``after < seq <= until`` in order (tail: pass the last seq seen)."""
+        """Events of a run with ``after < seq <= until`` in order (tail: pass the last seq seen).
+
+        ``newest`` with ``limit`` keeps the last ``limit`` matching events instead of the first,
+        still returned in order: a viewer opens a long run at its end without decoding the rest."""
         sql = "SELECT run_id, seq, ts, kind, problem_id, node_id, payload FROM events WHERE run_id=? AND seq>?"
         params: list[Any] = [run_id, after]
         if until is not None:
@@ -353,11 +357,12 @@ class Store:
         if problem_id is not None:
             sql += " AND problem_id=?"
             params.append(problem_id)
-        sql += " ORDER BY seq"
+        sql += " ORDER BY seq DESC" if newest else " ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [Event.from_row(r) for r in await self._fetchall(sql, params)]
+        rows = await self._fetchall(sql, params)
+        return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
 
     async def event_rows(self, run_id: str, *, after: int = 0) -> list[tuple]:
         """Like ``events`` but raw ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``

@@ -95,6 +95,8 @@ async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
         assert [r["problem_id"] for r in rows] == [p.id for p in problems]
         assert [e.seq for e in await store.events(rid, after=2)] == [3, 4, 5]
         assert [e.payload["i"] for e in await store.events(rid, after=1, until=3)] == [1, 2]
+        assert [e.seq for e in await store.events(rid, limit=2, newest=True)] == [4, 5]
+        assert [e.seq for e in await store.events(rid, until=4, limit=2, newest=True)] == [3, 4]
         store.set_problem_result(rid, problems[0].id, "finished", {"pr": 1.0})
         await store.set_run_status(rid, "finished")
         assert (await store.run(rid)).finished_at is not None

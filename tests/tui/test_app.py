@@ -8,8 +8,8 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
-import pytest
 
 from bdc_tui.app import BdcApp
 from bdc_tui.format import BEST, PRUNED, REFINED
@@ -35,12 +35,16 @@ def labels(tree_view) -> dict[str, str]:
     return {nid: str(item.label) for nid, item in tree_view._items.items()}
 
 
-async def fold_of(db: Path, run_id: str) -> TreeState:
+async def events_of(db: Path, run_id: str) -> list:
     store = await Store.open(db, readonly=True)
     try:
-        return TreeState().apply_all(await store.events(run_id))
+        return await store.events(run_id)
     finally:
         await store.close()
+
+
+async def fold_of(db: Path, run_id: str) -> TreeState:
+    return TreeState().apply_all(await events_of(db, run_id))
 
 
 async def open_runs(pilot) -> RunsScreen:
@@ -206,15 +210,20 @@ async def test_replay_steps_jumps_and_matches_the_fold(demo_db: Path) -> None:
         assert set(screen.tree_view._items) == set(final.problems[screen.problem_id].nodes)
 
 
+async def open_event_log(pilot, run_id: str) -> tuple[EventLogScreen, Any]:
+    """Open the run's event log from the runs screen; (the screen, its table)."""
+    app = pilot.app
+    await open_runs(pilot)
+    app.open_run(run_id, "log")
+    assert await wait_for(pilot, lambda: isinstance(app.screen, EventLogScreen) and bool(app.screen.query("DataTable")))
+    return app.screen, app.screen.query_one("DataTable")
+
+
 async def test_event_log_filters_by_kind(demo_db: Path) -> None:
     app = make_app(demo_db)
     async with app.run_test(size=SIZE) as pilot:
-        await open_runs(pilot)
-        app.open_run("r-demo-humaneval", "log")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, EventLogScreen))
-        screen: EventLogScreen = app.screen
-        assert await wait_for(pilot, lambda: screen.query_one("DataTable").row_count > 100)
-        table = screen.query_one("DataTable")
+        screen, table = await open_event_log(pilot, "r-demo-humaneval")
+        assert await wait_for(pilot, lambda: table.row_count > 100)
 
         def kinds() -> set[str]:
             return {str(table.get_row_at(i)[4]) for i in range(table.row_count)}
@@ -229,6 +238,30 @@ async def test_event_log_filters_by_kind(demo_db: Path) -> None:
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.timeline is not None)
         assert app.screen.timeline.current_event().kind in ("reflect", "refine")
+
+
+async def test_event_log_pages_back_and_follows_again(demo_db: Path, monkeypatch) -> None:
+    monkeypatch.setattr(EventLogScreen, "PAGE", 50)
+    total = len(await events_of(demo_db, "r-demo-humaneval"))
+    assert total > 150
+    app = make_app(demo_db)
+    async with app.run_test(size=SIZE) as pilot:
+        screen, table = await open_event_log(pilot, "r-demo-humaneval")
+
+        def seqs() -> list[int]:
+            return [int(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+        # opens on the newest page only
+        assert await wait_for(pilot, lambda: seqs() == list(range(total - 49, total + 1)))
+        await pilot.press("o")
+        assert await wait_for(pilot, lambda: seqs() == list(range(total - 99, total - 49)))
+        assert not screen.live
+        await pilot.press("o")
+        assert await wait_for(pilot, lambda: seqs() == list(range(total - 149, total - 99)))
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: seqs() == list(range(total - 99, total - 49)))
+        await pilot.press("f")
+        assert await wait_for(pilot, lambda: screen.live and seqs() == list(range(total - 49, total + 1)))
 
 
 async def test_jobs_and_clusters_screens(demo_db: Path) -> None:
