@@ -27,8 +27,9 @@ SOLVERS: tuple[tuple[str, str], ...] = (
     ("experts", "SFT on each cluster (artifacts/experts/expert_k)"),
     *((f"merge:{m}", f"merge {m} (artifacts/merges/{m})") for m in MERGE_METHODS),
     ("disenlora", "DisenLoRA (artifacts/disenlora)"),
+    ("twin", "Twin-Merging (artifacts/twin)"),
 )
-NEEDS_ARTIFACTS = {"sft", "experts", "disenlora"}
+NEEDS_ARTIFACTS = {"sft", "experts", "disenlora", "twin"}
 ANY = "any"
 
 

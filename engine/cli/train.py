@@ -1,9 +1,9 @@
-"""`bdc cluster`, `bdc train experts|sft|hyper|merge`, `bdc eval`: DisenLoRA headless.
+"""`bdc cluster`, `bdc train experts|sft|hyper|merge|twin`, `bdc eval`: DisenLoRA headless.
 
 One artefacts folder (``--out``) collects a whole DisenLoRA build, which `bdc eval
 --artifacts` reads back::
 
-    OUT/clusters.json  OUT/experts/expert_<k>/  OUT/sft/  OUT/merges/<method>/  OUT/disenlora/
+    OUT/clusters.json  OUT/experts/expert_<k>/  OUT/sft/  OUT/merges/<method>/  OUT/disenlora/  OUT/twin/
 
 Training DATA is the JSONL `bdc export` writes, or ``canonical[:humaneval,mbpp]`` for pairs
 built from the datasets' canonical solutions. Interrupted training resumes when the same
@@ -134,7 +134,7 @@ def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int
 
 @click.group()
 def train() -> None:
-    """Train LoRA experts, SFT on all, the hypernetwork, or merge baselines."""
+    """Train LoRA experts, SFT on all, the hypernetwork, or merge / Twin-Merging baselines."""
 
 
 @train.command("experts")
@@ -191,9 +191,37 @@ def train_merge_cmd(ctx, out, methods, density, base) -> None:
         click.echo(f"{m}: {d}")
 
 
+@train.command("twin")
+@click.argument("data")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Artefacts folder.")
+@click.option("--clusters", type=click.Path(), default=None, help="clusters.json (default OUT/clusters.json).")
+@click.option("--shared", type=click.Choice(["linear", "ties"]), default="linear",
+              help="Shared expert: task arithmetic (linear) or TIES over the experts' weight deltas.")
+@click.option("--scaling", type=float, default=None, help="lambda of the shared merge (default 0.3 linear, 1.0 ties).")
+@click.option("--density", type=float, default=0.5, help="TIES: fraction of each weight delta kept.")
+@click.option("--shared-rank", type=int, default=None, help="Rank of the shared expert (default K*r: exact for linear).")
+@click.option("--rank", type=int, default=None, help="SVD rank of each exclusive expert (default: the experts' r).")
+@click.option("--temperature", type=float, default=1.0, help="Router softmax temperature.")
+@click.option("--hidden", type=int, default=256, help="Router hidden width.")
+@train_options
+@click.pass_context
+def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_rank, rank, temperature, hidden,
+                   base, quant, **kw) -> None:
+    """Twin-Merging of OUT/experts into OUT/twin: shared + exclusive experts, router on DATA's clusters.
+
+    The training options (--epochs, --lr, --batch-size, ...) drive the router's training."""
+    res = run_job(ctx, "train", _train_config(
+        "twin", data, out, base, quant, clusters=clusters, shared=shared, scaling=scaling, density=density,
+        shared_rank=shared_rank, rank=rank, temperature=temperature, hidden=hidden, **kw))
+    acc = res.get("val_accuracy")
+    click.echo(f"twin: {res['status']} at step {res['step']}/{res['total']}; router accuracy "
+               f"{'n/a' if acc is None else f'{acc:.2f}'} on {res.get('n_val', 0)} held-out examples "
+               f"(majority class {res.get('chance', 0):.2f})")
+
+
 @click.command("eval")
 @click.option("--solver", "solvers", multiple=True, default=["base"],
-              help="base | sft | experts | merge:<method> | disenlora | adapter:<path> (repeatable).")
+              help="base | sft | experts | merge:<method> | disenlora | twin | adapter:<path> (repeatable).")
 @click.option("--dataset", "datasets", multiple=True, default=["humaneval"],
               help="NAME or NAME=PATH (repeatable; several give the paper's Table 3 layout).")
 @click.option("--difficulty", default=None, help="Only problems of this difficulty.")

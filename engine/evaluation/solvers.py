@@ -5,6 +5,8 @@
   generation costs exactly what the base costs.
 * :class:`DisenLoRASolver` - the composed model; each input gets its own gates from the
   hypernetwork. One input at a time uses the folded fast path.
+* :class:`TwinSolver` - Twin-Merging: the shared expert plus the exclusive experts weighted
+  by the router, per input (a batch composes each row with its own routing).
 
 Inputs are raw problem texts (``solve_prompt`` output); solvers apply ``format_prompt``
 themselves, exactly like training did. Decoding is greedy, as in the paper.
@@ -74,16 +76,24 @@ class HFSolver:
 
 
 class DisenLoRASolver:
+    default_name = "DisenLoRA"
+
     def __init__(
         self, path: str | Path, *, base: str | None = None, quant: str = "none", max_new_tokens: int = 512,
-        encoder: Any = None, name: str = "DisenLoRA",
+        encoder: Any = None, name: str | None = None,
     ):
-        from engine.training.hypernet import load_disenlora, make_encoder
+        from engine.training.hypernet import make_encoder
 
-        self.name = name
-        self.model, self.tok, cfg = load_disenlora(path, base=base, quant=quant)
+        self.name = name or self.default_name
+        self.model, self.tok, cfg = self.load(path, base=base, quant=quant)
         self.encoder = encoder or make_encoder(cfg["encoder"], self.model, self.tok)
         self.max_new_tokens = max_new_tokens
+
+    @staticmethod
+    def load(path: str | Path, **kw: Any) -> tuple[Any, Any, dict[str, Any]]:
+        from engine.training.hypernet import load_disenlora
+
+        return load_disenlora(path, **kw)
 
     def generate(self, inputs: Sequence[str]) -> list[str]:
         import torch
@@ -100,12 +110,25 @@ class DisenLoRASolver:
         return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
+class TwinSolver(DisenLoRASolver):
+    """Same generation as DisenLoRA (per-row gates, folded for one input); only the model
+    differs: ``OUT/twin`` loaded by engine.training.twin.load_twin."""
+
+    default_name = "Twin-Merging"
+
+    @staticmethod
+    def load(path: str | Path, **kw: Any) -> tuple[Any, Any, dict[str, Any]]:
+        from engine.training.twin import load_twin
+
+        return load_twin(path, **kw)
+
+
 def make_solvers(
     spec: str, *, base: str, artifacts: str | Path | None = None, quant: str = "none", max_new_tokens: int = 512
 ) -> list[Solver]:
     """Solvers for a ``--solver`` value. Trained artefacts are looked up under ``artifacts``
     (the folder given to `bdc train --out`): ``sft/``, ``experts/expert_<k>/``,
-    ``merges/<method>/``, ``disenlora/``. ``adapter:<path>`` evaluates any adapter folder.
+    ``merges/<method>/``, ``disenlora/``, ``twin/``. ``adapter:<path>`` evaluates any adapter folder.
     ``experts`` yields one solver per expert (the "SFT on cluster k" rows)."""
     kw = {"quant": quant, "max_new_tokens": max_new_tokens}
     if spec == "base":
@@ -127,4 +150,6 @@ def make_solvers(
         return [HFSolver(base, root / "merges" / method, name=f"merge {method}", **kw)]
     if spec == "disenlora":
         return [DisenLoRASolver(root / "disenlora", base=base, **kw)]
-    raise ConfigError(f"unknown solver {spec!r}: base, sft, experts, merge:<method>, disenlora, adapter:<path>")
+    if spec == "twin":
+        return [TwinSolver(root / "twin", base=base, **kw)]
+    raise ConfigError(f"unknown solver {spec!r}: base, sft, experts, merge:<method>, disenlora, twin, adapter:<path>")

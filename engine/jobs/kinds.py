@@ -7,8 +7,9 @@ what is stored in the jobs table, so any job can be re-run or resumed from the s
 Configs (all paths are strings):
 
 cluster  {data, k | None (auto), k_max, encoder: minilm|base, base, out, seed}
-train    {mode: experts|sft|hyper|merge, data, out, base, clusters, r, alpha, hidden, gate,
-          methods, density, train: {TrainSettings fields}}
+train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alpha, hidden, gate,
+          methods, density, train: {TrainSettings fields},
+          twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
 eval     {solvers: [spec], datasets: [{name, path, limit}], base, artifacts, quant,
           max_new_tokens, batch_size}
 """
@@ -114,7 +115,29 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
             merged[m] = str(merge_adapters(base, experts, m, out / "merges" / m, density=float(config.get("density", 0.5))))
             rep({"event": "merged", "method": m, "fraction": (i + 1) / len(methods)})
         return {"mode": mode, "merges": merged}
-    raise ConfigError(f"unknown training mode {mode!r}: experts, sft, hyper or merge")
+    if mode == "twin":
+        return _run_twin(config, base, out, rep)
+    raise ConfigError(f"unknown training mode {mode!r}: experts, sft, hyper, merge or twin")
+
+
+def _run_twin(config: dict[str, Any], base: str, out: Path, rep: Reporter) -> dict[str, Any]:
+    """Twin-Merging: shared + SVD-compressed exclusive experts, router trained on the
+    clusters (engine/training/twin.py); ``train`` settings drive the router's loop."""
+    from engine.training.clustering import load_result
+    from engine.training.router import RouterSettings, router_train_settings
+    from engine.training.twin import TwinSettings, train_twin
+
+    clusters = load_result(config.get("clusters") or out)
+    experts = [str(out / "experts" / f"expert_{k}") for k in range(clusters["k"])]
+    twin = TwinSettings(shared=config.get("shared") or "linear", scaling=config.get("scaling"),
+                        density=float(config.get("density") or 0.5), shared_rank=config.get("shared_rank"),
+                        exclusive_rank=config.get("rank"))
+    router = RouterSettings(hidden=int(config.get("hidden") or 256), temperature=float(config.get("temperature") or 1.0))
+    res, metrics = train_twin(base, experts, clusters, training_examples(config["data"]), out / "twin", twin=twin,
+                              router=router, train=router_train_settings(**(config.get("train") or {})),
+                              progress=rep, should_stop=rep.should_stop)
+    return {"mode": "twin", "status": res.status, "step": res.step, "total": res.total,
+            "final_loss": res.final_loss, **metrics}
 
 
 def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:

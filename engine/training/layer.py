@@ -9,6 +9,11 @@ B_cat (out x K*r, scaling folded in), then y = W_0 x + B_cat ((A_cat x) * g). Th
 matmul pair of rank K*r per layer, and it takes a *different gate per batch row*, so a batch
 mixing inputs is composed correctly (the stacked path).
 
+Adapters may differ in rank (Twin-Merging's shared expert next to its exclusive ones,
+engine/training/twin.py): the gate then has one entry per rank slot, sum of the ranks in
+adapter order. DisenLoRA's hypernetwork gates K x r and so reads :attr:`ComposedLoraLayer.r`,
+which exists only when the experts share one rank.
+
 The gate is an attribute set by the owning model for one forward (``layer.gate``); there is
 no module-level state, so two composed models, or two batches, never see each other's gates.
 
@@ -42,9 +47,6 @@ class ComposedLoraLayer(nn.Module):
             raise ValueError(f"LoRA layer has no adapter(s) {missing}")
         if any(lora_layer.use_dora.get(a, False) for a in adapters):
             raise ValueError("DoRA experts cannot be composed rank-wise")
-        ranks = {int(lora_layer.r[a]) for a in adapters}
-        if len(ranks) != 1:
-            raise ValueError(f"experts must share one LoRA rank, got {sorted(ranks)}")
         self.base_layer = lora_layer.base_layer
         # the same module objects peft created: the experts' weights are shared, not copied
         self.lora_A = nn.ModuleDict({a: lora_layer.lora_A[a] for a in adapters})
@@ -54,9 +56,9 @@ class ComposedLoraLayer(nn.Module):
         self.lora_dropout = lora_layer.lora_dropout[adapters[0]]
         self.adapters = list(adapters)
         self.scaling = [float(lora_layer.scaling[a]) for a in adapters]
-        self.r = ranks.pop()
+        self.ranks = [int(lora_layer.r[a]) for a in adapters]
         self.k = len(adapters)
-        self.gate: torch.Tensor | None = None  # (B, K*r) or (K*r,), set per forward
+        self.gate: torch.Tensor | None = None  # (B, gate_size) or (gate_size,), set per forward
         self.disabled = False
         self._lowrank: tuple[torch.Tensor, torch.Tensor] | None = None
         self._weight_backup: torch.Tensor | None = None
@@ -65,8 +67,15 @@ class ComposedLoraLayer(nn.Module):
         self.refresh()
 
     @property
+    def r(self) -> int:
+        """The experts' common rank (ValueError when they differ: per-expert K x r gates need one)."""
+        if len(set(self.ranks)) != 1:
+            raise ValueError(f"experts must share one LoRA rank, got {sorted(set(self.ranks))}")
+        return self.ranks[0]
+
+    @property
     def gate_size(self) -> int:
-        return self.k * self.r
+        return sum(self.ranks)
 
     @torch.no_grad()
     def refresh(self) -> None:
@@ -77,7 +86,7 @@ class ComposedLoraLayer(nn.Module):
         ).detach()
 
     def delta_weight(self, gate: torch.Tensor) -> torch.Tensor:
-        """dW = sum_k s_k B_k diag(g_k) A_k for one gate (K*r,), as a dense matrix."""
+        """dW = sum_k s_k B_k diag(g_k) A_k for one gate (sum of ranks,), as a dense matrix."""
         return self.B_cat @ (self.A_cat * gate.to(self.A_cat.dtype)[:, None])
 
     def forward(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -123,4 +132,4 @@ class ComposedLoraLayer(nn.Module):
         self._lowrank = None
 
     def extra_repr(self) -> str:
-        return f"experts={self.k}, r={self.r}"
+        return f"experts={self.k}, ranks={self.ranks}"

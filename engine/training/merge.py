@@ -5,9 +5,8 @@ combine the A and B factors (same rank required), ``cat`` concatenates them (ran
 exactly dW = sum_k w_k dW_k), and the ``*_svd`` variants apply TIES/DARE to the full dW_k
 then truncate by SVD - the faithful form of TIES/DARE on weight deltas.
 
-TWIN merging is not provided: it needs a shared/exclusive SVD split plus a router trained on
-validation data, which is not the static merge the other baselines are; a half-version would
-mislabel results.
+Twin-Merging is not a static merge (a shared expert plus SVD-compressed exclusive experts
+weighted per input by a router), so it lives in engine/training/twin.py (`bdc train twin`).
 """
 
 from __future__ import annotations
