@@ -123,3 +123,46 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PolicyError, match="cannot load local model"):
         load_model("bdc-test/definitely-not-cached")
+
+
+def test_looping_detects_short_periods_only():
+    import torch
+
+    from engine.agents.local.batcher import looping
+
+    loop = [5, 6] * 60  # "()()()..."
+    prose = list(range(120))
+    long_period = list(range(20)) * 6  # period 20 > REPEAT_MAX_PERIOD
+    hit = looping(torch.tensor([loop, prose, long_period]))
+    assert hit.tolist() == [True, False, False]
+    assert not looping(torch.tensor([loop[:50]])).any()  # shorter than the window
+
+
+def test_rows_stop_on_their_own(tiny):
+    """A looping row ends early with finish_reason repetition; the others are unaffected."""
+    from engine.agents.local.batcher import REPEAT_WINDOW, _RowStops
+
+    model, tok = tiny
+    batcher = DynamicBatcher(model, tok, max_batch=4, wait_s=0.2)
+    try:
+        ids = [tok(f"row {i}")["input_ids"] for i in range(3)]
+        long = REPEAT_WINDOW + 40
+        futures = [batcher.submit(GenRequest(x, n)) for x, n in zip(ids, (long, 7, long))]
+        results = [f.result(timeout=120) for f in futures]
+        assert results[1].finish_reason in ("length", "stop") and len(results[1].token_ids) <= 7
+        for r in (results[0], results[2]):
+            assert r.finish_reason in ("length", "stop", "repetition")
+            if r.finish_reason == "repetition":
+                assert REPEAT_WINDOW <= len(r.token_ids) < long
+            elif r.finish_reason == "length":
+                assert len(r.token_ids) == long
+    finally:
+        batcher.close()
+    # the criterion itself: row 0 loops from the start, row 1 reaches its limit of 3 tokens
+    import torch
+
+    stops = _RowStops(2, [1000, 3])
+    looping_row = [1, 1] + [7, 8] * REPEAT_WINDOW
+    other_row = [1, 1] + list(range(2 * REPEAT_WINDOW))
+    done = stops(torch.tensor([looping_row, other_row]), None)
+    assert done.tolist() == [True, True] and stops.looped == {0: 2 * REPEAT_WINDOW}

@@ -7,8 +7,13 @@ requests arrive within a short window (``wait_s``), runs them as one batch, and 
 caller its own completion through a thread-safe future (usable from any event loop).
 
 Requests are grouped by sampling settings (greedy vs. temperature/top_p) because one
-``generate`` call takes one set of them; each caller's reply is cut at its own
-``max_new_tokens`` and at the first end-of-sequence token.
+``generate`` call takes one set of them. Each row stops on its own (a per-row stopping
+criterion), so the batch ends as soon as every row is done rather than at the longest
+``max_new_tokens``: at its end-of-sequence token, at its own ``max_new_tokens``, or when it
+has fallen into a loop. Small models often do (``()()()()...`` until the token limit; seen
+with SmolLM2-135M on HumanEval), and a loop never turns back into a usable reply, so the
+last ``REPEAT_WINDOW`` tokens repeating with a period of at most ``REPEAT_MAX_PERIOD`` end
+the row early (``finish_reason`` ``repetition``).
 """
 
 from __future__ import annotations
@@ -20,6 +25,25 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+# a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
+# is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
+# prose do not produce (a literal like [0, 0, 0, ...] needs 48 equal elements to trip it).
+REPEAT_WINDOW = 96
+REPEAT_MAX_PERIOD = 12
+
+
+def looping(tokens: Any, window: int = REPEAT_WINDOW, max_period: int = REPEAT_MAX_PERIOD) -> Any:
+    """Per row of a (B, T) token tensor: are its last ``window`` tokens periodic (period <= max_period)?"""
+    import torch
+
+    if tokens.shape[1] < window:
+        return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    tail = tokens[:, -window:]
+    hit = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    for p in range(1, max_period + 1):
+        hit |= (tail[:, p:] == tail[:, :-p]).all(dim=1)
+    return hit
 
 
 def default_threads() -> int:
@@ -54,6 +78,7 @@ class GenResult:
     text: str
     prompt_tokens: int
     batch_size: int  # how many requests shared the generate call (for tests and stats)
+    finish_reason: str = "stop"  # stop (end of sequence), length (max_new_tokens) or repetition
 
 
 class DynamicBatcher:
@@ -164,16 +189,57 @@ class DynamicBatcher:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         device = next(self.model.parameters()).device
+        stops = _RowStops(width, [r.max_new_tokens for r in reqs])
         with torch.inference_mode():
             out = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device), **kwargs
+                input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                stopping_criteria=[stops.criterion()], **kwargs,
             )
         self.batches_run += 1
         results = []
         for i, r in enumerate(reqs):
             gen = out[i, width:].tolist()[: r.max_new_tokens]
-            cut = next((j for j, t in enumerate(gen) if t in self.eos_ids), len(gen))
-            gen = gen[:cut]
+            cut = next((j for j, t in enumerate(gen) if t in self.eos_ids), None)
+            if cut is not None:
+                gen, reason = gen[:cut], "stop"
+            elif i in stops.looped:
+                gen, reason = gen[: stops.looped[i]], "repetition"
+            else:
+                reason = "length"
             text = self.tokenizer.decode(gen, skip_special_tokens=True)
-            results.append(GenResult(gen, text, len(r.prompt_ids), len(reqs)))
+            results.append(GenResult(gen, text, len(r.prompt_ids), len(reqs), reason))
         return results
+
+
+class _RowStops:
+    """Per-row stopping for one batched ``generate``: a row is done at its own token limit or
+    when it loops (``looped`` maps row -> generated length at that point). Rows that end with
+    an end-of-sequence token are finished by ``generate`` itself."""
+
+    def __init__(self, prompt_width: int, limits: list[int]) -> None:
+        self.width = prompt_width
+        self.limits = limits
+        self.looped: dict[int, int] = {}
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        gen = input_ids[:, self.width :]
+        n = gen.shape[1]
+        done = torch.tensor([n >= lim for lim in self.limits], device=input_ids.device)
+        loop = looping(gen)
+        for i in loop.nonzero().flatten().tolist():
+            if n <= self.limits[i]:  # past its limit a row's tokens are discarded anyway
+                self.looped.setdefault(i, n)
+        return done | loop
+
+    def criterion(self) -> Any:
+        from transformers import StoppingCriteria
+
+        outer = self
+
+        class _Criterion(StoppingCriteria):
+            def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                return outer(input_ids, scores, **kwargs)
+
+        return _Criterion()

@@ -99,7 +99,8 @@ def _make_provider_class():
 
         def _response(self, model: str, model_response: ModelResponse, res: GenResult) -> ModelResponse:
             model_response.choices[0].message.content = res.text  # type: ignore[union-attr]
-            model_response.choices[0].finish_reason = "stop"
+            # litellm knows stop and length; a loop cut short is a stop of ours, not the limit
+            model_response.choices[0].finish_reason = "length" if res.finish_reason == "length" else "stop"
             model_response.model = f"local/{model}"
             model_response.created = int(time.time())
             from litellm.types.utils import Usage
