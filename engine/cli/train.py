@@ -216,7 +216,7 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
     acc = res.get("val_accuracy")
     click.echo(f"twin: {res['status']} at step {res['step']}/{res['total']}; router accuracy "
                f"{'n/a' if acc is None else f'{acc:.2f}'} on {res.get('n_val', 0)} held-out examples "
-               f"(majority class {res.get('chance', 0):.2f})")
+               f"(majority class {res.get('majority', 0):.2f})")
 
 
 @click.command("eval")

@@ -149,9 +149,14 @@ def exclusive_factors(
 
 
 def modularise(
-    peft_model: nn.Module, names: Sequence[str], settings: TwinSettings
+    peft_model: nn.Module, names: Sequence[str], settings: TwinSettings, *, progress: Progress | None = None
 ) -> tuple[dict[str, list[tuple[torch.Tensor, torch.Tensor]]], int, int]:
-    """Per LoRA layer name: [shared, exclusive_0..K-1] factors; and the two ranks used."""
+    """Per LoRA layer name: [shared, exclusive_0..K-1] factors; and the two ranks used.
+
+    Cost (Qwen2.5-Coder-0.5B, 168 layers, K=3, r=8, 2 CPU cores, model load included):
+    about 25 s for task arithmetic (factored SVDs only), about 3 min for TIES, where peft's
+    trim/elect/merge over the dense dW_k and the dense SVD take ~1.5 s each per MLP layer.
+    """
     from peft.tuners.lora import LoraLayer
 
     layers = [(n, m) for n, m in peft_model.named_modules() if isinstance(m, LoraLayer)]
@@ -164,15 +169,18 @@ def modularise(
     r_shared = settings.shared_rank or len(names) * r
     r_ex = settings.exclusive_rank or r
     out = {}
-    for name, layer in layers:
+    for i, (name, layer) in enumerate(layers):
         factors = expert_factors(layer, names)
         shared = shared_factors(factors, settings, r_shared)
         out[name] = [shared] + [exclusive_factors(f, shared, r_ex) for f in factors]
+        if progress:
+            progress({"event": "modularising", "layer": i + 1, "layers": len(layers)})
     return out, r_shared, r_ex
 
 
 def build_twin_adapters(
-    base: str, expert_dirs: Sequence[str | Path], out_dir: str | Path, settings: TwinSettings
+    base: str, expert_dirs: Sequence[str | Path], out_dir: str | Path, settings: TwinSettings,
+    *, progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Modularise the experts and save ``shared`` and ``exclusive_<k>`` PEFT folders in
     ``out_dir``; returns what was built (also written to ``modularisation.json``)."""
@@ -184,7 +192,7 @@ def build_twin_adapters(
         raise ConfigError("Twin-Merging needs at least two expert adapters")
     model = load_base_model(base, dtype=torch.float32)
     pm, names = load_experts(model, expert_dirs)
-    parts, r_shared, r_ex = modularise(pm, names, settings)
+    parts, r_shared, r_ex = modularise(pm, names, settings, progress=progress)
     targets = sorted(pm.peft_config[names[0]].target_modules)
     new = [SHARED] + [exclusive_name(k) for k in range(len(names))]
     for adapter, rank in zip(new, [r_shared] + [r_ex] * len(names)):
@@ -336,9 +344,9 @@ def train_twin(
     out.mkdir(parents=True, exist_ok=True)
     wanted = {"experts": [str(Path(d).resolve()) for d in expert_dirs], "base": base, "twin": twin.to_dict()}
     build = json.loads((out / BUILD_FILE).read_text()) if (out / BUILD_FILE).is_file() else {}
-    if {k: build.get(k) for k in wanted} != wanted:
-        build = build_twin_adapters(base, expert_dirs, out, twin)
     emit = progress or (lambda _e: None)
+    if {k: build.get(k) for k in wanted} != wanted:
+        build = build_twin_adapters(base, expert_dirs, out, twin, progress=lambda ev: emit({"adapter": "twin", **ev}))
     emit({"event": "modularised", "adapter": "twin", "layers": build["layers"],
           "shared_rank": build["shared_rank"], "exclusive_rank": build["exclusive_rank"]})
     enc_name = clusters.get("encoder") or "minilm"

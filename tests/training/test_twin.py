@@ -146,7 +146,7 @@ def test_router_learns_separable_clusters(tmp_path):
     emb = torch.as_tensor(centres[labels] + rng.normal(size=(len(labels), 16)), dtype=torch.float32)
     router, result, metrics = train_router(emb, labels.tolist(), K, tmp_path / "ckpt")
     assert result.status == "done" and result.losses[-1] < result.losses[0]
-    assert metrics["n_val"] == 36 and metrics["chance"] == pytest.approx(1 / 3)
+    assert metrics["n_val"] == 36 and metrics["majority"] == pytest.approx(1 / 3)
     assert metrics["val_accuracy"] >= 0.9
     w = router.weights(emb[:5])
     torch.testing.assert_close(w.sum(-1), torch.ones(5))
