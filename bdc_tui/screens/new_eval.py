@@ -121,7 +121,7 @@ class NewEvalScreen(LaunchForm):
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Artifacts folder (bdc train --out)")
-                    yield Input(placeholder="needed by sft / experts / merge / disenlora", id="artifacts")
+                    yield Input(placeholder="needed by sft / experts / merge / disenlora / twin", id="artifacts")
                 with Vertical():
                     yield Label("Extra adapters (comma-separated folders)")
                     yield Input(placeholder="adapters/my-lora", id="adapters")

@@ -117,7 +117,7 @@ def train_options(f):
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @click.pass_context
 def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int, encoder: str, base: str | None, out: str) -> None:
-    """Embed and cluster training DATA (eq. 12); writes OUT/clusters.json."""
+    """Embed and cluster training DATA (cosine k-means, eq 12); writes OUT/clusters.json."""
     from rich.console import Console
 
     from engine.errors import ConfigError
@@ -146,7 +146,7 @@ def train() -> None:
 @train_options
 @click.pass_context
 def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, **kw) -> None:
-    """One LoRA expert per cluster (eq. 13) into OUT/experts/expert_<k>."""
+    """One LoRA expert per cluster (eq 13) into OUT/experts/expert_<k>."""
     res = run_job(ctx, "train", _train_config("experts", data, out, base, quant, clusters=clusters, r=r, alpha=alpha, **kw))
     click.echo("experts: " + ", ".join(res["adapters"]))
 
@@ -173,7 +173,7 @@ def train_sft_cmd(ctx, data, out, r, alpha, base, quant, **kw) -> None:
 @train_options
 @click.pass_context
 def train_hyper_cmd(ctx, data, out, clusters, hidden, gate, base, quant, **kw) -> None:
-    """The input-aware hypernetwork over OUT/experts (eq. 14-18) into OUT/disenlora."""
+    """The input-aware hypernetwork over OUT/experts (eq 14-18) into OUT/disenlora."""
     res = run_job(ctx, "train", _train_config("hyper", data, out, base, quant, clusters=clusters, hidden=hidden, gate=gate, **kw))
     click.echo(f"hypernetwork: {res['status']} at step {res['step']}/{res['total']}")
 

@@ -14,4 +14,6 @@ that needs them runs, so the CLI and TUI can import this package cheaply.
 - ``layer``      the composed LoRA layer: dW = sum_k B_k diag(g_k) A_k (eq. 15-18)
 - ``hypernet``   the input-aware hypernetwork f (eq. 14) and the DisenLoRA model
 - ``merge``      static merge baselines through peft's add_weighted_adapter
+- ``twin``       Twin-Merging baseline: shared merge + SVD-compressed exclusive experts, routed per input
+- ``router``     the Twin-Merging router: an MLP from an input's encoding to cluster weights
 """
