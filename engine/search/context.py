@@ -84,6 +84,7 @@ class ProblemContext:
         self.sandbox = sandbox
         self.config = config
         self.sequential = sequential
+        journal = list(journal)
         self._journal = [_Ev(e.kind, e.payload, e.problem_id, e.node_id, e.seq) for e in journal]
         self._jpos = 0
         self._used: set[int] = set()  # journal indices whose results were reused
@@ -93,7 +94,10 @@ class ProblemContext:
                 for c in e.payload.get("children", []):
                     if str(c["node"]).isdigit():
                         self._next_id = max(self._next_id, int(c["node"]) + 1)
-        self.started = time.monotonic()
+        # a resumed problem's wall time includes the time it was searched before the
+        # interruption (first to last stored event), not the time the run lay dead
+        stamps = [e.ts for e in journal if getattr(e, "ts", None)]
+        self.started = time.monotonic() - (max(stamps) - min(stamps) if stamps else 0.0)
         self.rollout = 0
 
     # ------------------------------------------------------------------ events

@@ -85,6 +85,11 @@ async def test_kill9_then_resume_gives_the_uninterrupted_trees(store, tmp_path):
     kinds = [(e.problem_id, e.kind) for e in await store.events(run_id) if e.problem_id]
     for pid in {p for p, _ in ref_kinds}:
         assert [k for p, k in kinds if p == pid and k != ev.LLM_ERROR] == [k for p, k in ref_kinds if p == pid]
+    # a resumed problem's wall time counts the part searched before the kill too
+    finished = {e.problem_id: e.payload for e in await store.events(run_id) if e.kind == ev.PROBLEM_FINISHED}
+    for pid in {e.problem_id for e in before if e.problem_id}:
+        stamps = [e.ts for e in before if e.problem_id == pid]
+        assert finished[pid]["wall_s"] >= round(max(stamps) - min(stamps), 3)
 
 
 async def test_resuming_a_finished_run_changes_nothing(store):
