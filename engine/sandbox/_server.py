@@ -204,6 +204,10 @@ def _setup_namespace(info: dict[str, Any]) -> None:
 
 
 def _user_ids(name: str) -> tuple[int, int] | None:
+    """An account name, or ``uid:gid`` for an id with no account (one uid per worker)."""
+    uid, sep, gid = name.partition(":")
+    if sep and uid.isdigit() and gid.isdigit():
+        return int(uid), int(gid)
     try:
         import pwd
 

@@ -8,9 +8,17 @@ one fresh child per test, so N tests cost N forks, not N interpreter starts.
 Launch modes, tried in order until one says hello (the first that works is remembered):
 
 * ``full``: ``unshare --net --mount --pid --fork --mount-proc`` (root): no network, private
-  /tmp, leftovers killed by pid 1, programs run as ``nobody``;
-* ``net``:  ``unshare --net`` only: no network, programs run as ``nobody``;
+  /tmp, leftovers killed by pid 1, programs run as an unprivileged user;
+* ``net``:  ``unshare --net`` only: no network, programs run as an unprivileged user;
 * ``plain``: no namespaces: sockets and process creation blocked by an audit hook.
+
+The unprivileged user (``user="auto"``, the default, when the engine is root): every worker
+gets a uid of its own from a reserved range that no account uses, with ``nobody``'s group.
+RLIMIT_NPROC counts processes per uid across the whole machine, so with one shared ``nobody``
+a program that forks to the limit (past the audit hook, through ctypes) would starve the
+programs of every other worker and every other run of their threads until its timeout;
+with a uid per worker it only exhausts its own. ``user="nobody"`` (or any account name)
+runs every worker as that account instead.
 """
 
 from __future__ import annotations
@@ -33,6 +41,24 @@ _UNSHARE_FULL = ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-
 _UNSHARE_NET = ["--net"]
 _mode_cache: str | None = None
 
+# uids handed to workers with user="auto": 0x70000000 + 2**26 ids, far above any real account
+# (useradd stops at 60000, systemd's dynamic users at 65519, container ranges at a few 10^6)
+AUTO_UID_BASE = 0x7000_0000
+AUTO_UID_SPAN = 1 << 26
+NOGROUP_GID = 65534
+
+
+def worker_user(user: str, index: int) -> str:
+    """What the worker server is told to run programs as: an account name, or ``uid:gid``.
+
+    ``auto`` gives worker ``index`` of this process a uid of its own; two engine processes get
+    disjoint uids unless their pids are equal modulo 2**20.
+    """
+    if user != "auto":
+        return user
+    uid = AUTO_UID_BASE + ((os.getpid() % (1 << 20)) * 64 + index % 64) % AUTO_UID_SPAN
+    return f"{uid}:{NOGROUP_GID}"
+
 # what the server's environment holds: nothing from the parent (API keys stay out)
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/tmp"}
 
@@ -52,6 +78,14 @@ def _command(mode: str, user: str) -> list[str]:
     if mode == "net":
         return ["unshare", *_UNSHARE_NET, *py]
     return py
+
+
+def _describe_user(requested: str, active: str | None) -> str:
+    if not active:
+        return "(same as engine)"
+    if requested == "auto":
+        return f"a uid of its own per worker (from {AUTO_UID_BASE}), group {NOGROUP_GID}"
+    return active
 
 
 class WorkerError(RuntimeError):
@@ -150,10 +184,11 @@ def reference_test_case(problem: Problem) -> TestCase:
 class Sandbox:
     """Runs untrusted programs against tests. ``async with Sandbox() as sb: await sb.run(...)``."""
 
-    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "nobody",
+    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "auto",
                  isolation: str = "auto") -> None:
         """``isolation``: "auto" (the strongest launch mode that works), or force one of
-        "full", "net", "plain" (see the module doc)."""
+        "full", "net", "plain" (see the module doc). ``user``: "auto" (a uid per worker) or
+        an account name."""
         if isolation not in ("auto", "full", "net", "plain"):
             raise ValueError(f"isolation must be auto, full, net or plain, not {isolation!r}")
         self.limits = limits or SandboxLimits()
@@ -165,6 +200,7 @@ class Sandbox:
         self._mode: str | None = None
         self._hello: dict[str, Any] = {}
         self._start_lock = asyncio.Lock()
+        self._spawned = 0  # workers started so far: the next one's index for its uid
 
     async def __aenter__(self) -> "Sandbox":
         await self.start()
@@ -194,8 +230,9 @@ class Sandbox:
         else:
             modes = _modes()
         last: Exception | None = None
+        index, self._spawned = self._spawned, self._spawned + 1
         for mode in modes:
-            w = _Worker(mode, self.user)
+            w = _Worker(mode, worker_user(self.user, index))
             try:
                 await w.start()
             except WorkerError as e:
@@ -221,7 +258,7 @@ class Sandbox:
             "mode": mode,
             "workers": self.n_workers,
             "user_switch": bool(h.get("user")),
-            "user": h.get("user") or "(same as engine)",
+            "user": _describe_user(self.user, h.get("user")),
             "network_namespace": bool(h.get("netns")),
             "socket_block_audit_hook": not h.get("netns"),
             "pid_namespace": bool(h.get("pidns")),

@@ -75,6 +75,26 @@ async def test_fork_bomb_is_contained(sb):
     await healthy(sb)
 
 
+async def test_fork_bomb_does_not_starve_other_workers(sb):
+    """RLIMIT_NPROC counts per uid: each worker runs programs under a uid of its own, so a
+    ctypes fork bomb holding its process quota leaves the other worker's threads alone."""
+    if not sb.info()["user_switch"]:
+        pytest.skip("no user switch here (the engine is not root)")
+    bomb = ("import ctypes, time\nlibc = ctypes.CDLL(None)\n"
+            "while libc.fork() >= 0:\n    pass\n"  # parent and children fork until the quota is spent
+            "time.sleep(3)\n")
+    threads = ("import threading, time\ntime.sleep(0.8)\n"  # start once the bomb holds the quota
+               "ts = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]\n"
+               "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('ok')\n")
+    limits = SandboxLimits(timeout_s=2.0, max_processes=8)
+    bombed, other = await sb.run_many(
+        [(bomb, stdio_problem(), [T("", "")]), (threads, stdio_problem(), [T("", "ok")])], limits=limits
+    )
+    assert bombed.verdicts[0] in (Verdict.TIME_LIMIT, Verdict.RUNTIME_ERROR)
+    assert other.passed, other.summary
+    await healthy(sb)
+
+
 async def test_cannot_write_outside_its_directory(sb):
     tok = secrets.token_hex(4)
     targets = [f"/tmp/bdc_escape_{tok}", f"/var/tmp/bdc_escape_{tok}", f"/dev/shm/bdc_escape_{tok}",
