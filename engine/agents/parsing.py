@@ -26,12 +26,66 @@ def _compiles(code: str) -> bool:
     return True
 
 
+def _is_main_guard(node: ast.stmt) -> bool:
+    if not isinstance(node, ast.If) or not isinstance(node.test, ast.Compare):
+        return False
+    names = [n.id for n in ast.walk(node.test) if isinstance(n, ast.Name)]
+    consts = [n.value for n in ast.walk(node.test) if isinstance(n, ast.Constant)]
+    return names == ["__name__"] and consts == ["__main__"]
+
+
+def _calls(node: ast.AST, name: str) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name for n in ast.walk(node))
+
+
+def strip_test_scaffolding(code: str, entry_point: str | None) -> str:
+    """Drop the example runs a model appends to a function solution.
+
+    Small models copy the prompt's ``assert candidate(...)`` lines or add ``print(f(...))``
+    and ``if __name__ == "__main__":`` demos after the function. Tests call the function
+    themselves, so such top-level code can only hurt: ``candidate`` is undefined outside
+    the grader, a demo on a made-up input may raise, a print may flood the output. Only
+    for function-style problems (``entry_point``): a stdin program's top level *is* the
+    program. Code that does not parse is returned unchanged.
+    """
+    if not entry_point:
+        return code
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return code
+    drop: list[tuple[int, int]] = []
+    for node in tree.body:
+        is_demo = (
+            isinstance(node, ast.Assert)
+            or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
+            or _is_main_guard(node)
+            or (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
+                and _calls(node.value, entry_point))
+        )
+        if is_demo:
+            drop.append((node.lineno, node.end_lineno or node.lineno))
+    if not drop:
+        return code
+    lines = code.splitlines()
+    dropped = {i for a, b in drop for i in range(a, b + 1)}
+    kept = [line for i, line in enumerate(lines, 1) if i not in dropped]
+    out = "\n".join(kept).rstrip() + "\n"
+    return out if _compiles(out) else code
+
+
 def extract_code(reply: str, entry_point: str | None = None) -> tuple[str, str | None]:
-    """The program in ``reply`` and an error message when none usable was found.
+    """The program in ``reply`` (test scaffolding stripped, see :func:`strip_test_scaffolding`)
+    and an error message when none usable was found.
 
     Preference: the fenced python block that defines ``entry_point``, else the longest
     fenced block that compiles, else the reply itself from its first code-looking line.
     """
+    code, err = _extract_code(reply, entry_point)
+    return (strip_test_scaffolding(code, entry_point) if err is None else code), err
+
+
+def _extract_code(reply: str, entry_point: str | None) -> tuple[str, str | None]:
     text = (reply or "").strip()
     if not text:
         return "", "empty reply"

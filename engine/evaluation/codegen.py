@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from engine.agents.parsing import strip_test_scaffolding
+
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 
 
@@ -26,7 +28,8 @@ def build_program(problem: Any, reply: str) -> str:
     Function-style problems (HumanEval/MBPP, an ``entry_point`` and starter code): if the
     reply defines the function it is used whole (plus any imports the stub had, e.g.
     ``from typing import List``); otherwise the reply is taken as the body that completes
-    the stub, and the program is stub + reply. Other problems run the code as is.
+    the stub, and the program is stub + reply. Example runs appended after the function are
+    dropped (``strip_test_scaffolding``). Other problems run the code as is.
     """
     code = extract_code(reply)
     entry = getattr(problem, "entry_point", None) or getattr(problem, "fn_name", None)
@@ -34,6 +37,7 @@ def build_program(problem: Any, reply: str) -> str:
     if entry and starter.strip():
         if re.search(rf"^\s*def\s+{re.escape(entry)}\s*\(", code, re.MULTILINE):
             missing = [ln for ln in _import_lines(starter) if ln not in code]
-            return "\n".join(missing + [code]) if missing else code
-        return starter + code
-    return code
+            code = "\n".join(missing + [code]) if missing else code
+        else:
+            code = starter + code
+    return strip_test_scaffolding(code, entry)

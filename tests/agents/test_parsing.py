@@ -66,3 +66,48 @@ def test_a_code_only_reply_is_not_a_thought() -> None:
     assert thoughts == [] and "code" in err
     thoughts, err = parse_thoughts("Use a stack.\n```python\nstack = []\n```")
     assert thoughts == ["Use a stack."] and err
+
+
+# a reply Qwen2.5-Coder-0.5B gave for HumanEval/1 in a real search: a correct function followed
+# by the prompt's example asserts, which fail outside the grader (NameError: candidate)
+QWEN_REPLY = '''```python
+from typing import List
+
+
+def separate_paren_groups(paren_string: str) -> List[str]:
+    """Split balanced groups."""
+    groups, depth, cur = [], 0, ""
+    for ch in paren_string.replace(" ", ""):
+        cur += ch
+        depth += 1 if ch == "(" else -1
+        if depth == 0:
+            groups.append(cur)
+            cur = ""
+    return groups
+
+# Test cases
+assert candidate('() (())') == ['()', '(())']
+print(separate_paren_groups('()'))
+result = separate_paren_groups('(())')
+if __name__ == "__main__":
+    import doctest
+    doctest.testmod()
+```'''
+
+
+def test_function_solutions_lose_their_example_runs():
+    code, err = extract_code(QWEN_REPLY, "separate_paren_groups")
+    assert err is None
+    assert "candidate" not in code and "print(" not in code and "__main__" not in code and "result =" not in code
+    ns: dict = {}
+    exec(compile(code, "solution.py", "exec"), ns)  # runs cleanly now (it raised NameError before)
+    assert ns["separate_paren_groups"]("(()()) ((())) ()") == ["(()())", "((()))", "()"]
+    # the function itself, its imports and its docstring are untouched
+    assert code.startswith("from typing import List\n\n\ndef separate_paren_groups(")
+    assert '"""Split balanced groups."""' in code
+
+
+def test_stdin_programs_keep_their_top_level():
+    reply = "```python\nn = int(input())\nassert n >= 0\nprint(n * 2)\n```"
+    code, err = extract_code(reply)  # no entry point: a stdin program
+    assert err is None and code == "n = int(input())\nassert n >= 0\nprint(n * 2)"

@@ -26,6 +26,9 @@ def test_build_program_whole_function_or_completion():
     assert whole.startswith("from typing import List\n") and "return a + b" in whole
     body = build_program(_P, "    return a + b\n")
     assert body == _P.starter_code + "    return a + b\n"
+    # a completion that runs its own examples after the body: the examples go, the body stays
+    demo = build_program(_P, "    return a + b\n\nprint(add(1, 2))\nassert add(1, 1) == 2\n")
+    assert demo == _P.starter_code + "    return a + b\n"
 
 
 def test_summary_and_table2_layout():
