@@ -10,6 +10,8 @@ rewrites the step from that summary).
 
 from __future__ import annotations
 
+import re
+
 from engine.problems.model import Problem, TestStyle
 
 SYSTEM = (
@@ -37,8 +39,15 @@ def format_tests(problem: Problem) -> str:
         elif problem.style == TestStyle.CALL:
             out.append(f"Example {i}: {problem.fn_name}(*{_clip(t.input)}) == {_clip(t.output)}")
         else:
-            out.append(_clip(t.input))
+            out.append(_clip(_named(t.input, problem.entry_point)))
     return "\n".join(out) if problem.style == TestStyle.ASSERT else "\n\n".join(out)
+
+
+def _named(assertion: str, entry_point: str | None) -> str:
+    """HumanEval/MBPP asserts call ``candidate``, a name that exists only inside the grader's
+    ``check``; shown as is, models copy ``assert candidate(...)`` into their solutions. The
+    policy sees the function's own name instead."""
+    return re.sub(r"\bcandidate\b", entry_point, assertion) if entry_point else assertion
 
 
 def io_contract(problem: Problem) -> str:
@@ -98,7 +107,7 @@ def reflect(problem: Problem, path: list[str], code: str, feedback: str, value: 
     return _msgs(
         f"{describe_problem(problem)}\n\n## Reasoning\n{describe_path(path)}\n\n"
         f"## Code written from this reasoning\n```python\n{code.rstrip()}\n```\n\n"
-        f"## Test feedback (pass rate {value:.2f})\n{_clip(feedback, 2000) or '(no feedback)'}\n\n"
+        f"## Test feedback (pass rate {value:.2f})\n{_clip(_named(feedback, problem.entry_point), 2000) or '(no feedback)'}\n\n"
         "The last reasoning step made the solution worse. Analyse the code block by block against "
         "the feedback and explain in at most five sentences what is wrong with the last step and what "
         "a correct step should consider instead. Do not write code."

@@ -56,7 +56,7 @@ async def test_propose_thoughts_with_mock_response_and_recording():
     assert set(row.to_row()) >= {"prompt_hash", "reply_hash", "latency_s", "retries", "cached", "error"}
     # the policy never sees private tests or reference solutions
     prompt = str(rec.calls[0]["messages"])
-    assert "candidate(1, 2)" in prompt and "SECRET" not in prompt and "REFERENCE" not in prompt
+    assert "assert add(1, 2) == 3" in prompt and "SECRET" not in prompt and "REFERENCE" not in prompt
 
 
 async def test_write_solution_reflect_refine():

@@ -140,8 +140,8 @@ async def test_policies_never_see_private_tests(search_one):
             "refine": prompts.refine(view, path, "t", "s", 0.0),
         }[entry[0]]
         text = repr(msgs) + repr(entry)
-        assert "PRIVATE-" not in text and "candidate(10)" not in text
-        assert "candidate(0)" in repr(msgs)  # public tests are shown
+        assert "PRIVATE-" not in text and "candidate(10)" not in text and "f(10)" not in text
+        assert "assert f(0) == 0" in repr(msgs)  # public tests are shown, calling the function by name
 
 
 async def test_single_policy_variant_uses_the_first_agent(search_one):
