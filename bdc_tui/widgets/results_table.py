@@ -36,7 +36,7 @@ def table2(rows: list[dict[str, Any]]) -> Table:
         diffs.sort(key=_order)
         for d in [*diffs, "overall"]:
             table.add_column(f"{ds}\n{d}\nPR", justify="right")
-            table.add_column(f"\n\nAC", justify="right")
+            table.add_column("\n\nAC", justify="right")
     best: dict[int, float] = {}
     body: list[list[float]] = []
     for solver in solvers:

@@ -27,7 +27,6 @@ Messages on the pipes are length-prefixed (4 bytes, big endian) UTF-8 JSON.
 from __future__ import annotations
 
 import ctypes
-import errno
 import gc
 import io
 import json

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from engine.agents.types import BudgetExceeded, CallContext
@@ -342,7 +342,6 @@ class ProblemContext:
         stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout, policy=reflector.name)
         if stored is not None:
             return stored["summary"], None
-        node = self.tree.nodes[node_id]
         code = solution.get("code", "") if solution else ""
         feedback = (solution.get("feedback") or solution.get("parse_error") or "") if solution else ""
         value = float(solution.get("pass_rate", 0.0)) if solution else 0.0

@@ -27,7 +27,7 @@ from engine.search.limits import LimitedPolicy
 from engine.search.metrics import summarize
 from engine.search.registry import make_strategy
 from engine.search.scripted import is_scripted, scripted_policy
-from engine.search.strategy import Strategy, solve_problem
+from engine.search.strategy import solve_problem
 from engine.search.tree import TreeState
 
 TOTALS_EVERY_S = 1.0

@@ -13,7 +13,7 @@ looks the reference up by problem id in the run's own problem list, which the ru
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from engine.agents.scripted import ScriptedPolicy
 from engine.agents.types import CallSink, PolicySpec

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import pytest
 import torch
 
 from engine.training.base import load_base_model
-from engine.training.hypernet import DisenLoRAModel, build_disenlora, load_experts
+from engine.training.hypernet import build_disenlora, load_experts
 
 
 @pytest.fixture()
