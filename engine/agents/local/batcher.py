@@ -19,10 +19,12 @@ the row early (``finish_reason`` ``repetition``).
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +61,26 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def pad_id(tokenizer: Any) -> int:
+    """The padding token: the tokenizer's, else its end-of-sequence token, else 0."""
+    pad = tokenizer.pad_token_id
+    if pad is None:
+        pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
+    return int(pad)
+
+
+def eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    """Every end-of-sequence token of the model's generation config and of the tokenizer."""
+    ids: set[int] = set()
+    gen_eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    for v in (gen_eos, tokenizer.eos_token_id):
+        if isinstance(v, int):
+            ids.add(v)
+        elif isinstance(v, (list, tuple)):
+            ids.update(int(x) for x in v)
+    return ids
+
+
 @dataclass
 class GenRequest:
     prompt_ids: list[int]
@@ -82,12 +104,20 @@ class GenResult:
 
 
 class DynamicBatcher:
-    """Owns a model and tokenizer; ``submit`` is thread-safe and returns a Future[GenResult]."""
+    """Owns a model and tokenizer; ``submit`` is thread-safe and returns a Future[GenResult].
+
+    ``guard`` (a context-manager factory) wraps every ``generate``: a ContinuousBatcher sharing the
+    model passes its manager's pause, because two threads must never run the model at once (a
+    forward pass flips ``model.config.is_causal`` for its duration, so a concurrent one runs with
+    the wrong attention mask and can leave the flag flipped for good).
+    """
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None
+        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None,
+        guard: Callable[[], Any] | None = None,
     ) -> None:
         self.model = model
+        self.guard = guard or contextlib.nullcontext
         self.threads = threads if threads is not None else default_threads()
         self.tokenizer = tokenizer
         self.max_batch = max_batch
@@ -97,21 +127,8 @@ class DynamicBatcher:
         self._thread = threading.Thread(target=self._loop, name="bdc-local-generate", daemon=True)
         self._closed = False
         self._thread.start()
-        pad = tokenizer.pad_token_id
-        if pad is None:
-            pad = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else 0
-        self.pad_id = int(pad)
-        self.eos_ids = self._eos_ids()
-
-    def _eos_ids(self) -> set[int]:
-        ids: set[int] = set()
-        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
-        for v in (gen_eos, self.tokenizer.eos_token_id):
-            if isinstance(v, int):
-                ids.add(v)
-            elif isinstance(v, (list, tuple)):
-                ids.update(int(x) for x in v)
-        return ids
+        self.pad_id = pad_id(tokenizer)
+        self.eos_ids = eos_ids(model, tokenizer)
 
     def submit(self, req: GenRequest) -> concurrent.futures.Future:
         if self._closed:
@@ -190,7 +207,7 @@ class DynamicBatcher:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         device = next(self.model.parameters()).device
         stops = _RowStops(width, [r.max_new_tokens for r in reqs])
-        with torch.inference_mode():
+        with self.guard(), torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device),
                 stopping_criteria=[stops.criterion()], **kwargs,

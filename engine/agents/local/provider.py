@@ -3,31 +3,56 @@
 Registered in ``litellm.custom_provider_map`` so a local model is just another model string
 for the rest of bdc (same client, cache, budget and recording). Each distinct model is loaded
 once per process, on first use, in a worker thread so the event loop never blocks; its
-DynamicBatcher turns concurrent requests into batched ``generate`` calls.
+batcher turns concurrent requests into batched generation: continuous batching (requests join
+and leave the running batch at every step) when the model supports it, else the DynamicBatcher
+(one ``generate`` per group of requests that arrive together). ``BDC_LOCAL_BATCHING=continuous|dynamic``
+forces one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import threading
 import time
 from typing import Any
 
 from engine.agents.local.batcher import DynamicBatcher, GenRequest, GenResult
 
+log = logging.getLogger(__name__)
+BATCHING_MODES = ("continuous", "dynamic")
+DEFAULT_BATCHING = "dynamic"  # until bench/local_generation.py shows continuous ahead
+
+
+def batching_mode() -> str:
+    """``$BDC_LOCAL_BATCHING`` when it names a mode, else the default."""
+    env = os.environ.get("BDC_LOCAL_BATCHING", "").strip().lower()
+    return env if env in BATCHING_MODES else DEFAULT_BATCHING
+
 _engines: dict[str, "LocalEngine"] = {}
 _engines_lock = threading.Lock()
 
 
 class LocalEngine:
-    """A loaded model + tokenizer + batcher."""
+    """A loaded model + tokenizer + batcher (``batching``: continuous | dynamic, default ``batching_mode()``)."""
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01) -> None:
+    def __init__(
+        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, batching: str | None = None
+    ) -> None:
         if getattr(tokenizer, "padding_side", None) is not None:
             tokenizer.padding_side = "left"
         self.tokenizer = tokenizer
         self.model = model
-        self.batcher = DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+        self.batcher: Any = None
+        if (batching or batching_mode()) == "continuous":
+            self.batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+        if self.batcher is None:
+            self.batcher = DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+
+    @property
+    def batching(self) -> str:
+        return "dynamic" if isinstance(self.batcher, DynamicBatcher) else "continuous"
 
     @classmethod
     def load(cls, source: str) -> "LocalEngine":
@@ -54,6 +79,21 @@ class LocalEngine:
 
     def close(self) -> None:
         self.batcher.close()
+
+
+def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Any:
+    """A ContinuousBatcher, or None (logged) when the model or this transformers cannot run one."""
+    try:
+        from engine.agents.local.continuous import ContinuousBatcher, supports_continuous
+
+        if not supports_continuous(model):
+            impl = getattr(model.config, "_attn_implementation", None)
+            log.info("continuous batching needs sdpa or flash attention (model has %s): dynamic batching", impl)
+            return None
+        return ContinuousBatcher(model, tokenizer, **kw)
+    except Exception as e:  # noqa: BLE001 - any failure here only costs the faster engine
+        log.warning("continuous batching unavailable (%s): dynamic batching", e)
+        return None
 
 
 def get_engine(source: str) -> LocalEngine:
