@@ -1,11 +1,18 @@
-"""Local generation throughput: 4 concurrent requests (dynamically batched) vs 4 sequential ones.
+"""Local generation: batching throughput, and the latency of staggered calls (continuous vs dynamic).
 
-Same model, same prompts, same max_tokens, greedy. Both sides go through the full litellm path
-(LLMClient -> litellm -> local provider -> DynamicBatcher), with the cache disabled by giving
-each request its own sample index and a fresh sink. Tokens/s counts generated tokens.
+1. Throughput: 4 concurrent requests (batched by the default engine) vs 4 sequential ones.
+   Same model, same prompts, same max_tokens, greedy. Target: concurrent tokens/s >= 1.8x sequential.
+2. Staggered arrivals, as the search fires them (expansions, simulations, reflections): requests
+   arrive at t = 0, 0.5, 1.0, 1.5 s with different max_tokens; mean latency (arrival to reply)
+   with the DynamicBatcher (a late call waits for the running generate) vs the ContinuousBatcher
+   (it joins the running batch). Each engine has its own copy of the model; rounds interleave
+   the two to share the machine's noise; medians are reported, and the replies must be identical.
+   Target: dynamic / continuous mean latency >= 1.3x.
+
+Both go through the full litellm path (LLMClient -> litellm -> local provider -> batcher), with
+the cache disabled by giving each request its own sample index and a fresh sink.
 
 Usage: python bench/local_generation.py [model]   (default: smollm2-135m, else a tiny random Llama)
-Target: concurrent tokens/s >= 1.8x sequential tokens/s.
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ from engine.agents.local.catalog import CATALOG, is_installed  # noqa: E402
 
 N = 4
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+STAGGER = [(0.0, 128), (0.5, 32), (1.0, 96), (1.5, 48)]  # (arrival s, max_tokens) per request
 PROMPTS = [
     "Write a Python function that returns the n-th Fibonacci number.",
     "Write a Python function that checks whether a string is a palindrome.",
@@ -66,14 +75,63 @@ async def run(model: str, concurrent: bool, round_: int) -> tuple[float, int]:
     return elapsed, sum(r.tokens_out for r in replies)
 
 
+async def staggered(name: str, round_: int) -> tuple[float, list[str]]:
+    """Mean latency (s) of the STAGGER requests on engine ``local/<name>``, and their replies."""
+    client = LLMClient(MemorySink())
+
+    async def one(i: int, at: float, max_tokens: int) -> tuple[float, str]:
+        await asyncio.sleep(at)
+        spec = PolicySpec("bench", f"local/{name}", max_tokens=max_tokens)
+        start = time.perf_counter()
+        msgs = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]
+        reply = await client.complete(spec, msgs, ctx=CallContext(sample_index=round_ * 100 + i))
+        return time.perf_counter() - start, reply.text
+
+    done = await asyncio.gather(*[one(i, at, n) for i, (at, n) in enumerate(STAGGER)])
+    return sum(t for t, _ in done) / len(done), [text for _, text in done]
+
+
+async def compare_staggered(model: str) -> float:
+    """Dynamic vs continuous on staggered arrivals; returns the median latency ratio."""
+    from engine.agents.local.loader import load_model
+    from engine.agents.local.provider import LocalEngine, set_engine
+
+    engines = {}
+    for mode in ("dynamic", "continuous"):
+        m, tok = load_model(model)
+        engines[mode] = LocalEngine(m, tok, batching=mode)
+        set_engine(f"bench-{mode}", engines[mode])
+        await staggered(f"bench-{mode}", 0)  # warm up
+    print(f"staggered: arrivals/max_tokens {STAGGER}; engines: "
+          + ", ".join(f"{k}={e.batching}" for k, e in engines.items()))
+    lat: dict[str, list[float]] = {"dynamic": [], "continuous": []}
+    same = True
+    for r in range(1, ROUNDS + 1):
+        order = ("dynamic", "continuous") if r % 2 else ("continuous", "dynamic")
+        texts = {}
+        for mode in order:
+            t, texts[mode] = await staggered(f"bench-{mode}", r)
+            lat[mode].append(t)
+        same &= texts["dynamic"] == texts["continuous"]
+        print(f"round {r}: mean latency dynamic {lat['dynamic'][-1]:.2f}s | continuous {lat['continuous'][-1]:.2f}s")
+    dyn = sorted(lat["dynamic"])[len(lat["dynamic"]) // 2]
+    con = sorted(lat["continuous"])[len(lat["continuous"]) // 2]
+    print(f"median mean latency: dynamic {dyn:.2f}s, continuous {con:.2f}s; replies identical: {same}")
+    for e in engines.values():
+        e.close()
+    return dyn / con if con > 0 else 0.0
+
+
 async def main() -> None:
     model, label = pick_model()
     from engine.agents.local.batcher import default_threads
+    from engine.agents.local.provider import batching_mode
 
-    print(f"model: {label}  requests: {N}  max_tokens: {MAX_TOKENS}  generation threads: {default_threads()}")
+    print(f"model: {label}  requests: {N}  max_tokens: {MAX_TOKENS}  generation threads: {default_threads()}"
+          f"  default batching: {batching_mode()}")
     await run(model, True, 0)  # load + warm up
     seq_rates, con_rates = [], []
-    for r in range(1, 4):  # interleave to share the machine's noise
+    for r in range(1, ROUNDS + 1):  # interleave to share the machine's noise
         t, n = await run(model, False, r)
         seq_rates.append(n / t)
         t2, n2 = await run(model, True, r + 50)
@@ -84,7 +142,9 @@ async def main() -> None:
     con = sorted(con_rates)[len(con_rates) // 2]
     ratio = con / seq
     print(f"median tokens/s: sequential {seq:.1f}, concurrent {con:.1f}")
+    lat_ratio = await compare_staggered(model)
     print(f"TARGET local_generation_concurrency_speedup measured={ratio:.2f}x goal=1.8x {'ok' if ratio >= 1.8 else 'short'}")
+    print(f"TARGET local_continuous_latency measured={lat_ratio:.2f}x goal=1.3x {'ok' if lat_ratio >= 1.3 else 'short'}")
 
 
 if __name__ == "__main__":

@@ -107,6 +107,22 @@ def test_loop_guard_cancels_a_looping_row(tiny, reference, cb):
     assert cb.batches_run == 2
 
 
+def test_more_rows_than_the_cache_holds_at_once(tiny, reference):
+    """4 rows of up to 400 tokens share a 512-token cache: the scheduler makes room, outputs stay exact."""
+    model, tok = tiny
+    batcher = ContinuousBatcher(model, tok, threads=1, capacity_tokens=512)
+    try:
+        prompts = [ids_of(tok, f"row {i}") for i in (3, 5, 1, 6)]
+        results = [f.result(timeout=60) for f in [batcher.submit(GenRequest(p, 400)) for p in prompts]]
+        assert sum(len(r.token_ids) + r.prompt_tokens for r in results) > 512
+        for p, r in zip(prompts, results):
+            want = reference(p, 400)
+            assert (r.token_ids, r.finish_reason) == (want.token_ids, want.finish_reason)
+        assert batcher.fallback is None
+    finally:
+        batcher.close()
+
+
 def test_sampled_and_oversized_requests_use_the_dynamic_fallback(tiny):
     model, tok = tiny
     batcher = ContinuousBatcher(model, tok, threads=1, capacity_tokens=256)

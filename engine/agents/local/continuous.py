@@ -25,9 +25,11 @@ left alone, the manager would claim 60% of the machine's RAM on a CPU.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,8 +149,9 @@ class ContinuousBatcher:
     def submit(self, req: GenRequest) -> concurrent.futures.Future:
         if self._closed:
             raise RuntimeError("batcher is closed")
-        if req.temperature > 0 or len(req.prompt_ids) + req.max_new_tokens > self.capacity:
-            return self._fallback().submit(req)
+        too_big = len(req.prompt_ids) + req.max_new_tokens > self.capacity
+        if req.temperature > 0 or too_big or self._mgr.background_thread_status.fatal_error is not None:
+            return self._fallback().submit(req)  # a dead engine (logged by transformers) leaves the fallback
         with self._lock:
             rid = f"bdc-{self._counter}"
             self._counter += 1
@@ -170,9 +173,18 @@ class ContinuousBatcher:
             if self.fallback is None:
                 self.fallback = DynamicBatcher(
                     self.model, self.tokenizer, max_batch=self.max_batch, wait_s=self.wait_s, threads=self.threads,
-                    guard=self._mgr.pause,
+                    guard=self._exclusive,
                 )
             return self.fallback
+
+    @contextlib.contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """The model to ourselves: the manager's loop paused (if it still runs) until we are done."""
+        if self._mgr.is_running():
+            with self._mgr.pause():
+                yield
+        else:
+            yield
 
     def close(self) -> None:
         if self._closed:

@@ -22,7 +22,7 @@ from engine.agents.local.batcher import DynamicBatcher, GenRequest, GenResult
 
 log = logging.getLogger(__name__)
 BATCHING_MODES = ("continuous", "dynamic")
-DEFAULT_BATCHING = "dynamic"  # until bench/local_generation.py shows continuous ahead
+DEFAULT_BATCHING = "continuous"  # bench/local_generation.py: staggered calls 1.7x lower latency, same replies
 
 
 def batching_mode() -> str:
