@@ -1,1 +1,1 @@
-"""The in-process local provider: transformers causal LMs behind litellm, batched dynamically."""
+"""The in-process local provider: transformers causal LMs behind litellm, batched continuously (or dynamically)."""
