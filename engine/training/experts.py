@@ -15,15 +15,9 @@ from typing import Any, Sequence
 from engine.errors import ConfigError
 from engine.training.config import LoraSettings, TrainSettings
 from engine.training.examples import TrainingExample
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop
+from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
 
 META = "training.json"
-
-
-def _tagged(progress: Progress | None, **tags: Any) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda ev: progress({**tags, **ev})
 
 
 def train_adapter(
@@ -79,7 +73,7 @@ def train_adapter(
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
-        progress=_tagged(progress, adapter=name),
+        progress=tagged(progress, adapter=name),
         should_stop=should_stop,
     )
     if result.status == "done":
@@ -143,7 +137,7 @@ def train_experts(
         if not group:
             raise ConfigError(f"cluster {k} is empty; re-cluster with a smaller K")
         r = train_adapter(
-            base, group, d, lora=lora, train=train, progress=_tagged(progress, expert=k, experts=len(groups)),
+            base, group, d, lora=lora, train=train, progress=tagged(progress, expert=k, experts=len(groups)),
             should_stop=should_stop, name=f"expert_{k}",
         )
         if r.status != "done":

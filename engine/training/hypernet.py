@@ -25,7 +25,7 @@ from torch import nn
 from engine.errors import ConfigError
 from engine.training.config import HyperSettings, TrainSettings
 from engine.training.layer import ComposedLoraLayer
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop
+from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
 
 CONFIG_FILE = "disenlora.json"
 # below this many new tokens ``auto`` folds the rank-K*r pair instead of the weights.
@@ -331,7 +331,7 @@ def train_hypernetwork(
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
-        progress=(lambda ev: progress({"adapter": "hypernet", **ev})) if progress else None,
+        progress=tagged(progress, adapter="hypernet"),
         should_stop=should_stop,
     )
     if result.status == "done":

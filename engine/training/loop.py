@@ -23,6 +23,13 @@ from typing import Any, Callable
 from engine.training.config import TrainSettings
 
 Progress = Callable[[dict], None]
+
+
+def tagged(progress: Progress | None, **tags: Any) -> Progress | None:
+    """``progress`` with ``tags`` added to every event (which adapter, which expert of how many)."""
+    if progress is None:
+        return None
+    return lambda ev: progress({**tags, **ev})
 ShouldStop = Callable[[], bool]
 CHECKPOINT = "checkpoint.pt"
 

@@ -85,13 +85,19 @@ async def test_delete_asks_for_confirmation(demo_db: Path) -> None:
         assert first not in [r.id for r in await app.store.runs()]
 
 
+async def open_live_tree(pilot, run_id: str) -> SearchScreen:
+    """Open the run's live tree from the runs screen, once its first nodes are drawn."""
+    app = pilot.app
+    await open_runs(pilot)
+    app.open_run(run_id)
+    assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.tree_view.node_count > 0)
+    return app.screen
+
+
 async def test_live_tree_marks_prunes_refines_and_best(demo_db: Path) -> None:
     app = make_app(demo_db)
     async with app.run_test(size=SIZE) as pilot:
-        await open_runs(pilot)
-        app.open_run("r-demo-humaneval")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.tree_view.node_count > 0)
-        screen: SearchScreen = app.screen
+        screen = await open_live_tree(pilot, "r-demo-humaneval")
         tree = screen.tree
         assert screen.tree_view.node_count == len(tree.nodes)
         text = labels(screen.tree_view)
@@ -113,10 +119,7 @@ async def test_live_tree_marks_prunes_refines_and_best(demo_db: Path) -> None:
 async def test_problem_switching_and_refine_shows_old_thought(demo_db: Path) -> None:
     app = make_app(demo_db)
     async with app.run_test(size=SIZE) as pilot:
-        await open_runs(pilot)
-        app.open_run("r-demo-humaneval")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.tree_view.node_count > 0)
-        screen: SearchScreen = app.screen
+        screen = await open_live_tree(pilot, "r-demo-humaneval")
         first = screen.problem_id
         await pilot.press("]")
         await pilot.pause()
