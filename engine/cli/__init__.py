@@ -77,7 +77,7 @@ def cli(ctx: click.Context, db: str | None, log_level: str) -> None:
 
     set_level(log_level)
     ctx.obj = {"db": db or str(default_db_path())}
-    log.debug("bdc %s (db %s)", " ".join(sys.argv[1:]), ctx.obj["db"])
+    log.debug("bdc %s (db %s, pid %d)", ctx.invoked_subcommand, ctx.obj["db"], os.getpid())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,7 +25,10 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
     from engine.agents.install import InstallProgress, install_model
     from engine.agents.local.catalog import CATALOG
 
+    from engine.paths import cache_dir, private_dir
+
     console = make_console(stderr=True)
+    private_dir(cache_dir())  # models and wheels live here: 0700, like every folder bdc owns
     for name in names or tuple(CATALOG):
         with Progress(
             TextColumn("[bold]{task.fields[model]}[/] {task.description:<8}"),

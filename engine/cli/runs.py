@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from engine.cli.console import make_console
+from engine.cli.params import OutputFile, fraction
 
 
 def _pct(x: Any) -> str:
@@ -155,8 +156,8 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 
 @click.command()
 @click.argument("run_ids", nargs=-1, required=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
-@click.option("--min-pass-rate", type=float, default=0.0, show_default=True)
+@click.option("--out", required=True, type=OutputFile(), help="JSONL file to write.")
+@click.option("--min-pass-rate", type=fraction(), default=0.0, show_default=True)
 @click.option("--stage", type=click.Choice(["p2t", "t2s", "both"]), default="both", show_default=True)
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, min_pass_rate: float, stage: str) -> None:
