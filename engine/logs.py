@@ -18,6 +18,7 @@ import logging
 import logging.handlers
 import os
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -138,6 +139,7 @@ class ConsoleHandler(logging.StreamHandler):
 _console: ConsoleHandler | None = None
 _invocation: PrivateRotatingHandler | None = None
 _root_level: int | None = None
+_thread_hook: Any = None
 
 
 def invocation_log() -> Path:
@@ -157,13 +159,14 @@ def set_level(level: str | int) -> None:
         logging.getLogger(name).setLevel(value)
 
 
-def setup(level: str | int = "info") -> None:
-    """Log to ``bdc.log`` and warnings to the terminal; safe to call again (no duplicates)."""
-    global _console, _invocation, _root_level
+def setup(level: str | int = "info", *, console: bool = True) -> None:
+    """Log to ``bdc.log`` and warnings to the terminal (``console=False`` for a full-screen
+    app, whose screen stderr would tear); safe to call again (no duplicates)."""
+    global _console, _invocation, _root_level, _thread_hook
     root = logging.getLogger()
     if _root_level is None:
         _root_level = root.level
-    if _console is None:
+    if _console is None and console:
         _console = ConsoleHandler()
         root.addHandler(_console)
     if _invocation is None:
@@ -174,12 +177,25 @@ def setup(level: str | int = "info") -> None:
     set_level(level)
     register_env_secrets()
     logging.captureWarnings(True)
+    if _thread_hook is None:  # a worker thread's crash: its traceback to the log, not the screen
+        _thread_hook = threading.excepthook
+        threading.excepthook = _log_thread_exception
+
+
+def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    log.error("thread %s died: %s", getattr(args.thread, "name", "?"), args.exc_value,
+              exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
 
 
 def teardown() -> None:
     """Remove what ``setup`` added (tests)."""
-    global _console, _invocation, _root_level
+    global _console, _invocation, _root_level, _thread_hook
     root = logging.getLogger()
+    if _thread_hook is not None:
+        threading.excepthook = _thread_hook
+        _thread_hook = None
     for h in (_console, _invocation):
         if h is not None:
             root.removeHandler(h)

@@ -110,3 +110,24 @@ def test_the_real_entry_point_prints_one_line(tmp_path: Path, bdc_home: Path):
     assert p.stderr.strip().splitlines() == [f"error: {samples}:1: not UTF-8 text (bad byte at column 1); "
                                              "save the samples as UTF-8"]
     assert "Traceback" in (bdc_home / "logs" / "bdc.log").read_text()
+
+
+def test_a_dying_thread_logs_its_traceback_and_prints_one_line(bdc_home: Path, capsys):
+    import threading
+
+    from engine import logs
+
+    logs.setup("info")
+    try:
+        def work() -> None:
+            raise RuntimeError("worker broke\nwith detail")
+
+        t = threading.Thread(target=work, name="w1")
+        t.start()
+        t.join(timeout=10)
+    finally:
+        logs.teardown()
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == ["error: thread w1 died: worker broke"]
+    text = (bdc_home / "logs" / "bdc.log").read_text()
+    assert "Traceback (most recent call last)" in text and "with detail" in text
