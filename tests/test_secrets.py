@@ -152,7 +152,7 @@ def _stored_agents(db: Path, run_id: str) -> list[dict]:
 
 
 def test_secrets_are_masked_by_name_and_shape():
-    from engine.agents.config import SECRET_REF, redact, stored_agent
+    from engine.agents.config import SECRET_REF, mask_secrets, stored_agent
     from engine.agents.types import PolicySpec
 
     spec = PolicySpec("a", "openai/x", max_tokens=99, extra={
@@ -160,7 +160,7 @@ def test_secrets_are_masked_by_name_and_shape():
         "extra_headers": {"Authorization": "Bearer zzzzzzzz", "X-Trace": "1"}, "top_p": 0.9,
         "note": "sk-lookslikeakey-0000",
     })
-    d = redact(spec.to_dict())
+    d = mask_secrets(spec.to_dict())
     assert d["max_tokens"] == 99 and d["extra"]["api_base"] == "http://h/v1" and d["extra"]["top_p"] == 0.9
     assert d["extra"]["api_key"] == d["extra"]["azure_ad_token"] == d["extra"]["note"] == "***"
     assert d["extra"]["extra_headers"] == {"Authorization": "***", "X-Trace": "1"}

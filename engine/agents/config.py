@@ -27,11 +27,11 @@ import re
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from engine.agents.types import Budget, PolicySpec
 from engine.errors import ConfigError
-from engine.logs import register_secret
+from engine.logs import MASK, register_secret
 from engine.paths import PRIVATE_FILE, config_path, open_private
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,6 @@ def agent_presets(env: Mapping[str, str] | None = None) -> dict[str, list[Policy
 _SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credentials?|authorization|auth|cookie)$|secret|passw",
                           re.IGNORECASE)
 _KEY_PREFIXES = ("sk-", "sk_")
-MASK = "***"
 # what the run store holds instead of a key from the config file; resolved again when the run
 # (or its resume) builds its agents, so a key never has to be written anywhere but the config
 SECRET_REF = "<secret: from the config file>"
@@ -90,36 +89,31 @@ def is_secret(name: Any, value: Any = None) -> bool:
     return isinstance(value, str) and value.startswith(_KEY_PREFIXES) and len(value) >= 12
 
 
-def redact(obj: Any, replacement: str = MASK) -> Any:
-    """A copy of ``obj`` (nested mappings and lists) with every secret value replaced."""
+def _map_secrets(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    """A copy of ``obj`` (nested mappings and lists) with ``fn(value)`` for each secret value."""
     if isinstance(obj, Mapping):
-        return {k: (replacement if is_secret(k, v) and not isinstance(v, (Mapping, list)) and v not in ("", None)
-                    else redact(v, replacement)) for k, v in obj.items()}
+        return {k: fn(v) if is_secret(k, v) and not isinstance(v, (Mapping, list)) and v not in ("", None)
+                else _map_secrets(v, fn) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [replacement if is_secret(None, v) else redact(v, replacement) for v in obj]
-    return replacement if is_secret(None, obj) else obj
+        return [_map_secrets(v, fn) for v in obj]
+    return fn(obj) if is_secret(None, obj) else obj
+
+
+def mask_secrets(obj: Any, replacement: str = MASK) -> Any:
+    """A copy of ``obj`` fit to print or store: every secret value replaced."""
+    return _map_secrets(obj, lambda v: replacement)
 
 
 def secret_values(obj: Any) -> list[str]:
-    """Every secret string in ``obj`` (for log redaction)."""
-    out: list[str] = []
-    if isinstance(obj, Mapping):
-        for k, v in obj.items():
-            if isinstance(v, str) and v and is_secret(k, v):
-                out.append(v)
-            else:
-                out += secret_values(v)
-    elif isinstance(obj, list):
-        for v in obj:
-            out += secret_values(v)
-    elif isinstance(obj, str) and is_secret(None, obj):
-        out.append(obj)
-    return out
+    """Every secret string in ``obj`` (registered for log redaction)."""
+    found: list[str] = []
+    _map_secrets(obj, lambda v: found.append(v) if isinstance(v, str) else None)
+    return found
 
 
 def stored_agent(spec: PolicySpec) -> dict[str, Any]:
     """The PolicySpec dict a run stores: its secrets replaced by ``SECRET_REF``."""
-    return redact(spec.to_dict(), SECRET_REF)
+    return mask_secrets(spec.to_dict(), SECRET_REF)
 
 
 def _attach(value: Any, source: Any, where: str) -> Any:

@@ -89,13 +89,13 @@ def list_() -> None:
 def _print_agents(console, specs, title: str) -> None:
     from rich.table import Table
 
-    from engine.agents.config import redact
+    from engine.agents.config import mask_secrets
 
     t = Table(title=title)
     for col in ("name", "model", "temperature", "max_tokens", "role", "extra"):
         t.add_column(col)
     for s in specs:
-        extra = redact(s.extra)  # keys, tokens, passwords: never on the screen
+        extra = mask_secrets(s.extra)  # keys, tokens, passwords: never on the screen
         t.add_row(s.name, s.model, f"{s.temperature:g}", str(s.max_tokens), s.role, str(extra) if extra else "")
     console.print(t)
 
@@ -114,8 +114,8 @@ def config(init_: bool, preset: str | None, show: bool) -> None:
         dump_config,
         load_agents,
         load_budget,
+        mask_secrets,
         read_config,
-        redact,
         write_config,
     )
     from engine.errors import ConfigError
@@ -139,7 +139,7 @@ def config(init_: bool, preset: str | None, show: bool) -> None:
         console.print(f"[green]preset[/] {preset} written to {path}")
     console.print(f"config file: [bold]{path}[/] ({'exists' if path.exists() else 'not created; defaults apply'})")
     if show and path.exists():
-        console.print(dump_config(redact(read_config(path))), markup=False, highlight=False)
+        console.print(dump_config(mask_secrets(read_config(path))), markup=False, highlight=False)
     _print_agents(console, load_agents(path), "Agents")
     b = load_budget(path)
     console.print(
