@@ -191,3 +191,11 @@ def test_registered_secrets_never_reach_a_log_file(tmp_path: Path):
     text = path.read_text()
     assert "hunter2" not in text and text.count("***") >= 3
     assert _mode(path) == 0o600 and _mode(path.parent) == 0o700
+
+
+def test_a_config_error_never_shows_the_key(bdc, bdc_home: Path):  # noqa: F811
+    bdc_home.mkdir(parents=True)
+    (bdc_home / "config.toml").write_text('agents = [{model = "openai/x", api_key = "plain-canary-9876"}, 5]\n')
+    r = bdc("config")
+    assert r.code == 2 and "'agents' must be a list" in r.err
+    assert "plain-canary-9876" not in r.err + r.out and "***" in r.err

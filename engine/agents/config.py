@@ -17,6 +17,11 @@ The config file (``bdc config`` shows where) looks like::
     max_tokens = 768
     [agents.extra]
     api_base = "http://localhost:8000/v1"
+    api_key = "sk-..."          # optional: the provider's environment variable works too
+
+A key written here stays here: the file is kept owner-only (0600), ``bdc config`` masks it,
+a run stores ``SECRET_REF`` in its place and reads the key again when it builds its agents,
+and the logs replace it with ``***``.
 """
 
 from __future__ import annotations
@@ -155,10 +160,10 @@ def read_config(path: Path | str | None = None) -> dict[str, Any]:
         raise ConfigError(f"{p}:{line}: not UTF-8 text (bad byte {e.object[e.start]:#04x}); save it as UTF-8") from None
     except (tomllib.TOMLDecodeError, OSError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from e
-    _check_shape(cfg, p)
     secrets = secret_values(cfg)
-    for value in secrets:
+    for value in secrets:  # first: an error message below must not show them either
         register_secret(value)
+    _check_shape(cfg, p)
     if secrets:
         _keep_private(p)
     return cfg
@@ -172,10 +177,10 @@ def _check_shape(cfg: dict[str, Any], p: Path) -> None:
                           f"got {cfg['budget']!r}")
     agents = cfg.get("agents")
     if agents is not None and (not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents)):
-        raise ConfigError(f"{p}: 'agents' must be a list of [[agents]] tables (each with a model), got {agents!r}")
+        raise ConfigError(f"{p}: 'agents' must be a list of [[agents]] tables (each with a model), got {mask_secrets(agents)!r}")
     for i, a in enumerate(agents or []):
         if "extra" in a and not isinstance(a["extra"], dict):
-            raise ConfigError(f"{p}: [[agents]] #{i + 1}: 'extra' must be a table, got {a['extra']!r}")
+            raise ConfigError(f"{p}: [[agents]] #{i + 1}: 'extra' must be a table, got {mask_secrets(a['extra'])!r}")
 
 
 def _keep_private(p: Path) -> None:
