@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.paths import data_dir, open_private, private_dir
+from engine.paths import data_dir, is_own_dir, open_private, private_dir
 
 log = logging.getLogger(__name__)
 
@@ -148,8 +148,10 @@ def invocation_log() -> Path:
 
 
 def log_dir(db_path: str | Path) -> Path:
-    """``logs`` beside the run store: one file per run and per job (``<id>.log``)."""
-    return private_dir(Path(db_path).expanduser().resolve().parent / "logs", own=True)
+    """``logs`` beside the run store: one file per run and per job (``<id>.log``). Made 0700;
+    an existing one is tightened only in bdc's own folders (a user's ``logs`` is theirs)."""
+    folder = Path(db_path).expanduser().resolve().parent
+    return private_dir(folder / "logs", own=is_own_dir(folder))
 
 
 def set_level(level: str | int) -> None:

@@ -53,7 +53,8 @@ def own_dirs() -> list[Path]:
     return dirs
 
 
-def _is_own(path: Path) -> bool:
+def is_own_dir(path: Path) -> bool:
+    """Whether ``path`` is one of bdc's own folders (``own_dirs``)."""
     target = path.expanduser().absolute()
     return any(target == d.expanduser().absolute() for d in own_dirs())
 
@@ -86,7 +87,7 @@ def private_dir(path: str | Path, *, own: bool | None = None) -> Path:
         except FileExistsError:
             continue
         os.chmod(d, PRIVATE_DIR)  # mkdir's mode passes through the umask
-    if not missing and (own if own is not None else _is_own(path)) and _tighten(path, PRIVATE_DIR):
+    if not missing and (own if own is not None else is_own_dir(path)) and _tighten(path, PRIVATE_DIR):
         log.info("made %s owner-only (0700)", path)
     return path
 
