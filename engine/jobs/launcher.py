@@ -9,6 +9,7 @@ process's own log records go too.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -21,11 +22,13 @@ from engine.store import pid_alive
 
 __all__ = ["cancel", "launch_job", "launch_run", "log_dir"]
 
+log = logging.getLogger(__name__)
+
 
 def _spawn(db_path: str | Path, args: list[str], log_name: str) -> int:
-    log = log_dir(db_path) / log_name
+    log_file = log_dir(db_path) / log_name
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    with open_private(log, "ab") as out:  # owner-only: it holds what the run logged
+    with open_private(log_file, "ab") as out:  # owner-only: it holds what the run logged
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--db", str(db_path), *args],
             stdin=subprocess.DEVNULL,
@@ -34,6 +37,7 @@ def _spawn(db_path: str | Path, args: list[str], log_name: str) -> int:
             start_new_session=True,
             env=env,
         )
+    log.info("started `bdc %s` as pid %d, logging to %s", " ".join(args), proc.pid, log_file)
     return proc.pid
 
 
