@@ -176,7 +176,8 @@ def setup(level: str | int = "info", *, console: bool = True) -> None:
         root.addHandler(_invocation)
     if root.level == logging.NOTSET or root.level > logging.WARNING:
         root.setLevel(logging.WARNING)  # other libraries: their warnings only
-    set_level(level)
+    # a bad BDC_LOG_LEVEL is refused by the --log-level option with one line; not here
+    set_level(level if not isinstance(level, str) or level.lower() in LEVELS else "info")
     register_env_secrets()
     logging.captureWarnings(True)
     if _thread_hook is None:  # a worker thread's crash: its traceback to the log, not the screen
