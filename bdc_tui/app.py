@@ -204,6 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="open a generated demo store (no models needed)")
     parser.add_argument("--readonly", action="store_true", help="never write to the store")
     args = parser.parse_args(argv)
+    # tracebacks go to the log file, never to the screen; bdc's own folders stay owner-only
+    from engine import logs, paths
+
+    logs.setup(console=False)
+    paths.tighten_own_dirs()
     db = args.db
     if args.demo:
         import tempfile

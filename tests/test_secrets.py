@@ -199,3 +199,36 @@ def test_a_config_error_never_shows_the_key(bdc, bdc_home: Path):  # noqa: F811
     r = bdc("config")
     assert r.code == 2 and "'agents' must be a list" in r.err
     assert "plain-canary-9876" not in r.err + r.out and "***" in r.err
+
+
+class EchoingOpenAI(BaseHTTPRequestHandler):
+    """A provider that refuses the key and repeats it back in its error, as some do."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        body = json.dumps({"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error",
+                                     "code": "invalid_api_key"}}).encode()
+        self.send_response(401)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.timeout(300)
+def test_a_key_echoed_by_the_provider_is_masked_everywhere(bdc, bdc_home: Path, tmp_path: Path):  # noqa: F811
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EchoingOpenAI)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        key = f"sk-canary-{secrets.token_hex(12)}"
+        cfg = _config(bdc_home, f"http://127.0.0.1:{server.server_address[1]}/v1", key)
+        r = bdc("search", "--dataset", "humaneval", "--limit", "1", "--rollouts", "1", "--thoughts", "1", "--quiet")
+        assert key not in r.out and key not in r.err
+        assert _files_holding(bdc_home, key.encode()) == [cfg]
+    finally:
+        server.shutdown()
+        server.server_close()
