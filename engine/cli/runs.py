@@ -57,6 +57,25 @@ async def _run_results(store: Any, run_id: str) -> tuple[Any, list[dict]]:
     return row, probs
 
 
+def results_counting_unfinished(probs: list[dict]) -> tuple[list[dict], int]:
+    """Every problem's result, an unfinished one (pending, running, interrupted) as not solved,
+    so a run that stopped early is not scored on its easy half; and how many were unfinished."""
+    from engine.problems.model import Problem
+
+    out: list[dict] = []
+    unfinished = 0
+    for p in probs:
+        if p["result"]:
+            out.append(p["result"])
+            continue
+        unfinished += 1
+        scored = Problem.from_dict(p["problem"]).scorable
+        out.append({"problem_id": p["problem_id"], "difficulty": p["difficulty"], "status": "unfinished",
+                    "public_pass_rate": 0.0, "private_pass_rate": 0.0 if scored else None, "scored": scored,
+                    **({"passed_private": False} if scored else {})})
+    return out, unfinished
+
+
 @click.command()
 @click.argument("run_id")
 @click.pass_context
@@ -93,7 +112,8 @@ def show(ctx: click.Context, run_id: str) -> None:
         table.add_row(
             p["problem_id"], p["difficulty"] or "", r.get("status", p["status"] or "pending"),
             _pct(r.get("public_pass_rate")) if r else "", _pct(r.get("private_pass_rate")) if r else "",
-            ("yes" if r.get("passed_private") else "no") if r else "", r.get("policy") or "",
+            ("-" if r.get("scored") is False else "yes" if r.get("passed_private") else "no") if r else "",
+            r.get("policy") or "",
             str(r.get("rollouts", "")), str(r.get("nodes", "")), str(r.get("prunes", "")),
             str(r.get("refinements", "")), str(r.get("calls", "")), f"{r.get('cost', 0):.4f}" if r else "",
             f"{r.get('wall_s', 0):.1f}" if r else "",
@@ -107,6 +127,9 @@ def show(ctx: click.Context, run_id: str) -> None:
         mt.add_row(name, str(g["n"]), _pct(g["pr"]), _pct(g["ac"]), str(g["solved_public"]), str(g["calls"]),
                    str(g["tokens"]), f"${g['cost']:.4f}")
     con.print(mt)
+    if m["overall"]["unscored"]:
+        con.print(f"{m['overall']['unscored']} problem(s) left out of PR/AC (no private tests apart from the "
+                  f"public ones): {', '.join(m['overall']['unscored_ids'])}")
 
 
 @click.command()
@@ -128,9 +151,16 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     data = asyncio.run(go())
     rows = []
     diffs: list[str] = []
+    notes: list[str] = []
     for row, probs in data:
-        m = summarize([p["result"] for p in probs if p["result"]])
+        results, unfinished = results_counting_unfinished(probs)
+        m = summarize(results)
         rows.append((row, m))
+        if unfinished:
+            notes.append(f"{row.id}: {unfinished} of {len(probs)} problems unfinished, counted as not solved")
+        if m["overall"]["unscored"]:
+            notes.append(f"{row.id}: {m['overall']['unscored']} problem(s) left out of PR/AC (no private tests "
+                         "apart from the public ones)")
         for d in m["by_difficulty"]:
             if d not in diffs:
                 diffs.append(d)
@@ -150,7 +180,10 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
         cells += [_pct(o["pr"]), _pct(o["ac"]), str(o["calls"]), str(o["tokens"]), f"${o['cost']:.4f}",
                   f"{o['wall_s']:.1f}"]
         table.add_row(*cells)
-    make_console().print(table)
+    con = make_console()
+    con.print(table)
+    for note in notes:
+        con.print(note)
 
 
 @click.command()

@@ -160,3 +160,14 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
         f"PR {100 * t.get('pr', 0):.2f}  AC {100 * t.get('ac', 0):.2f}  calls {t.get('calls', 0)}  "
         f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
     )
+    click.echo(unscored_line(await store.run_problems(run_id)) or "", nl=False)
+
+
+def unscored_line(problems: list[dict[str, Any]]) -> str:
+    """The problems left out of PR/AC (no private test apart from the public ones), counted
+    and listed, or "" when there are none."""
+    ids = [str(p["problem_id"]) for p in problems if (p.get("result") or {}).get("scored") is False]
+    if not ids:
+        return ""
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    return f"{len(ids)} problem(s) left out of PR/AC (no private tests apart from the public ones): {shown}\n"

@@ -72,5 +72,5 @@ def test_metrics_on_a_known_outcome():
     m = summarize(results)
     assert m["overall"]["n"] == 3 and abs(m["overall"]["pr"] - 0.5) < 1e-9 and abs(m["overall"]["ac"] - 1 / 3) < 1e-9
     assert m["by_difficulty"]["easy"] == {"n": 2, "pr": 0.75, "ac": 0.5, "solved_public": 2, "calls": 10, "tokens": 0,
-                                          "cost": 0.0, "wall_s": 0.0}
+                                          "cost": 0.0, "wall_s": 0.0, "unscored": 0, "unscored_ids": []}
     assert m["by_difficulty"]["hard"]["pr"] == 0.0 and m["overall"]["cost"] == 0.25
