@@ -229,11 +229,13 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--base", default=None)
 @click.option("--artifacts", type=click.Path(file_okay=False), default=None, help="The `bdc train --out` folder.")
 @click.option("--quant", type=click.Choice(["none", "4bit"]), default="none")
-@click.option("--max-new-tokens", type=int, default=512)
+@click.option("--max-new-tokens", type=int, default=None, help="Generation length (default 2048, the release's).")
 @click.option("--batch-size", type=int, default=1)
+@click.option("--allow-overlap", is_flag=True, help="Score problems the solvers were trained on (the table says so).")
 @click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None, help="Write results JSON here.")
 @click.pass_context
-def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json) -> None:
+def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, allow_overlap,
+          out_json) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
     from rich.console import Console
 
@@ -245,9 +247,11 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
         specs.append({"name": name, "path": path or None, "limit": limit, "difficulty": difficulty})
     res = run_job(ctx, "eval", {
         "solvers": list(solvers), "datasets": specs, "base": base, "artifacts": artifacts, "quant": quant,
-        "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size, "allow_overlap": allow_overlap,
     })
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
+    if (res.get("overlap") or {}).get("count"):
+        click.echo(f"--allow-overlap: the solvers were trained on {res['overlap']['count']} of these problems")
     if out_json:
         Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")

@@ -21,6 +21,7 @@ on the tests that guided it.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -69,6 +70,13 @@ class Problem:
         return [*self.public_tests, *self.private_tests]
 
     @property
+    def digest(self) -> str:
+        """A fingerprint of the statement (whitespace-insensitive): the same problem under
+        another id (or a different problem under a reused id, e.g. APPS train vs test) is told
+        apart by it when training and evaluation data are compared."""
+        return statement_digest(self.statement)
+
+    @property
     def scorable(self) -> bool:
         """True when some private test is not a public one: only then can PR/AC be measured
         on tests that did not guide the search."""
@@ -106,6 +114,10 @@ class Problem:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+def statement_digest(statement: str) -> str:
+    return hashlib.sha256(" ".join(statement.split()).encode("utf-8")).hexdigest()[:16]
 
 
 def split_public_private(tests: list[TestCase]) -> tuple[list[TestCase], list[TestCase]]:

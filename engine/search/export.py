@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from engine.problems.model import statement_digest
 from engine.search.tree import TreeState
 from engine.training.examples import TrainingExample, code_block, solve_prompt
 
@@ -67,16 +68,17 @@ def examples_from_run(
         if prob is None:
             continue
         statement, starter = prob.get("statement", ""), prob.get("starter_code", "")
+        digest = statement_digest(statement)
         for node in sorted(tree.nodes.values(), key=lambda n: (n.depth, int(n.id) if n.id.isdigit() else 0)):
             if node.pass_rate is None:
                 continue
             path = tree.path_thoughts(node.id)
             if node.parent is not None:
                 add(TrainingExample("p2t", p2t_input(statement, starter, path[:-1]), node.thought,
-                                    float(node.pass_rate), run_id, node.id, pid))
+                                    float(node.pass_rate), run_id, node.id, pid, digest))
             for sol in node.solutions:
                 code = sol.get("code") or ""
                 if code.strip():
                     add(TrainingExample("t2s", t2s_input(statement, starter, path), code_block(code),
-                                        float(sol.get("pass_rate", 0.0)), run_id, node.id, pid))
+                                        float(sol.get("pass_rate", 0.0)), run_id, node.id, pid, digest))
     return list(best.values())
