@@ -189,12 +189,16 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
-@click.option("--min-pass-rate", type=float, default=0.0, show_default=True)
+@click.option("--per-node", is_flag=True,
+              help="Every simulated node's pairs (finer, not the paper's data) instead of one pair per solved problem.")
+@click.option("--min-pass-rate", type=float, default=0.0, show_default=True, help="With --per-node: drop weaker pairs.")
 @click.option("--stage", type=click.Choice(["p2t", "t2s", "both"]), default="both", show_default=True)
 @click.pass_context
-def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, min_pass_rate: float, stage: str) -> None:
-    """Write p2t / t2s training examples from the runs' trees (input for `bdc cluster` / `bdc train`)."""
-    from engine.search.export import examples_from_run
+def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: bool, min_pass_rate: float,
+           stage: str) -> None:
+    """Write p2t / t2s training examples (input for `bdc cluster` / `bdc train`): by default the
+    paper's D^{p2t}, D^{t2s}, one pair each per solved problem (full chain of thoughts, best code)."""
+    from engine.search.export import examples_from_run, one_per_problem, per_node_examples
     from engine.training.examples import save_examples
 
     stages = ("p2t", "t2s") if stage == "both" else (stage,)
@@ -202,17 +206,23 @@ def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, min_pass_rate
     async def go():
         store = await _open(ctx.obj["db"])
         try:
-            out_ex = []
+            out_ex, searched = [], set()
             for rid in run_ids:
                 row = await store.run(rid)
                 probs = {p["problem_id"]: p["problem"] for p in await store.run_problems(row.id)}
-                out_ex += examples_from_run(row.id, await store.events(row.id), probs,
-                                            min_pass_rate=min_pass_rate, stages=stages)
-            return out_ex
+                searched |= set(probs)
+                events = await store.events(row.id)
+                if per_node:
+                    out_ex += per_node_examples(row.id, events, probs, min_pass_rate=min_pass_rate, stages=stages)
+                else:
+                    out_ex += examples_from_run(row.id, events, probs, stages=stages)
+            return (out_ex if per_node else one_per_problem(out_ex)), len(searched)
         finally:
             await store.close()
 
-    examples = asyncio.run(go())
+    examples, n_searched = asyncio.run(go())
     save_examples(examples, out)
     n_p2t = sum(1 for e in examples if e.stage == "p2t")
-    click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}")
+    solved = len({e.problem_id for e in examples})
+    click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}"
+               + ("" if per_node else f" from {solved} solved of {n_searched} searched problems"))
