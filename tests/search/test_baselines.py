@@ -9,7 +9,7 @@ from engine.search.config import SearchConfig
 from engine.search.metrics import summarize
 from engine.search.registry import STRATEGIES, make_strategy
 from engine.search.tree import TreeState
-from tests.search.helpers import make_policy
+from tests.search.helpers import ladder_problem, make_policy
 
 
 def _policies():
@@ -83,3 +83,15 @@ def test_metrics_on_a_known_outcome():
     assert m["by_difficulty"]["easy"] == {"n": 2, "pr": 0.75, "ac": 0.5, "solved_public": 2, "calls": 10, "tokens": 0,
                                           "cost": 0.0, "wall_s": 0.0, "unscored": 0, "unscored_ids": []}
     assert m["by_difficulty"]["hard"]["pr"] == 0.0 and m["overall"]["cost"] == 0.25
+
+
+async def test_prompts_ask_for_the_terminal_marker_the_search_recognises(search_one):
+    from engine.agents import prompts
+
+    marker = SearchConfig().terminal_marker
+    text = prompts.propose_thoughts(ladder_problem(), [], 3)[-1]["content"]
+    assert marker == prompts.TERMINAL_MARKER and f"end that step with {marker}" in text
+    # a step carrying the marker is a terminal state: never expanded further
+    px, _, _ = await search_one([make_policy("A", [f"up {marker}"])], SearchConfig(rollouts=3, stop_on_solve=False))
+    ended = [n for n in px.tree.nodes.values() if marker in n.thought]
+    assert ended and all(n.terminal and not n.children for n in ended)
