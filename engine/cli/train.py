@@ -112,7 +112,9 @@ def train_options(f):
 @click.option("--k", "k", type=int, default=None, help="Number of clusters.")
 @click.option("--auto", is_flag=True, help="Choose K by cosine silhouette (2..--k-max).")
 @click.option("--k-max", type=int, default=8)
-@click.option("--encoder", type=click.Choice(["minilm", "base"]), default="minilm")
+@click.option("--encoder", type=click.Choice(["auto", "base", "minilm"]), default="auto", show_default=True,
+              help="base: the base code model's mean-pooled hidden states over the whole pair (the paper's); "
+                   "minilm: fast; auto: base when a base model is given or installed, else minilm.")
 @click.option("--base", default=None, help="Base model for --encoder base.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @click.pass_context
@@ -126,6 +128,8 @@ def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int
         raise ConfigError("give exactly one of --k K or --auto")
     d = run_job(ctx, "cluster", {"data": data, "k": k, "k_max": k_max, "encoder": encoder, "base": base, "out": out})
     c = Console()
+    if d.get("encoder_note"):
+        c.print(d["encoder_note"], markup=False)
     c.print(f"K = {d['k']}  sizes = {d['sizes']}  silhouette = {d['silhouette']}")
     for j, texts in d["samples"].items():
         c.print(f"[bold]cluster {j}[/]: " + (texts[0][:120].replace("\n", " ") if texts else ""), markup=True)

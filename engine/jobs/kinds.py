@@ -6,7 +6,7 @@ what is stored in the jobs table, so any job can be re-run or resumed from the s
 
 Configs (all paths are strings):
 
-cluster  {data, k | None (auto), k_max, encoder: minilm|base, base, out, seed}
+cluster  {data, k | None (auto), k_max, encoder: auto|base|minilm, base, out, seed}
 train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alpha, hidden, gate,
           methods, density, train: {TrainSettings fields},
           twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
@@ -45,20 +45,17 @@ def training_examples(data: str, record_in: str | Path | None = None) -> list[An
 
 
 def run_cluster(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
-    from engine.errors import ConfigError
-    from engine.training.base import resolve_base
     from engine.training.clustering import cluster_examples
-    from engine.training.embedding import get_encoder
+    from engine.training.embedding import clustering_encoder
 
-    encoder_name = config.get("encoder", "minilm")
-    if encoder_name not in ("minilm", "base"):
-        raise ConfigError(f"unknown encoder {encoder_name!r}: minilm or base")
     examples = training_examples(config["data"], config["out"])
-    encoder = get_encoder(encoder_name, resolve_base(config.get("base")) if encoder_name == "base" else None)
-    return cluster_examples(
+    encoder, note = clustering_encoder(config.get("encoder") or "auto", config.get("base"))
+    rep({"event": "note", "message": note})
+    out = cluster_examples(
         examples, encoder, k=config.get("k"), k_max=int(config.get("k_max", 8)), out_dir=config["out"],
         seed=int(config.get("seed", 0)), progress=rep,
     )
+    return {**out, "encoder_note": note}
 
 
 def _train_settings(config: dict[str, Any]) -> Any:
