@@ -57,25 +57,6 @@ async def _run_results(store: Any, run_id: str) -> tuple[Any, list[dict]]:
     return row, probs
 
 
-def results_counting_unfinished(probs: list[dict]) -> tuple[list[dict], int]:
-    """Every problem's result, an unfinished one (pending, running, interrupted) as not solved,
-    so a run that stopped early is not scored on its easy half; and how many were unfinished."""
-    from engine.problems.model import Problem
-
-    out: list[dict] = []
-    unfinished = 0
-    for p in probs:
-        if p["result"]:
-            out.append(p["result"])
-            continue
-        unfinished += 1
-        scored = Problem.from_dict(p["problem"]).scorable
-        out.append({"problem_id": p["problem_id"], "difficulty": p["difficulty"], "status": "unfinished",
-                    "public_pass_rate": 0.0, "private_pass_rate": 0.0 if scored else None, "scored": scored,
-                    **({"passed_private": False} if scored else {})})
-    return out, unfinished
-
-
 @click.command()
 @click.argument("run_id")
 @click.pass_context
@@ -139,7 +120,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     """Runs side by side, laid out like the paper's Table 1 (PR and AC per difficulty)."""
     from rich.table import Table
 
-    from engine.search.metrics import summarize
+    from engine.search.metrics import results_counting_unfinished, summarize
 
     async def go():
         store = await _open(ctx.obj["db"])

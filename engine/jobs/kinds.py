@@ -10,7 +10,7 @@ cluster  {data, k | None (auto), k_max, encoder: auto|base|minilm, base, out, se
 train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alpha, hidden, gate,
           methods, density, train: {TrainSettings fields},
           twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
-eval     {solvers: [spec], datasets: [{name, path, limit}], base, artifacts, quant,
+eval     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], base, artifacts, quant,
           max_new_tokens, batch_size, allow_overlap}
 """
 
@@ -155,7 +155,7 @@ def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
     problems = []
     for ds in config.get("datasets") or [{"name": "humaneval"}]:
         loaded = load_dataset(ds["name"], ds.get("path"))
-        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"))
+        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"), ids=ds.get("ids"))
     specs = list(config.get("solvers") or ["base"])
     # training problems never score an evaluation (checked before any model loads)
     overlap = check_separation(problems, specs, config.get("artifacts"),

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from engine.problems.model import Problem
+
 OVERALL = "overall"
 
 
@@ -39,3 +41,20 @@ def summarize(results: Iterable[dict[str, Any]]) -> dict[str, Any]:
     for r in rs:
         by.setdefault(str(r.get("difficulty") or "unknown"), []).append(r)
     return {OVERALL: _group(rs), "by_difficulty": {d: _group(v) for d, v in sorted(by.items())}}
+
+
+def results_counting_unfinished(probs: list[dict]) -> tuple[list[dict], int]:
+    """Every problem's result, an unfinished one (pending, running, interrupted) as not solved,
+    so a run that stopped early is not scored on its easy half; and how many were unfinished."""
+    out: list[dict] = []
+    unfinished = 0
+    for p in probs:
+        if p["result"]:
+            out.append(p["result"])
+            continue
+        unfinished += 1
+        scored = Problem.from_dict(p["problem"]).scorable
+        out.append({"problem_id": p["problem_id"], "difficulty": p["difficulty"], "status": "unfinished",
+                    "public_pass_rate": 0.0, "private_pass_rate": 0.0 if scored else None, "scored": scored,
+                    **({"passed_private": False} if scored else {})})
+    return out, unfinished
