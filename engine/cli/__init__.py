@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "train": "engine.cli.train:train",
     "eval": "engine.cli.train:eval_",
     "jobs": "engine.cli.jobs:jobs",
+    "reproduce": "engine.cli.reproduce:reproduce",
 }
 
 

@@ -24,7 +24,8 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--dataset", required=True, help="humaneval, mbpp, apps, codecontests (see `bdc datasets list`).")
 @click.option("--path", "dataset_path", default=None, help="Dataset file or folder (default: its usual place).")
 @click.option("--strategy", default="mcts", show_default=True,
-              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats.")
+              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats, rethinkmcts "
+                   "(single-model strategies run once per agent).")
 @click.option("--agents", "agents", multiple=True,
               help="Comma-separated agents: [name=]provider/model[@temp], local/<name>, scripted:canonical, "
                    "scripted:broken. Default: the config file's agents.")
@@ -84,7 +85,24 @@ def search(ctx: click.Context, **kw: Any) -> None:
         problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
         max_calls=kw["max_calls"], max_tokens=kw["max_tokens"], max_cost_usd=kw["max_cost_usd"],
     )
-    asyncio_run(_search(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+    asyncio_run(_search_per_model(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+
+
+async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+    """A single-model strategy (the baselines, mcts-single) given several agents runs once per
+    agent: one row per model, as in the paper, never a best-of-N across models."""
+    from dataclasses import replace
+
+    from engine.search.registry import STRATEGIES
+
+    cls = STRATEGIES.get(cfg.strategy)
+    if cls is None or not cls.single_policy or len(cfg.agents) <= 1:
+        await _search(db, cfg, name, quiet)
+        return
+    click.echo(f"{cfg.strategy} is a single-model method: one run per agent "
+               f"({', '.join(a['name'] for a in cfg.agents)})")
+    for agent in cfg.agents:
+        await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet)
 
 
 @click.command()
@@ -171,3 +189,14 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
         f"PR {100 * t.get('pr', 0):.2f}  AC {100 * t.get('ac', 0):.2f}  calls {t.get('calls', 0)}  "
         f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
     )
+    click.echo(unscored_line(await store.run_problems(run_id)) or "", nl=False)
+
+
+def unscored_line(problems: list[dict[str, Any]]) -> str:
+    """The problems left out of PR/AC (no private test apart from the public ones), counted
+    and listed, or "" when there are none."""
+    ids = [str(p["problem_id"]) for p in problems if (p.get("result") or {}).get("scored") is False]
+    if not ids:
+        return ""
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    return f"{len(ids)} problem(s) left out of PR/AC (no private tests apart from the public ones): {shown}\n"

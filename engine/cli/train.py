@@ -114,7 +114,9 @@ def train_options(f):
 @click.option("--k", "k", type=click.IntRange(min=2), default=None, help="Number of clusters.")
 @click.option("--auto", is_flag=True, help="Choose K by cosine silhouette (2..--k-max).")
 @click.option("--k-max", type=click.IntRange(min=2), default=8)
-@click.option("--encoder", type=click.Choice(["minilm", "base"]), default="minilm")
+@click.option("--encoder", type=click.Choice(["auto", "base", "minilm"]), default="auto", show_default=True,
+              help="base: the base code model's mean-pooled hidden states over the whole pair (the paper's); "
+                   "minilm: fast; auto: base when a base model is given or installed, else minilm.")
 @click.option("--base", default=None, help="Base model for --encoder base.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @click.pass_context
@@ -128,6 +130,8 @@ def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int
         raise ConfigError("give exactly one of --k K or --auto")
     d = run_job(ctx, "cluster", {"data": data, "k": k, "k_max": k_max, "encoder": encoder, "base": base, "out": out})
     c = Console()
+    if d.get("encoder_note"):
+        c.print(d["encoder_note"], markup=False)
     c.print(f"K = {d['k']}  sizes = {d['sizes']}  silhouette = {d['silhouette']}")
     for j, texts in d["samples"].items():
         c.print(f"[bold]cluster {j}[/]: " + (texts[0][:120].replace("\n", " ") if texts else ""), markup=True)
@@ -231,11 +235,13 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--base", default=None)
 @click.option("--artifacts", type=click.Path(file_okay=False), default=None, help="The `bdc train --out` folder.")
 @click.option("--quant", type=click.Choice(["none", "4bit"]), default="none")
-@click.option("--max-new-tokens", type=positive_int(), default=512)
+@click.option("--max-new-tokens", type=positive_int(), default=None, help="Generation length (default 2048, the release's).")
 @click.option("--batch-size", type=positive_int(), default=1)
+@click.option("--allow-overlap", is_flag=True, help="Score problems the solvers were trained on (the table says so).")
 @click.option("--out", "out_json", type=OutputFile(), default=None, help="Write results JSON here.")
 @click.pass_context
-def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json) -> None:
+def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, allow_overlap,
+          out_json) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
     from rich.console import Console
 
@@ -247,9 +253,11 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
         specs.append({"name": name, "path": path or None, "limit": limit, "difficulty": difficulty})
     res = run_job(ctx, "eval", {
         "solvers": list(solvers), "datasets": specs, "base": base, "artifacts": artifacts, "quant": quant,
-        "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size, "allow_overlap": allow_overlap,
     })
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
+    if (res.get("overlap") or {}).get("count"):
+        click.echo(f"--allow-overlap: the solvers were trained on {res['overlap']['count']} of these problems")
     if out_json:
         Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")
