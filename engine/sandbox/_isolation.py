@@ -349,6 +349,26 @@ def no_new_privs() -> None:
         raise OSError(e, f"no_new_privs: {os.strerror(e)}")
 
 
+def blank_proc_cmdline() -> bool:
+    """Zero this process's original argv and environment strings, the memory behind
+    ``/proc/self/cmdline`` and ``/proc/self/environ``: a forked child inherits the server's
+    command line (interpreter and server path: host paths). Python keeps its own copies
+    (``sys.argv``, ``os.environ``) and glibc's ``environ`` must already point elsewhere (set
+    the environment anew first). Addresses from ``/proc/self/stat`` (fields 48-51, Linux
+    3.5+); False, touching nothing, when they are not there."""
+    try:
+        with open("/proc/self/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        arg_start, arg_end, env_start, env_end = (int(x) for x in fields[45:49])
+    except (OSError, IndexError, ValueError):
+        return False
+    if not (0 < arg_start < arg_end and 0 < env_start < env_end):
+        return False
+    ctypes.memset(arg_start, 0, arg_end - arg_start)
+    ctypes.memset(env_start, 0, env_end - env_start)
+    return True
+
+
 # ----------------------------------------------------------------------------- degraded modes
 def remove_tree(path: str) -> None:
     """Remove ``path`` whatever its shape, without recursion and with short paths only.

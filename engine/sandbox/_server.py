@@ -285,6 +285,8 @@ def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, A
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": job["workdir"],
                            "TMPDIR": job["workdir"]})
+        _iso.blank_proc_cmdline()  # the server's command line names host paths
+        sys.orig_argv = [sys.orig_argv[0]] if sys.orig_argv else []
         sys.addaudithook(_audit_hook(not cfg.get("netns")))
         sys.dont_write_bytecode = True
         sys.argv = ["solution.py"]
