@@ -47,6 +47,7 @@ PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 SCRATCH = "/tmp"  # the per-test tmpfs; world-writable places of the host point here
+KEEP = "/.bdc-keep"  # needed paths that live in a world-writable place (a venv under /tmp)
 WORKDIR = "/tmp/work"  # the program's own 0700 directory inside it
 DEVICES = ("null", "zero", "full", "random", "urandom")
 SYSTEM_DIRS = ("/usr", "/lib", "/lib32", "/lib64", "/libx32")
@@ -183,9 +184,19 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
     pivot_root(".", "oldroot")
     os.chdir("/")
     old, new = "/oldroot", "/newroot"
+    # world-writable places of the host: private (below); a needed path inside one (a venv
+    # under /tmp) is kept aside and bound again into every test's fresh tmpfs
+    found = world_writable_dirs(old)
+    private_dirs = {SCRATCH, *(d for d in found if not _covered(d, [q for q in paths if q not in links]))}
     bound: list[str] = []
+    volatile: list[tuple[str, str]] = []  # (kept-aside path in the new root, where a test sees it)
     for p in paths:
+        home = next((w for w in sorted(private_dirs, key=len, reverse=True) if _covered(p, [w])), None)
         dst = new + p
+        if home is not None:
+            keep = f"{KEEP}/{len(volatile)}"
+            volatile.append((keep, SCRATCH + p[len(home):]))
+            dst = new + keep
         if p in links:
             _mkdirs(os.path.dirname(dst))
             os.symlink(links[p], dst)
@@ -198,6 +209,8 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
             open(dst, "x").close()
         mount(src, dst, None, MS_BIND | MS_REC)
         bound.append(p)
+    if volatile:
+        os.chmod(new + KEEP, 0o700)
     for p, target in files.items():
         dst = new + p
         _mkdirs(os.path.dirname(dst))
@@ -213,19 +226,17 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
     for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
                          ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
         os.symlink(target, f"{new}/dev/{name}")
-    # world-writable places of the host: private, pointing at the per-test tmpfs
     private: list[str] = []
     readonly: list[str] = []
-    for d in world_writable_dirs(old):
+    for d in found:
         if d == SCRATCH:
             continue
-        if _covered(d, bound):
+        if d not in private_dirs:
             readonly.append(d)  # inside a read-only bind: stays read-only
             continue
         _mkdirs(os.path.dirname(new + d))
-        if not os.path.lexists(new + d):
-            os.symlink(SCRATCH, new + d)
-            private.append(d)
+        os.symlink(SCRATCH, new + d)  # private, and inside the per-test tmpfs's cap
+        private.append(d)
     _mkdirs(new + SCRATCH)
     _mkdirs(new + "/proc")
     proc_used = None
@@ -249,14 +260,19 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
     os.chdir("/")
     writable = [p for p, o in _mountinfo() if "ro" not in o.split(",")]
     return {"visible": [*bound, *links, *files, "/dev", "/proc", SCRATCH, *private], "private_tmp": [SCRATCH, *private],
+            "volatile": volatile,
             "readonly_world_writable": readonly, "proc": proc_used, "writable_mounts": writable}
 
 
 class Scratch:
-    """The per-test writable filesystem: a fresh tmpfs on ``/tmp``, lazily detached after."""
+    """The per-test writable filesystem: a fresh tmpfs on ``/tmp``, lazily detached after.
 
-    def __init__(self, uid: int | None, gid: int | None) -> None:
+    ``volatile``: (kept-aside path, path under ``/tmp``) of needed read-only trees that live
+    in a world-writable place on the host, bound again into each fresh tmpfs."""
+
+    def __init__(self, uid: int | None, gid: int | None, volatile: list[tuple[str, str]] = ()) -> None:
         self.uid, self.gid = uid, gid
+        self.volatile = list(volatile)
         self.mounted = False
 
     def enter(self, size_mb: int) -> str:
@@ -265,6 +281,10 @@ class Scratch:
         mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               f"mode=1777,size={size_mb}m,nr_inodes={inodes}")
         self.mounted = True
+        for keep, at in self.volatile:
+            _mkdirs(at)
+            mount(keep, at, None, MS_BIND | MS_REC)
+            remount_readonly(at)
         os.mkdir(WORKDIR, 0o700)
         if self.uid is not None:
             os.chown(WORKDIR, self.uid, self.gid if self.gid is not None else -1)
@@ -273,7 +293,7 @@ class Scratch:
     def leave(self) -> None:
         if self.mounted:
             self.mounted = False
-            umount_lazy(SCRATCH)
+            umount_lazy(SCRATCH)  # with everything bound under it
 
 
 # ----------------------------------------------------------------------------- the child

@@ -164,6 +164,7 @@ def _setup_namespace(info: dict[str, Any]) -> bool:
     info["readonly_world_writable"] = done["readonly_world_writable"]
     info["proc"] = done["proc"]
     info["writable_mounts"] = done["writable_mounts"]
+    info["volatile"] = done["volatile"]
     return True
 
 
@@ -412,7 +413,8 @@ class Server:
         self.in_fd, self.out_fd, self.cfg = in_fd, out_fd, cfg
         self.pid1 = os.getpid() == 1
         # a fresh tmpfs per test when the server owns a minimal root; else host directories
-        self.scratch = _iso.Scratch(cfg.get("uid"), cfg.get("gid")) if cfg.get("scratch") else None
+        self.scratch = (_iso.Scratch(cfg.get("uid"), cfg.get("gid"), cfg.get("volatile") or [])
+                        if cfg.get("scratch") else None)
 
     def run_test(self, job: dict[str, Any], stdin: str) -> dict[str, Any]:
         lim = job["limits"]
@@ -702,7 +704,8 @@ def main() -> None:
     gc.freeze()  # keep the pre-imported heap shared copy-on-write with every child
     info["baseline_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cfg = {"uid": info["uid"], "gid": info["gid"], "netns": info["netns"], "scratch": own_root,
-           "drop_caps": userns, "cap_last": cap_last, "seccomp": seccomp}
+           "drop_caps": userns, "cap_last": cap_last, "seccomp": seccomp,
+           "volatile": info.get("volatile")}
     server = Server(in_fd, out_fd, cfg)
     write_msg(out_fd, {"hello": info})
     try:
