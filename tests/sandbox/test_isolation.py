@@ -308,3 +308,19 @@ async def test_plain_mode_survives_a_deep_tree():
         assert r.passed, r.summary
         r = await sb.run("print(int(input()) * 2)", stdio_problem(), [T("21", "42")])
         assert r.passed and r.verdicts == [Verdict.PASSED]
+
+
+@needs_backend
+@pytest.mark.parametrize("isolation", BACKENDS)
+def test_cli_info_names_the_backend(isolation):
+    import json
+
+    from click.testing import CliRunner
+
+    from engine.cli.sandbox import sandbox
+
+    res = CliRunner().invoke(sandbox, ["info", "--json", "--isolation", isolation])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["mode"] == isolation and data["backend"] in ("unshare", "bubblewrap")
+    assert "unshare" in data["seccomp"] and data["minimal_root"]
