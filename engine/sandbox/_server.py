@@ -1,25 +1,25 @@
 """The worker server: one long-lived, pre-imported process that forks a fresh child per test.
 
-Started by ``engine.sandbox.sandbox`` (never imported by the engine itself), normally as
-``unshare --net --mount --pid --fork --mount-proc python -I -c ...``, so it is pid 1 of its
-own pid namespace, has no network, and owns a private mount namespace. At start, as root:
+Started by ``engine.sandbox.sandbox`` (never imported by the engine itself), normally
+inside fresh namespaces (``backends``: ``unshare`` as root, or bubblewrap), so it is pid 1
+of its own pid namespace, has no network, and owns a private mount namespace. At start, as
+root there (real root, or root of a user namespace):
 
-* private tmpfs over ``/tmp``, ``/var/tmp``, ``/dev/shm``: what a program writes "outside its
-  directory" never reaches the host, and is wiped after every test;
-* directories the sandbox user cannot traverse on the way to the interpreter (e.g. ``/root``
-  holding a pyenv) are replaced by a tmpfs that shows only the interpreter's subtree, so the
-  unprivileged program can still import the standard library (and the rest stays hidden);
-* a few hundred stdlib modules are imported once, so a child starts in about a millisecond.
+* it pivots into a minimal read-only root (``_isolation.build_root``): system libraries,
+  the interpreter and its site-packages, a few devices, a fresh ``/proc``, and ``/tmp``;
+  nothing else of the host (homes, data directories, the checkout) exists in there;
+* the seccomp filter is compiled once (``_seccomp``);
+* a few dozen stdlib modules are imported once, so a child starts in about a millisecond.
 
-Per test the server (still root, so the program can neither signal nor ptrace it) forks a
-child which: starts a new session, gets stdin from a memfd and stdout/stderr/result pipes,
-closes every other descriptor, forgets the request (other tests and expected outputs),
-chdirs into a private 0700 directory, sets RLIMIT_CPU/AS/NOFILE/FSIZE/NPROC/CORE, drops to
-the sandbox user (setgroups/setgid/setuid), installs an audit hook that refuses process
-creation (and sockets when there is no network namespace), then runs the program.
+Per test the server mounts a fresh tmpfs on ``/tmp`` and forks a child which: starts a new
+session, gets stdin from a memfd and stdout/stderr/result pipes, closes every other
+descriptor, forgets the request (other tests and expected outputs), chdirs into its 0700
+directory, sets RLIMIT_CPU/AS/NOFILE/FSIZE/NPROC/CORE, gives up every privilege (bounding
+set, uid or capabilities, no_new_privs, seccomp), installs an audit hook that refuses
+process creation (and sockets when there is no network namespace), then runs the program.
 The server enforces the wall clock with a pidfd, caps output, reaps with ``wait4`` (peak
-RSS), kills every leftover process of the namespace (``kill(-1)`` from pid 1), removes the
-directory and compares the answer.
+RSS), kills every leftover process of the namespace (``kill(-1)`` from pid 1), unmounts the
+test's tmpfs and compares the answer.
 
 Messages on the pipes are length-prefixed (4 bytes, big endian) UTF-8 JSON.
 """
