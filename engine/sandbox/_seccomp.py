@@ -16,6 +16,7 @@ each is a way out of (or into) the sandbox:
 * kernel attack surface: ``bpf``, ``perf_event_open``, ``userfaultfd``, ``io_uring_*``,
   keyrings (``keyctl``, ``add_key``, ``request_key``), modules, ``kexec``, file handles
   (``open_by_handle_at``), ``iopl``/``ioperm``, clock and swap and reboot calls;
+* ``kill(-1)``: in mode ``plain`` without root the program shares the engine's uid;
 * System V IPC and POSIX message queues (``shmget``, ``msgget``, ``semget``, ``mq_open``):
   their objects outlive the process inside the worker's IPC namespace, so they would carry
   memory and state from one test to the next, outside the per-test tmpfs.
@@ -65,6 +66,9 @@ def build() -> tuple[bytes, dict[str, Any]]:
     for flag in CLONE_NEW.values():
         f.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
     f.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    # kill(-1): every process the caller may signal. Under the engine's own uid (mode plain
+    # without root) that is the engine itself; pid_t is 32 bits, whatever the upper half holds
+    f.add_rule(sc.ERRNO(errno.EPERM), "kill", sc.Arg(0, sc.MASKED_EQ, 0xFFFFFFFF, 0xFFFFFFFF))
     fd = os.memfd_create("bdc-seccomp")
     try:
         with os.fdopen(os.dup(fd), "wb") as out:
@@ -73,5 +77,5 @@ def build() -> tuple[bytes, dict[str, Any]]:
         bpf = os.pread(fd, size, 0)
     finally:
         os.close(fd)
-    return bpf, {"denied": denied + ["clone(CLONE_NEW*)", "clone3 (ENOSYS)"], "not_on_this_kernel": unknown,
+    return bpf, {"denied": denied + ["clone(CLONE_NEW*)", "clone3 (ENOSYS)", "kill(-1)"], "not_on_this_kernel": unknown,
                  "binding": f"pyseccomp {getattr(sc, '__version__', '?')}, libseccomp API level {sc.get_api()}"}

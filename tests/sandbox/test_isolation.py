@@ -324,3 +324,45 @@ def test_cli_info_names_the_backend(isolation):
     data = json.loads(res.output)
     assert data["mode"] == isolation and data["backend"] in ("unshare", "bubblewrap")
     assert "unshare" in data["seccomp"] and data["minimal_root"]
+
+
+@aio
+async def test_program_cannot_signal_the_server(iso):
+    """The server is pid 1 of the namespace: with the bwrap backend as an ordinary user the
+    program shares its uid, so only pid-1 semantics (no handler, no signal) keep it alive."""
+    prog = ("import os, signal\n"
+            "for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGKILL):\n"
+            "    for pid in (1, -1):\n"
+            "        try:\n            os.kill(pid, sig)\n        except OSError:\n            pass\n"
+            "print('OK')\n")
+    await iso.run(prog, stdio_problem(), [T("", "OK")])
+    await run_ok(iso, "print('OK')")
+    r = await iso.run("print(int(input()) * 2)", stdio_problem(), [T("21", "42")])
+    assert r.passed, r.summary
+
+
+def test_plain_mode_as_nobody_survives_kill_minus_one():
+    """Mode plain without root: the program shares the engine's uid, so ``kill(-1)`` would
+    reach the engine; seccomp denies it (a named pid is not defended, see the README)."""
+    from .isolation_support import nobody_command
+
+    script = (
+        "import asyncio\n"
+        "from engine.sandbox import Sandbox\n"
+        "from engine.problems.model import Problem, TestCase, TestStyle\n"
+        "p = Problem(id='t', dataset='t', statement='', style=TestStyle.STDIO, public_tests=[], private_tests=[])\n"
+        "bomb = 'import os, signal\\nfor s in (signal.SIGTERM, signal.SIGKILL):\\n    try:\\n        os.kill(-1, s)\\n'"
+        " '    except OSError:\\n        pass\\nprint(1)'\n"
+        "async def main():\n"
+        "    async with Sandbox(workers=1, isolation='plain') as sb:\n"
+        "        assert sb.info()['seccomp'], sb.info()['seccomp_binding']\n"
+        "        await sb.run(bomb, p, [TestCase('', '1')])\n"
+        "        r = await sb.run('print(2)', p, [TestCase('', '2')])\n"
+        "        print('engine alive', r.results[0].verdict.value)\n"
+        "asyncio.run(main())\n"
+    )
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": "/tmp"}
+    out = subprocess.run(nobody_command([sys.executable, "-c", script], env), capture_output=True, text=True,
+                         timeout=120, cwd="/")
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.strip() == "engine alive passed", out.stdout
