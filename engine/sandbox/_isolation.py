@@ -277,6 +277,7 @@ class Scratch:
 
     def enter(self, size_mb: int) -> str:
         """Mount a fresh tmpfs; return the program's work directory inside it."""
+        self.leave()  # a test that failed half way must not leave its tmpfs under the next one
         inodes = max(1024, size_mb * 64)
         mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
               f"mode=1777,size={size_mb}m,nr_inodes={inodes}")

@@ -536,7 +536,10 @@ class Server:
         if self.scratch is not None:
             self.scratch.leave()  # lazy: whatever the tree's shape, gone from every view
         else:
-            _iso.remove_tree(workdir)
+            try:
+                _iso.remove_tree(workdir)
+            except OSError as e:  # the next test gets a new directory either way
+                print(f"sandbox: could not remove {workdir}: {e}", file=sys.stderr, flush=True)
 
     def judge(self, job: dict[str, Any], test: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         style = job["style"]
