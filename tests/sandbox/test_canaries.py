@@ -86,8 +86,8 @@ async def test_canaries_unreachable_as_engine_user(isolation, host_canaries):
 
 @pytest.mark.skipif("bwrap" not in BACKENDS, reason="bubblewrap is not installed")
 def test_canaries_unreachable_as_nobody_with_bubblewrap(host_canaries):
-    """The non-root install: the engine runs as an ordinary user, the bubblewrap backend
-    gives the namespaces (a user namespace among them)."""
+    """The non-root install: the engine runs as an ordinary user, ``auto`` picks the
+    bubblewrap backend, which gives the namespaces (a user namespace among them)."""
     extra, listeners = host_canaries
     home = Path(tempfile.mkdtemp(prefix="bdc-nobody-home-", dir="/var/tmp"))
     os.chown(home, 65534, 65534)
@@ -100,7 +100,7 @@ def test_canaries_unreachable_as_nobody_with_bubblewrap(host_canaries):
 def _probe_as_nobody(extra: dict, listeners: list, home: Path) -> None:
     env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
            "LANG": "C.UTF-8"}
-    cmd = nobody_command([sys.executable, "-m", "tests.sandbox.canary_probe", "bwrap", json.dumps(extra)], env)
+    cmd = nobody_command([sys.executable, "-m", "tests.sandbox.canary_probe", "auto", json.dumps(extra)], env)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
