@@ -27,18 +27,24 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the raw dict.")
-def info(as_json: bool) -> None:
-    """Which protections are active on this machine."""
+@click.option("--isolation", type=click.Choice(["auto", "full", "bwrap", "net", "plain"]), default="auto",
+              show_default=True, help="Launch mode to start (auto: the strongest that works here).")
+def info(as_json: bool, isolation: str) -> None:
+    """Which protections are active on this machine: backend, visible paths, seccomp..."""
     from engine.cli.console import make_console
     from rich.table import Table
 
     from engine.sandbox import Sandbox
+    from engine.sandbox.sandbox import WorkerError
 
     async def go() -> dict[str, Any]:
-        async with Sandbox(workers=1) as sb:
+        async with Sandbox(workers=1, isolation=isolation) as sb:
             return sb.info()
 
-    data = asyncio.run(go())
+    try:
+        data = asyncio.run(go())
+    except WorkerError as e:
+        raise click.ClickException(f"sandbox mode {isolation!r} cannot start here: {str(e).splitlines()[0]}") from None
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
