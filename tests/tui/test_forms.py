@@ -1,0 +1,160 @@
+"""The launch forms, driven through the Pilot at the two sizes the issue names (100x30,
+160x45): nothing heavy pre-ticked, focus on the first field, ticks readable without
+colour, the action bar on screen, every error at once, paths checked, and a confirmation
+that names what will run before anything is created or started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bdc_tui.app import BdcApp
+from bdc_tui.screens.confirm import ConfirmScreen
+from bdc_tui.screens.jobs import JobsScreen
+from bdc_tui.screens.new_eval import NewEvalScreen
+from bdc_tui.screens.new_search import NewSearchScreen
+from bdc_tui.screens.runs import RunsScreen
+from bdc_tui.widgets.check_list import CheckList
+from tests.tui.conftest import RecordingLauncher, wait_for
+
+SIZES = [(100, 30), (160, 45)]
+
+
+def make_app(db: Path, **kw) -> BdcApp:
+    kw.setdefault("first_start", False)
+    kw.setdefault("launcher", RecordingLauncher())
+    kw.setdefault("poll_interval", 0.05)
+    kw.setdefault("refresh_interval", 1.0)
+    return BdcApp(db, **kw)
+
+
+async def open_form(pilot, key: str, screen_type):
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen))
+    await pilot.press(key)
+    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, screen_type))
+    await pilot.pause()
+    return pilot.app.screen
+
+
+def on_screen(app, selector: str) -> bool:
+    """The widget is laid out inside the terminal, above the footer (not below the fold)."""
+    w = app.screen.query_one(selector)
+    r = w.region
+    return w.display and r.height > 0 and r.y >= 0 and r.bottom <= app.size.height - 1 and r.right <= app.size.width
+
+
+def error_text(app) -> str:
+    return str(app.screen.query_one("#form-error").render())
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_eval_form_opens_safe_and_focused(tmp_path: Path, size) -> None:
+    app = make_app(tmp_path / "e.db")
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "e", NewEvalScreen)
+        solvers = form.query_one("#solvers", CheckList)
+        assert solvers.selected == []
+        assert app.focused is form.query_one("#datasets")
+        assert on_screen(app, "#launch") and on_screen(app, "#cancel")
+        # one ctrl+s as the form opens never starts anything
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: "choose at least one solver" in error_text(app))
+        assert isinstance(app.screen, NewEvalScreen) and app.launcher.jobs == []
+        # a tick is a glyph, not only a colour
+        assert not solvers.is_ticked_on_screen(0)
+        solvers.select("base")
+        await pilot.pause()
+        assert solvers.is_ticked_on_screen(0) and not solvers.is_ticked_on_screen(1)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_search_form_opens_safe_and_focused(tmp_path: Path, size) -> None:
+    launcher = RecordingLauncher()
+    app = make_app(tmp_path / "s.db", launcher=launcher)
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "n", NewSearchScreen)
+        assert form.query_one("#agents", CheckList).selected == []
+        assert app.focused is form.query_one("#dataset")
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: "choose at least one agent" in error_text(app))
+        assert on_screen(app, "#form-error") and on_screen(app, "#launch")
+        assert launcher.runs == []
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_eval_form_shows_every_problem_at_once_and_checks_paths(tmp_path: Path, size) -> None:
+    launcher = RecordingLauncher()
+    app = make_app(tmp_path / "e.db", launcher=launcher)
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "e", NewEvalScreen)
+        form.query_one("#solvers").select("sft")
+        form.query_one("#datasets").select("mbpp")
+        form.query_one("#limit").value = "many"
+        form.query_one("#data-path").value = str(tmp_path / "no-such.jsonl")
+        form.query_one("#artifacts").value = str(tmp_path / "no-artifacts")
+        form.query_one("#adapters").value = str(tmp_path / "no-adapter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        text = error_text(app)
+        assert "Limit must be a whole number" in text
+        assert "no-such.jsonl does not exist" in text
+        assert "artifacts folder" in text and "no-artifacts does not exist" in text
+        assert "no-adapter does not exist" in text
+        assert on_screen(app, "#form-error") and on_screen(app, "#launch")
+        assert isinstance(app.screen, NewEvalScreen) and launcher.jobs == []
+
+        # the folder exists but the solver's own sub-folder does not
+        (tmp_path / "art").mkdir()
+        form.query_one("#artifacts").value = str(tmp_path / "art")
+        form.query_one("#limit").value = "3"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert f"sft needs {tmp_path / 'art' / 'sft'}" in error_text(app)
+        assert "Limit" not in error_text(app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_eval_launch_asks_first_and_names_what_will_run(tmp_path: Path, size) -> None:
+    launcher = RecordingLauncher()
+    app = make_app(tmp_path / "e.db", launcher=launcher)
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "e", NewEvalScreen)
+        form.query_one("#solvers").select("base")
+        form.query_one("#limit").value = "2"
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        text = app.screen.plain_text()
+        assert "solvers    base" in text and "humaneval (first 2)" in text
+        assert on_screen(app, "#yes") and on_screen(app, "#no")
+        assert app.focused is app.screen.query_one("#no")  # enter alone starts nothing
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewEvalScreen))
+        assert launcher.jobs == [] and await app.store.jobs() == []
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and launcher.jobs)
+        job = await app.store.job(launcher.jobs[0])
+        assert job.config["solvers"] == ["base"] and job.config["datasets"][0]["limit"] == 2
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_search_launch_asks_first_and_names_the_problems(tmp_path: Path, size) -> None:
+    launcher = RecordingLauncher()
+    app = make_app(tmp_path / "s.db", launcher=launcher)
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "n", NewSearchScreen)
+        names = [spec["name"] for _, spec in form.agent_specs]
+        form.query_one("#agents").select(names.index("scripted-canonical"))
+        form.query_one("#limit").value = "2"
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        text = app.screen.plain_text()
+        assert "problems   2: HumanEval/0, HumanEval/1" in text
+        assert "scripted-canonical (scripted:canonical)" in text
+        assert launcher.runs == [] and await app.store.runs() == []
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: launcher.runs)
+        run = await app.store.run(launcher.runs[0])
+        assert run.config["subset"]["limit"] == 2 and run.agents == ["scripted-canonical"]
