@@ -20,7 +20,9 @@ from bdc_tui.format import ago, duration
 from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
-from bdc_tui.widgets.runs_table import status_text
+from bdc_tui.widgets.runs_table import STATUS_WIDTH, status_text
+
+JOB_COLUMNS = ("job", "kind", "status", "progress", "ETA", "message", "created")
 
 
 def eta(job) -> float | None:
@@ -61,8 +63,11 @@ class JobsScreen(Screen):
     def on_mount(self) -> None:
         self.sub_title = "training and evaluation jobs"
         table = self.query_one(DataTable)
-        for c in ("job", "kind", "status", "progress", "ETA", "message", "created"):
-            table.add_column(c, key=c)
+        # fixed-vocabulary columns are as wide as their longest value from the start: a
+        # live update ("running" -> "cancelled") is never cut to the old width
+        widths = {"status": STATUS_WIDTH, "progress": len("100%")}
+        for c in JOB_COLUMNS:
+            table.add_column(c, key=c, width=widths.get(c))
         self.refresh_jobs()
         self.set_interval(max(0.5, self.app.refresh_interval), self._tick)
 
@@ -94,8 +99,8 @@ class JobsScreen(Screen):
                      duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
                      ago(j.created_at)]
             if j.id in self.jobs:
-                for col, v in zip(("job", "kind", "status", "progress", "ETA", "message", "created"), cells):
-                    table.update_cell(j.id, col, v)
+                for col, v in zip(JOB_COLUMNS, cells):
+                    table.update_cell(j.id, col, v, update_width=True)
             else:
                 table.add_row(*cells, key=j.id)
             self.jobs[j.id] = j

@@ -17,6 +17,11 @@ STATUS_STYLE = {
     "pending": ("… pending", "cyan"),
 }
 COLUMNS = ("run", "status", "dataset", "strategy", "agents", "progress", "PR", "AC", "cost", "created")
+# Columns whose values come from a fixed vocabulary get the width of their longest value
+# up front, so a live update ("… pending" -> "✓ finished", "–" -> "100%") never lands in
+# a column sized for the shorter value; the others grow as their cells do.
+STATUS_WIDTH = max(len(label) for label, _ in STATUS_STYLE.values())
+FIXED_WIDTHS = {"status": STATUS_WIDTH, "PR": len("100%"), "AC": len("100%")}
 
 
 def status_text(status: str) -> Text:
@@ -29,7 +34,7 @@ class RunsTable(DataTable):
         self.cursor_type = "row"
         self.zebra_stripes = True
         for c in COLUMNS:
-            self.add_column(c, key=c)
+            self.add_column(c, key=c, width=FIXED_WIDTHS.get(c))
         self.summaries: dict[str, RunSummary] = {}
 
     def row_cells(self, s: RunSummary) -> list:
@@ -51,7 +56,7 @@ class RunsTable(DataTable):
                 old = self.row_cells(self.summaries[s.id])
                 for col, new, prev in zip(COLUMNS, cells, old):
                     if str(new) != str(prev):
-                        self.update_cell(s.id, col, new)
+                        self.update_cell(s.id, col, new, update_width=True)
             else:
                 self.add_row(*cells, key=s.id)
             self.summaries[s.id] = s
