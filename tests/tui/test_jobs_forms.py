@@ -117,7 +117,7 @@ async def test_eval_results_read_the_rows_of_the_job_result(tmp_path: Path) -> N
         # the table fills in from a worker after the job is shown
         assert await wait_for(pilot, lambda: "DisenLoRA" in app.screen.query_one("ResultsTable").plain_text())
         text = app.screen.query_one("ResultsTable").plain_text()
-        assert "DisenLoRA" in text and "w/o tuning" in text and "introductory" in text and "interview" in text
+        assert "DisenLoRA" in text and "w/o tuning" in text and "Intro. (10)" in text and "Inter. (10)" in text
         assert "21.50" in text and "10.50" in text  # PR cells
         assert "21.00" in text and "11.00" in text  # overall PR: mean over the difficulties
 

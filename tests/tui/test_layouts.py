@@ -75,3 +75,51 @@ async def test_a_job_row_updated_live_keeps_its_status_whole(tmp_path: Path, siz
         assert await wait_for(pilot, lambda: "cancelled" in str(table.get_cell(job, "status")), timeout=10)
         assert str(table.get_cell(job, "status")) == "■ cancelled"
         assert cut_cells(table) == []
+
+
+def eval_result() -> dict:
+    """The exact shape engine.jobs.kinds.run_eval returns, from real summaries."""
+    from engine.evaluation.tables import ProblemResult, summarize
+
+    summaries = {}
+    for solver, passed in (("w/o tuning", 1), ("DisenLoRA", 3)):
+        res = [ProblemResult(f"mbpp/{i}", "mbpp", "all", 1.0 if i < passed else 0.25, i < passed) for i in range(4)]
+        res += [ProblemResult(f"apps/{i}", "apps", d, 1.0 if i < passed else 0.0, i < passed)
+                for i, d in enumerate(("introductory", "interview", "interview", "competition"))]
+        summaries[solver] = summarize(res)
+    rows = [{"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
+            for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()]
+    return {"rows": rows, "summaries": summaries, "results": {}, "base": "/models/tiny-base"}
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_eval_results_are_the_cli_table_without_a_repeated_group(tmp_path: Path, size) -> None:
+    from rich.console import Console
+
+    from engine.evaluation.tables import table2
+
+    result = eval_result()
+    app = make_app(tmp_path / "r.db")
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        job = await app.store.create_job("eval", {"solvers": ["base", "disenlora"]})
+        await app.store.finish_job(job, "finished", result=result)
+        app.action_jobs()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.shown == job)
+        widget = app.screen.query_one("ResultsTable")
+        assert await wait_for(pilot, lambda: "DisenLoRA" in widget.plain_text())
+        shown = widget.plain_text()
+    cli = Console(width=200, record=True, color_system=None, file=__import__("io").StringIO())
+    cli.print(table2(result["summaries"], title="PR / AC  (base: tiny-base)"))
+    assert shown == cli.export_text()
+    header = shown.splitlines()[2]
+    assert header.count("mbpp") == 4 and header.count("apps") == 8  # (PR, AC) per group, none repeated
+    assert shown.count("Overall") == 4  # one (PR, AC) pair per dataset
+
+
+def test_rows_only_results_fold_into_the_same_table() -> None:
+    from bdc_tui.widgets.results_table import summaries_from_rows
+
+    result = eval_result()
+    rows = [r for r in result["rows"] if r["difficulty"] != "overall"]
+    assert summaries_from_rows(rows) == result["summaries"]
