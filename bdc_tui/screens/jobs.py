@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from bdc_tui.format import ago, duration
+from bdc_tui.format import duration, local_time
 from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
@@ -97,7 +97,7 @@ class JobsScreen(Screen):
             shown = 1.0 if j.status == "finished" else (j.progress or 0)
             cells = [j.id, j.kind, status_text(j.status), f"{100 * shown:.0f}%",
                      duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
-                     ago(j.created_at)]
+                     local_time(j.created_at)]
             if j.id in self.jobs:
                 for col, v in zip(JOB_COLUMNS, cells):
                     table.update_cell(j.id, col, v, update_width=True)

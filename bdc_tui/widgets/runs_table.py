@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from bdc_tui.data import RunSummary
-from bdc_tui.format import ago, money, pct
+from bdc_tui.format import local_time, money, pct
 
 STATUS_STYLE = {
     "running": ("● running", "bold green"),
@@ -42,7 +42,7 @@ class RunsTable(DataTable):
         agents = ", ".join(r.agents[:3]) + (f" +{len(r.agents) - 3}" if len(r.agents) > 3 else "")
         return [
             r.id, status_text(r.status), r.dataset or "–", r.strategy or "–", agents,
-            f"{s.done}/{s.total}", pct(s.pr), pct(s.ac), money(s.cost), ago(r.created_at),
+            f"{s.done}/{s.total}", pct(s.pr), pct(s.ac), money(s.cost), local_time(r.created_at),
         ]
 
     def load(self, summaries: list[RunSummary]) -> None:

@@ -123,3 +123,30 @@ def test_rows_only_results_fold_into_the_same_table() -> None:
     result = eval_result()
     rows = [r for r in result["rows"] if r["difficulty"] != "overall"]
     assert summaries_from_rows(rows) == result["summaries"]
+
+
+@pytest.fixture
+def kolkata_time(monkeypatch: pytest.MonkeyPatch):
+    """A zone 5h30 off UTC, so local and UTC times can never be confused."""
+    import time
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+async def test_times_are_local(tmp_path: Path, kolkata_time) -> None:
+    from bdc_tui.format import local_clock, local_time
+
+    assert local_time(0.0 + 3600) == "1970-01-01 06:30" and local_clock(3600 + 59) == "06:30:59"
+    app = make_app(tmp_path / "t.db")
+    async with app.run_test(size=SIZES[0]) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        rid = await app.store.create_run(dataset="humaneval", strategy="mcts", agents=[], config={})
+        assert await wait_for(pilot, lambda: rid in app.screen.table.summaries)
+        created = app.screen.table.summaries[rid].run.created_at
+        import time
+
+        assert str(app.screen.table.get_cell(rid, "created")) == time.strftime("%Y-%m-%d %H:%M", time.gmtime(created + 5.5 * 3600))
