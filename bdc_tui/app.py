@@ -28,6 +28,8 @@ class BdcApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "bdc"
     COMMANDS = App.COMMANDS | {BdcCommands}
+    # screens get -narrow below 120 columns (app.tcss gives the tree more room there)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("q", "quit", "Quit"),
     ]

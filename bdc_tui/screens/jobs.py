@@ -12,7 +12,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
@@ -38,8 +38,8 @@ def eta(job) -> float | None:
 class JobsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "app.new_eval", "New eval"),
-        Binding("x", "cancel", "Cancel job"),
+        Binding("e", "app.new_eval", "Eval", tooltip="start a new evaluation"),
+        Binding("x", "cancel", "Stop", tooltip="stop the highlighted job's process"),
         Binding("c", "app.clusters", "Clusters"),
     ]
     AUTO_FOCUS = "#jobs"
@@ -57,8 +57,10 @@ class JobsScreen(Screen):
             yield Static("", id="job-progress-line")
             yield ProgressBar(total=100, show_eta=False, id="job-progress")
             yield LossPlot(id="job-loss")
-            yield ResultsTable(id="job-results")
-        yield Footer()
+            # the table keeps its natural width and scrolls sideways on a narrow terminal
+            with ScrollableContainer(id="job-results-box"):
+                yield ResultsTable(id="job-results")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "training and evaluation jobs"

@@ -207,7 +207,7 @@ class NewEvalScreen(LaunchForm):
                     yield Label("Batch size")
                     yield Input(mem("batch-size", "1"), id="batch-size", compact=True)
         yield from self.compose_actions()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "new evaluation"

@@ -107,7 +107,7 @@ class NewSearchScreen(LaunchForm):
                 id="agents", compact=True,
             )
         yield from self.compose_actions()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "new search"

@@ -150,3 +150,70 @@ async def test_times_are_local(tmp_path: Path, kolkata_time) -> None:
         import time
 
         assert str(app.screen.table.get_cell(rid, "created")) == time.strftime("%Y-%m-%d %H:%M", time.gmtime(created + 5.5 * 3600))
+
+
+def footer_keys(app) -> set[str]:
+    """The keys the footer shows whole inside the terminal (FooterKey is not exported:
+    found by type name, its ``key`` attribute read with a default)."""
+    out = set()
+    for fk in app.screen.query("FooterKey"):
+        r = fk.region
+        if r.width and r.right <= app.size.width:
+            out.add(getattr(fk, "key", ""))
+    return out
+
+
+async def keys_shown(pilot, keys: set[str]) -> bool:
+    """The footer is recomposed after the screen's bindings settle: wait for it."""
+    return await wait_for(pilot, lambda: keys <= footer_keys(pilot.app), timeout=5)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_runs_screen_fits_or_says_what_it_hides(demo_db: Path, size) -> None:
+    app = make_app(demo_db)
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.table.row_count == 3)
+        await pilot.pause()
+        screen, table = app.screen, app.screen.table
+        hint = screen.query_one("#runs-columns")
+        # the valuable columns are always there and inside the view
+        x = 0
+        for col in table.ordered_columns:
+            width = col.get_render_width(table)
+            if col.key.value in ("run", "status", "progress", "PR", "AC", "cost"):
+                assert x + width <= table.size.width, f"{col.key.value} is off screen at {size}"
+            x += width
+        hidden = [c for c in ("agents", "strategy", "dataset", "created") if c not in table.shown]
+        if size[0] < 120:
+            assert hidden and hint.display and all(c in str(hint.render()) for c in hidden)
+        else:
+            assert hidden == [] and not hint.display
+        assert await keys_shown(pilot, {"q", "c", "j", "n", "e", "d", "p", "l"}), footer_keys(app)
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_jobs_and_forms_keep_their_keys_and_whole_labels(demo_db: Path, size) -> None:
+    from textual.widgets import Label
+
+    from bdc_tui.screens.new_eval import NewEvalScreen
+    from bdc_tui.screens.new_search import NewSearchScreen
+
+    from tests.tui.conftest import RecordingLauncher
+
+    app = make_app(demo_db, launcher=RecordingLauncher())
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("j")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+        await pilot.pause()
+        assert await keys_shown(pilot, {"escape", "e", "c", "q"}), footer_keys(app)
+        for key, form in (("n", NewSearchScreen), ("e", NewEvalScreen)):
+            await pilot.press("escape")
+            assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+            await pilot.press(key)
+            assert await wait_for(pilot, lambda: isinstance(app.screen, form))
+            await pilot.pause()
+            assert await keys_shown(pilot, {"escape", "ctrl+s"}), footer_keys(app)
+            for label in app.screen.query(Label):
+                text = str(label.render())
+                assert cell_len(text) <= label.content_region.width, f"label {text!r} cut at {size}"
