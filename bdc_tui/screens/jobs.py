@@ -35,6 +35,19 @@ def eta(job) -> float | None:
     return elapsed * (1 - job.progress) / job.progress
 
 
+def result_summary(result: object) -> str:
+    """One line from a training or clustering result: its plain scalar fields."""
+    if not isinstance(result, dict):
+        return ""
+    parts = []
+    for key, value in result.items():
+        if isinstance(value, float):
+            parts.append(f"{key.replace('_', ' ')} {value:.4g}")
+        elif isinstance(value, (int, str)) and not isinstance(value, bool):
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return "result: " + ", ".join(parts) if parts else ""
+
+
 class JobsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
@@ -49,6 +62,7 @@ class JobsScreen(Screen):
         self.jobs: dict[str, object] = {}
         self.shown: str | None = None
         self.metric_after = 0
+        self.series = ""  # the loss series being read (one per expert)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,6 +70,7 @@ class JobsScreen(Screen):
         with Vertical(id="job-detail"):
             yield Static("", id="job-progress-line")
             yield ProgressBar(total=100, show_eta=False, id="job-progress")
+            yield Static("", id="job-result-line")
             yield LossPlot(id="job-loss")
             # the table keeps its natural width and scrolls sideways on a narrow terminal
             with ScrollableContainer(id="job-results-box"):
@@ -120,6 +135,7 @@ class JobsScreen(Screen):
         if job.id != self.shown:
             self.shown = job.id
             self.metric_after = 0
+            self.series = ""
             self.query_one(LossPlot).reset()
         e = eta(job)
         line = f"{job.kind} {job.id}: {job.status}  {100 * (1.0 if job.status == 'finished' else job.progress or 0):.0f}%"
@@ -132,16 +148,34 @@ class JobsScreen(Screen):
         self.query_one("#job-progress-line", Static).update(line)
         self.query_one(ProgressBar).update(total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100)
         try:
-            points = await self.app.store.metrics(job.id, "loss", after_id=self.metric_after)
+            rows = await self.app.store.metrics(job.id, after_id=self.metric_after)
         except Exception as err:
             self.app.report(err, "reading metrics")
-            points = []
-        if points:
-            self.metric_after = points[-1]["id"]
-            self.query_one(LossPlot).extend([(p["step"] if p["step"] is not None else i, p["value"]) for i, p in enumerate(points)])
+            rows = []
         plot = self.query_one(LossPlot)
+        if rows:
+            self.metric_after = rows[-1]["id"]
+            plot.extend_series(self.loss_points(rows))
         plot.display = bool(plot.values) or job.kind in ("train", "training")
-        self.query_one(ResultsTable).show(job.result if job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result) else None)
+        is_eval = job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result)
+        self.query_one("#job-results-box").display = is_eval
+        if is_eval:
+            self.query_one(ResultsTable).show(job.result, empty="no results yet" if job.status == "running" else "no results")
+        summary = result_summary(job.result) if not is_eval and job.status == "finished" else ""
+        result_line = self.query_one("#job-result-line", Static)
+        result_line.update(summary)
+        result_line.display = bool(summary)
+
+    def loss_points(self, rows: list[dict]) -> list[tuple[str, float, float]]:
+        """(series, step, loss) from metric rows in write order: an ``expert`` row, written
+        just before its step's loss, names the series the following losses belong to."""
+        out = []
+        for i, r in enumerate(rows):
+            if r["name"] == "expert":
+                self.series = f"expert {int(r['value'])}"
+            elif r["name"] == "loss":
+                out.append((self.series, r["step"] if r["step"] is not None else i, r["value"]))
+        return out
 
     async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         await self.refresh_detail()

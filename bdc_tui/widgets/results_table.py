@@ -58,7 +58,7 @@ class ResultsTable(Static):
         self._content = table if table is not None else Text(empty, style="dim")
         self.update(self._content)
 
-    def plain_text(self, width: int = 200) -> str:
+    def plain_text(self, width: int = 400) -> str:
         import io
 
         from rich.console import Console

@@ -279,7 +279,7 @@ async def test_jobs_and_clusters_screens(demo_db: Path) -> None:
         assert screen.shown == "j-demo-eval"
         results = screen.query_one("#job-results")
         text = results.plain_text()
-        assert "DisenLoRA" in text and "introductory" in text and "overall" in text
+        assert "DisenLoRA" in text and "Intro." in text and "Overall" in text  # the CLI table2 labels
         await pilot.press("down")
         assert await wait_for(pilot, lambda: screen.shown == "j-demo-train" and len(screen.query_one("LossPlot").values) == 60)
         await pilot.press("c")

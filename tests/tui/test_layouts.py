@@ -109,7 +109,7 @@ async def test_eval_results_are_the_cli_table_without_a_repeated_group(tmp_path:
         widget = app.screen.query_one("ResultsTable")
         assert await wait_for(pilot, lambda: "DisenLoRA" in widget.plain_text())
         shown = widget.plain_text()
-    cli = Console(width=200, record=True, color_system=None, file=__import__("io").StringIO())
+    cli = Console(width=400, record=True, color_system=None, file=__import__("io").StringIO())
     cli.print(table2(result["summaries"], title="PR / AC  (base: tiny-base)"))
     assert shown == cli.export_text()
     header = shown.splitlines()[2]
@@ -217,3 +217,57 @@ async def test_jobs_and_forms_keep_their_keys_and_whole_labels(demo_db: Path, si
             for label in app.screen.query(Label):
                 text = str(label.render())
                 assert cell_len(text) <= label.content_region.width, f"label {text!r} cut at {size}"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_jobs_screen_training_results_and_one_curve_per_expert(tmp_path: Path, size) -> None:
+    from engine.jobs.reporter import JobReporter
+
+    app = make_app(tmp_path / "j.db")
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        store = app.store
+        cluster = await store.create_job("cluster", {"k": 3})
+        await store.finish_job(cluster, "finished", result={"k": 3, "n": 90, "points": [[0, 0]] * 3})
+        train = await store.create_job("train", {"mode": "experts"})
+        # the real reporter, fed what experts.py's tagged progress sends: 3 experts x 4 steps
+        import asyncio
+
+        rep = JobReporter(store, train, asyncio.get_running_loop())
+        for k in range(3):
+            for step in range(1, 5):
+                rep({"event": "progress", "step": step, "total": 4, "loss": 2.0 - 0.1 * step + k,
+                     "expert": k, "experts": 3})
+        await pilot.pause()
+        await store.flush()
+        await store.finish_job(train, "finished", result={"mode": "experts", "status": "done", "step": 4,
+                                                          "total": 4, "final_loss": 1.6})
+        app.action_jobs()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.shown)
+        screen = app.screen
+        table = screen.query_one("#jobs", DataTable)
+        for job in (train, cluster):
+            table.move_cursor(row=table.get_row_index(job))
+            assert await wait_for(pilot, lambda: screen.shown == job)
+            await pilot.pause(0.2)
+            assert not screen.query_one("#job-results-box").display  # no "no results yet" under it
+            line = str(screen.query_one("#job-result-line").render())
+            assert ("k 3" in line and "n 90" in line) if job == cluster else "final loss 1.6" in line
+        table.move_cursor(row=table.get_row_index(train))
+        plot = screen.query_one("LossPlot")
+        assert await wait_for(pilot, lambda: sorted(plot.series) == ["expert 0", "expert 1", "expert 2"])
+        assert all(len(v) == 4 for _, v in plot.series.values())
+        assert plot.series["expert 2"][1] == pytest.approx([3.9, 3.8, 3.7, 3.6])
+
+
+def test_the_loss_plot_draws_a_legend_entry_per_expert() -> None:
+    """plotext draws each labelled series with its name in the legend."""
+    from bdc_tui.widgets.loss_plot import LossPlot
+
+    plot = LossPlot()
+    plot.series = {}
+    plot.refresh = lambda *a, **k: None  # not mounted: only the plotext figure is built
+    plot.extend_series([(f"expert {k}", s, 1.0 + k - 0.1 * s) for k in range(3) for s in range(1, 5)])
+    plot.plt.plotsize(80, 20)
+    drawn = plot.plt.build()
+    assert all(f"expert {k}" in drawn for k in range(3))
