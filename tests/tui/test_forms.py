@@ -158,3 +158,42 @@ async def test_search_launch_asks_first_and_names_the_problems(tmp_path: Path, s
         assert await wait_for(pilot, lambda: launcher.runs)
         run = await app.store.run(launcher.runs[0])
         assert run.config["subset"]["limit"] == 2 and run.agents == ["scripted-canonical"]
+
+
+def zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return False
+
+
+class SpawningLauncher(RecordingLauncher):
+    """Starts a real short-lived child the way engine.jobs does (Popen, object dropped)."""
+
+    def launch_job(self, db_path: str, job_id: str) -> int:
+        import subprocess
+        import sys
+
+        super().launch_job(db_path, job_id)
+        proc = subprocess.Popen([sys.executable, "-c", "pass"], start_new_session=True)
+        self.pid = proc.pid
+        return proc.pid
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+async def test_a_finished_job_process_is_reaped_not_left_defunct(tmp_path: Path) -> None:
+    launcher = SpawningLauncher()
+    app = make_app(tmp_path / "z.db", launcher=launcher)
+    async with app.run_test(size=SIZES[0]) as pilot:
+        form = await open_form(pilot, "e", NewEvalScreen)
+        form.query_one("#solvers").select("base")
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: launcher.jobs)
+        pid = launcher.pid
+        # the child ends at once; the app waits for it within its next reaper tick
+        assert await wait_for(pilot, lambda: pid in app.reaper.exit_codes, timeout=10)
+        assert app.reaper.exit_codes[pid] == 0
+        assert not zombie(pid) and not Path(f"/proc/{pid}").exists()
