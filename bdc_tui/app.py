@@ -32,6 +32,8 @@ class BdcApp(App):
     # screens get -narrow below 120 columns (app.tcss gives the tree more room there)
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
+        Binding("question_mark", "help", "Help", tooltip="what N, Q, PR and the marks mean; every key"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -143,6 +145,12 @@ class BdcApp(App):
 
         while len(self.screen_stack) > 2 and not isinstance(self.screen, RunsScreen):
             self.pop_screen()
+
+    def action_help(self) -> None:
+        from bdc_tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
 
     def action_jobs(self) -> None:
         from bdc_tui.screens.jobs import JobsScreen

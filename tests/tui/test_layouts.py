@@ -271,3 +271,47 @@ def test_the_loss_plot_draws_a_legend_entry_per_expert() -> None:
     plot.plt.plotsize(80, 20)
     drawn = plot.plt.build()
     assert all(f"expert {k}" in drawn for k in range(3))
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_help_explains_the_marks_and_every_screens_keys(demo_db: Path, size) -> None:
+    from bdc_tui.screens.help import HelpScreen
+    from bdc_tui.screens.new_search import NewSearchScreen
+    from tests.tui.conftest import RecordingLauncher
+
+    app = make_app(demo_db, launcher=RecordingLauncher())
+    async with app.run_test(size=size) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen) and app.screen.table.row_count)
+        await pilot.press("question_mark")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = app.screen.plain_text()
+        for mark in ("N ", "Q ", "PR ", "AC ", "▶ ", "★ ", "✓ ", "✗ ", "↻ "):
+            assert any(line.strip().startswith(mark) for line in text.splitlines()), mark
+        this = text.split("This screen: Runs (home)")[1].split("Live search tree")[0]
+        assert "Clusters" in this and "Delete" in this and "Jobs" in this
+        for section in ("Live search tree", "Replay", "Event log", "Jobs: training and evaluation", "Clusters",
+                        "New search form", "New evaluation form", "Everywhere"):
+            assert section in text
+        assert "Command palette" in text.split("Everywhere")[1] and "Quit" in text.split("Everywhere")[1]
+        assert app.screen.query_one("#help-box").region.bottom <= size[1]
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("f1")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        # from the palette
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.2)
+        await pilot.press(*"Help: keys")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        await pilot.press("escape")
+        # in a form, ? is just a character
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewSearchScreen))
+        app.screen.query_one("#path").focus()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, NewSearchScreen) and app.screen.query_one("#path").value == "?"
