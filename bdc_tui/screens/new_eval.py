@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, Select
+from textual.widgets import Footer, Header, Input, Label, Select, SelectionList
 
 from bdc_tui import form_memory, services
 from bdc_tui.screens.launch_form import FormErrors, LaunchForm
@@ -211,6 +211,19 @@ class NewEvalScreen(LaunchForm):
 
     def on_mount(self) -> None:
         self.sub_title = "new evaluation"
+        self._offer_difficulties()
+
+    @on(SelectionList.SelectedChanged, "#datasets")
+    def _offer_difficulties(self) -> None:
+        """Offer only the difficulties the ticked datasets have (HumanEval and MBPP: none)."""
+        infos = services.dataset_infos()
+        ticked = self.query_one("#datasets", CheckList).selected
+        levels = list(dict.fromkeys(d for name in ticked for d in infos.get(name, {}).get("difficulties", ()) if d != "all"))
+        select = self.query_one("#difficulty", Select)
+        keep = select.value if select.value in levels else ANY
+        select.set_options([(ANY, ANY)] + [(d, d) for d in levels])
+        select.value = keep
+        self.difficulties = [ANY, *levels]
 
     def read_form(self) -> dict[str, Any]:
         """The eval job config (raises BdcError listing every problem with the form)."""

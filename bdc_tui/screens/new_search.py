@@ -75,6 +75,7 @@ class NewSearchScreen(LaunchForm):
                 with Vertical():
                     yield Label("Difficulty")
                     options = difficulty_options(ds)
+                    self.difficulties = [v for _, v in options]  # what Difficulty offers now
                     remembered = self.memory.get("difficulty")
                     yield Select(options, value=remembered if remembered in dict(options).values() else ANY,
                                  allow_blank=False, id="difficulty", compact=True)
@@ -120,6 +121,7 @@ class NewSearchScreen(LaunchForm):
         keep = select.value if select.value in dict(options).values() else ANY
         select.set_options(options)
         select.value = keep
+        self.difficulties = [v for _, v in options]
 
     def read_form(self) -> dict[str, Any]:
         """The run config as the engine stores it (raises BdcError listing every bad field)."""

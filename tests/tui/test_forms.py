@@ -5,6 +5,7 @@ that names what will run before anything is created or started."""
 
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,99 @@ async def test_a_finished_job_process_is_reaped_not_left_defunct(tmp_path: Path)
         assert await wait_for(pilot, lambda: pid in app.reaper.exit_codes, timeout=10)
         assert app.reaper.exit_codes[pid] == 0
         assert not zombie(pid) and not Path(f"/proc/{pid}").exists()
+
+
+async def offered(pilot, select) -> list[str]:
+    """The difficulties the form offers (its record of what it gave the Select), after
+    checking the Select takes each and nothing else."""
+    from textual.widgets.select import InvalidSelectValueError
+
+    await pilot.pause()
+    values = list(select.screen.difficulties)
+    keep = select.value
+    for v in values:
+        select.value = v
+    with pytest.raises(InvalidSelectValueError):
+        select.value = "no-such-level"
+    select.value = keep
+    return values
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_difficulty_choices_follow_the_dataset(tmp_path: Path, size) -> None:
+    from textual.widgets import Select
+
+    app = make_app(tmp_path / "d.db")
+    async with app.run_test(size=size) as pilot:
+        form = await open_form(pilot, "n", NewSearchScreen)
+        difficulty = form.query_one("#difficulty", Select)
+        assert await offered(pilot, difficulty) == ["any"]
+        form.query_one("#dataset", Select).value = "apps"
+        await pilot.pause()
+        assert await offered(pilot, difficulty) == ["any", "introductory", "interview", "competition"]
+        difficulty.value = "interview"
+        form.query_one("#dataset", Select).value = "codecontests"
+        await pilot.pause()
+        assert await offered(pilot, difficulty) == ["any", "easy", "hard"] and difficulty.value == "any"
+        # the subset fields explain themselves
+        for field in ("start", "end", "sample", "seed"):
+            assert form.query_one(f"#{field}").tooltip
+        assert "Seed" in str(form.query_one("#subset-hint").render())
+
+        await pilot.press("escape")
+        form = await open_form(pilot, "e", NewEvalScreen)
+        difficulty = form.query_one("#difficulty", Select)
+        assert form.query_one("#datasets").selected == ["humaneval"]
+        assert await offered(pilot, difficulty) == ["any"]
+        form.query_one("#datasets").select("codecontests")
+        await pilot.pause()
+        assert await offered(pilot, difficulty) == ["any", "easy", "hard"]
+
+
+async def test_forms_remember_the_last_choices_in_an_owner_only_file(tmp_path: Path, private_data_dir: Path) -> None:
+    from textual.widgets import Select
+
+    from bdc_tui import form_memory
+
+    app = make_app(tmp_path / "m.db")
+    async with app.run_test(size=SIZES[0]) as pilot:
+        form = await open_form(pilot, "n", NewSearchScreen)
+        names = [spec["name"] for _, spec in form.agent_specs]
+        form.query_one("#agents").select(names.index("scripted-canonical"))
+        form.query_one("#limit").value = "2"
+        form.query_one("#seed").value = "7"
+        form.query_one("#sample").value = "2"
+        form.query_one("#rollouts").value = "3"
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        await pilot.press("n")  # declined: the choices are still remembered
+        await pilot.press("escape")
+        form = await open_form(pilot, "n", NewSearchScreen)
+        assert [form.query_one(f"#{f}").value for f in ("limit", "seed", "sample", "rollouts")] == ["2", "7", "2", "3"]
+        assert form.query_one("#agents").selected == []  # heavy choices are never kept
+        assert form.query_one("#dataset", Select).value == "humaneval"
+        await pilot.press("escape")
+        form = await open_form(pilot, "e", NewEvalScreen)
+        form.query_one("#solvers").select("base")
+        form.query_one("#datasets").select("codecontests")
+        form.query_one("#limit").value = "5"
+        form.query_one("#data-path").value = str(tmp_path)
+        await pilot.pause()
+        form.query_one("#difficulty", Select).value = "hard"
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen)), error_text(app)
+        await pilot.press("n")
+        await pilot.press("escape")
+        form = await open_form(pilot, "e", NewEvalScreen)
+        assert form.query_one("#limit").value == "5" and form.query_one("#data-path").value == str(tmp_path)
+        assert form.query_one("#datasets").selected == ["humaneval", "codecontests"]
+        assert form.query_one("#difficulty", Select).value == "hard"
+        assert form.query_one("#solvers").selected == []
+    path = form_memory.path()
+    assert path.parent == private_data_dir and path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # a damaged file costs the remembered values, nothing else
+    path.write_text("{not json")
+    assert form_memory.load("search") == {}
+    form_memory.save("eval", {"limit": "4"})
+    assert form_memory.load("eval") == {"limit": "4"} and stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -42,6 +42,7 @@ async def test_new_eval_form_creates_the_eval_job_config(tmp_path: Path) -> None
         form.query_one("#solvers").select("base")
         form.query_one("#solvers").select("disenlora")
         form.query_one("#solvers").select("merge:ties")
+        await pilot.pause()  # Difficulty now offers the ticked datasets' levels
         form.query_one("#difficulty").value = "interview"
         form.query_one("#limit").value = "5"
         form.query_one("#data-path").value = str(tmp_path / "apps.jsonl")
