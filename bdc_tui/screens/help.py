@@ -60,6 +60,8 @@ def class_bindings(cls: type) -> list[Binding]:
     """A class's bindings with its bases' (as Textual merges them), each key once."""
     seen: dict[str, Binding] = {}
     for klass in reversed(cls.__mro__):
+        if not klass.__module__.startswith("bdc_tui"):
+            continue  # Textual's own (focus, copy) keys are the same on every screen
         for b in klass.__dict__.get("BINDINGS", ()):
             binding = b if isinstance(b, Binding) else Binding(*b)
             for key in binding.key.split(","):
@@ -77,7 +79,10 @@ def keys_table(app, bindings: list[Binding]) -> Table:
     table.add_column()
     for b in bindings:
         if b.description:
-            table.add_row(app.get_key_display(b), b.description)
+            keys = [k.strip() for k in b.key.split(",")]
+            shown = " / ".join(app.get_key_display(Binding(k, b.action, b.description, key_display=b.key_display))
+                               for k in keys)
+            table.add_row(shown, b.description)
     return table
 
 
@@ -107,7 +112,9 @@ class HelpScreen(ModalScreen[None]):
         if self.current is not None:
             # the screen's own keys, then its focused widget's (cursor keys...); the app's
             # keys are listed under "Everywhere"
-            active = [ab for ab in self.current.active_bindings.values() if ab.node is not app]
+            generic = {b.action for b in Screen.BINDINGS}  # focus and copy: not this screen's own
+            active = [ab for ab in self.current.active_bindings.values()
+                      if ab.node is not app and ab.binding.action not in generic]
             active.sort(key=lambda ab: ab.node is not self.current)
             live = [ab.binding for ab in active]
             title = next((t for t, c in screen_sections() if c is current_cls), current_cls.__name__)
