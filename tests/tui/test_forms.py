@@ -294,3 +294,30 @@ async def test_forms_remember_the_last_choices_in_an_owner_only_file(tmp_path: P
     assert form_memory.load("search") == {}
     form_memory.save("eval", {"limit": "4"})
     assert form_memory.load("eval") == {"limit": "4"} and stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+async def test_the_first_search_from_the_welcome_screen_ticks_only_free_agents(tmp_path: Path, monkeypatch) -> None:
+    from bdc_tui import services
+    from bdc_tui.screens.welcome import WelcomeScreen, first_search_agents
+
+    for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setattr(services, "catalog_models", lambda: [("qwen2.5-coder-0.5b", "Qwen", True),
+                                                             ("smollm2-135m", "SmolLM2", False)])
+    assert first_search_agents() == ["qwen-coder"]  # the model just installed, nothing else
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setattr(services, "catalog_models", lambda: [("qwen2.5-coder-0.5b", "Qwen", False)])
+    assert first_search_agents() is None  # only paid models could run: the user picks
+    monkeypatch.delenv("OPENAI_API_KEY")
+
+    app = make_app(tmp_path / "w.db", first_start=True, installer=None)
+    async with app.run_test(size=SIZES[0]) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, WelcomeScreen))
+        await pilot.press("s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewSearchScreen))
+        form = app.screen
+        ticked = [form.agent_specs[i][1]["name"] for i in form.query_one("#agents").selected]
+        assert ticked == ["scripted-canonical", "scripted-broken"]
+        await pilot.press("ctrl+s")  # still asks first
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        assert "HumanEval/0" in app.screen.plain_text()
