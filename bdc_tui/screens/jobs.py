@@ -147,11 +147,14 @@ class JobsScreen(Screen):
             line += f"  error: {job.error}"
         self.query_one("#job-progress-line", Static).update(line)
         self.query_one(ProgressBar).update(total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100)
+        after = self.metric_after
         try:
-            rows = await self.app.store.metrics(job.id, after_id=self.metric_after)
+            rows = await self.app.store.metrics(job.id, after_id=after)
         except Exception as err:
             self.app.report(err, "reading metrics")
             rows = []
+        if self.shown != job.id or self.metric_after != after:
+            rows = []  # a concurrent refresh (timer and cursor move) already took these points
         plot = self.query_one(LossPlot)
         if rows:
             self.metric_after = rows[-1]["id"]

@@ -315,3 +315,22 @@ async def test_help_explains_the_marks_and_every_screens_keys(demo_db: Path, siz
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, NewSearchScreen) and app.screen.query_one("#path").value == "?"
+
+
+async def test_two_refreshes_at_once_never_draw_the_loss_twice(demo_db: Path) -> None:
+    """The refresh timer and a cursor move both read new metric points; only one keeps them."""
+    import asyncio
+
+    app = make_app(demo_db, refresh_interval=30)
+    async with app.run_test(size=SIZES[0]) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        app.action_jobs()
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.shown)
+        screen = app.screen
+        table = screen.query_one("#jobs", DataTable)
+        table.move_cursor(row=table.get_row_index("j-demo-train"))
+        plot = screen.query_one("LossPlot")
+        assert await wait_for(pilot, lambda: screen.shown == "j-demo-train" and len(plot.values) == 60)
+        screen.shown = None  # as if just selected: the next refresh re-reads every point
+        await asyncio.gather(screen.refresh_detail(), screen.refresh_detail())
+        assert len(plot.values) == 60
