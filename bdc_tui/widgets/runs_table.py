@@ -21,11 +21,11 @@ STATUS_STYLE = {
     "pending": ("… pending", "cyan"),
 }
 COLUMNS = ("run", "status", "dataset", "strategy", "agents", "progress", "PR", "AC", "cost", "created")
-# Columns whose values come from a fixed vocabulary get the width of their longest value
-# up front, so a live update ("… pending" -> "✓ finished", "–" -> "100%") never lands in
-# a column sized for the shorter value; the others grow as their cells do.
+# PR and AC are as wide as their longest value ("100%") from the start, so a live update
+# ("–" -> "100%") never lands in a column sized for the shorter value; every other column
+# (status too: a failed run may carry its reason) grows with its cells on each update.
 STATUS_WIDTH = max(len(label) for label, _ in STATUS_STYLE.values())
-FIXED_WIDTHS = {"status": STATUS_WIDTH, "PR": len("100%"), "AC": len("100%")}
+FIXED_WIDTHS = {"PR": len("100%"), "AC": len("100%")}
 # what a narrow terminal leaves out first (the run opens with all of it anyway)
 DROP_ORDER = ("agents", "strategy", "dataset", "created")
 
