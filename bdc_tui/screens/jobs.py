@@ -16,13 +16,14 @@ from textual.containers import ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from bdc_tui.format import duration, local_time
+from bdc_tui.format import duration, local_time, short
 from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
 from bdc_tui.widgets.runs_table import STATUS_WIDTH, status_text
 
 JOB_COLUMNS = ("job", "kind", "status", "progress", "ETA", "message", "created")
+MESSAGE_WIDTH = 26  # the table's message is the start; the line under the table has all of it
 
 
 def eta(job) -> float | None:
@@ -113,7 +114,7 @@ class JobsScreen(Screen):
             e = eta(j)
             shown = 1.0 if j.status == "finished" else (j.progress or 0)
             cells = [j.id, j.kind, status_text(j.status), f"{100 * shown:.0f}%",
-                     duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
+                     duration(e) if e is not None else "–", Text(short(j.error or j.message or "", MESSAGE_WIDTH), style="red" if j.error else ""),
                      local_time(j.created_at)]
             if j.id in self.jobs:
                 for col, v in zip(JOB_COLUMNS, cells):
