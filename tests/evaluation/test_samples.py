@@ -167,3 +167,31 @@ async def test_generate_only_then_score(tmp_path: Path) -> None:
     assert len((tmp_path / "samples.jsonl").read_text().splitlines()) == 3
     scored = await evaluate(solver, problems, previous={r.problem_id: r for r in generated})
     assert solver.calls == 3 and [r.status for r in scored] == ["passed"] * 3  # scoring generated nothing more
+
+
+def test_cli_generate_only_then_same_command_scores_from_the_store(tmp_path: Path, bdc_home: Path) -> None:
+    """`bdc eval --generate-only` stores the generations; the same command without it scores
+    them (no second generation: the samples file is unchanged) and a third run is a no-op resume."""
+    from engine.training.tiny import make_tiny_llama
+
+    base = str(make_tiny_llama(tmp_path / "tiny", hidden=32, layers=2, heads=2))
+    db, out = tmp_path / "bdc.db", tmp_path / "evals"
+    args = ["--db", str(db), "eval", "--base", base, "--limit", "2", "--max-new-tokens", "4", "--out-dir", str(out)]
+    run = CliRunner().invoke(cli, [*args, "--generate-only"], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    samples = out / "w_o_tuning" / "samples.jsonl"
+    generated = samples.read_text()
+    assert len(generated.splitlines()) == 2 and not samples.with_name("samples.jsonl_results.jsonl").exists()
+    for _ in range(2):
+        run = CliRunner().invoke(cli, args, catch_exceptions=False)
+        assert run.exit_code == 0, run.output
+        assert samples.read_text() == generated
+        results = [json.loads(x) for x in samples.with_name("samples.jsonl_results.jsonl").read_text().splitlines()]
+        assert [r["result"] for r in results] == ["failed", "failed"]  # a random model solves nothing
+
+    async def stored() -> list:
+        async with await Store.open(db) as store:
+            return [j.result["eval_key"] for j in await store.jobs(kind="eval")]
+
+    keys = asyncio.run(stored())
+    assert len(keys) == 3 and len(set(keys)) == 1  # one evaluation, resumed twice
