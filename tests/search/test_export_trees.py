@@ -79,6 +79,13 @@ async def test_trees_export_everything_the_search_stored(search_one, store, tmp_
     if pd is not None:
         assert len(pd.read_parquet(out)["nodes"][0]) == len(nodes)
         assert len(pd.read_json(jl, lines=True)) == 1
+    try:
+        import datasets
+    except ImportError:
+        return
+    for loader, path in (("parquet", out), ("json", jl)):
+        ds = datasets.load_dataset(loader, data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+        assert ds.num_rows == 1 and len(ds[0]["nodes"]) == len(nodes) and ds[0]["solved_by"] == row["solved_by"]
 
 
 def test_trees_export_keeps_a_foreign_readme_and_says_so(tmp_path: Path, bdc_home: Path):
