@@ -263,7 +263,8 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
 
     from engine.errors import BdcError, ConfigError
     from engine.evaluation.tables import table2
-    from engine.store.eval_results import EvalResults, eval_key
+    from engine.evaluation.job import evaluation_key
+    from engine.store.eval_results import EvalResults
 
     if score_samples and generate_only:
         raise ConfigError("--score scores given samples; --generate-only generates them: give one of the two")
@@ -283,7 +284,7 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
                       samples_sha256=hashlib.sha256(src.read_bytes()).hexdigest())
     if fresh and Path(ctx.obj["db"]).exists():
         with EvalResults(ctx.obj["db"]) as stored:
-            stored.clear(eval_key(config))
+            stored.clear(evaluation_key(config))
     res = run_job(ctx, "eval", config)
     for solver, path in res.get("samples", {}).items():
         click.echo(f"{solver}: samples {path}")

@@ -29,6 +29,33 @@ from engine.evaluation.tables import ProblemResult, summarize
 from engine.store.eval_results import EvalResults, eval_key
 
 
+def _files_fingerprint(paths: list[str]) -> list[tuple[str, int, int]]:
+    """(path, size, mtime) of every file under ``paths``: retrained artifacts or a replaced base
+    model make another evaluation, never a resume onto stale results."""
+    out = []
+    for root in paths:
+        p = Path(root).expanduser()
+        files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else []
+        for f in files:
+            st = f.stat()
+            out.append((str(f), st.st_size, st.st_mtime_ns))
+    return out
+
+
+def evaluation_key(config: dict[str, Any]) -> str:
+    """The store key of the evaluation ``config`` describes: its settings plus a fingerprint of
+    the model files it reads (base folder, artifacts, adapters)."""
+    if config.get("samples"):
+        return eval_key(config)
+    from engine.training.base import resolve_base
+
+    paths = [resolve_base(config.get("base"))]
+    paths += [spec.split(":", 1)[1] for spec in config.get("solvers") or [] if spec.startswith("adapter:")]
+    if config.get("artifacts"):
+        paths.append(config["artifacts"])
+    return eval_key({**config, "model_files": _files_fingerprint(paths)})
+
+
 def load_problems(config: dict[str, Any]) -> list[Any]:
     from engine.problems import load_dataset, select_subset
 
@@ -69,8 +96,6 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
     store_obj = getattr(rep, "store", None)
     db = Path(store_obj.path) if getattr(store_obj, "path", None) else None
     job_id = getattr(rep, "job_id", None)
-    key = eval_key(config)
-    out_dir = Path(config["out_dir"]) if config.get("out_dir") else default_out_dir(db, key)
     problems = load_problems(config)
     specs = list(config.get("solvers") or ["base"])
     overlap: dict[str, Any] = {"count": 0, "ids": [], "allowed": False}
@@ -100,6 +125,8 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
         solvers = ((i, s) for i, spec in enumerate(specs)
                    for s in make_solvers(spec, base=base, artifacts=config.get("artifacts"),
                                          quant=config.get("quant", "none"), max_new_tokens=max_new))
+    key = evaluation_key(config)
+    out_dir = Path(config["out_dir"]) if config.get("out_dir") else default_out_dir(db, key)
     summaries: dict[str, Any] = {}
     records: dict[str, Any] = {}
     written: dict[str, str] = {}

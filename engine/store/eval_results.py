@@ -22,11 +22,13 @@ from engine.evaluation.tables import ProblemResult
 _COLUMNS = ("problem_id", "dataset", "difficulty", "status", "pass_rate", "passed", "scored", "program", "error",
             "attempts")
 # what an evaluation's results depend on; batch size, retries and output folders do not change them
-KEY_FIELDS = ("solvers", "datasets", "base", "artifacts", "quant", "max_new_tokens", "samples", "samples_sha256")
+KEY_FIELDS = ("solvers", "datasets", "base", "artifacts", "quant", "max_new_tokens", "samples", "samples_sha256",
+              "model_files")
 
 
 def eval_key(config: dict[str, Any]) -> str:
-    """Fingerprint of the evaluation a job config describes."""
+    """Fingerprint of the evaluation a job config describes (``model_files``: a fingerprint
+    of the model files it reads, engine/evaluation/job.py)."""
     picked = {k: config.get(k) for k in KEY_FIELDS}
     return hashlib.sha256(json.dumps(picked, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

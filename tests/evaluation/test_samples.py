@@ -195,3 +195,18 @@ def test_cli_generate_only_then_same_command_scores_from_the_store(tmp_path: Pat
 
     keys = asyncio.run(stored())
     assert len(keys) == 3 and len(set(keys)) == 1  # one evaluation, resumed twice
+
+
+def test_retrained_artifacts_make_a_new_evaluation_not_a_stale_resume(tmp_path: Path) -> None:
+    from engine.evaluation.job import evaluation_key
+
+    base, adapter = tmp_path / "base", tmp_path / "adapter"
+    for d in (base, adapter):
+        d.mkdir()
+        (d / "weights.safetensors").write_bytes(b"1")
+    config = {"solvers": [f"adapter:{adapter}"], "datasets": [{"name": "humaneval"}], "base": str(base)}
+    key = evaluation_key(config)
+    assert evaluation_key({**config, "batch_size": 8, "retry_errors": 2, "out_dir": "x"}) == key
+    assert evaluation_key({**config, "max_new_tokens": 16}) != key
+    (adapter / "weights.safetensors").write_bytes(b"22")  # retrained in place
+    assert evaluation_key(config) != key
