@@ -5,7 +5,7 @@ Config (stored in the jobs table, engine/jobs/kinds.py)::
 
     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], base, artifacts, quant,
      max_new_tokens, batch_size, allow_overlap,
-     out_dir,          # samples folder (default: evals/<eval key>/ beside the store)
+     out_dir,          # samples folder (default: evals/<eval key>/ beside the store, none without a store)
      generate_only,    # write samples, score nothing
      samples,          # score this samples.jsonl instead of generating (`bdc eval --score`)
      retry_errors}     # re-run sandbox/LLM failures up to N more times
@@ -66,9 +66,10 @@ def load_problems(config: dict[str, Any]) -> list[Any]:
     return problems
 
 
-def default_out_dir(db: str | Path | None, key: str) -> Path:
-    """``evals/<eval key>`` beside the run store (or the working directory without one)."""
-    return (Path(db).parent if db else Path.cwd()) / "evals" / key
+def default_out_dir(db: str | Path | None, key: str) -> Path | None:
+    """``evals/<eval key>`` beside the run store; None (write no files) for a job run without
+    a store and without ``out_dir`` (e.g. `bdc reproduce`, which keeps its results itself)."""
+    return Path(db).parent / "evals" / key if db else None
 
 
 class _SamplesSolver:
@@ -152,7 +153,8 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
             res = asyncio.run(evaluate_solver(solver, problems, config, previous, tagged, rep.should_stop, keep))
             summaries[solver.name] = summarize(res)
             records[solver.name] = [r.to_dict() for r in res]
-            written[solver.name] = str(write_outputs(out_dir / solver_dir_name(solver.name), problems, res))
+            if out_dir is not None:
+                written[solver.name] = str(write_outputs(out_dir / solver_dir_name(solver.name), problems, res))
     rows = [
         {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
         for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()
