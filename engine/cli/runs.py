@@ -170,19 +170,30 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 
 @click.command()
 @click.argument("run_ids", nargs=-1, required=True)
-@click.option("--out", required=True, type=OutputFile(), help="JSONL file to write.")
+@click.option("--out", required=True, type=OutputFile(), help="File to write (JSONL, or parquet with --trees).")
 @click.option("--per-node", is_flag=True,
               help="Every simulated node's pairs (finer, not the paper's data) instead of one pair per solved problem.")
 @click.option("--min-pass-rate", type=fraction(), default=0.0, show_default=True, help="With --per-node: drop weaker pairs.")
 @click.option("--stage", type=click.Choice(["p2t", "t2s", "both"]), default="both", show_default=True)
+@click.option("--trees", is_flag=True, help="Export the whole trees (one row per problem, nodes nested: thoughts, "
+                                            "reflections, prunes, refinements, solutions, verdicts, calls) plus a "
+                                            "dataset card README.md beside OUT.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default=None,
+              help="With --trees: file format (default: from OUT's suffix, .parquet or else jsonl).")
 @click.pass_context
 def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: bool, min_pass_rate: float,
-           stage: str) -> None:
+           stage: str, trees: bool, fmt: str | None) -> None:
     """Write p2t / t2s training examples (input for `bdc cluster` / `bdc train`): by default the
-    paper's D^{p2t}, D^{t2s}, one pair each per solved problem (full chain of thoughts, best code)."""
+    paper's D^{p2t}, D^{t2s}, one pair each per solved problem (full chain of thoughts, best code).
+    With --trees, the whole search trees as a dataset (parquet or JSONL)."""
     from engine.search.export import examples_from_run, one_per_problem, per_node_examples
     from engine.training.examples import save_examples
 
+    if trees:
+        _export_trees(ctx.obj["db"], run_ids, out, fmt, per_node=per_node)
+        return
+    if fmt:
+        raise click.UsageError("--format applies to --trees only (training examples are JSONL)")
     stages = ("p2t", "t2s") if stage == "both" else (stage,)
 
     async def go():
@@ -208,3 +219,26 @@ def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: boo
     solved = len({e.problem_id for e in examples})
     click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}"
                + ("" if per_node else f" from {solved} solved of {n_searched} searched problems"))
+
+
+def _export_trees(db: str, run_ids: tuple[str, ...], out: str, fmt: str | None, *, per_node: bool) -> None:
+    from engine.errors import ConfigError
+    from engine.search.export_trees import card_is_ours, card_path, read_trees, write_card, write_trees
+
+    if per_node:
+        raise click.UsageError("--per-node selects training pairs; --trees exports every node already")
+    fmt = fmt or ("parquet" if str(out).endswith(".parquet") else "jsonl")
+    if not card_is_ours(out):
+        raise ConfigError(f"{card_path(out)} exists and was not written by bdc; export into another folder")
+
+    async def go() -> list:
+        store = await _open(db)
+        try:
+            return await read_trees(store, run_ids)
+        finally:
+            await store.close()
+
+    rows = asyncio.run(go())
+    write_trees(rows, out, fmt)
+    card = write_card(rows, out, fmt)
+    click.echo(f"wrote {len(rows)} trees ({sum(len(r['nodes']) for r in rows)} nodes) to {out} ({fmt}); card {card}")

@@ -239,25 +239,67 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--batch-size", type=positive_int(), default=1)
 @click.option("--allow-overlap", is_flag=True, help="Score problems the solvers were trained on (the table says so).")
 @click.option("--out", "out_json", type=OutputFile(), default=None, help="Write results JSON here.")
+@click.option("--out-dir", type=click.Path(file_okay=False), default=None,
+              help="Per-solver samples.jsonl (human-eval/evalplus format) + results go to OUT_DIR/<solver>/ "
+                   "(default: evals/<eval key>/ beside the run store).")
+@click.option("--generate-only", is_flag=True, help="Generate and write samples.jsonl; score nothing (score later "
+                                                     "by running the same command without it, or with --score).")
+@click.option("--score", "score_samples", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Score this samples.jsonl (task_id + completion/solution, one per task) instead of generating.")
+@click.option("--retry-errors", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Re-run problems whose sandbox run or generation failed, up to N more times.")
+@click.option("--fresh", is_flag=True, help="Forget stored results of this same evaluation and start over.")
 @click.pass_context
 def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, allow_overlap,
-          out_json) -> None:
-    """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
+          out_json, out_dir, generate_only, score_samples, retry_errors, fresh) -> None:
+    """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2).
+
+    Every result is stored as it lands: running the same command again resumes (and with
+    --retry-errors re-runs failures). A problem whose evaluation failed is reported as an
+    error, never counted as a 0."""
+    import hashlib
+
     from rich.console import Console
 
+    from engine.errors import BdcError, ConfigError
     from engine.evaluation.tables import table2
+    from engine.evaluation.job import evaluation_key
+    from engine.store.eval_results import EvalResults
 
+    if score_samples and generate_only:
+        raise ConfigError("--score scores given samples; --generate-only generates them: give one of the two")
     specs = []
     for ds in datasets:
         name, _, path = ds.partition("=")
         specs.append({"name": name, "path": path or None, "limit": limit, "difficulty": difficulty})
-    res = run_job(ctx, "eval", {
+    config: dict[str, Any] = {
         "solvers": list(solvers), "datasets": specs, "base": base, "artifacts": artifacts, "quant": quant,
         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "allow_overlap": allow_overlap,
-    })
+        "out_dir": str(Path(out_dir).resolve()) if out_dir else None, "generate_only": generate_only,
+        "retry_errors": retry_errors,
+    }
+    if score_samples:
+        src = Path(score_samples).resolve()
+        config.update(solvers=[], base=None, artifacts=None, samples=str(src),
+                      samples_sha256=hashlib.sha256(src.read_bytes()).hexdigest())
+    if fresh and Path(ctx.obj["db"]).exists():
+        with EvalResults(ctx.obj["db"]) as stored:
+            stored.clear(evaluation_key(config))
+    res = run_job(ctx, "eval", config)
+    for solver, path in res.get("samples", {}).items():
+        click.echo(f"{solver}: samples {path}")
+    if res.get("generate_only"):
+        click.echo("generated only; run the same command without --generate-only to score")
+        return
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
     if (res.get("overlap") or {}).get("count"):
         click.echo(f"--allow-overlap: the solvers were trained on {res['overlap']['count']} of these problems")
     if out_json:
         Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")
+    errors = res.get("errors") or {}
+    if errors:
+        first = next(iter(errors.values()))[0]
+        n = sum(len(e) for e in errors.values())
+        raise BdcError(f"{n} problem(s) could not be evaluated (e.g. {first['problem_id']}: {first['error']}); "
+                       "they are left out of PR/AC; run the same command with --retry-errors N to re-run them")

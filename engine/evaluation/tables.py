@@ -21,9 +21,27 @@ class ProblemResult:
     program: str = ""
     error: str | None = None
     scored: bool = True  # False: no private test apart from public ones, left out of PR/AC
+    # passed | failed | unscored | generated (not scored yet) | error (sandbox or LLM failure,
+    # ``error`` says why; left out of PR/AC and reported, never counted as a 0)
+    status: str = ""
+    attempts: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.status:
+            self.status = ("error" if self.error else "unscored" if not self.scored
+                           else "passed" if self.passed else "failed")
+
+    @property
+    def counts(self) -> bool:
+        """Whether this result enters PR/AC: scored, and neither errored nor still unscored."""
+        return self.scored and self.status in ("passed", "failed")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ProblemResult":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
 def _order(ds: Iterable[str]) -> list[str]:
@@ -33,10 +51,12 @@ def _order(ds: Iterable[str]) -> list[str]:
 
 
 def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """{dataset: {difficulty|"overall": {"pr", "ac", "n", "unscored"}}}, PR and AC in percent.
+    """{dataset: {difficulty|"overall": {"pr", "ac", "n", "unscored", "errors"}}}, PR and AC in percent.
 
     Overall is over problems (each problem weighs the same), as in the paper. Unscored
-    problems (``scored`` False) are left out of n, PR and AC and counted in ``unscored``.
+    problems (``scored`` False) are left out of n, PR and AC and counted in ``unscored``;
+    problems whose evaluation failed (sandbox or LLM error) are left out and counted in
+    ``errors``: a failure is never a silent 0.
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     by_ds: dict[str, list[ProblemResult]] = {}
@@ -55,13 +75,14 @@ def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str,
 
 
 def _stats(rs: Sequence[ProblemResult]) -> dict[str, float]:
-    scored = [r for r in rs if r.scored]
+    scored = [r for r in rs if r.counts]
     n = len(scored)
     return {
         "pr": 100.0 * sum(r.pass_rate for r in scored) / n if n else 0.0,
         "ac": 100.0 * sum(1 for r in scored if r.passed) / n if n else 0.0,
         "n": n,
-        "unscored": len(rs) - n,
+        "unscored": sum(1 for r in rs if r.status == "unscored"),
+        "errors": sum(1 for r in rs if r.status in ("error", "generated")),
     }
 
 
@@ -71,10 +92,19 @@ def unscored_note(summaries: dict[str, dict[str, dict[str, dict[str, float]]]]) 
     for summ in summaries.values():
         for ds, diffs in summ.items():
             counts[ds] = max(counts.get(ds, 0), int(diffs.get("overall", {}).get("unscored", 0)))
+    errors: dict[str, int] = {}
+    for summ in summaries.values():
+        for ds, diffs in summ.items():
+            errors[ds] = errors.get(ds, 0) + int(diffs.get("overall", {}).get("errors", 0))
     parts = [f"{ds}: {k}" for ds, k in counts.items() if k]
-    if not parts:
-        return ""
-    return ("left out of PR/AC (no private tests apart from the public ones): " + ", ".join(parts))
+    notes = []
+    if parts:
+        notes.append("left out of PR/AC (no private tests apart from the public ones): " + ", ".join(parts))
+    failed = [f"{ds}: {k}" for ds, k in errors.items() if k]
+    if failed:
+        notes.append("NOT EVALUATED (sandbox/LLM errors, left out of PR/AC; rerun with --retry-errors N): "
+                     + ", ".join(failed))
+    return "\n".join(notes)
 
 
 def table2(summaries: dict[str, dict[str, dict[str, dict[str, float]]]], title: str = "PR / AC") -> Any:

@@ -11,12 +11,12 @@ train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alph
           methods, density, train: {TrainSettings fields},
           twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
 eval     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], base, artifacts, quant,
-          max_new_tokens, batch_size, allow_overlap}
+          max_new_tokens, batch_size, allow_overlap, out_dir, generate_only, samples, retry_errors}
+         (engine/evaluation/job.py)
 """
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -145,44 +145,9 @@ def _run_twin(config: dict[str, Any], base: str, out: Path, rep: Reporter) -> di
 
 
 def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
-    from engine.evaluation.runner import evaluate
-    from engine.evaluation.separation import check_separation
-    from engine.evaluation.solvers import MAX_NEW_TOKENS, make_solvers
-    from engine.evaluation.tables import summarize
-    from engine.problems import load_dataset, select_subset
-    from engine.training.base import resolve_base
+    from engine.evaluation.job import run_eval as run
 
-    problems = []
-    for ds in config.get("datasets") or [{"name": "humaneval"}]:
-        loaded = load_dataset(ds["name"], ds.get("path"))
-        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"), ids=ds.get("ids"))
-    specs = list(config.get("solvers") or ["base"])
-    # training problems never score an evaluation (checked before any model loads)
-    overlap = check_separation(problems, specs, config.get("artifacts"),
-                               allow_overlap=bool(config.get("allow_overlap")))
-    base = resolve_base(config.get("base"))
-    summaries: dict[str, Any] = {}
-    records: dict[str, Any] = {}
-    for i, spec in enumerate(specs):
-        for solver in make_solvers(spec, base=base, artifacts=config.get("artifacts"), quant=config.get("quant", "none"),
-                                   max_new_tokens=int(config.get("max_new_tokens") or MAX_NEW_TOKENS)):
-            if rep.should_stop():
-                break
-
-            def tagged(e: dict[str, Any], i: int = i) -> None:
-                if e.get("total"):
-                    e = dict(e, fraction=(i + e["step"] / e["total"]) / len(specs))
-                rep(e)
-
-            res = asyncio.run(evaluate(solver, problems, batch_size=int(config.get("batch_size", 1)),
-                                       progress=tagged, should_stop=rep.should_stop))
-            summaries[solver.name] = summarize(res)
-            records[solver.name] = [r.to_dict() for r in res]
-    rows = [
-        {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
-        for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()
-    ]
-    return {"rows": rows, "summaries": summaries, "results": records, "base": base, "overlap": overlap}
+    return run(config, rep)
 
 
 KINDS: dict[str, Callable[[dict[str, Any], Any], Any]] = {

@@ -127,6 +127,28 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX metrics_by_job ON metrics (job_id, name, step);
     """,
+    # 4: per-problem evaluation results, so `bdc eval` resumes and retries only what failed
+    # (engine/store/eval_results.py); eval_key fingerprints what is evaluated
+    """
+    CREATE TABLE eval_results (
+        eval_key    TEXT NOT NULL,
+        job_id      TEXT,
+        solver      TEXT NOT NULL,
+        problem_id  TEXT NOT NULL,
+        dataset     TEXT,
+        difficulty  TEXT,
+        status      TEXT NOT NULL,
+        pass_rate   REAL NOT NULL DEFAULT 0,
+        passed      INTEGER NOT NULL DEFAULT 0,
+        scored      INTEGER NOT NULL DEFAULT 1,
+        program     TEXT NOT NULL DEFAULT '',
+        error       TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 1,
+        ts          REAL NOT NULL,
+        PRIMARY KEY (eval_key, solver, problem_id)
+    );
+    CREATE INDEX eval_results_by_job ON eval_results (job_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -54,7 +54,7 @@ def test_eval_tables_leave_unscored_problems_out_and_say_so():
     rs = [ProblemResult("a", "mbpp", "all", 1.0, True), ProblemResult("b", "mbpp", "all", 0.0, False),
           ProblemResult("c", "mbpp", "all", 0.0, False, scored=False)]
     s = summarize(rs)
-    assert s["mbpp"]["overall"] == {"pr": 50.0, "ac": 50.0, "n": 2, "unscored": 1}
+    assert s["mbpp"]["overall"] == {"pr": 50.0, "ac": 50.0, "n": 2, "unscored": 1, "errors": 0}
     assert unscored_note({"base": s}) == "left out of PR/AC (no private tests apart from the public ones): mbpp: 1"
 
 

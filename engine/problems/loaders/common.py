@@ -40,6 +40,18 @@ def parse_rows(
 
 
 def load_file(path: str | Path, parse: RowParser, *, skip_bad: bool = False, warn: Warn | None = None) -> list[Problem]:
+    """A file (JSONL, JSON, parquet), a folder or glob of parquet shards, or a ``datasets``
+    ``save_to_disk`` folder (engine/problems/loaders/shards.py). Errors name the shard and row."""
+    from engine.problems.loaders.shards import is_glob, is_saved_dataset, parquet_shards, saved_dataset_rows
+
+    p = Path(path).expanduser()
+    if p.is_dir() and is_saved_dataset(p):
+        return load_iterable(saved_dataset_rows(p), parse, str(p), skip_bad=skip_bad, warn=warn)
+    if p.is_dir() or is_glob(path):
+        problems: list[Problem] = []
+        for shard in parquet_shards(path):
+            problems += load_file(shard, parse, skip_bad=skip_bad, warn=warn)
+        return problems
     return parse_rows(read_rows(path, skip_bad=skip_bad, warn=warn), parse, str(path), skip_bad=skip_bad, warn=warn)
 
 
