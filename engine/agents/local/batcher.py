@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import os
 import queue
 import threading
@@ -39,6 +40,7 @@ from engine.agents.local.rows import (
     looping,
 )
 
+log = logging.getLogger(__name__)
 __all__ = ["REPEAT_WINDOW", "DynamicBatcher", "GenRequest", "GenResult", "default_threads", "eos_ids", "looping",
            "pad_id"]
 
@@ -143,7 +145,8 @@ class DynamicBatcher:
         except BaseException as e:  # noqa: BLE001 - the thread is gone: say why to every waiter, now and later
             self._died = f"the dynamic batching thread died: {type(e).__name__}: {e}"
             self._fail_queued(LocalGenerationError(self._died))
-            raise
+            log.warning("%s", self._died)
+            log.debug("dynamic batching thread", exc_info=True)
 
     def _fail_queued(self, error: BaseException) -> None:
         while True:

@@ -375,7 +375,7 @@ class ContinuousBatcher:
             self._dispatch_loop()
         except BaseException as e:  # noqa: BLE001 - nobody reads the manager any more: move the rows
             self._break(f"the continuous batching dispatcher died: {type(e).__name__}: {e}")
-            raise
+            log.debug("continuous batching dispatcher", exc_info=True)
 
     def _dispatch_loop(self) -> None:
         mgr = self._mgr
