@@ -16,7 +16,8 @@ import time
 import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicySpec
-from engine.agents.local.batcher import REPEAT_WINDOW, DynamicBatcher, GenRequest
+from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.rows import REPEAT_WINDOW, GenRequest
 from engine.agents.local.continuous import ContinuousBatcher, supports_continuous
 from engine.agents.local.loader import load_model
 from engine.agents.local.provider import LocalEngine, set_engine

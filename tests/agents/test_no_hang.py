@@ -16,11 +16,11 @@ import time
 
 import pytest
 
-from engine.agents.local.batcher import DynamicBatcher, GenRequest
+from engine.agents.local.batcher import DynamicBatcher
 from engine.agents.local.continuous import ContinuousBatcher, ContinuousUnavailable
 from engine.agents.local.loader import load_model
 from engine.agents.local.provider import LocalEngine
-from engine.agents.local.rows import LocalGenerationError
+from engine.agents.local.rows import GenRequest, LocalGenerationError
 
 
 @pytest.fixture

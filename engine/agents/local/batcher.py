@@ -29,20 +29,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from engine.agents.local.rows import (
-    REPEAT_WINDOW,
-    GenRequest,
-    GenResult,
-    LocalGenerationError,
-    claim,
-    deliver,
-    finish_row,
-    looping,
-)
+from engine.agents.local.rows import GenRequest, GenResult, LocalGenerationError, claim, deliver, finish_row, looping
 
 log = logging.getLogger(__name__)
-__all__ = ["REPEAT_WINDOW", "DynamicBatcher", "GenRequest", "GenResult", "default_threads", "eos_ids", "looping",
-           "pad_id"]
 
 
 def default_threads() -> int:

@@ -21,7 +21,8 @@ import threading
 import time
 from typing import Any
 
-from engine.agents.local.batcher import DynamicBatcher, GenRequest, GenResult
+from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.rows import Batcher, GenRequest, GenResult
 from engine.agents.local.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
@@ -48,11 +49,10 @@ class LocalEngine:
             tokenizer.padding_side = "left"
         self.tokenizer = tokenizer
         self.model = model
-        self.batcher: Any = None
+        batcher: Batcher | None = None
         if (batching or batching_mode()) == "continuous":
-            self.batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
-        if self.batcher is None:
-            self.batcher = DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+            batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+        self.batcher: Batcher = batcher or DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
         self.watchdog = Watchdog(self.batcher)
 
     @property
@@ -88,7 +88,7 @@ class LocalEngine:
         self.batcher.close()
 
 
-def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Any:
+def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Batcher | None:
     """A ContinuousBatcher that passed its start-up check, or None (one log line) when the model or
     this transformers cannot run one."""
     try:
