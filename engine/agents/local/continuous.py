@@ -134,12 +134,12 @@ class ContinuousBatcher:
     calls. ``steps`` is the number of forward passes; ``fallback`` the DynamicBatcher used for
     sampled, oversized or failed-over requests (None until one arrives); ``broken`` why the paged
     engine no longer takes calls (None while it does). Raises ``ContinuousUnavailable`` when the
-    start-up check fails (``warmup=False`` skips the generate, for tests that stub the manager).
+    start-up check fails: an entry point missing or changed, or the warm-up generate failing.
     """
 
     def __init__(
         self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None,
-        capacity_tokens: int | None = None, max_batch_tokens: int = 512, warmup: bool = True,
+        capacity_tokens: int | None = None, max_batch_tokens: int = 512,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -173,11 +173,10 @@ class ContinuousBatcher:
         self._start_manager()
         self._dispatcher = threading.Thread(target=self._dispatch, name="bdc-local-continuous", daemon=True)
         self._dispatcher.start()
-        if warmup:
-            self._warm_up(warmup_seconds())
-            with self._lock:  # the counters describe the callers' work, not the check's
-                self.batches_run = 0
-                self.tokens_streamed = 0
+        self._warm_up(warmup_seconds())
+        with self._lock:  # the counters describe the callers' work, not the check's
+            self.batches_run = 0
+            self.tokens_streamed = 0
 
     def _generation_config(self) -> Any:
         gen = copy.deepcopy(getattr(self.model, "generation_config", None))
