@@ -11,6 +11,7 @@
 #   --calls-within S   the first successful LLM call must be recorded within S seconds of the search start (600)
 #   --search-timeout S the search is stopped (SIGTERM, then recorded as cancelled) after S seconds (1800)
 #   --tests-timeout S  bound on the test suite (5400)
+# The temporary folder is made in $FRESH_CHECK_PARENT (default: $HOME).
 set -uo pipefail
 
 SKIP_TESTS=0 KEEP=0 CALLS_WITHIN=600 SEARCH_TIMEOUT=1800 TESTS_TIMEOUT=5400
@@ -28,7 +29,8 @@ done
 
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 REV=$(git -C "$SRC" rev-parse HEAD)
-WORK=$(mktemp -d -t bdc-fresh-XXXXXX)
+# not under /tmp: the sandbox mounts a private tmpfs over /tmp, which would hide a venv living there
+WORK=$(mktemp -d -p "${FRESH_CHECK_PARENT:-$HOME}" bdc-fresh-XXXXXX)
 LOG="$WORK/fresh_check.log"
 [ "$KEEP" = 1 ] || trap 'rm -rf "$WORK"' EXIT
 SUMMARY=()
