@@ -140,6 +140,9 @@ class NewSearchScreen(LaunchForm):
         error = self.query_one("#form-error", Static)
         try:
             config = services.build_run_config(form)
+            from engine.search.runner import refuse_unknown_agents  # the preflight `bdc search` runs too
+
+            await asyncio.to_thread(refuse_unknown_agents, form["agents"])
             problems = await asyncio.to_thread(services.load_problems, form["dataset"], form["dataset_path"], form["subset"])
             if not problems:
                 raise BdcError("the subset selects no problems; widen it")

@@ -29,3 +29,23 @@ async def test_runs_list_and_live_tree_show_why_a_run_failed(demo_db: Path) -> N
         live = await open_live_tree(pilot, "r-demo-failed")
         line = live.query_one(RunStatus)
         assert await wait_for(pilot, lambda: line._content.plain.startswith(f" failed  {DEMO_REASON}"))
+
+
+async def test_the_new_search_form_refuses_an_unknown_agent_before_creating_a_run(tmp_path: Path) -> None:
+    from bdc_tui.screens.new_search import NewSearchScreen
+    from bdc_tui.screens.runs import RunsScreen
+
+    app = make_app(tmp_path / "f.db", launcher=object())
+    async with app.run_test(size=SIZE) as pilot:
+        assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, NewSearchScreen))
+        form = app.screen
+        form.query_one("#limit").value = "1"
+        for i in form.query_one("#agents").selected:  # whatever is chosen now names a provider that does not exist
+            label, _ = form.agent_specs[i]
+            form.agent_specs[i] = (label, {"name": "typo", "model": "nosuch/model-xyz"})
+        await pilot.press("ctrl+s")
+        error = form.query_one("#form-error")
+        assert await wait_for(pilot, lambda: "unknown provider 'nosuch'" in str(error.render()), timeout=30)
+        assert isinstance(app.screen, NewSearchScreen) and await app.store.runs() == []
