@@ -12,15 +12,22 @@
 Both go through the full litellm path (LLMClient -> litellm -> local provider -> batcher), with
 the cache disabled by giving each request its own sample index and a fresh sink.
 
+It never hangs: when generation is broken the local engine fails its calls (a dead generation
+thread at once, a stalled one after ``BDC_LOCAL_STALL_S``), the bench prints both TARGET lines as
+``error`` and exits 1; and a wall-clock limit (``BENCH_TIME_LIMIT_S``, default 1800 s) ends it the
+same way whatever happens. The header names the versions measured (the locked ones: requirements.lock).
+
 Usage: python bench/local_generation.py [model]   (default: smollm2-135m, else a tiny random Llama)
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,6 +41,8 @@ from engine.agents.local.catalog import CATALOG, is_installed  # noqa: E402
 N = 4
 MAX_TOKENS = int(os.environ.get("BENCH_MAX_TOKENS", "64"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+TIME_LIMIT_S = float(os.environ.get("BENCH_TIME_LIMIT_S", "1800"))
+TARGETS = (("local_generation_concurrency_speedup", 1.8), ("local_continuous_latency", 1.3))
 STAGGER = [(0.0, 128), (0.5, 32), (1.0, 96), (1.5, 48)]  # (arrival s, max_tokens) per request
 PROMPTS = [
     "Write a Python function that returns the n-th Fibonacci number.",
@@ -122,13 +131,29 @@ async def compare_staggered(model: str) -> float:
     return dyn / con if con > 0 else 0.0
 
 
+def fail_targets(why: str) -> None:
+    """Both TARGET lines as errors, the reason, exit 1 at once (threads still stuck in generation included)."""
+    print(f"generation broken: {why}", flush=True)
+    for name, goal in TARGETS:
+        print(f"TARGET {name} measured=error goal={goal}x short", flush=True)
+    os._exit(1)
+
+
+def arm_time_limit(seconds: float) -> None:
+    timer = threading.Timer(seconds, fail_targets, args=(f"the bench did not finish within {seconds:.0f} s "
+                                                         "(BENCH_TIME_LIMIT_S)",))
+    timer.daemon = True
+    timer.start()
+
+
 async def main() -> None:
     model, label = pick_model()
     from engine.agents.local.batcher import default_threads
     from engine.agents.local.provider import batching_mode
 
+    versions = "  ".join(f"{p} {importlib.metadata.version(p)}" for p in ("torch", "transformers"))
     print(f"model: {label}  requests: {N}  max_tokens: {MAX_TOKENS}  generation threads: {default_threads()}"
-          f"  default batching: {batching_mode()}")
+          f"  default batching: {batching_mode()}  {versions}")
     await run(model, True, 0)  # load + warm up
     seq_rates, con_rates = [], []
     for r in range(1, ROUNDS + 1):  # interleave to share the machine's noise
@@ -148,4 +173,10 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    arm_time_limit(TIME_LIMIT_S)
+    try:
+        asyncio.run(main())
+    except Exception as e:  # noqa: BLE001 - a failed local call: the figures cannot be measured
+        fail_targets(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    sys.stdout.flush()
+    os._exit(0)  # engines' daemon threads are not waited for

@@ -187,6 +187,9 @@ class NewSearchScreen(LaunchForm):
     async def prepare(self, form: dict[str, Any]) -> None:
         """Load the problems (so the confirmation can say how many), then ask."""
         try:
+            from engine.search.runner import refuse_unknown_agents  # the preflight `bdc search` runs too
+
+            await asyncio.to_thread(refuse_unknown_agents, form["agents"])
             problems = await asyncio.to_thread(services.load_problems, form["dataset"], form["dataset_path"], form["subset"])
             if not problems:
                 raise BdcError("the subset selects no problems; widen it")

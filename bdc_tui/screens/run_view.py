@@ -40,6 +40,7 @@ class RunViewScreen(Screen):
         self.problem_id: str | None = None
         self.follow = True  # switch to the problem the search is working on
         self.run_status: str | None = None
+        self.run_error: str | None = None  # the store's reason when the run failed
         self._calls: dict[tuple[str, str], list] = {}
         self._sandbox: dict[tuple[str, str], list] = {}
         self._inspector_timer = None
@@ -129,7 +130,7 @@ class RunViewScreen(Screen):
         self.update_status()
 
     def update_status(self, extra: str = "") -> None:
-        self.query_one(RunStatus).show(self.state, self.tree, status=self.run_status, extra=extra)
+        self.query_one(RunStatus).show(self.state, self.tree, status=self.run_status, extra=extra, error=self.run_error)
 
     def _update_problem_select(self) -> None:
         select = self.query_one("#problem-select", Select)

@@ -40,7 +40,7 @@ class SearchScreen(RunViewScreen):
                 events = await store.events(self.run_id, after=self.state.last_seq, limit=BATCH)
                 if ticks % 8 == 0 or events:
                     run = await store.run(self.run_id)
-                    self.run_status = run.status
+                    self.run_status, self.run_error = run.status, run.error
             except asyncio.CancelledError:
                 raise
             except Exception as e:

@@ -1,4 +1,5 @@
-"""One line of run facts under the tree: status, problem, rollouts, nodes, prunes, refines, errors."""
+"""One line of run facts under the tree: status (with the reason when the run failed), problem, rollouts,
+nodes, prunes, refines, errors."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from engine.search.tree import ProblemTree, TreeState
 
 class RunStatus(TextLine):
     def show(self, state: TreeState, tree: ProblemTree | None, *, status: str | None, cost: float | None = None,
-             extra: str = "") -> None:
+             extra: str = "", error: str | None = None) -> None:
         t = Text()
-        t.append(f" {status or state.status or '?'} ", style="reverse")
+        status = status or state.status or "?"
+        t.append(f" {status} ", style="reverse bold red" if status == "failed" else "reverse")
+        if status == "failed" and error:
+            t.append(f" {error}", style="bold red")
         if tree is not None:
             t.append(f"  {tree.problem_id}", style="bold")
             t.append(f"  rollouts {tree.rollouts_done}  nodes {len(tree.nodes)}  ")

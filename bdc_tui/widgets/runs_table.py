@@ -30,8 +30,15 @@ FIXED_WIDTHS = {"PR": len("100%"), "AC": len("100%")}
 DROP_ORDER = ("agents", "strategy", "dataset", "created")
 
 
-def status_text(status: str) -> Text:
+REASON_WIDTH = 40
+
+
+def status_text(status: str, error: str | None = None) -> Text:
+    """The status cell; a failed run carries the start of its reason (the whole of it is in `bdc show`)."""
     label, style = STATUS_STYLE.get(status, (status, ""))
+    if status == "failed" and error:
+        reason = error.split(": ", 1)[1] if error.split(": ", 1)[0].isidentifier() and ": " in error else error
+        label += ": " + (reason if len(reason) <= REASON_WIDTH else reason[: REASON_WIDTH - 1] + "…")
     return Text(label, style=style)
 
 
@@ -58,7 +65,7 @@ class RunsTable(DataTable):
         r = s.run
         agents = ", ".join(r.agents[:3]) + (f" +{len(r.agents) - 3}" if len(r.agents) > 3 else "")
         return [
-            r.id, status_text(r.status), r.dataset or "–", r.strategy or "–", agents,
+            r.id, status_text(r.status, r.error), r.dataset or "–", r.strategy or "–", agents,
             f"{s.done}/{s.total}", pct(s.pr), pct(s.ac), money(s.cost), local_time(r.created_at),
         ]
 

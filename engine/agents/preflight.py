@@ -1,10 +1,15 @@
 """Check, before a run spends anything, that each agent can answer at all.
 
 Without this a run whose local models are not installed, or whose API key is missing,
-"finishes" with every call failed and PR 0: correct but useless. The checks are cheap and
-offline (no litellm import, no network): a local model must resolve to an installed or
-existing source; a hosted provider needs its key in the environment unless the agent
-passes ``api_key`` or points ``api_base`` at its own server.
+"finishes" with every call failed and PR 0: correct but useless. Two levels:
+
+- ``unknown_agents``: a provider or model that exists nowhere (a typo such as
+  ``nosuch/model-xyz``, an unknown local name, a missing path). A run naming one is refused
+  before it is created. Hosted names are checked by litellm's own provider resolution (offline).
+- ``problem_with``: an agent that cannot work *here* (local model not installed, API key
+  missing). A run leaves it out, and fails with the reasons when none is left. Offline and
+  without importing litellm: a hosted provider needs its key in the environment unless the agent
+  passes ``api_key`` or points ``api_base`` at its own server.
 """
 
 from __future__ import annotations
@@ -50,6 +55,48 @@ def problem_with(spec: PolicySpec, env: Mapping[str, str] | None = None) -> str 
     if keys and not any(env.get(k) for k in keys):
         return f"{model} needs {' or '.join(keys)} in the environment (or api_key / api_base in the agent's extra)"
     return None
+
+
+def unknown(spec: PolicySpec) -> str | None:
+    """Why ``spec`` names a provider or model that exists nowhere, or None (it may still be unusable here)."""
+    model = spec.model
+    if model.startswith("scripted:"):
+        return None  # checked against the scripted kinds when the run builds its policies
+    if model.startswith("local/"):
+        from engine.agents.local.loader import resolve_source
+
+        try:
+            resolve_source(model.split("/", 1)[1])
+        except PolicyError as e:
+            return str(e) if e.kind == "unknown_model" else None
+        return None
+    if model.split("/", 1)[0] in PROVIDER_KEYS or any(model.startswith(p) for p, _ in BARE_MODEL_PROVIDERS):
+        return None
+    return _litellm_unknown(model, spec.extra or {})
+
+
+def _litellm_unknown(model: str, extra: Mapping[str, object]) -> str | None:
+    import contextlib
+    import io
+
+    from engine.agents.llm import import_litellm
+
+    litellm = import_litellm()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # litellm prints a provider list on failure
+            litellm.get_llm_provider(model, custom_llm_provider=extra.get("custom_llm_provider"),
+                                     api_base=extra.get("api_base"))
+    except Exception:  # noqa: BLE001 - litellm's error is a multi-line banner; ours names the model
+        if "/" in model:
+            return (f"unknown provider {model.split('/', 1)[0]!r} in {model!r}: use one litellm knows "
+                    f"(openai/..., anthropic/..., ollama/..., see https://docs.litellm.ai/docs/providers) or local/<model>")
+        return f"unknown model {model!r}: name its provider, e.g. openai/{model}, ollama/{model} or local/<model>"
+    return None
+
+
+def unknown_agents(specs: list[PolicySpec]) -> dict[str, str]:
+    """``{agent name: why}`` for every agent naming a provider or model that exists nowhere."""
+    return {s.name: msg for s in specs if (msg := unknown(s)) is not None}
 
 
 def check_agents(specs: list[PolicySpec], env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -7,8 +7,10 @@ run's status and totals current for the runs list. ``bdc search``, ``bdc resume`
 TUI's job launcher all go through it.
 
 Status: 'finished' at the end; 'cancelled' on SIGTERM or task cancellation; 'failed' with
-the error message when something crashes; a process killed with -9 leaves 'running', which
-``Store.mark_dead_runs_interrupted`` turns into 'interrupted' and ``bdc resume`` continues.
+the error message when something crashes, or as soon as a problem ends with every one of its LLM
+calls failed (``AgentsFailed``: broken agents would only burn the rest of the run into PR 0); a
+process killed with -9 leaves 'running', which ``Store.mark_dead_runs_interrupted`` turns into
+'interrupted' and ``bdc resume`` continues.
 """
 
 from __future__ import annotations
@@ -16,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from typing import Any, Callable
 
 from engine.agents.types import Budget, PolicySpec
+from engine.errors import BdcError
 from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
@@ -31,6 +35,20 @@ from engine.search.strategy import solve_problem
 from engine.search.tree import TreeState
 
 TOTALS_EVERY_S = 1.0
+
+
+class AgentsFailed(BdcError):
+    """Every LLM call of a problem failed: the agents are broken here, the run stops (message: why)."""
+
+
+async def all_calls_failed(store: Any, run_id: str, problem_id: str) -> str | None:
+    """Why every recorded LLM call of ``problem_id`` failed, or None (some succeeded, or none was made)."""
+    await store.flush()
+    calls = await store.llm_calls(run_id, problem_id=problem_id)
+    if not calls or any(not c.get("error") for c in calls):
+        return None
+    error, n = Counter(str(c["error"]) for c in calls).most_common(1)[0]
+    return f"all {len(calls)} LLM calls of problem {problem_id} failed ({n} with: {error[:300]})"
 
 
 def build_policies(
@@ -218,20 +236,47 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
             progress.results[p.id] = result
             store.set_problem_result(run_id, p.id, result["status"], result)
             await write_totals()
+            why = await all_calls_failed(store, run_id, p.id)
+            if why is not None:
+                raise AgentsFailed(why)
+
+    async def all_problems(sb: Any) -> None:
+        """Every todo problem; the first that raises (AgentsFailed) cancels the others."""
+        tasks = [asyncio.create_task(one(p, sb)) for p in todo]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
     tick = asyncio.create_task(ticker())
     try:
         if sandbox is not None:
-            await asyncio.gather(*(one(p, sandbox) for p in todo))
+            await all_problems(sandbox)
         else:
             async with _open_sandbox(cfg.sandbox_workers) as sb:
-                await asyncio.gather(*(one(p, sb) for p in todo))
+                await all_problems(sb)
     finally:
         tick.cancel()
     metrics = summarize(progress.results.values())
     await write_totals()
     store.emit(run_id, ev.RUN_FINISHED, {"status": "finished", "metrics": metrics})
     await store.set_run_status(run_id, "finished")
+
+
+def refuse_unknown_agents(agents: list[dict[str, Any]]) -> None:
+    """ConfigError (one line) when an agent names a provider or model that exists nowhere: such a run
+    is not created. Agents merely unusable here (not installed, no key) are left to ``build_policies``."""
+    from engine.agents.config import spec_from_dict
+    from engine.agents.preflight import unknown_agents
+    from engine.errors import ConfigError
+
+    specs = [d if isinstance(d, PolicySpec) else spec_from_dict(d, f"agent #{i + 1}") for i, d in enumerate(agents)]
+    bad = unknown_agents(specs)
+    if bad:
+        raise ConfigError("; ".join(f"agent {name}: {why}" for name, why in bad.items()))
 
 
 def load_problems(cfg: RunConfig) -> list[Problem]:
@@ -246,6 +291,7 @@ async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] 
     """Store a new run (config + its problems, so it can be executed or resumed from the store)."""
     from engine.errors import DatasetError
 
+    refuse_unknown_agents(cfg.agents)
     probs = load_problems(cfg) if problems is None else problems
     if not probs:
         raise DatasetError(f"the subset {cfg.subset or '(all)'} of {cfg.dataset} has no problems")

@@ -16,7 +16,8 @@ import time
 import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicySpec
-from engine.agents.local.batcher import REPEAT_WINDOW, DynamicBatcher, GenRequest
+from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.rows import REPEAT_WINDOW, GenRequest
 from engine.agents.local.continuous import ContinuousBatcher, supports_continuous
 from engine.agents.local.loader import load_model
 from engine.agents.local.provider import LocalEngine, set_engine
@@ -168,8 +169,9 @@ def test_generation_thread_count_and_clean_close(tiny):
     deadline = time.monotonic() + 30
     while batcher.tokens_streamed < 2 and time.monotonic() < deadline:
         time.sleep(0.001)
-    assert batcher.generation_threads == 1  # set inside the manager's own thread
-    assert batcher._mgr._generation_thread.daemon  # a forgotten close() cannot hang interpreter exit
+    assert batcher.generation_threads == 1  # what the manager's own thread starts with
+    started = [t for t in threading.enumerate() if t.ident not in before]
+    assert started and all(t.daemon for t in started)  # a forgotten close() cannot hang interpreter exit
     batcher.close()
     with pytest.raises(RuntimeError):
         running.result(timeout=10)  # a row still running when closed fails instead of hanging

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicyError, PolicySpec
-from engine.agents.local.batcher import DynamicBatcher, GenRequest
+from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.rows import GenRequest
 from engine.agents.local.loader import load_model, resolve_source
 from engine.agents.local.provider import LocalEngine, get_engine, set_engine
 
@@ -128,7 +129,7 @@ def test_hub_id_offline_is_a_clear_error(monkeypatch):
 def test_looping_detects_short_periods_only():
     import torch
 
-    from engine.agents.local.batcher import looping
+    from engine.agents.local.rows import looping
 
     loop = [5, 6] * 60  # "()()()..."
     prose = list(range(120))
@@ -140,7 +141,8 @@ def test_looping_detects_short_periods_only():
 
 def test_rows_stop_on_their_own(tiny):
     """A looping row ends early with finish_reason repetition; the others are unaffected."""
-    from engine.agents.local.batcher import REPEAT_WINDOW, _RowStops
+    from engine.agents.local.batcher import _RowStops
+    from engine.agents.local.rows import REPEAT_WINDOW
 
     model, tok = tiny
     batcher = DynamicBatcher(model, tok, max_batch=4, wait_s=0.2)

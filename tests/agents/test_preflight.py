@@ -66,3 +66,53 @@ async def test_the_usable_agents_go_on_when_one_cannot_work(tmp_path, bdc_home) 
         await execute_run(store, run_id)
         run = await store.run(run_id)
         assert run.status == "finished" and run.totals["ac"] == 1.0
+
+
+def test_unknown_providers_and_models_are_named(tmp_path) -> None:
+    from engine.agents.preflight import unknown, unknown_agents
+
+    assert "unknown provider 'nosuch'" in unknown(PolicySpec(name="x", model="nosuch/model-xyz"))
+    assert "unknown model 'model-xyz'" in unknown(PolicySpec(name="x", model="model-xyz"))
+    assert "unknown local model 'nosuch'" in unknown(PolicySpec(name="x", model="local/nosuch"))
+    assert "does not exist" in unknown(PolicySpec(name="x", model=f"local/{tmp_path}/missing.gguf"))
+    for fine in ("openai/gpt-4o-mini", "claude-3-5-sonnet-20240620", "ollama/qwen2.5-coder", "gemini/gemini-1.5-pro",
+                 "local/smollm2-135m", f"local/{tmp_path}", "scripted:canonical"):
+        assert unknown(PolicySpec(name="x", model=fine)) is None, fine  # known, even if not usable here
+    assert set(unknown_agents([PolicySpec(name="a", model="nosuch/m"), PolicySpec(name="b", model="openai/gpt-4o")])) == {"a"}
+
+
+def test_bdc_search_refuses_an_unknown_agent_before_creating_a_run(tmp_path, bdc_home) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "bdc.db"
+    code = "from engine.cli import main; main()"
+    out = subprocess.run([sys.executable, "-c", code, "--db", str(db), "search", "--dataset", "humaneval", "--limit", "1",
+                          "--agents", "nosuch/model-xyz"], capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown provider 'nosuch'" in lines[0], out.stderr
+    runs = subprocess.run([sys.executable, "-c", code, "--db", str(db), "runs"], capture_output=True, text=True,
+                          timeout=120)
+    assert "nosuch" not in runs.stdout and "run" not in out.stdout  # no run was created
+
+
+async def test_a_run_whose_calls_all_fail_ends_failed_with_the_reason(tmp_path, bdc_home) -> None:
+    """A local agent that points at a folder with no model in it passes the preflight, then every call fails."""
+    from engine.search.config import RunConfig, SearchConfig
+    from engine.search.runner import AgentsFailed, create_search_run, execute_run
+    from engine.store import Store
+
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    async with await Store.open(tmp_path / "bdc.db") as store:
+        cfg = RunConfig(dataset="humaneval", strategy="mcts", subset={"limit": 2}, search=SearchConfig(rollouts=2),
+                        agents=[{"name": "broken", "model": f"local/{empty}"}])
+        run_id = await create_search_run(store, cfg)
+        with pytest.raises(AgentsFailed, match=r"all \d+ LLM calls of problem HumanEval/\d+ failed .*cannot load local model"):
+            await execute_run(store, run_id)
+        run = await store.run(run_id)
+        assert run.status == "failed"
+        assert run.error.startswith("AgentsFailed: all ") and "cannot load local model" in run.error
+        finished = [e.payload for e in await store.events(run_id) if e.kind == "run_finished"]
+        assert finished and finished[-1]["status"] == "failed" and "cannot load local model" in finished[-1]["error"]

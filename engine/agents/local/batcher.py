@@ -10,42 +10,28 @@ Requests are grouped by sampling settings (greedy vs. temperature/top_p) because
 ``generate`` call takes one set of them. Each row stops on its own (a per-row stopping
 criterion), so the batch ends as soon as every row is done rather than at the longest
 ``max_new_tokens``: at its end-of-sequence token, at its own ``max_new_tokens``, or when it
-has fallen into a loop. Small models often do (``()()()()...`` until the token limit; seen
-with SmolLM2-135M on HumanEval), and a loop never turns back into a usable reply, so the
-last ``REPEAT_WINDOW`` tokens repeating with a period of at most ``REPEAT_MAX_PERIOD`` end
-the row early (``finish_reason`` ``repetition``).
+has fallen into a loop; ``rows.finish_row`` answers it.
+
+Nothing waits forever on this thread: if it dies, every queued and later request fails at once
+with the reason (``failure()``), and the engine's watchdog reads ``progress`` (one tick per
+decode step) to end calls whose generation stalls.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import logging
 import os
 import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-# a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
-# is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
-# prose do not produce (a literal like [0, 0, 0, ...] needs 48 equal elements to trip it).
-REPEAT_WINDOW = 96
-REPEAT_MAX_PERIOD = 12
+from engine.agents.local.rows import GenRequest, GenResult, LocalGenerationError, claim, deliver, finish_row, looping
 
-
-def looping(tokens: Any, window: int = REPEAT_WINDOW, max_period: int = REPEAT_MAX_PERIOD) -> Any:
-    """Per row of a (B, T) token tensor: are its last ``window`` tokens periodic (period <= max_period)?"""
-    import torch
-
-    if tokens.shape[1] < window:
-        return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-    tail = tokens[:, -window:]
-    hit = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
-    for p in range(1, max_period + 1):
-        hit |= (tail[:, p:] == tail[:, :-p]).all(dim=1)
-    return hit
+log = logging.getLogger(__name__)
 
 
 def default_threads() -> int:
@@ -81,35 +67,12 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-@dataclass
-class GenRequest:
-    prompt_ids: list[int]
-    max_new_tokens: int
-    temperature: float = 0.0
-    top_p: float = 1.0
-    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
-
-    @property
-    def sampling_key(self) -> tuple:
-        return (False,) if self.temperature <= 0 else (True, round(self.temperature, 4), round(self.top_p, 4))
-
-
-@dataclass
-class GenResult:
-    token_ids: list[int]
-    text: str
-    prompt_tokens: int
-    batch_size: int  # how many requests shared the generate call (for tests and stats)
-    finish_reason: str = "stop"  # stop (end of sequence), length (max_new_tokens) or repetition
-
-
 class DynamicBatcher:
     """Owns a model and tokenizer; ``submit`` is thread-safe and returns a Future[GenResult].
 
     ``guard`` (a context-manager factory) wraps every ``generate``: a ContinuousBatcher sharing the
     model passes its manager's pause, because two threads must never run the model at once (a
-    forward pass flips ``model.config.is_causal`` for its duration, so a concurrent one runs with
-    the wrong attention mask and can leave the flag flipped for good).
+    forward pass of one batch must not interleave with another's on the same modules).
     """
 
     def __init__(
@@ -123,16 +86,38 @@ class DynamicBatcher:
         self.max_batch = max_batch
         self.wait_s = wait_s
         self.batches_run = 0
-        self._q: queue.Queue[GenRequest | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._loop, name="bdc-local-generate", daemon=True)
-        self._closed = False
-        self._thread.start()
+        self.steps = 0  # decode steps run (the watchdog's sign of life)
         self.pad_id = pad_id(tokenizer)
         self.eos_ids = eos_ids(model, tokenizer)
+        self._q: queue.Queue[GenRequest | None] = queue.Queue()
+        self._closed = False
+        self._died: str | None = None
+        self._thread = threading.Thread(target=self._run, name="bdc-local-generate", daemon=True)
+        self._thread.start()
+
+    @property
+    def progress(self) -> int:
+        return self.steps + self.batches_run
+
+    def failure(self) -> str | None:
+        """Why this batcher cannot answer any more (its thread is gone), or None."""
+        if self._died is not None:
+            return self._died
+        if not self._closed and not self._thread.is_alive():
+            return "the dynamic batching thread exited unexpectedly"
+        return None
+
+    def abandon(self, why: str) -> None:
+        """Nothing to give up: a stalled ``generate`` cannot be interrupted, its rows were failed by the
+        watchdog, and the thread answers later requests once (if ever) that call returns."""
 
     def submit(self, req: GenRequest) -> concurrent.futures.Future:
         if self._closed:
-            raise RuntimeError("batcher is closed")
+            raise LocalGenerationError("batcher is closed")
+        why = self.failure()
+        if why is not None:
+            deliver(req.future, error=LocalGenerationError(why))
+            return req.future
         self._q.put(req)
         return req.future
 
@@ -140,8 +125,27 @@ class DynamicBatcher:
         self._closed = True
         self._q.put(None)
         self._thread.join(timeout=30)
+        self._fail_queued(LocalGenerationError("batcher is closed"))
 
     # -- worker thread -------------------------------------------------------------------------
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # noqa: BLE001 - the thread is gone: say why to every waiter, now and later
+            self._died = f"the dynamic batching thread died: {type(e).__name__}: {e}"
+            self._fail_queued(LocalGenerationError(self._died))
+            log.warning("%s", self._died)
+            log.debug("dynamic batching thread", exc_info=True)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and claim(item.future):
+                deliver(item.future, error=error)
+
     def _collect(self, first: GenRequest) -> tuple[list[GenRequest], bool]:
         batch = [first]
         stop = False
@@ -172,19 +176,22 @@ class DynamicBatcher:
             for r in batch:
                 groups.setdefault(r.sampling_key, []).append(r)
             for reqs in groups.values():
-                live = [r for r in reqs if r.future.set_running_or_notify_cancel()]
+                live = [r for r in reqs if claim(r.future)]
                 if not live:
                     continue
                 try:
                     results = self._generate(live)
-                except BaseException as e:  # noqa: BLE001 - delivered to every waiting caller
+                except Exception as e:  # noqa: BLE001 - delivered to every waiting caller
                     for r in live:
-                        r.future.set_exception(e)
+                        deliver(r.future, error=e)
                 else:
                     for r, res in zip(live, results):
-                        r.future.set_result(res)
+                        deliver(r.future, result=res)
             if stop:
                 return
+
+    def _step(self) -> None:
+        self.steps += 1
 
     def _generate(self, reqs: list[GenRequest]) -> list[GenResult]:
         import torch
@@ -206,41 +213,35 @@ class DynamicBatcher:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         device = next(self.model.parameters()).device
-        stops = _RowStops(width, [r.max_new_tokens for r in reqs])
+        stops = _RowStops(width, [r.max_new_tokens for r in reqs], on_step=self._step)
         with self.guard(), torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device),
                 stopping_criteria=[stops.criterion()], **kwargs,
             )
         self.batches_run += 1
-        results = []
-        for i, r in enumerate(reqs):
-            gen = out[i, width:].tolist()[: r.max_new_tokens]
-            cut = next((j for j, t in enumerate(gen) if t in self.eos_ids), None)
-            if cut is not None:
-                gen, reason = gen[:cut], "stop"
-            elif i in stops.looped:
-                gen, reason = gen[: stops.looped[i]], "repetition"
-            else:
-                reason = "length"
-            text = self.tokenizer.decode(gen, skip_special_tokens=True)
-            results.append(GenResult(gen, text, len(r.prompt_ids), len(reqs), reason))
-        return results
+        return [
+            finish_row(self.tokenizer, r, out[i, width:].tolist(), self.eos_ids, len(reqs), stops.looped.get(i))
+            for i, r in enumerate(reqs)
+        ]
 
 
 class _RowStops:
     """Per-row stopping for one batched ``generate``: a row is done at its own token limit or
     when it loops (``looped`` maps row -> generated length at that point). Rows that end with
-    an end-of-sequence token are finished by ``generate`` itself."""
+    an end-of-sequence token are finished by ``generate`` itself. ``on_step`` runs every step."""
 
-    def __init__(self, prompt_width: int, limits: list[int]) -> None:
+    def __init__(self, prompt_width: int, limits: list[int], on_step: Callable[[], None] | None = None) -> None:
         self.width = prompt_width
         self.limits = limits
         self.looped: dict[int, int] = {}
+        self.on_step = on_step
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
+        if self.on_step is not None:
+            self.on_step()
         gen = input_ids[:, self.width :]
         n = gen.shape[1]
         done = torch.tensor([n >= lim for lim in self.limits], device=input_ids.device)

@@ -4,19 +4,30 @@ The search fires its calls at staggered times (expansions, simulations, reflecti
 DynamicBatcher a call that arrives while a ``generate`` runs waits for that whole batch; here it
 joins the running batch at the next decode step and leaves it as soon as it is done, so a short
 call is never held up by a long one. The engine is transformers' continuous batching manager
-(paged KV cache, one background thread); this module adapts it to the DynamicBatcher interface
-(``submit(GenRequest) -> Future[GenResult]``, ``close()``, ``batches_run``) and keeps its result
-semantics: each request's own ``max_new_tokens``, the end-of-sequence cut, and the loop guard
-(every row streams its tokens; once its last ``REPEAT_WINDOW`` tokens are periodic it is cancelled
-and answered with ``finish_reason`` ``repetition``, cut at the same length as the DynamicBatcher).
+(paged KV cache, one background thread); this module adapts it to the batcher protocol
+(``rows.Batcher``) and keeps its result semantics: each request's own ``max_new_tokens``, the
+end-of-sequence cut, and the loop guard (every row streams its tokens; once its last
+``REPEAT_WINDOW`` tokens are periodic it is cancelled and answered with ``finish_reason``
+``repetition``), all through ``rows.finish_row``.
+
+Only the manager's public API is used (``init_continuous_batching``, ``start``, ``add_request``,
+``get_result``, ``cancel_request``, ``pause``, ``is_running``, ``stop``); an earlier version drove
+the private ``_run_generation_loop``, whose signature changed in transformers 5.24 and left every
+call waiting forever. A new batcher checks those entry points and runs a short real warm-up
+generate before it takes calls (``ContinuousUnavailable`` otherwise: the engine falls back to
+dynamic batching and logs one line). Its generation thread is started from a short-lived daemon
+thread, so it inherits daemon status (a forgotten ``close`` cannot hang interpreter exit), the
+intra-op thread count and inference mode from there.
+
+Nothing hangs on it: if the generation thread dies (crash, killed) or its dispatcher does, the
+rows in flight and every later request move to the fallback DynamicBatcher at once; if it stalls
+(the engine's watchdog calls ``abandon``), later requests fail with that reason rather than wait.
 
 Greedy only: the manager decides ``do_sample`` once for all its rows, so a sampled request
 (temperature > 0), or one that could not fit the paged cache, goes to a DynamicBatcher on the
 same model (created on first need). Both use the model's plain SDPA attention, so they can share
-it, but never at the same moment: a forward pass temporarily sets ``model.config.is_causal``
-(False for the paged batch), and a plain ``generate`` running meanwhile in another thread reads
-it, computes garbage and may leave it False for good (measured). The fallback therefore runs each
-``generate`` inside the manager's ``pause()``: the running rows wait a moment, then resume.
+it, but never at the same moment: the fallback runs each ``generate`` inside the manager's
+``pause()``: the running rows wait a moment, then resume.
 
 The cache is sized explicitly (``BDC_LOCAL_CB_TOKENS`` tokens, default 16384, in 256-token pages):
 left alone, the manager would claim 60% of the machine's RAM on a CPU.
@@ -27,24 +38,47 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import copy
+import inspect
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from engine.agents.local.batcher import (
+from engine.agents.local.batcher import DynamicBatcher, default_threads, eos_ids, pad_id
+from engine.agents.local.rows import (
     REPEAT_WINDOW,
-    DynamicBatcher,
     GenRequest,
     GenResult,
-    default_threads,
-    eos_ids,
-    looping,
-    pad_id,
+    LocalGenerationError,
+    claim,
+    deliver,
+    finish_row,
+    loops,
 )
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 256
+WARMUP_TOKENS = 2
+STOP_WAIT_S = 5.0  # how long a broken engine's thread may take to end before the model counts as unsafe
+
+# the public entry points this module calls, with the keyword arguments it passes
+MODEL_ENTRY_POINTS = {"init_continuous_batching": ("generation_config", "continuous_batching_config")}
+MANAGER_ENTRY_POINTS = {
+    "start": (),
+    "is_running": (),
+    "add_request": ("input_ids", "request_id", "max_new_tokens", "streaming", "eos_token_id"),
+    "get_result": ("timeout",),
+    "cancel_request": ("request_id",),
+    "pause": (),
+    "stop": ("block", "timeout", "hard_stop"),
+}
+
+
+class ContinuousUnavailable(RuntimeError):
+    """This model or this transformers cannot run continuous batching here (the message says why)."""
 
 
 def cache_tokens() -> int:
@@ -53,11 +87,37 @@ def cache_tokens() -> int:
     return max(PAGE_SIZE, int(env)) if env.isdigit() else 16384
 
 
+def warmup_seconds() -> float:
+    """Bound on the start-up check's generate: ``$BDC_LOCAL_WARMUP_S`` or 120 (a loaded CPU is slow)."""
+    try:
+        return max(1.0, float(os.environ.get("BDC_LOCAL_WARMUP_S", "120")))
+    except ValueError:
+        return 120.0
+
+
 def supports_continuous(model: Any) -> bool:
     """Whether transformers' continuous batching can drive ``model`` with its current attention."""
     impl = getattr(getattr(model, "config", None), "_attn_implementation", None) or ""
     # eager would be switched to paged|eager on the shared model, breaking the fallback's plain generate
     return hasattr(model, "init_continuous_batching") and (impl == "sdpa" or "flash" in impl)
+
+
+def incompatibility(obj: Any, entry_points: dict[str, tuple[str, ...]]) -> str | None:
+    """Why ``obj`` does not offer ``entry_points`` as this module calls them, or None."""
+    kind = type(obj).__name__
+    for name, kwargs in entry_points.items():
+        fn = getattr(obj, name, None)
+        if not callable(fn):
+            return f"{kind}.{name} is missing"
+        try:
+            sig = inspect.signature(fn)
+        except (TypeError, ValueError):
+            continue  # a builtin without a signature: the warm-up generate will tell
+        try:
+            sig.bind(**{k: None for k in kwargs})
+        except TypeError as e:
+            return f"{kind}.{name}{sig} cannot be called as {name}({', '.join(kwargs)}): {e}"
+    return None
 
 
 @dataclass
@@ -72,15 +132,15 @@ class ContinuousBatcher:
     ``batches_run`` counts busy periods (the engine going from idle to working): a request that
     joins a running batch does not start a new one, exactly as DynamicBatcher counts ``generate``
     calls. ``steps`` is the number of forward passes; ``fallback`` the DynamicBatcher used for
-    sampled or oversized requests (None until one arrives).
+    sampled, oversized or failed-over requests (None until one arrives); ``broken`` why the paged
+    engine no longer takes calls (None while it does). Raises ``ContinuousUnavailable`` when the
+    start-up check fails: an entry point missing or changed, or the warm-up generate failing.
     """
 
     def __init__(
         self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None,
         capacity_tokens: int | None = None, max_batch_tokens: int = 512,
     ) -> None:
-        from transformers import ContinuousBatchingConfig
-
         self.model = model
         self.tokenizer = tokenizer
         self.max_batch = max_batch
@@ -89,7 +149,9 @@ class ContinuousBatcher:
         self.batches_run = 0
         self.tokens_streamed = 0  # generated tokens seen so far (progress, for tests and stats)
         self.fallback: DynamicBatcher | None = None
-        self.generation_threads = 0  # intra-op threads seen inside the generation thread (set when it starts)
+        self.generation_threads = 0  # intra-op threads the generation thread starts with
+        self.broken: str | None = None
+        self._warming = False
         self._lock = threading.Lock()
         self._rows: dict[str, _Row] = {}
         self._counter = 0
@@ -98,7 +160,26 @@ class ContinuousBatcher:
         self.pad_id = pad_id(tokenizer)
         blocks = max(1, (capacity_tokens or cache_tokens()) // PAGE_SIZE)
         self.capacity = blocks * PAGE_SIZE
-        gen = copy.deepcopy(getattr(model, "generation_config", None))
+        why = incompatibility(model, MODEL_ENTRY_POINTS)
+        if why is not None:
+            raise ContinuousUnavailable(why)
+        self._mgr = model.init_continuous_batching(
+            generation_config=self._generation_config(),
+            continuous_batching_config=self._config(blocks, max_batch, max_batch_tokens),
+        )
+        why = incompatibility(self._mgr, MANAGER_ENTRY_POINTS)
+        if why is not None:
+            raise ContinuousUnavailable(why)
+        self._start_manager()
+        self._dispatcher = threading.Thread(target=self._dispatch, name="bdc-local-continuous", daemon=True)
+        self._dispatcher.start()
+        self._warm_up(warmup_seconds())
+        with self._lock:  # the counters describe the callers' work, not the check's
+            self.batches_run = 0
+            self.tokens_streamed = 0
+
+    def _generation_config(self) -> Any:
+        gen = copy.deepcopy(getattr(self.model, "generation_config", None))
         if gen is None:
             from transformers import GenerationConfig
 
@@ -108,64 +189,141 @@ class ContinuousBatcher:
         gen.max_new_tokens = 256
         gen.eos_token_id = sorted(self.eos_ids) if self.eos_ids else -1
         gen.pad_token_id = self.pad_id
-        cfg = ContinuousBatchingConfig(
-            page_size=PAGE_SIZE, num_blocks=blocks, max_batch_tokens=max_batch_tokens,
-            max_requests_per_batch=max_batch, allow_block_sharing=False, auto_switch_to_flash=False,
-            use_async_batching=False, use_cuda_graph=False,
-        )
-        self._mgr = model.init_continuous_batching(generation_config=gen, continuous_batching_config=cfg)
-        self._start_manager()
-        self._dispatcher = threading.Thread(target=self._dispatch, name="bdc-local-continuous", daemon=True)
-        self._dispatcher.start()
+        return gen
+
+    @staticmethod
+    def _config(blocks: int, max_batch: int, max_batch_tokens: int) -> Any:
+        from transformers import ContinuousBatchingConfig
+
+        try:
+            return ContinuousBatchingConfig(
+                page_size=PAGE_SIZE, num_blocks=blocks, max_batch_tokens=max_batch_tokens,
+                max_requests_per_batch=max_batch, allow_block_sharing=False, auto_switch_to_flash=False,
+                use_async_batching=False, use_cuda_graph=False,
+            )
+        except TypeError as e:
+            raise ContinuousUnavailable(f"ContinuousBatchingConfig changed: {e}") from e
 
     def _start_manager(self) -> None:
-        """``manager.start()`` but on a daemon thread with our intra-op thread count.
+        """``manager.start()`` from a short-lived daemon thread with our intra-op thread count.
 
-        The manager's own thread is not a daemon (a process that forgot ``close`` would hang at
-        exit) and would run with torch's default thread count; the thread count is a per-thread
-        OpenMP setting, so it must be set inside the generation thread, as DynamicBatcher does.
+        A thread inherits daemon status from the thread that creates it, and torch's intra-op
+        thread count and inference mode are read there too: so the manager's generation thread is
+        a daemon (a process that forgot ``close`` still exits), runs ``threads`` OpenMP threads
+        like DynamicBatcher's worker, and runs in inference mode, all through its public ``start``.
         """
-        mgr = self._mgr
-        run = mgr._run_generation_loop
-        threads = self.threads
+        errors: list[BaseException] = []
 
-        def loop() -> None:
+        def starter() -> None:
             import torch
 
-            if threads:
-                torch.set_num_threads(threads)
-            self.generation_threads = torch.get_num_threads()
-            run()
+            try:
+                if self.threads:
+                    torch.set_num_threads(self.threads)
+                self.generation_threads = torch.get_num_threads()
+                with torch.inference_mode():
+                    self._mgr.start()
+            except BaseException as e:  # noqa: BLE001 - reported by the caller
+                errors.append(e)
 
-        mgr.background_thread_status.clear()
-        mgr._generation_thread = threading.Thread(target=loop, name="bdc-local-cb-generate", daemon=True)
-        mgr._generation_thread.start()
+        t = threading.Thread(target=starter, name="bdc-local-cb-start", daemon=True)
+        t.start()
+        t.join(timeout=30)
+        if errors or t.is_alive():
+            why = f"{type(errors[0]).__name__}: {errors[0]}" if errors else "start() did not return in 30 s"
+            raise ContinuousUnavailable(f"the continuous batching manager did not start: {why}")
+
+    def _warm_up(self, timeout_s: float) -> None:
+        """A real greedy generate of ``WARMUP_TOKENS`` tokens through every entry point we use, and a pause."""
+        ids = list(self.tokenizer("def f():", add_special_tokens=False)["input_ids"]) or [self.pad_id]
+        self._warming = True
+        try:
+            res = self.submit(GenRequest(ids, WARMUP_TOKENS)).result(timeout=timeout_s)
+            if self.broken is not None:
+                raise ContinuousUnavailable(self.broken)
+            if not (isinstance(res, GenResult) and len(res.token_ids) <= WARMUP_TOKENS
+                    and res.finish_reason in ("stop", "length") and all(isinstance(t, int) for t in res.token_ids)):
+                raise ContinuousUnavailable(f"the warm-up generate returned {res!r}")
+            self._check_pause(timeout_s)
+            self._warming = False
+        except BaseException as e:
+            self.close(timeout=STOP_WAIT_S)
+            if isinstance(e, ContinuousUnavailable):
+                raise
+            if isinstance(e, concurrent.futures.TimeoutError):
+                raise ContinuousUnavailable(f"the warm-up generate gave no answer in {timeout_s:.0f} s") from e
+            raise ContinuousUnavailable(f"the warm-up generate failed: {type(e).__name__}: {e}") from e
+
+    def _check_pause(self, timeout_s: float) -> None:
+        done = threading.Event()
+        errors: list[BaseException] = []
+
+        def pause() -> None:
+            try:
+                with self._mgr.pause():
+                    pass
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+            finally:
+                done.set()
+
+        threading.Thread(target=pause, name="bdc-local-cb-pause-check", daemon=True).start()
+        if not done.wait(timeout_s):
+            raise ContinuousUnavailable(f"pause() did not return in {timeout_s:.0f} s")
+        if errors:
+            raise ContinuousUnavailable(f"pause() failed: {type(errors[0]).__name__}: {errors[0]}")
 
     @property
     def steps(self) -> int:
-        return int(getattr(self._mgr, "current_batch", 0))
+        return int(getattr(self._mgr, "current_batch", 0) or 0)
+
+    @property
+    def progress(self) -> int:
+        return self.steps + self.tokens_streamed + (self.fallback.progress if self.fallback is not None else 0)
+
+    def failure(self) -> str | None:
+        """Why calls cannot be answered any more, or None: a broken engine still answers through the
+        fallback, so only the fallback's own death or a dead dispatcher count."""
+        if self.fallback is not None and (why := self.fallback.failure()) is not None:
+            return why
+        if not self._closed and not self._dispatcher.is_alive() and self.broken is None:
+            return "the continuous batching dispatcher thread exited unexpectedly"
+        return None
+
+    def abandon(self, why: str) -> None:
+        """The watchdog saw no progress: stop taking calls on the paged engine (its thread is stuck)."""
+        self._break(f"no progress: {why}")
 
     # -- callers' side ---------------------------------------------------------------------------
     def submit(self, req: GenRequest) -> concurrent.futures.Future:
         if self._closed:
-            raise RuntimeError("batcher is closed")
+            raise LocalGenerationError("batcher is closed")
         too_big = len(req.prompt_ids) + req.max_new_tokens > self.capacity
-        if req.temperature > 0 or too_big or self._mgr.background_thread_status.fatal_error is not None:
-            return self._fallback().submit(req)  # a dead engine (logged by transformers) leaves the fallback
+        if req.temperature > 0 or too_big or self.broken is not None:
+            return self._fallback().submit(req)
         with self._lock:
-            rid = f"bdc-{self._counter}"
-            self._counter += 1
-            if not self._rows:
-                self.batches_run += 1
-            self._rows[rid] = _Row(req, len(self._rows) + 1)
-            for row in self._rows.values():
-                row.peak = max(row.peak, len(self._rows))
-        added = self._mgr.add_request(
-            list(req.prompt_ids), request_id=rid, max_new_tokens=req.max_new_tokens, streaming=True,
-            eos_token_id=sorted(self.eos_ids) if self.eos_ids else -1,
-        )
-        if added is None:  # the manager refused it (stopping or dead)
-            self._finish(rid, error=RuntimeError("continuous batching engine is not running"))
+            if self.broken is not None:  # broke a moment ago: its rows went to the fallback already
+                rid = None
+            else:
+                rid = f"bdc-{self._counter}"
+                self._counter += 1
+                if not self._rows:
+                    self.batches_run += 1
+                self._rows[rid] = _Row(req, len(self._rows) + 1)
+                for row in self._rows.values():
+                    row.peak = max(row.peak, len(self._rows))
+        if rid is None:
+            return self._fallback().submit(req)
+        try:
+            added = self._mgr.add_request(
+                list(req.prompt_ids), request_id=rid, max_new_tokens=req.max_new_tokens, streaming=True,
+                eos_token_id=sorted(self.eos_ids) if self.eos_ids else -1,
+            )
+        except Exception as e:  # noqa: BLE001 - the engine refused it: its rows (this one too) move on
+            self._break(f"add_request failed: {type(e).__name__}: {e}")
+        else:
+            if added is None:  # the manager is stopping or dead
+                self._break("the continuous batching engine refused a call (not running)")
         return req.future
 
     def _fallback(self) -> DynamicBatcher:
@@ -179,40 +337,87 @@ class ContinuousBatcher:
 
     @contextlib.contextmanager
     def _exclusive(self) -> Iterator[None]:
-        """The model to ourselves: the manager's loop paused (if it still runs) until we are done."""
-        if self._mgr.is_running():
+        """The model to ourselves: the manager's loop paused (if it still runs) until we are done.
+
+        A broken engine's thread is given ``STOP_WAIT_S`` to end; one that is still running then
+        (stuck in a forward pass) makes the model unsafe to share, and the call fails saying so.
+        """
+        if self.broken is not None:
+            deadline = time.monotonic() + STOP_WAIT_S
+            while self._mgr.is_running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if self._mgr.is_running():
+                raise LocalGenerationError(
+                    f"continuous batching is stuck ({self.broken}) and still holds the model: restart bdc"
+                )
+            yield
+        elif self._mgr.is_running():
             with self._mgr.pause():
                 yield
         else:
             yield
 
-    def close(self) -> None:
+    def close(self, timeout: float = 30) -> None:
         if self._closed:
             return
         self._closed = True
         if self.fallback is not None:  # first: its generate calls need the manager's pause
             self.fallback.close()
-        self._mgr.stop(block=True, timeout=30, hard_stop=True)  # rows still running fail, like a cancelled call
-        self._dispatcher.join(timeout=30)
-        with self._lock:
-            left = list(self._rows)
-        for rid in left:
-            self._finish(rid, error=RuntimeError("batcher is closed"))
+        with contextlib.suppress(Exception):  # a broken manager must not keep its rows waiting
+            self._mgr.stop(block=True, timeout=timeout, hard_stop=True)  # rows still running fail, like a cancel
+        self._dispatcher.join(timeout=timeout)
+        self._fail_all(LocalGenerationError("batcher is closed"))
 
     # -- dispatcher thread -----------------------------------------------------------------------
     def _dispatch(self) -> None:
+        try:
+            self._dispatch_loop()
+        except BaseException as e:  # noqa: BLE001 - nobody reads the manager any more: move the rows
+            self._break(f"the continuous batching dispatcher died: {type(e).__name__}: {e}")
+            log.debug("continuous batching dispatcher", exc_info=True)
+
+    def _dispatch_loop(self) -> None:
         mgr = self._mgr
         while True:
             out = mgr.get_result(timeout=0.05)
-            if out is None:
-                status = mgr.background_thread_status
-                if status.fatal_error is not None:
-                    self._fail_all(RuntimeError(f"continuous batching engine failed: {status.fatal_error}"))
-                if self._closed or not mgr.is_running():
-                    if mgr.output_router.output_queue.empty():
-                        return
+            if out is not None:
+                self._handle(out)
                 continue
-            self._handle(out)
+            if self._closed:
+                return
+            why = self._engine_failure()
+            if why is not None:
+                self._break(why)
+                return
+
+    def _engine_failure(self) -> str | None:
+        fatal = getattr(getattr(self._mgr, "background_thread_status", None), "fatal_error", None)
+        if fatal is not None:
+            return f"the continuous batching engine failed: {type(fatal).__name__}: {fatal}"
+        if not self._mgr.is_running():
+            return "the continuous batching generation thread exited"
+        return None
+
+    def _break(self, why: str) -> None:
+        """Stop using the paged engine: its rows in flight and every later call go to the fallback."""
+        with self._lock:
+            if self.broken is not None:
+                return
+            self.broken = why
+            rows = list(self._rows.values())
+            self._rows.clear()
+        if self._closed:
+            return
+        if self._warming:  # the start-up check fails with the reason; the engine logs it once
+            for row in rows:
+                if claim(row.req.future):
+                    deliver(row.req.future, error=LocalGenerationError(why))
+            return
+        log.warning("continuous batching stopped (%s): calls go to dynamic batching (%d in flight moved)",
+                    why, len(rows))
+        for row in rows:
+            if not row.req.future.done():
+                self._fallback().submit(row.req)
 
     def _handle(self, out: Any) -> None:
         rid = out.request_id
@@ -220,54 +425,39 @@ class ContinuousBatcher:
             row = self._rows.get(rid)
         if row is None:  # already answered (loop cut or cancelled); the manager's late outputs are dropped
             return
+        try:
+            self._answer(rid, row, out)
+        except Exception as e:  # noqa: BLE001 - one bad output fails its own row, not the dispatcher
+            self._finish(rid, error=LocalGenerationError(f"continuous batching output unreadable: {type(e).__name__}: {e}"))
+
+    def _answer(self, rid: str, row: _Row, out: Any) -> None:
         if out.error:
-            self._finish(rid, error=RuntimeError(f"generation failed: {out.error}"))
+            self._finish(rid, error=LocalGenerationError(f"generation failed: {out.error}"))
             return
         tokens = list(out.generated_tokens)
+        self.tokens_streamed += 1
         if not out.is_finished():
-            self.tokens_streamed += 1
-            if row.req.future.cancelled():
+            if row.req.future.cancelled() or row.req.future.done():  # cancelled, or failed by the watchdog
                 self._mgr.cancel_request(rid)
                 self._finish(rid)
-            elif len(tokens) >= REPEAT_WINDOW and self._loops(tokens):
+            elif len(tokens) >= REPEAT_WINDOW and loops(tokens):
                 self._mgr.cancel_request(rid)
-                self._finish(rid, result=self._result(row, tokens, "repetition"))
+                self._finish(rid, result=self._result(row, tokens, looped_at=len(tokens)))
             return
-        self.tokens_streamed += 1
-        tokens = tokens[: row.req.max_new_tokens]
-        cut = next((j for j, t in enumerate(tokens) if t in self.eos_ids), None)
-        if cut is not None:
-            res = self._result(row, tokens[:cut], "stop")
-        elif len(tokens) >= REPEAT_WINDOW and self._loops(tokens):
-            res = self._result(row, tokens, "repetition")  # found at the last step, as _RowStops would
-        else:
-            res = self._result(row, tokens, "length")
-        self._finish(rid, result=res)
+        looped = len(tokens[: row.req.max_new_tokens])
+        self._finish(rid, result=self._result(row, tokens, looped_at=looped if loops(tokens[:looped]) else None))
 
-    @staticmethod
-    def _loops(tokens: list[int]) -> bool:
-        import torch
-
-        return bool(looping(torch.tensor([tokens[-REPEAT_WINDOW:]]))[0])
-
-    def _result(self, row: _Row, tokens: list[int], reason: str) -> GenResult:
-        text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-        return GenResult(tokens, text, len(row.req.prompt_ids), row.peak, reason)
+    def _result(self, row: _Row, tokens: list[int], *, looped_at: int | None) -> GenResult:
+        return finish_row(self.tokenizer, row.req, tokens, self.eos_ids, row.peak, looped_at)
 
     def _finish(self, rid: str, *, result: GenResult | None = None, error: BaseException | None = None) -> None:
         with self._lock:
             row = self._rows.pop(rid, None)
-        if row is None:
+        if row is None or not claim(row.req.future):
             return
-        fut = row.req.future
-        if not fut.set_running_or_notify_cancel():
-            return
-        if error is not None:
-            fut.set_exception(error)
-        elif result is not None:
-            fut.set_result(result)
-        else:
-            fut.set_exception(RuntimeError("request ended without a result"))
+        if error is None and result is None:
+            error = LocalGenerationError("request ended without a result")
+        deliver(row.req.future, result=result, error=error)
 
     def _fail_all(self, error: BaseException) -> None:
         with self._lock:

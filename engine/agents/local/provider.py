@@ -6,7 +6,10 @@ once per process, on first use, in a worker thread so the event loop never block
 batcher turns concurrent requests into batched generation: continuous batching (requests join
 and leave the running batch at every step) when the model supports it, else the DynamicBatcher
 (one ``generate`` per group of requests that arrive together). ``BDC_LOCAL_BATCHING=continuous|dynamic``
-forces one.
+forces one. A continuous batcher that fails its start-up check (``ContinuousUnavailable``: an
+incompatible transformers, a warm-up generate that fails or never answers) leaves dynamic batching,
+with one log line saying why. Every call is watched (``watchdog.Watchdog``): a dead or stalled
+generation thread fails its waiters with the reason instead of leaving them waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import threading
 import time
 from typing import Any
 
-from engine.agents.local.batcher import DynamicBatcher, GenRequest, GenResult
+from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.rows import Batcher, GenRequest, GenResult
+from engine.agents.local.watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 BATCHING_MODES = ("continuous", "dynamic")
@@ -44,11 +49,11 @@ class LocalEngine:
             tokenizer.padding_side = "left"
         self.tokenizer = tokenizer
         self.model = model
-        self.batcher: Any = None
+        batcher: Batcher | None = None
         if (batching or batching_mode()) == "continuous":
-            self.batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
-        if self.batcher is None:
-            self.batcher = DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+            batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+        self.batcher: Batcher = batcher or DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
+        self.watchdog = Watchdog(self.batcher)
 
     @property
     def batching(self) -> str:
@@ -72,17 +77,20 @@ class LocalEngine:
 
     def request(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0):
         ids = self.encode(messages)
-        return self.batcher.submit(GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p)))
+        req = GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p))
+        return self.watchdog.track(self.batcher.submit(req))
 
     async def agenerate(self, messages: list[dict], **kw: Any) -> GenResult:
         return await asyncio.wrap_future(self.request(messages, **kw))
 
     def close(self) -> None:
+        self.watchdog.close()
         self.batcher.close()
 
 
-def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Any:
-    """A ContinuousBatcher, or None (logged) when the model or this transformers cannot run one."""
+def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Batcher | None:
+    """A ContinuousBatcher that passed its start-up check, or None (one log line) when the model or
+    this transformers cannot run one."""
     try:
         from engine.agents.local.continuous import ContinuousBatcher, supports_continuous
 
@@ -92,7 +100,8 @@ def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Any:
             return None
         return ContinuousBatcher(model, tokenizer, **kw)
     except Exception as e:  # noqa: BLE001 - any failure here only costs the faster engine
-        log.warning("continuous batching unavailable (%s): dynamic batching", e)
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        log.warning("continuous batching unavailable (%s): dynamic batching", first)
         return None
 
 
@@ -114,13 +123,6 @@ def set_engine(source: str, engine: LocalEngine) -> None:
     """Install an already-built engine under a name (tests, benchmarks, preloaded models)."""
     with _engines_lock:
         _engines[source] = engine
-
-
-def unload_engines() -> None:
-    with _engines_lock:
-        for eng in _engines.values():
-            eng.close()
-        _engines.clear()
 
 
 def _make_provider_class():

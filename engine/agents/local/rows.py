@@ -1,0 +1,135 @@
+"""What every local batcher shares: the request and result of one row, how a row is finished, and
+the protocol a batcher offers to the engine.
+
+Both batchers (``DynamicBatcher``: one ``generate`` per group of requests; ``ContinuousBatcher``:
+rows join and leave a running batch) answer a row the same way, through ``finish_row``: the
+tokens are cut at the row's own ``max_new_tokens``, then at its first end-of-sequence token
+(``stop``), else at the point where it fell into a loop (``repetition``), else it ran to its limit
+(``length``). Small models often loop (``()()()()...`` until the token limit; seen with
+SmolLM2-135M on HumanEval), and a loop never turns back into a usable reply, so the last
+``REPEAT_WINDOW`` tokens repeating with a period of at most ``REPEAT_MAX_PERIOD`` end the row.
+
+A row's future can be answered by its batcher or, first, by the engine's watchdog (a stalled or
+dead generation thread); ``claim`` and ``deliver`` make the second answer a no-op instead of an
+``InvalidStateError`` that would kill the batcher's thread.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
+# is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
+# prose do not produce (a literal like [0, 0, 0, ...] needs 48 equal elements to trip it).
+REPEAT_WINDOW = 96
+REPEAT_MAX_PERIOD = 12
+
+
+class LocalGenerationError(RuntimeError):
+    """A local call that cannot be answered: its generation thread died, stalled, or was closed."""
+
+
+@dataclass
+class GenRequest:
+    prompt_ids: list[int]
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+    @property
+    def sampling_key(self) -> tuple:
+        return (False,) if self.temperature <= 0 else (True, round(self.temperature, 4), round(self.top_p, 4))
+
+
+@dataclass
+class GenResult:
+    token_ids: list[int]
+    text: str
+    prompt_tokens: int
+    batch_size: int  # how many requests shared the batch (for tests and stats)
+    finish_reason: str = "stop"  # stop (end of sequence), length (max_new_tokens) or repetition
+
+
+class Batcher(Protocol):
+    """What ``LocalEngine`` needs from a batcher.
+
+    ``progress`` grows with every decode step (the watchdog's sign of life); ``failure()`` is why
+    the batcher can no longer answer (its thread died), or None; ``abandon(why)`` is the watchdog
+    telling it that its generation made no progress for too long.
+    """
+
+    batches_run: int
+
+    @property
+    def progress(self) -> int: ...
+
+    def submit(self, req: GenRequest) -> concurrent.futures.Future: ...
+
+    def failure(self) -> str | None: ...
+
+    def abandon(self, why: str) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def looping(tokens: Any, window: int = REPEAT_WINDOW, max_period: int = REPEAT_MAX_PERIOD) -> Any:
+    """Per row of a (B, T) token tensor: are its last ``window`` tokens periodic (period <= max_period)?"""
+    import torch
+
+    if tokens.shape[1] < window:
+        return torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    tail = tokens[:, -window:]
+    hit = torch.zeros(tokens.shape[0], dtype=torch.bool, device=tokens.device)
+    for p in range(1, max_period + 1):
+        hit |= (tail[:, p:] == tail[:, :-p]).all(dim=1)
+    return hit
+
+
+def loops(tokens: list[int]) -> bool:
+    """Whether one row's generated tokens end in a loop (see ``looping``)."""
+    if len(tokens) < REPEAT_WINDOW:
+        return False
+    import torch
+
+    return bool(looping(torch.tensor([tokens[-REPEAT_WINDOW:]]))[0])
+
+
+def finish_row(
+    tokenizer: Any, req: GenRequest, tokens: list[int], eos_ids: Collection[int], batch_size: int,
+    looped_at: int | None = None,
+) -> GenResult:
+    """The one way a row is answered. ``looped_at``: generated length at which the loop guard fired."""
+    tokens = list(tokens[: req.max_new_tokens])
+    cut = next((j for j, t in enumerate(tokens) if t in eos_ids), None)
+    if cut is not None:
+        tokens, reason = tokens[:cut], "stop"
+    elif looped_at is not None:
+        tokens, reason = tokens[:looped_at], "repetition"
+    else:
+        reason = "length"
+    text = tokenizer.decode(tokens, skip_special_tokens=True)
+    return GenResult(tokens, text, len(req.prompt_ids), batch_size, reason)
+
+
+def claim(fut: concurrent.futures.Future) -> bool:
+    """Mark a row's future running; False when it was cancelled or already answered (watchdog)."""
+    try:
+        return fut.set_running_or_notify_cancel()
+    except RuntimeError:  # already finished
+        return False
+
+
+def deliver(fut: concurrent.futures.Future, *, result: Any = None, error: BaseException | None = None) -> bool:
+    """Answer a future once; False when someone answered it first."""
+    try:
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(result)
+        return True
+    except concurrent.futures.InvalidStateError:
+        return False
