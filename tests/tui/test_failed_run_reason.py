@@ -42,6 +42,7 @@ async def test_the_new_search_form_refuses_an_unknown_agent_before_creating_a_ru
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewSearchScreen))
         form = app.screen
         form.query_one("#limit").value = "1"
+        form.query_one("#agents").select(0)  # nothing is ticked when the form opens
         for i in form.query_one("#agents").selected:  # whatever is chosen now names a provider that does not exist
             label, _ = form.agent_specs[i]
             form.agent_specs[i] = (label, {"name": "typo", "model": "nosuch/model-xyz"})
