@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable
 
 from engine.agents.types import Budget, PolicySpec
+from engine.errors import StoreError
 from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
@@ -205,7 +206,7 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
                                 config=strategy.config, journal=journal.get(p.id, ()), sequential=cfg.sequential)
             try:
                 result = await solve_problem(strategy, px)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, StoreError):  # a failing store sinks the run, loudly
                 raise
             except Exception as e:  # one broken problem must not sink the run
                 result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "difficulty": p.difficulty,

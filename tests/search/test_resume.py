@@ -139,3 +139,23 @@ async def test_a_crash_marks_the_run_failed(store):
         runner._open_sandbox = orig
     row = await store.run(run_id)
     assert row.status == "failed" and "sandbox could not start" in row.error
+
+
+async def test_a_store_write_failure_fails_the_run_with_the_reason(store, tmp_path):
+    """Inject a real SQLite failure mid-run: the run fails loudly, the log stays a dense prefix."""
+    import sqlite3
+
+    import pytest
+
+    from engine.errors import StoreWriteError
+
+    run_id = await create_search_run(store, _cfg(), _problems())
+    with sqlite3.connect(store.path) as c:
+        c.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 40 "
+                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        await execute_run(store, run_id, policies=crash_policies(), sandbox=FakeSandbox())
+    row = await store.run(run_id)
+    assert row.status == "failed" and "injected disk failure" in row.error
+    seqs = [e.seq for e in await store.events(run_id)]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 40

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreWriteError
 from engine.problems import load_dataset
 from engine.store import SCHEMA_VERSION, Store
 from engine.store.schema import MIGRATIONS, migrate
@@ -25,7 +25,7 @@ def _tables(path: Path) -> set[str]:
 
 
 async def test_fresh_file_gets_latest_schema_and_wal(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "bdc.db"
+    path = tmp_path / "bdc.db"
     store = await Store.open(path)
     await store.close()
     with sqlite3.connect(path) as c:
@@ -65,6 +65,102 @@ async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> N
         await Store.open(path, readonly=True)
     with sqlite3.connect(path) as c:  # and the file was not touched
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
+
+
+async def test_newer_schema_is_refused_before_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as c:  # a rollback-journal file, as a newer bdc might leave it
+        c.execute("CREATE TABLE future (x)")
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer than this bdc"):
+        await Store.open(path)
+    assert path.read_bytes() == before  # not switched to WAL, not migrated
+    assert not Path(f"{path}-wal").exists()
+
+
+async def test_missing_directory_is_refused_without_creating_anything(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "dir" / "x.db"
+    with pytest.raises(StoreError, match="directory .*typo/dir does not exist"):
+        await Store.open(path)
+    assert not (tmp_path / "typo").exists()
+    # a new store in an existing directory is fine
+    async with await Store.open(tmp_path / "x.db"):
+        pass
+    assert (tmp_path / "x.db").exists()
+
+
+async def test_bdc_data_dir_is_created_for_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.paths import default_db_path
+
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("BDC_HOME", str(home))
+    monkeypatch.delenv("BDC_DB", raising=False)
+    async with await Store.open(default_db_path()):
+        pass
+    assert (home / "bdc.db").exists()
+
+
+def test_cli_with_a_mistyped_db_directory_says_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "--db", str(tmp_path / "typo" / "dir" / "x.db"), "runs"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "typo").exists()
+
+
+async def _store_failing_at_seq(tmp_path: Path, seq: int) -> tuple[Store, str]:
+    """A store whose events table refuses the event with ``seq`` (a real SQLite failure)."""
+    path = tmp_path / "bdc.db"
+    store = await Store.open(path)
+    rid = await store.create_run(dataset=None, strategy=None, agents=[], config={}, run_id="r-fail")
+    await store.claim_run(rid)
+    with sqlite3.connect(path) as c:
+        c.execute(f"CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = {seq} "
+                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+    return store, rid
+
+
+async def test_a_failed_batch_is_sticky_loud_and_leaves_a_dense_prefix(tmp_path: Path) -> None:
+    store, rid = await _store_failing_at_seq(tmp_path, 8)
+    for i in range(5):
+        store.emit(rid, "tick", {"i": i})
+    await store.flush()  # seq 1..5 committed
+    for i in range(5, 10):  # seq 6..10 in one batch, no flush waiter: the batch fails at seq 8
+        store.emit(rid, "tick", {"i": i})
+    for _ in range(100):
+        if store.write_error is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert store.write_error is not None and "injected disk failure" in str(store.write_error)
+    # every later write and flush says so; a refused emit does not consume a seq
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        store.emit(rid, "tick", {"i": 10})
+    with pytest.raises(StoreWriteError):
+        await store.flush()
+    with pytest.raises(StoreWriteError):
+        store.record_llm_call({"run_id": rid})
+    # the lost rows are kept in memory, and the run says why it stopped
+    assert [p[1] for sql, p in store.unwritten if "INTO events" in sql] == [6, 7, 8, 9, 10]
+    await store.close()  # already surfaced: closing does not raise again
+    reader = await Store.open(tmp_path / "bdc.db", readonly=True)
+    try:
+        events = await reader.events(rid)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]  # dense prefix: nothing committed after the hole
+        run = await reader.run(rid)
+        assert run.status == "failed" and "injected disk failure" in (run.error or "")
+    finally:
+        await reader.close()
+
+
+async def test_a_failure_nobody_saw_is_raised_by_close(tmp_path: Path) -> None:
+    store, rid = await _store_failing_at_seq(tmp_path, 1)
+    store.emit(rid, "tick", {"i": 0})
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        await store.close()
+    assert store._rconn is None and store._wconn is None  # closed all the same
 
 
 async def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
