@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 from engine.problems.model import Problem, TestCase, TestStyle
 from engine.search import events as ev
+from engine.store import Event
 
 BASE_TIME = 1_767_225_600.0  # 2026-01-01 00:00 UTC: fixed clock for deterministic screens
 POLICIES = ("gpt-4o-mini", "claude-haiku", "qwen-coder")
@@ -88,14 +89,6 @@ class _N:
     pruned: bool = False
 
 
-@dataclass
-class DemoEvent:
-    kind: str
-    problem_id: str | None
-    node_id: str | None
-    payload: dict[str, Any]
-
-
 def search_events(
     problem_id: str,
     *,
@@ -104,15 +97,15 @@ def search_events(
     rollouts: int | None = None,
     branching: int = 3,
     solve: bool = True,
-) -> Iterator[DemoEvent]:
+) -> Iterator[Event]:
     """Events of one problem's search: select/expand/simulate/backup, prunes, refines, a solution."""
     rng = random.Random(f"{problem_id}:{seed}")
     nodes: dict[str, _N] = {"0": _N("0", None, 0, 0.0)}
     next_id = 1
     pid = problem_id
 
-    def E(kind: str, _node: str | None, **payload: Any) -> DemoEvent:
-        return DemoEvent(kind, pid, _node, payload)
+    def E(kind: str, _node: str | None, **payload: Any) -> Event:
+        return Event("", 0, 0.0, kind, pid, _node, payload)
 
     yield E(ev.PROBLEM_STARTED, None, difficulty="easy", statement_preview="Check if in given list...", public_tests=1, private_tests=2)
     yield E(ev.ROOT, "0", node="0", statement_preview="Check if in given list...")
@@ -228,14 +221,14 @@ async def write_run(
         for e in search_events(p.id, seed=seed + i, max_nodes=max_nodes, solve=(i % 2 == 0)):
             store.emit(run_id, e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
             if llm_calls and e.kind == ev.EXPAND:
-                for c in e.payload["children"]:
+                for c in e.payload.children:
                     store.record_llm_call({
-                        "run_id": run_id, "problem_id": p.id, "node_id": c["node"], "policy": c["policy"],
-                        "model": MODELS[c["policy"]], "tokens_in": 812, "tokens_out": 96,
+                        "run_id": run_id, "problem_id": p.id, "node_id": c.node, "policy": c.policy,
+                        "model": MODELS[c.policy], "tokens_in": 812, "tokens_out": 96,
                         "cost": 0.00041, "latency_s": 1.25, "retries": 0, "cached": False,
                     })
             if e.kind == ev.PROBLEM_FINISHED:
-                finished = e.payload
+                finished = e.payload.to_dict()
         store.set_problem_result(run_id, p.id, "finished", finished)
     if status == "finished":
         store.emit(run_id, ev.RUN_FINISHED, {"status": "finished", "metrics": {}})

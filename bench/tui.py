@@ -56,7 +56,7 @@ async def build_live(db: Path) -> int:
         store.emit("r-live", e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
         written += 1
         if e.kind == "expand":
-            nodes += len(e.payload["children"])
+            nodes += len(e.payload.children)
         if e.kind == "rollout_finished" and nodes >= LIVE_NODES:
             break
     await store.flush()

@@ -29,25 +29,15 @@ from engine.search import events as ev
 from engine.search.config import SearchConfig
 from engine.search.puct import backup_values, node_value
 from engine.search.tree import Node, ProblemTree, TreeState
+from engine.store.records import Event
 
 
 class ResumeDivergence(BdcError):
     """The re-executed search produced an event different from the stored one."""
 
 
-@dataclass
-class _Ev:
-    """The shape ``TreeState.apply`` folds (a stored ``engine.store.Event`` has it too)."""
-
-    kind: str
-    payload: dict[str, Any]
-    problem_id: str | None
-    node_id: str | None = None
-    seq: int = 0
-
-
-def _norm(payload: dict[str, Any]) -> Any:
-    return json.loads(json.dumps(payload, default=str))
+def _norm(payload: Any) -> Any:
+    return json.loads(json.dumps(ev.payload_dict(payload), default=str))
 
 
 @dataclass
@@ -85,15 +75,15 @@ class ProblemContext:
         self.config = config
         self.sequential = sequential
         journal = list(journal)
-        self._journal = [_Ev(e.kind, e.payload, e.problem_id, e.node_id, e.seq) for e in journal]
+        self._journal: list[Event] = journal
         self._jpos = 0
         self._used: set[int] = set()  # journal indices whose results were reused
         self._next_id = 1
         for e in self._journal:  # ids are never reused, even for nodes a refine dropped
             if e.kind == ev.EXPAND:
-                for c in e.payload.get("children", []):
-                    if str(c["node"]).isdigit():
-                        self._next_id = max(self._next_id, int(c["node"]) + 1)
+                for c in e.payload.children:
+                    if c.node.isdigit():
+                        self._next_id = max(self._next_id, int(c.node) + 1)
         # a resumed problem's wall time includes the time it was searched before the
         # interruption (first to last stored event), not the time the run lay dead
         stamps = [e.ts for e in journal if getattr(e, "ts", None)]
@@ -105,16 +95,22 @@ class ProblemContext:
     def replaying(self) -> bool:
         return self._jpos < len(self._journal)
 
-    def emit(self, kind: str, payload: dict[str, Any], node_id: str | None = None) -> None:
-        """Record ``kind`` and fold it into the tree (or, while replaying, check and fold the stored one)."""
+    def _live(self, kind: str, payload: Any, node_id: str | None) -> None:
+        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
+        self.state.apply(Event(self.run_id, seq, time.time(), kind, self.problem.id, node_id, payload))
+
+    def emit(self, kind: str, payload: Any, node_id: str | None = None) -> None:
+        """Record ``kind`` and fold it into the tree (or, while replaying, check and fold the stored one).
+
+        ``payload``: the kind's typed payload, or a dict validated against it."""
+        payload = ev.payload_for(kind, payload)
         # llm_error events are informational and not re-derived on replay: fold stored ones
         # as they come, write new ones whenever they happen
         while self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR and kind != ev.LLM_ERROR:
             self.state.apply(self._journal[self._jpos])
             self._jpos += 1
         if kind == ev.LLM_ERROR and not (self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR):
-            seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
-            self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
+            self._live(kind, payload, node_id)
             return
         if self._jpos < len(self._journal):
             stored = self._journal[self._jpos]
@@ -131,16 +127,15 @@ class ProblemContext:
             self._jpos += 1
             self.state.apply(stored)
             return
-        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
-        self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
+        self._live(kind, payload, node_id)
 
-    def recorded(self, kind: str, **match: Any) -> dict[str, Any] | None:
+    def recorded(self, kind: str, **match: Any) -> Any | None:
         """The payload of a not-yet-reused stored ``kind`` event matching ``match`` (resume only)."""
         for i in range(self._jpos, len(self._journal)):
             e = self._journal[i]
             if i in self._used or e.kind != kind:
                 continue
-            if all(e.payload.get(k) == v for k, v in match.items()):
+            if all(getattr(e.payload, k) == v for k, v in match.items()):
                 self._used.add(i)
                 return e.payload
         return None
@@ -179,7 +174,7 @@ class ProblemContext:
             return None, f"{type(e).__name__}: {e}"
 
     def _llm_error(self, policy: Any, stage: str, message: str) -> None:
-        self.emit(ev.LLM_ERROR, {"policy": policy.name, "stage": stage, "message": message[:500]})
+        self.emit(ev.LLM_ERROR, ev.LLMError(policy=policy.name, stage=stage, message=message[:500]))
 
     def policy(self, name: str | None) -> Any:
         for p in self.policies:
@@ -207,7 +202,7 @@ class ProblemContext:
         """
         stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
         if stored is not None:
-            return {"children": [dict(c) for c in stored["children"]], "errors": []}
+            return {"children": [c.to_dict() for c in stored.children], "errors": []}
         pols = list(policies or self.policies)
         path = self.tree.path_thoughts(parent.id)
         k = self.config.thoughts_per_policy
@@ -241,10 +236,10 @@ class ProblemContext:
                 c.update(node=self.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
             elif str(c["node"]).isdigit():
                 self._next_id = max(self._next_id, int(c["node"]) + 1)
-            children.append({k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")})
+            children.append(ev.Child(**{k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")}))
         if children:
-            self.emit(ev.EXPAND, {"parent": parent.id, "rollout": rollout, "children": children}, node_id=parent.id)
-        return [c["node"] for c in children]
+            self.emit(ev.EXPAND, ev.Expand(parent=parent.id, rollout=rollout, children=children), node_id=parent.id)
+        return [c.node for c in children]
 
     async def propose(self, parent: Node, rollout: int, policies: Sequence[Any] | None = None) -> list[str]:
         """Expand ``parent`` with every policy's thoughts; returns the new child ids."""
@@ -254,22 +249,20 @@ class ProblemContext:
         """Expand with given thoughts (``{thought, policy, prior}``), e.g. reflections (Reflexion, LATS)."""
         stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
         if stored is not None:
-            children = [dict(c) for c in stored["children"]]
+            children = [c.to_dict() for c in stored.children]
         return self.emit_expand(parent, rollout, {"children": children, "errors": []})
 
-    async def _solution(self, p: Any, node_id: str, path: list[str]) -> dict[str, Any]:
+    async def _solution(self, p: Any, node_id: str, path: list[str]) -> ev.Solution:
         sol, err = await self._guard(p, "solution", lambda: p.write_solution(self.view, path, ctx=self.ctx(node_id)))
+        total = len(self.problem.public_tests)
         if err is not None:
-            return {"policy": p.name, "code": "", "pass_rate": 0.0, "passed": 0, "total": len(self.problem.public_tests),
-                    "verdicts": [], "feedback": "", "parse_error": err, "error": True}
+            return ev.Solution(policy=p.name, total=total, parse_error=err, error=True)
         code = sol.code or ""
-        out = {"policy": p.name, "code": code, "parse_error": sol.parse_error}
         if not code.strip():
-            out.update(pass_rate=0.0, passed=0, total=len(self.problem.public_tests), verdicts=[],
-                       feedback=f"no code: {sol.parse_error or 'empty reply'}")
-            return out
-        out.update(await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name))
-        return out
+            return ev.Solution(policy=p.name, code=code, total=total, parse_error=sol.parse_error,
+                               feedback=f"no code: {sol.parse_error or 'empty reply'}")
+        res = await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name)
+        return ev.Solution(policy=p.name, code=code, parse_error=sol.parse_error, **res)
 
     async def run_tests(self, code: str, tests: list[TestCase], *, node_id: str | None, policy: str | None) -> dict[str, Any]:
         """Run ``code`` in the sandbox; the verdict summary a node keeps."""
@@ -282,15 +275,15 @@ class ProblemContext:
         return {"pass_rate": float(res.pass_rate), "passed": passed, "total": len(res.results),
                 "verdicts": verdicts, "feedback": str(res.summary)}
 
-    async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> dict[str, Any]:
+    async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> ev.Simulate:
         stored = self.recorded(ev.SIMULATE, node=node_id, rollout=rollout)
         if stored is not None:
             return stored
         path = self.tree.path_thoughts(node_id)
         sols = await self.gather([self._solution(p, node_id, path) for p in policies])
-        ok = [s for s in sols if not s.get("error")]
-        pr = sum(s["pass_rate"] for s in ok) / len(ok) if ok else 0.0  # eq. 10
-        return {"node": node_id, "rollout": rollout, "pass_rate": pr, "solutions": sols}
+        ok = [s for s in sols if not s.error]
+        pr = sum(s.pass_rate for s in ok) / len(ok) if ok else 0.0  # eq. 10
+        return ev.Simulate(node=node_id, rollout=rollout, pass_rate=pr, solutions=sols)
 
     async def simulate(
         self, node_ids: Sequence[str], rollout: int, policies: Sequence[Any] | Callable[[str], Sequence[Any]] | None = None
@@ -306,18 +299,18 @@ class ProblemContext:
 
         payloads = await self.gather([self._simulate_one(n, rollout, pols(n)) for n in node_ids])
         for payload in payloads:
-            for s in payload["solutions"]:
-                if s.get("error"):
-                    self._llm_error(self.policy(s["policy"]), "solution", s.get("parse_error") or "error")
-            self.emit(ev.SIMULATE, payload, node_id=payload["node"])
-            self._check_solved(payload["node"])
+            for s in payload.solutions:
+                if s.error:
+                    self._llm_error(self.policy(s.policy), "solution", s.parse_error or "error")
+            self.emit(ev.SIMULATE, payload, node_id=payload.node)
+            self._check_solved(payload.node)
 
     def _check_solved(self, node_id: str) -> None:
         node = self.tree.nodes[node_id]
         for s in node.solutions:
             if s.get("total") and s.get("passed") == s.get("total") and self.tree.solved_by is None:
-                self.emit(ev.SOLUTION_FOUND, {"node": node_id, "policy": s["policy"], "code": s["code"],
-                                              "public_pass_rate": s["pass_rate"]}, node_id=node_id)
+                self.emit(ev.SOLUTION_FOUND, ev.SolutionFound(node=node_id, policy=s["policy"], code=s["code"],
+                                                              public_pass_rate=s["pass_rate"]), node_id=node_id)
                 return
 
     def value(self, node: Node) -> float:
@@ -332,7 +325,7 @@ class ProblemContext:
         for nid, v in (leaves or {}).items():
             q[nid] = v
             n[nid] = self.tree.nodes[nid].visits + 1
-        self.emit(ev.BACKUP, {"rollout": rollout, "path": list(path), "reward": reward, "q": q, "n": n},
+        self.emit(ev.BACKUP, ev.Backup(rollout=rollout, path=list(path), reward=reward, q=q, n=n),
                   node_id=path[-1] if path else None)
 
     async def compute_reflection(
@@ -341,7 +334,7 @@ class ProblemContext:
         """A reflection on one of the node's solutions, without emitting (journal-aware)."""
         stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout, policy=reflector.name)
         if stored is not None:
-            return stored["summary"], None
+            return stored.summary, None
         code = solution.get("code", "") if solution else ""
         feedback = (solution.get("feedback") or solution.get("parse_error") or "") if solution else ""
         value = float(solution.get("pass_rate", 0.0)) if solution else 0.0
@@ -356,7 +349,7 @@ class ProblemContext:
         if err is not None:
             self._llm_error(reflector, "reflect", err)
         else:
-            self.emit(ev.REFLECT, {"node": node_id, "rollout": rollout, "policy": reflector.name, "summary": summary},
+            self.emit(ev.REFLECT, ev.Reflect(node=node_id, rollout=rollout, policy=reflector.name, summary=summary),
                       node_id=node_id)
 
     async def _refine_chain(self, node_id: str, rollout: int) -> dict[str, Any]:
@@ -370,7 +363,7 @@ class ProblemContext:
         out: dict[str, Any] = {"node": node_id, "reflector": reflector, "author": author, "errors": []}
         stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout)
         if stored is not None:
-            out["summary"] = stored["summary"]
+            out["summary"] = stored.summary
         else:
             sol = _worst_own_solution(node)
             code = sol.get("code", "") if sol else ""
@@ -386,7 +379,7 @@ class ProblemContext:
             out["summary"] = str(summary).strip()
         stored = self.recorded(ev.REFINE, node=node_id, rollout=rollout)
         if stored is not None:
-            out["new_thought"] = stored["new_thought"]
+            out["new_thought"] = stored.new_thought
             return out
         parent_path = self.tree.path_thoughts(node.parent) if node.parent else []
         new, err = await self._guard(
@@ -408,13 +401,13 @@ class ProblemContext:
             for pol, stage, msg in c["errors"]:
                 self._llm_error(pol, stage, msg)
             if "summary" in c:
-                self.emit(ev.REFLECT, {"node": nid, "rollout": rollout, "policy": c["reflector"].name,
-                                       "summary": c["summary"]}, node_id=nid)
+                self.emit(ev.REFLECT, ev.Reflect(node=nid, rollout=rollout, policy=c["reflector"].name,
+                                                 summary=c["summary"]), node_id=nid)
             if "new_thought" in c:
                 node = self.tree.nodes[nid]
-                self.emit(ev.REFINE, {"node": nid, "rollout": rollout, "policy": c["author"].name,
-                                      "old_thought": node.thought, "new_thought": c["new_thought"],
-                                      "summary": c["summary"]}, node_id=nid)
+                self.emit(ev.REFINE, ev.Refine(node=nid, rollout=rollout, policy=c["author"].name,
+                                               old_thought=node.thought, new_thought=c["new_thought"],
+                                               summary=c["summary"]), node_id=nid)
                 refined.append(nid)
         return refined
 

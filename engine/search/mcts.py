@@ -37,15 +37,15 @@ class MCTreeOfAgents(Strategy):
         for rollout in range(1, cfg.rollouts + 1):
             path = select_path(px.tree, cfg.c_puct, cfg.c_base)
             if path is None:
-                px.emit(ev.BUDGET_EXHAUSTED, {"reason": "tree exhausted: every branch is pruned or terminal"})
+                px.emit(ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason="tree exhausted: every branch is pruned or terminal"))
                 return
             await self.rollout(px, path, rollout)
-            px.emit(ev.ROLLOUT_FINISHED, {"rollout": rollout})
+            px.emit(ev.ROLLOUT_FINISHED, ev.RolloutFinished(rollout=rollout))
             if self.should_stop(px):
                 return
 
     async def rollout(self, px: ProblemContext, path: list[str], rollout: int) -> None:
-        px.emit(ev.SELECT, {"path": path, "rollout": rollout}, node_id=path[-1])
+        px.emit(ev.SELECT, ev.Select(path=path, rollout=rollout), node_id=path[-1])
         leaf = px.tree.nodes[path[-1]]
         if leaf.terminal or leaf.depth >= self.config.max_depth:
             px.backup(path, px.value(leaf), rollout)
@@ -69,8 +69,8 @@ class MCTreeOfAgents(Strategy):
 
     def prune(self, px: ProblemContext, path: list[str], node_id: str, parent_pr: float, rollout: int) -> None:
         node = px.tree.nodes[node_id]
-        px.emit(ev.PRUNE, {"node": node_id, "parent": path[-1], "rollout": rollout, "pass_rate": node.pass_rate,
-                           "parent_pass_rate": parent_pr}, node_id=node_id)
+        px.emit(ev.PRUNE, ev.Prune(node=node_id, parent=path[-1], rollout=rollout, pass_rate=node.pass_rate,
+                                   parent_pass_rate=parent_pr), node_id=node_id)
         px.backup(path, 0.0, rollout, leaves={node_id: 0.0})  # instant zero-reward backup
 
     async def prune_and_refine(self, px: ProblemContext, path: list[str], ids: list[str], rollout: int) -> None:

@@ -44,11 +44,11 @@ class Strategy(ABC):
 async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any]:
     """Search one problem with ``strategy`` and score the chosen answer; returns the problem's result."""
     p = px.problem
-    px.emit(ev.PROBLEM_STARTED, {
-        "difficulty": p.difficulty, "statement_preview": p.statement.strip()[:200],
-        "public_tests": len(p.public_tests), "private_tests": len(p.private_tests), "strategy": strategy.name,
-    })
-    px.emit(ev.ROOT, {"node": "0", "statement_preview": p.statement.strip()[:200]}, node_id="0")
+    px.emit(ev.PROBLEM_STARTED, ev.ProblemStarted(
+        difficulty=p.difficulty, statement_preview=p.statement.strip()[:200],
+        public_tests=len(p.public_tests), private_tests=len(p.private_tests), strategy=strategy.name,
+    ))
+    px.emit(ev.ROOT, ev.Root(node="0", statement_preview=p.statement.strip()[:200]), node_id="0")
     status = "finished"
     try:
         await px.simulate(["0"], 0)
@@ -57,7 +57,7 @@ async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any
         if not strategy.should_stop(px):
             await strategy.search(px)
     except BudgetExceeded as e:
-        px.emit(ev.BUDGET_EXHAUSTED, {"reason": str(e)})
+        px.emit(ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason=str(e)))
         status = "budget"
     return await finish_problem(px, status)
 

@@ -70,6 +70,12 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
+def _payload_json(kind: str, payload: Any) -> str:
+    from engine.search.events import payload_dict, payload_for
+
+    return _dumps(payload_dict(payload_for(kind, payload)))
+
+
 def _ensure_directory(path: Path) -> None:
     """The store's directory must exist, except bdc's own data directory, which is created.
 
@@ -403,16 +409,20 @@ class Store:
         self,
         run_id: str,
         kind: str,
-        payload: dict[str, Any],
+        payload: Any,
         *,
         problem_id: str | None = None,
         node_id: str | None = None,
     ) -> int:
-        """Append one event (not yet durable: ``await flush()`` for that). Returns its seq."""
+        """Append one event (not yet durable: ``await flush()`` for that). Returns its seq.
+
+        ``payload`` is the kind's typed payload or a dict, which is validated against the
+        kind's declared type (``engine.search.events``) before anything is queued."""
         if run_id not in self._seq:
             raise StoreError(f"run {run_id} was not created or claimed by this store")
+        data = _payload_json(kind, payload)
         seq = self._seq[run_id] + 1
-        self._enqueue(_EVENT_SQL, (run_id, seq, time.time(), kind, problem_id, node_id, _dumps(payload)))
+        self._enqueue(_EVENT_SQL, (run_id, seq, time.time(), kind, problem_id, node_id, data))
         self._seq[run_id] = seq  # only once queued: a refused event leaves no hole
         return seq
 
@@ -428,6 +438,9 @@ class Store:
         newest: bool = False,
     ) -> list[Event]:
         """Events of a run with ``after < seq <= until`` in order (tail: pass the last seq seen).
+
+        Payloads stay JSON until first used (``Event.payload``), so a viewer that folds only
+        part of a long run decodes only what it uses.
 
         ``newest`` with ``limit`` keeps the last ``limit`` matching events instead of the first,
         still returned in order: a viewer opens a long run at its end without decoding the rest."""
@@ -449,14 +462,6 @@ class Store:
             params.append(limit)
         rows = await self._fetchall(sql, params)
         return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
-
-    async def event_rows(self, run_id: str, *, after: int = 0) -> list[tuple]:
-        """Like ``events`` but raw ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``
-        rows: a viewer that folds only part of a long run (the TUI replay) decodes what it uses."""
-        return await self._fetchall(
-            "SELECT run_id, seq, ts, kind, problem_id, node_id, payload FROM events WHERE run_id=? AND seq>? ORDER BY seq",
-            (run_id, after),
-        )
 
     async def last_seq(self, run_id: str) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))

@@ -34,7 +34,7 @@ async def test_humaneval_good_and_bad_policies(store):
         by = {s["policy"]: s for s in root.solutions}
         assert by["good"]["pass_rate"] == 1.0 and by["bad"]["pass_rate"] == 0.0
         assert root.pass_rate == 0.5 and t.solved_by == "0"
-    assert events[-1].kind == ev.RUN_FINISHED and events[-1].payload["metrics"]["overall"]["ac"] == 1.0
+    assert events[-1].kind == ev.RUN_FINISHED and events[-1].payload.metrics["overall"]["ac"] == 1.0
 
 
 async def test_humaneval_only_bad_code_searches_and_fails(store):

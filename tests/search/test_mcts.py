@@ -21,7 +21,7 @@ def _policies(log=None, **kw):
 
 
 def _kinds(events, kind):
-    return [e.payload for e in events if e.kind == kind]
+    return [e.payload_dict() for e in events if e.kind == kind]
 
 
 def _by_thought(px):

@@ -86,7 +86,7 @@ async def test_kill9_then_resume_gives_the_uninterrupted_trees(store, tmp_path):
     for pid in {p for p, _ in ref_kinds}:
         assert [k for p, k in kinds if p == pid and k != ev.LLM_ERROR] == [k for p, k in ref_kinds if p == pid]
     # a resumed problem's wall time counts the part searched before the kill too
-    finished = {e.problem_id: e.payload for e in await store.events(run_id) if e.kind == ev.PROBLEM_FINISHED}
+    finished = {e.problem_id: e.payload_dict() for e in await store.events(run_id) if e.kind == ev.PROBLEM_FINISHED}
     for pid in {e.problem_id for e in before if e.problem_id}:
         stamps = [e.ts for e in before if e.problem_id == pid]
         assert finished[pid]["wall_s"] >= round(max(stamps) - min(stamps), 3)
@@ -116,7 +116,7 @@ async def test_sigterm_marks_the_run_cancelled(store):
     assert rc == 143
     row = await store.run(run_id)
     assert row.status == "cancelled"
-    assert (await store.events(run_id))[-1].payload["status"] == "cancelled"
+    assert (await store.events(run_id))[-1].payload.status == "cancelled"
 
 
 async def test_a_crash_marks_the_run_failed(store):

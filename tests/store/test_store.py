@@ -182,7 +182,7 @@ async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "bdc.db") as store:
         rid = await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b"], config={"rollouts": 4}, problems=problems)
         await store.claim_run(rid)
-        seqs = [store.emit(rid, "expand", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
+        seqs = [store.emit(rid, "tick", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
         assert seqs == [1, 2, 3, 4, 5]
         await store.flush()
         run = await store.run(rid[:12])  # unambiguous prefix
@@ -315,12 +315,23 @@ async def test_kill_9_of_a_writer_loses_nothing_committed(tmp_path: Path) -> Non
         await store.close()
 
 
-async def test_event_rows_are_the_undecoded_events(tmp_path: Path) -> None:
+async def test_events_decode_payloads_on_first_use_into_the_declared_type(tmp_path: Path) -> None:
+    from engine.search import events as ev
+    from engine.search.events import EventPayloadError
+
     async with await Store.open(tmp_path / "bdc.db") as store:
         rid = await store.create_run(dataset=None, strategy=None, agents=[], config={})
         await store.claim_run(rid)
-        for i in range(3):
-            store.emit(rid, "tick", {"i": i}, problem_id="p")
+        store.emit(rid, "tick", {"i": 1}, problem_id="p")
+        store.emit(rid, ev.SELECT, ev.Select(path=["0", "1"], rollout=1), problem_id="p")
+        store.emit(rid, ev.ROLLOUT_FINISHED, {"rollout": 1}, problem_id="p")  # a dict is validated, then stored
+        with pytest.raises(EventPayloadError, match="rolout"):  # a misspelt field is refused at the writer
+            store.emit(rid, ev.ROLLOUT_FINISHED, {"rolout": 2}, problem_id="p")
         await store.flush()
-        rows = await store.event_rows(rid, after=1)
-        assert [(r[1], r[3], r[4], r[6]) for r in rows] == [(2, "tick", "p", '{"i":1}'), (3, "tick", "p", '{"i":2}')]
+        tick, select, done = await store.events(rid)
+        assert select._payload is None  # still JSON
+        assert select.payload == ev.Select(path=["0", "1"], rollout=1) and select.payload.path == ["0", "1"]
+        assert done.payload.rollout == 1 and tick.payload == {"i": 1}  # a kind outside the vocabulary stays a dict
+        assert [e.seq for e in (tick, select, done)] == [1, 2, 3]  # the refused event took no seq
+        with pytest.raises(AttributeError):
+            select.payload.rollouts  # noqa: B018 - a wrong field name fails instead of reading a default

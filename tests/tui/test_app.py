@@ -194,7 +194,7 @@ async def test_replay_steps_jumps_and_matches_the_fold(demo_db: Path) -> None:
         assert tl.current_event().kind in ("solution_found", "problem_finished")
         await pilot.press("home", "1")  # first prune
         assert tl.current_event().kind == "prune"
-        node = tl.current_event().payload["node"]
+        node = tl.current_event().payload.node
         assert PRUNED in str(screen.tree_view.item(node).label)
         await pilot.press("left")  # one step back: not pruned yet
         assert PRUNED not in str(screen.tree_view.item(node).label)
@@ -313,7 +313,7 @@ async def test_a_bad_event_is_reported_and_the_app_keeps_running(tmp_path: Path)
     store = await Store.open(db)
     await store.create_run(dataset="d", strategy="s", agents=[], config={}, run_id="r-x")
     store.emit("r-x", "root", {"node": "0"}, problem_id="P")
-    store.emit("r-x", "simulate", {"node": "missing", "pass_rate": 1.0}, problem_id="P")
+    store.emit("r-x", "simulate", {"node": "missing", "rollout": 0, "pass_rate": 1.0}, problem_id="P")
     store.emit("r-x", "llm_error", {"policy": "gpt", "stage": "thoughts", "message": "401 invalid key"}, problem_id="P")
     await store.close()
     app = make_app(db)
