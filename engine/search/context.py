@@ -1,55 +1,31 @@
-"""ProblemContext: what a strategy works with while it searches one problem.
+"""ProblemContext: the operations a strategy searches one problem with.
 
-It owns the problem's tree and is the only way to change it: ``emit`` writes an event to
-the store *and* folds it into the tree with ``TreeState.apply`` (event sourcing), so the tree
-a viewer rebuilds from the log is the tree the search held, by construction.
-
-It also makes resume cheap and exact. A resumed problem is searched again from the start,
-deterministically, with the problem's stored events as a *journal*: while the journal has
-events left, ``emit`` checks that the search re-derived the same event and folds the stored
-one without writing it, and the expensive operations (thoughts, solutions + sandbox,
-reflections) take their results from the journal instead of calling a policy. Once the
-journal is used up the search goes on live; replies that were cached before the crash come
-from the LLM cache for free. Given the same replies, the final tree equals the tree of an
-uninterrupted run.
+Expand (eq. 4), simulate (eq. 9-10), backup (eq. 5-6), reflect and refine (eq. 7-8): each
+calls the policies and the sandbox, then records its outcome as events. Recording goes
+through the problem's ``Journal`` (engine/search/journal.py), the only writer of the tree,
+which also replays stored events on resume: an operation first asks ``recorded`` for a
+stored result and calls a policy only when there is none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from engine.agents.types import BudgetExceeded, CallContext
-from engine.errors import BdcError
 from engine.problems.model import Problem, TestCase
 from engine.search import events as ev
 from engine.search.config import SearchConfig
+from engine.search.journal import Journal, ResumeDivergence
 from engine.search.puct import backup_values, node_value
 from engine.search.tree import Node, ProblemTree, TreeState
 from engine.store.records import Event
 
-
-class ResumeDivergence(BdcError):
-    """The re-executed search produced an event different from the stored one."""
-
-
-def _norm(payload: Any) -> Any:
-    return json.loads(json.dumps(ev.payload_dict(payload), default=str))
-
-
-@dataclass
-class Usage:
-    """LLM usage seen by this process for one problem (calls made here, not replayed)."""
-
-    calls: int = 0
-    errors: int = 0
+__all__ = ["ProblemContext", "ResumeDivergence"]
 
 
 class ProblemContext:
-    """One problem under search: tree, policies, sandbox, config, event emission, operations."""
+    """One problem under search: its journal (tree + events), policies, sandbox, config, operations."""
 
     def __init__(
         self,
@@ -61,7 +37,7 @@ class ProblemContext:
         policies: Sequence[Any],
         sandbox: Any,
         config: SearchConfig,
-        journal: Iterable[Any] = (),
+        journal: Iterable[Event] = (),
         sequential: bool = False,
     ) -> None:
         self.store = store
@@ -69,81 +45,21 @@ class ProblemContext:
         self.problem = problem
         self.view = problem.prompt_view()  # the only problem a policy ever sees
         self.state = state
-        self.tree: ProblemTree = state.tree(problem.id)
+        self.journal = Journal(store=store, run_id=run_id, problem_id=problem.id, state=state, stored=journal)
+        self.tree: ProblemTree = self.journal.tree
         self.policies = list(policies)
         self.sandbox = sandbox
         self.config = config
         self.sequential = sequential
-        journal = list(journal)
-        self._journal: list[Event] = journal
-        self._jpos = 0
-        self._used: set[int] = set()  # journal indices whose results were reused
-        self._next_id = 1
-        for e in self._journal:  # ids are never reused, even for nodes a refine dropped
-            if e.kind == ev.EXPAND:
-                for c in e.payload.children:
-                    if c.node.isdigit():
-                        self._next_id = max(self._next_id, int(c.node) + 1)
-        # a resumed problem's wall time includes the time it was searched before the
-        # interruption (first to last stored event), not the time the run lay dead
-        stamps = [e.ts for e in journal if getattr(e, "ts", None)]
-        self.started = time.monotonic() - (max(stamps) - min(stamps) if stamps else 0.0)
-        self.rollout = 0
+        self.started = self.journal.started
 
-    # ------------------------------------------------------------------ events
-    @property
-    def replaying(self) -> bool:
-        return self._jpos < len(self._journal)
-
-    def _live(self, kind: str, payload: Any, node_id: str | None) -> None:
-        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
-        self.state.apply(Event(self.run_id, seq, time.time(), kind, self.problem.id, node_id, payload))
-
+    # ------------------------------------------------------------------ the journal
     def emit(self, kind: str, payload: Any, node_id: str | None = None) -> None:
-        """Record ``kind`` and fold it into the tree (or, while replaying, check and fold the stored one).
-
-        ``payload``: the kind's typed payload, or a dict validated against it."""
-        payload = ev.payload_for(kind, payload)
-        # llm_error events are informational and not re-derived on replay: fold stored ones
-        # as they come, write new ones whenever they happen
-        while self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR and kind != ev.LLM_ERROR:
-            self.state.apply(self._journal[self._jpos])
-            self._jpos += 1
-        if kind == ev.LLM_ERROR and not (self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR):
-            self._live(kind, payload, node_id)
-            return
-        if self._jpos < len(self._journal):
-            stored = self._journal[self._jpos]
-            if kind == ev.LLM_ERROR:
-                self._jpos += 1
-                self.state.apply(stored)
-                return
-            if stored.kind != kind or _norm(stored.payload) != _norm(payload):
-                raise ResumeDivergence(
-                    f"problem {self.problem.id}: resumed search diverged from the stored events at seq "
-                    f"{stored.seq} (stored {stored.kind}, re-derived {kind}); the replies or the code changed "
-                    "since the run was interrupted"
-                )
-            self._jpos += 1
-            self.state.apply(stored)
-            return
-        self._live(kind, payload, node_id)
+        """Record an event through the journal (see ``Journal.emit``)."""
+        self.journal.emit(kind, payload, node_id)
 
     def recorded(self, kind: str, **match: Any) -> Any | None:
-        """The payload of a not-yet-reused stored ``kind`` event matching ``match`` (resume only)."""
-        for i in range(self._jpos, len(self._journal)):
-            e = self._journal[i]
-            if i in self._used or e.kind != kind:
-                continue
-            if all(getattr(e.payload, k) == v for k, v in match.items()):
-                self._used.add(i)
-                return e.payload
-        return None
-
-    def new_id(self) -> str:
-        nid = str(self._next_id)
-        self._next_id += 1
-        return nid
+        return self.journal.recorded(kind, **match)
 
     def ctx(self, node_id: str | None, sample_index: int = 0) -> CallContext:
         return CallContext(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id, sample_index=sample_index)
@@ -233,9 +149,9 @@ class ProblemContext:
             c = dict(c)
             if "node" not in c:
                 depth = parent.depth + 1
-                c.update(node=self.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
-            elif str(c["node"]).isdigit():
-                self._next_id = max(self._next_id, int(c["node"]) + 1)
+                c.update(node=self.journal.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
+            else:
+                self.journal.reserve_id(str(c["node"]))
             children.append(ev.Child(**{k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")}))
         if children:
             self.emit(ev.EXPAND, ev.Expand(parent=parent.id, rollout=rollout, children=children), node_id=parent.id)
