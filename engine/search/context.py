@@ -197,8 +197,8 @@ class ProblemContext:
             return stored
         path = self.tree.path_thoughts(node_id)
         sols = await self.gather([self._solution(p, node_id, path) for p in policies])
-        ok = [s for s in sols if not s.error]
-        pr = sum(s.pass_rate for s in ok) / len(ok) if ok else 0.0  # eq. 10
+        # eq. 10 divides by the number of policies n: a failed call is a solution that passed nothing
+        pr = sum(0.0 if s.error else s.pass_rate for s in sols) / len(sols) if sols else 0.0
         return ev.Simulate(node=node_id, rollout=rollout, pass_rate=pr, solutions=sols)
 
     async def simulate(
@@ -223,8 +223,10 @@ class ProblemContext:
 
     def _check_solved(self, node_id: str) -> None:
         node = self.tree.nodes[node_id]
+        if self.tree.solved_by is not None or not node.solves_public():
+            return
         for s in node.solutions:
-            if s.get("total") and s.get("passed") == s.get("total") and self.tree.solved_by is None:
+            if s.get("total") and s.get("passed") == s.get("total"):
                 self.emit(ev.SOLUTION_FOUND, ev.SolutionFound(node=node_id, policy=s["policy"], code=s["code"],
                                                               public_pass_rate=s["pass_rate"]), node_id=node_id)
                 return

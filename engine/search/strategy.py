@@ -65,14 +65,18 @@ async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any
 async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     """Choose the answer on public tests, score it on private tests, emit ``problem_finished``."""
     tree, p = px.tree, px.problem
-    best = tree.best_node()
-    sol = best.best_solution() if best is not None else None
+    # a solution that passed every public test is the answer, even if its node changed since
+    if tree.solution is not None:
+        node_id, sol = tree.solved_by, tree.solution
+    else:
+        best = tree.best_node()
+        node_id, sol = (best.id, best.best_solution()) if best is not None else (None, None)
     code = sol.get("code", "") if sol else ""
     public = float(sol.get("pass_rate", 0.0)) if sol else 0.0
     private_tests = p.private_tests or p.public_tests  # a dataset without private tests scores on public ones
     private, passed = 0.0, False
     if code.strip() and private_tests:
-        res = await px.run_tests(code, private_tests, node_id=best.id if best else None, policy=sol.get("policy"))
+        res = await px.run_tests(code, private_tests, node_id=node_id, policy=sol.get("policy"))
         private = res["pass_rate"]
         passed = res["total"] > 0 and res["passed"] == res["total"]
     calls = tokens = 0
@@ -87,7 +91,7 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     if tree.solved_by is not None and status == "finished":
         status = "solved"
     result = {
-        "node": best.id if best else None, "policy": sol.get("policy") if sol else None, "code": code,
+        "node": node_id, "policy": sol.get("policy") if sol else None, "code": code,
         "public_pass_rate": public, "private_pass_rate": private, "passed_private": passed,
         "rollouts": tree.rollouts_done, "calls": calls, "tokens": tokens, "cost": cost,
         "wall_s": round(time.monotonic() - px.started, 3), "status": status, "difficulty": p.difficulty,

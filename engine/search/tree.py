@@ -48,6 +48,10 @@ class Node:
     def best_solution(self) -> dict[str, Any] | None:
         return max(self.solutions, key=lambda s: s.get("pass_rate", 0.0), default=None)
 
+    def solves_public(self) -> bool:
+        """One of its solutions passed every public test (refining it would throw that away)."""
+        return any(s.get("total") and s.get("passed") == s.get("total") for s in self.solutions)
+
 
 @dataclass
 class ProblemTree:
@@ -56,6 +60,7 @@ class ProblemTree:
     selection: list[str] = field(default_factory=list)  # the most recent select path
     rollouts_done: int = 0
     solved_by: str | None = None  # node whose solution passed all public tests
+    solution: dict[str, Any] | None = None  # that solution (policy, code, public_pass_rate), kept for good
     finished: dict[str, Any] | None = None
     refinements: int = 0
     prunes: int = 0
@@ -219,6 +224,7 @@ def _drop_subtree(t: ProblemTree, nid: str) -> None:
 def _solution_found(t: ProblemTree, p: ev.SolutionFound) -> set[str]:
     if t.solved_by is None:
         t.solved_by = p.node
+        t.solution = {"policy": p.policy, "code": p.code, "pass_rate": p.public_pass_rate}
     return {p.node}
 
 
