@@ -245,7 +245,7 @@ def load_problems(cfg: RunConfig) -> list[Problem]:
 
 
 async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] | None = None,
-                            *, name: str | None = None) -> str:
+                            *, name: str | None = None, run_id: str | None = None) -> str:
     """Store a new run (config + its problems, so it can be executed or resumed from the store)."""
     from engine.errors import DatasetError
 
@@ -255,5 +255,5 @@ async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] 
     make_strategy(cfg.strategy, cfg.search)  # fail early on a bad strategy name
     return await store.create_run(
         dataset=cfg.dataset, strategy=cfg.strategy,
-        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name,
+        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name, run_id=run_id,
     )

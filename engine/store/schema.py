@@ -127,6 +127,13 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX metrics_by_job ON metrics (job_id, name, step);
     """,
+    # 4: facts about the store itself (e.g. demo = 1: every screen says it shows demo data)
+    """
+    CREATE TABLE meta (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,7 +33,7 @@ import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import aiosqlite
 
@@ -470,7 +470,7 @@ class Store:
     # ------------------------------------------------------------------ LLM calls, cache, sandbox
     def record_llm_call(self, rec: Any) -> None:
         """Record one LLM call (an ``LLMCallRecord`` or a dict with its columns)."""
-        row = dict(rec.to_row() if hasattr(rec, "to_row") else rec)
+        row = dict(rec) if isinstance(rec, Mapping) else rec.to_row()
         row["cached"] = int(bool(row.get("cached", False)))
         row.setdefault("ts", time.time())
         for key in ("run_id", "problem_id", "node_id", "policy", "model", "prompt_hash", "reply_hash", "error"):
@@ -503,7 +503,7 @@ class Store:
         result: Any,
     ) -> None:
         """Record an ``engine.sandbox.ExecutionResult`` (or its dict)."""
-        d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        d = dict(result) if isinstance(result, Mapping) else result.to_dict()
         tests = d.get("results", [])
         passed = sum(1 for t in tests if t.get("verdict") == "passed")
         self._enqueue(
@@ -591,6 +591,18 @@ class Store:
             sql += " AND name=?"
             params.append(name)
         return await self._fetchdicts(sql + " ORDER BY id", params)
+
+    # ------------------------------------------------------------------ the store's own facts
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write_durable("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def meta(self, key: str) -> str | None:
+        row = await self._fetchone("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None
+
+    async def is_demo(self) -> bool:
+        """A store ``bdc_tui.demo`` built: what it shows is demo data, not a user's results."""
+        return await self.meta("demo") == "1"
 
     # ------------------------------------------------------------------ run readers
     async def runs(self, *, kind: str | None = None) -> list[RunRow]:

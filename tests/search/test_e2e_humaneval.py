@@ -76,3 +76,17 @@ def test_cli_search_runs_show_compare_export(tmp_path):
     assert good and all(r["output"].startswith("```python") for r in good)
     res = runner.invoke(cli, ["--db", db, "resume", ids[0]])
     assert res.exit_code == 0 and "finished" in res.output
+
+
+def test_scripted_erratic_agent_is_deterministic_and_mixes_right_and_wrong() -> None:
+    from engine.agents.config import spec_from_dict
+    from engine.problems import load_dataset
+    from engine.search.scripted import broken_code, scripted_policy
+
+    problems = load_dataset("humaneval")[:3]
+    spec = spec_from_dict({"name": "e", "model": "scripted:erratic", "extra": {"seed": 7}})
+    pol, again = scripted_policy(spec, problems), scripted_policy(spec, problems)
+    paths = [[f"step {i}"] for i in range(16)]
+    codes = [pol.solution_fn(problems[0].prompt_view(), p) for p in paths]
+    assert codes == [again.solution_fn(problems[0].prompt_view(), p) for p in paths]
+    assert set(codes) == {problems[0].solutions[0], broken_code(problems[0])}
