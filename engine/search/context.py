@@ -10,6 +10,7 @@ stored result and calls a policy only when there is none.
 from __future__ import annotations
 
 import asyncio
+from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from engine.agents.types import BudgetExceeded, CallContext
@@ -136,7 +137,7 @@ class ProblemContext:
             for t in thoughts or []:
                 text = str(t.text).strip()
                 if text:
-                    children.append({"thought": text, "policy": getattr(t, "policy", None) or p.name,
+                    children.append({"thought": text, "policy": t.policy or p.name,
                                      "prior": float(t.prior)})
         return {"children": children, "errors": errors}
 
@@ -186,8 +187,8 @@ class ProblemContext:
         if self.store is not None:
             self.store.record_sandbox_run(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id,
                                           policy=policy, result=res)
-        verdicts = [getattr(r.verdict, "value", str(r.verdict)) for r in res.results]
-        passed = sum(1 for r in res.results if getattr(r, "passed", False))
+        verdicts = [r.verdict.value if isinstance(r.verdict, Enum) else str(r.verdict) for r in res.results]
+        passed = sum(1 for r in res.results if r.passed)
         return {"pass_rate": float(res.pass_rate), "passed": passed, "total": len(res.results),
                 "verdicts": verdicts, "feedback": str(res.summary)}
 

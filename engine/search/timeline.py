@@ -139,9 +139,6 @@ class Timeline:
         """Positions (1-based: 'after applying event i') of the events in a kind group."""
         return self._marks.get(group, [])
 
-    def milestones(self) -> list[int]:
-        return sorted({i for g in ("prune", "refine", "solution") for i in self.marks(g)})
-
     def next_mark(self, groups: Iterable[str], forward: bool = True) -> int | None:
         positions = sorted({i for g in groups for i in self.marks(g)})
         if forward:
