@@ -19,7 +19,7 @@ Node ids are strings unique within a problem; the root is ``"0"``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from engine.errors import BdcError
@@ -46,40 +46,42 @@ class EventPayloadError(BdcError):
     """A payload does not have the fields its kind declares."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Payload:
-    """Base of the per-kind payloads: strict conversion from and to the stored JSON dicts."""
+    """Base of the per-kind payloads: strict conversion from and to the stored JSON dicts.
+
+    Not frozen (a frozen dataclass's ``__init__`` costs several times more, and a replay
+    decodes tens of thousands of payloads), but never mutated: the fold copies what it keeps."""
 
     # fields holding a list of nested payload objects: name -> their type
     NESTED: ClassVar[dict[str, type["Payload"]]] = {}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Payload":
-        if not isinstance(data, dict):
-            raise EventPayloadError(f"{cls.__name__} payload must be an object, not {type(data).__name__}")
-        kw = dict(data)
-        for name, typ in cls.NESTED.items():
-            if name in kw:
-                kw[name] = [x if isinstance(x, typ) else typ.from_dict(x) for x in kw[name]]
         try:
-            return cls(**kw)
-        except TypeError as e:
+            if cls.NESTED:  # nested payloads are flat (Child, Solution): build them directly
+                data = dict(data)
+                for name, typ in cls.NESTED.items():
+                    if name in data:
+                        data[name] = [x if isinstance(x, typ) else typ(**x) for x in data[name]]
+            return cls(**data)
+        except (TypeError, ValueError) as e:  # a missing or unknown field, or not an object at all
             raise EventPayloadError(f"bad {cls.__name__} payload: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            out[f.name] = [x.to_dict() for x in v] if f.name in self.NESTED else v
+        nested = self.NESTED
+        out = {name: getattr(self, name) for name in self.__slots__}  # slots: the fields, in order
+        for name in nested:
+            out[name] = [x.to_dict() for x in out[name]]
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunStarted(Payload):
     config: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProblemStarted(Payload):
     difficulty: str | None = None
     statement_preview: str = ""
@@ -88,19 +90,19 @@ class ProblemStarted(Payload):
     strategy: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Root(Payload):
     node: str = "0"
     statement_preview: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Select(Payload):
     path: list[str]
     rollout: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Child(Payload):
     """One new node of an ``expand``: a policy's thought with its prior (eq. 4)."""
 
@@ -112,7 +114,7 @@ class Child(Payload):
     terminal: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Expand(Payload):
     NESTED: ClassVar[dict[str, type[Payload]]] = {"children": Child}
     parent: str
@@ -120,7 +122,7 @@ class Expand(Payload):
     children: list[Child]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Solution(Payload):
     """One policy's solution from a state (eq. 9), with its public-test verdicts.
 
@@ -137,7 +139,7 @@ class Solution(Payload):
     error: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Simulate(Payload):
     """PR(S) of eq. 10: the mean pass rate over *every* policy's solution. A failed policy
     call is a solution with ``error`` set and scores 0: eq. 10 divides by the number of
@@ -150,7 +152,7 @@ class Simulate(Payload):
     solutions: list[Solution] = field(default_factory=list)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Backup(Payload):
     rollout: int
     path: list[str]
@@ -159,7 +161,7 @@ class Backup(Payload):
     n: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Prune(Payload):
     node: str
     parent: str
@@ -168,7 +170,7 @@ class Prune(Payload):
     parent_pass_rate: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reflect(Payload):
     node: str
     rollout: int
@@ -176,7 +178,7 @@ class Reflect(Payload):
     summary: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Refine(Payload):
     node: str
     rollout: int
@@ -186,7 +188,7 @@ class Refine(Payload):
     summary: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SolutionFound(Payload):
     node: str
     policy: str | None
@@ -194,24 +196,24 @@ class SolutionFound(Payload):
     public_pass_rate: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RolloutFinished(Payload):
     rollout: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LLMError(Payload):
     policy: str | None
     stage: str
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BudgetExhausted(Payload):
     reason: str = "budget"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ProblemFinished(Payload):
     """The problem's result: the answer chosen on public tests, scored on private ones."""
 
@@ -234,7 +236,7 @@ class ProblemFinished(Payload):
     error: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunFinished(Payload):
     status: str = "finished"
     metrics: dict[str, Any] = field(default_factory=dict)

@@ -335,3 +335,23 @@ async def test_events_decode_payloads_on_first_use_into_the_declared_type(tmp_pa
         assert [e.seq for e in (tick, select, done)] == [1, 2, 3]  # the refused event took no seq
         with pytest.raises(AttributeError):
             select.payload.rollouts  # noqa: B018 - a wrong field name fails instead of reading a default
+
+
+def test_payloads_written_before_typed_events_still_decode_and_bad_ones_are_named() -> None:
+    """The JSON format is unchanged: dicts an older bdc wrote (fields added later missing) load."""
+    from engine.search import events as ev
+    from engine.search.events import EventPayloadError
+    from engine.store.records import Event
+
+    old = [
+        (ev.PROBLEM_STARTED, '{"difficulty":"easy","statement_preview":"x","public_tests":1,"private_tests":2}'),
+        (ev.SIMULATE, '{"node":"1","rollout":1,"pass_rate":0.5,"solutions":[{"policy":"a","code":"x",'
+                      '"pass_rate":0.5,"passed":1,"total":2,"verdicts":["passed","wrong_answer"],'
+                      '"feedback":"","parse_error":null}]}'),
+        (ev.RUN_FINISHED, '{"status":"finished","metrics":{}}'),
+    ]
+    started, sim, done = (Event("r", i, 0.0, k, "p", None, raw).payload for i, (k, raw) in enumerate(old, 1))
+    assert started.strategy is None and sim.solutions[0].error is False and done.error is None
+    bad = Event("r", 9, 0.0, ev.SIMULATE, "p", "1", '{"node":"1","rollout":1,"pas_rate":0.5}')
+    with pytest.raises(EventPayloadError, match="pas_rate"):
+        bad.payload  # noqa: B018
