@@ -86,6 +86,8 @@ class BdcApp(App):
 
             await self.push_screen(ErrorScreen("Cannot open the run store", f"{type(e).__name__}: {e}"))
             return
+        if await self.store.is_demo():  # every screen's header says so
+            self.title = f"{self.title} · demo data"
         if not self.readonly:
             try:
                 dead = await self.store.mark_dead_runs_interrupted()

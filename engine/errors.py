@@ -13,5 +13,9 @@ class StoreError(BdcError):
     """The run store cannot be opened or is from a newer version of bdc."""
 
 
+class StoreWriteError(StoreError):
+    """The run store's writer could not commit a batch; it writes nothing more (sticky)."""
+
+
 class ConfigError(BdcError):
     """A configuration value (agents, models, budgets) is wrong."""

@@ -19,12 +19,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from bdc_tui.fold import KIND_GROUPS
 from bdc_tui.messages import OpenRun
 from bdc_tui.widgets.timeline import describe
+from engine.search import events as ev
+from engine.search.events import KIND_GROUPS
 
-KIND_STYLE = {"prune": "red", "reflect": "yellow", "refine": "yellow", "solution_found": "bold green",
-              "problem_finished": "green", "llm_error": "bold red", "budget_exhausted": "bold red"}
+KIND_STYLE = {ev.PRUNE: "red", ev.REFLECT: "yellow", ev.REFINE: "yellow", ev.SOLUTION_FOUND: "bold green",
+              ev.PROBLEM_FINISHED: "green", ev.LLM_ERROR: "bold red", ev.BUDGET_EXHAUSTED: "bold red"}
 
 
 class EventLogScreen(Screen):

@@ -1,6 +1,6 @@
 """Replay a stored run: step, play at a chosen speed, jump to the next prune/refine/solution.
 
-The events are read once (payloads decoded on use); ``fold.Timeline`` folds the same
+The events are read once (payloads decoded on use); ``engine.search.timeline.Timeline`` folds the same
 ``TreeState`` the live view uses, lazily per problem with per-problem checkpoints, so
 opening a big run or stepping back re-folds only the shown problem from its nearest
 checkpoint, and only the touched tree nodes are updated when stepping forward.
@@ -13,9 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 
 from bdc_tui.data import replay_events
-from bdc_tui.fold import Timeline, touched
 from bdc_tui.screens.run_view import RunViewScreen
 from bdc_tui.widgets.timeline import TimelineBar
+from engine.search.timeline import Timeline
 
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 FULL_SYNC_AFTER = 300  # forward jumps longer than this re-sync every node instead
@@ -102,10 +102,9 @@ class ReplayScreen(RunViewScreen):
             ids = None
         else:
             while tl.position < target:
-                e = tl.events[tl.position]
+                e, changed = tl.step()
                 if e.problem_id is not None and e.problem_id == self.problem_id:
-                    ids |= touched(e, self.state.problems.get(e.problem_id))
-                tl.step()
+                    ids |= changed
         self.state = tl.state
         if self._pick_problem():
             self.tree_view.show(self.tree)

@@ -15,10 +15,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Tree
 
-from bdc_tui.fold import touched
 from bdc_tui.widgets.node_inspector import NodeInspector
 from bdc_tui.widgets.run_status import RunStatus
 from bdc_tui.widgets.search_tree import SearchTreeView
+from engine.search import events as ev
 from engine.search.tree import ProblemTree, TreeState
 
 
@@ -83,10 +83,10 @@ class RunViewScreen(Screen):
             pid = e.problem_id
             if pid is not None and pid not in self.state.problems:
                 new_problem = True
+            changed = self.state.apply(e)
             if pid is not None and pid == self.problem_id:
-                ids |= touched(e, self.state.problems.get(pid))
-            self.state.apply(e)
-            if pid is not None and (self.problem_id is None or (self.follow and pid != self.problem_id and e.kind in ("problem_started", "root"))):
+                ids |= changed
+            if pid is not None and (self.problem_id is None or (self.follow and pid != self.problem_id and e.kind in (ev.PROBLEM_STARTED, ev.ROOT))):
                 self.problem_id = pid
                 ids = set()
                 self.tree_view.show(None)

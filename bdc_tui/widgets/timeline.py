@@ -7,45 +7,46 @@ use symbols as well as colours.
 from __future__ import annotations
 
 from rich.text import Text
-from bdc_tui.widgets.text_line import TextLine
 
 from bdc_tui.format import PRUNED, REFINED, SOLVED, short
+from bdc_tui.widgets.text_line import TextLine
+from engine.search import events as ev
+from engine.store import Event
 
 
-def describe(e) -> str:
+def describe(e: Event | None) -> str:
     """A one-line account of an event for the timeline and the event log."""
     if e is None:
         return "start of the run"
     p = e.payload
     k = e.kind
-    node = f"#{p['node']}" if "node" in p else ""
-    if k == "expand":
-        kids = p.get("children", [])
-        return f"expand #{p.get('parent')} → {', '.join('#' + c['node'] + ' ' + str(c.get('policy')) for c in kids)}"
-    if k == "simulate":
-        return f"simulate {node} pass rate {p.get('pass_rate', 0):.2f} over {len(p.get('solutions', []))} policies"
-    if k == "select":
-        return "select " + " → ".join("#" + x for x in p.get("path", []))
-    if k == "backup":
-        return f"backup reward {p.get('reward', 0):.2f} along {len(p.get('path', []))} nodes"
-    if k == "prune":
-        return f"{PRUNED} prune {node}: PR {p.get('pass_rate', 0):.2f} < parent {p.get('parent_pass_rate', 0):.2f}"
-    if k == "reflect":
-        return f"reflect on {node} ({p.get('policy')}): {short(p.get('summary') or '', 70)}"
-    if k == "refine":
-        return f"{REFINED} refine {node}: “{short(p.get('old_thought') or '', 35)}” → “{short(p.get('new_thought') or '', 35)}”"
-    if k == "solution_found":
-        return f"{SOLVED} solution at {node} by {p.get('policy')}"
-    if k == "problem_finished":
-        return f"problem finished: {p.get('status')} private PR {p.get('private_pass_rate')}"
-    if k == "llm_error":
-        return f"! LLM error {p.get('policy')} ({p.get('stage')}): {p.get('message')}"
-    if k == "budget_exhausted":
-        return f"! budget exhausted: {p.get('reason')}"
-    if k == "rollout_finished":
-        return f"rollout {p.get('rollout')} finished"
-    if k == "run_finished":
-        return f"run finished: {p.get('status')}"
+    if k == ev.EXPAND:
+        kids = ", ".join(f"#{c.node} {c.policy}" for c in p.children)
+        return f"expand #{p.parent} → {kids}"
+    if k == ev.SIMULATE:
+        return f"simulate #{p.node} pass rate {p.pass_rate:.2f} over {len(p.solutions)} policies"
+    if k == ev.SELECT:
+        return "select " + " → ".join("#" + x for x in p.path)
+    if k == ev.BACKUP:
+        return f"backup reward {p.reward:.2f} along {len(p.path)} nodes"
+    if k == ev.PRUNE:
+        return f"{PRUNED} prune #{p.node}: PR {p.pass_rate or 0:.2f} < parent {p.parent_pass_rate:.2f}"
+    if k == ev.REFLECT:
+        return f"reflect on #{p.node} ({p.policy}): {short(p.summary or '', 70)}"
+    if k == ev.REFINE:
+        return f"{REFINED} refine #{p.node}: “{short(p.old_thought, 35)}” → “{short(p.new_thought, 35)}”"
+    if k == ev.SOLUTION_FOUND:
+        return f"{SOLVED} solution at #{p.node} by {p.policy}"
+    if k == ev.PROBLEM_FINISHED:
+        return f"problem finished: {p.status} private PR {p.private_pass_rate}"
+    if k == ev.LLM_ERROR:
+        return f"! LLM error {p.policy} ({p.stage}): {p.message}"
+    if k == ev.BUDGET_EXHAUSTED:
+        return f"! budget exhausted: {p.reason}"
+    if k == ev.ROLLOUT_FINISHED:
+        return f"rollout {p.rollout} finished"
+    if k == ev.RUN_FINISHED:
+        return f"run finished: {p.status}"
     return k
 
 

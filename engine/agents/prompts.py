@@ -128,8 +128,3 @@ def refine(problem: Problem, path: list[str], ill_thought: str, summary: str, va
         "Write one improved next reasoning step (one or two sentences, no code) that replaces the "
         "failed one and takes the analysis into account. Reply with the step only."
     )
-
-
-def zero_shot(problem: Problem) -> list[dict[str, str]]:
-    """Direct solution without reasoning steps (baseline)."""
-    return write_solution(problem, [])

@@ -1,7 +1,9 @@
 """Tree search over reasoning thoughts: MC-Tree-Of-Agents, the baselines, and the runner.
 
-The search is event-sourced: ``events`` is the vocabulary, ``tree.TreeState`` the fold,
-``context.ProblemContext`` the only writer of a problem's tree. Heavy modules (sandbox,
+The search is event-sourced: ``events`` is the vocabulary (one typed payload per kind),
+``tree.TreeState`` the fold, ``journal.Journal`` the only writer of a problem's tree (and its
+replay on resume), ``context.ProblemContext`` the operations strategies search with, and
+``timeline.Timeline`` the seeking fold viewers replay with. Heavy modules (sandbox,
 litellm) are imported only when a run starts.
 """
 

@@ -1,65 +1,32 @@
-"""ProblemContext: what a strategy works with while it searches one problem.
+"""ProblemContext: the operations a strategy searches one problem with.
 
-It owns the problem's tree and is the only way to change it: ``emit`` writes an event to
-the store *and* folds it into the tree with ``TreeState.apply`` (event sourcing), so the tree
-a viewer rebuilds from the log is the tree the search held, by construction.
-
-It also makes resume cheap and exact. A resumed problem is searched again from the start,
-deterministically, with the problem's stored events as a *journal*: while the journal has
-events left, ``emit`` checks that the search re-derived the same event and folds the stored
-one without writing it, and the expensive operations (thoughts, solutions + sandbox,
-reflections) take their results from the journal instead of calling a policy. Once the
-journal is used up the search goes on live; replies that were cached before the crash come
-from the LLM cache for free. Given the same replies, the final tree equals the tree of an
-uninterrupted run.
+Expand (eq. 4), simulate (eq. 9-10), backup (eq. 5-6), reflect and refine (eq. 7-8): each
+calls the policies and the sandbox, then records its outcome as events. Recording goes
+through the problem's ``Journal`` (engine/search/journal.py), the only writer of the tree,
+which also replays stored events on resume: an operation first asks ``recorded`` for a
+stored result and calls a policy only when there is none.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import time
-from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from engine.agents.types import BudgetExceeded, CallContext
-from engine.errors import BdcError
 from engine.problems.model import Problem, TestCase
 from engine.search import events as ev
 from engine.search.config import SearchConfig
+from engine.search.journal import Journal, ResumeDivergence
 from engine.search.puct import backup_values, node_value
 from engine.search.tree import Node, ProblemTree, TreeState
+from engine.store.records import Event
 
-
-class ResumeDivergence(BdcError):
-    """The re-executed search produced an event different from the stored one."""
-
-
-@dataclass
-class _Ev:
-    """The shape ``TreeState.apply`` folds (a stored ``engine.store.Event`` has it too)."""
-
-    kind: str
-    payload: dict[str, Any]
-    problem_id: str | None
-    node_id: str | None = None
-    seq: int = 0
-
-
-def _norm(payload: dict[str, Any]) -> Any:
-    return json.loads(json.dumps(payload, default=str))
-
-
-@dataclass
-class Usage:
-    """LLM usage seen by this process for one problem (calls made here, not replayed)."""
-
-    calls: int = 0
-    errors: int = 0
+__all__ = ["ProblemContext", "ResumeDivergence"]
 
 
 class ProblemContext:
-    """One problem under search: tree, policies, sandbox, config, event emission, operations."""
+    """One problem under search: its journal (tree + events), policies, sandbox, config, operations."""
 
     def __init__(
         self,
@@ -71,7 +38,7 @@ class ProblemContext:
         policies: Sequence[Any],
         sandbox: Any,
         config: SearchConfig,
-        journal: Iterable[Any] = (),
+        journal: Iterable[Event] = (),
         sequential: bool = False,
     ) -> None:
         self.store = store
@@ -79,76 +46,21 @@ class ProblemContext:
         self.problem = problem
         self.view = problem.prompt_view()  # the only problem a policy ever sees
         self.state = state
-        self.tree: ProblemTree = state.tree(problem.id)
+        self.journal = Journal(store=store, run_id=run_id, problem_id=problem.id, state=state, stored=journal)
+        self.tree: ProblemTree = self.journal.tree
         self.policies = list(policies)
         self.sandbox = sandbox
         self.config = config
         self.sequential = sequential
-        journal = list(journal)
-        self._journal = [_Ev(e.kind, e.payload, e.problem_id, e.node_id, e.seq) for e in journal]
-        self._jpos = 0
-        self._used: set[int] = set()  # journal indices whose results were reused
-        self._next_id = 1
-        for e in self._journal:  # ids are never reused, even for nodes a refine dropped
-            if e.kind == ev.EXPAND:
-                for c in e.payload.get("children", []):
-                    if str(c["node"]).isdigit():
-                        self._next_id = max(self._next_id, int(c["node"]) + 1)
-        # a resumed problem's wall time includes the time it was searched before the
-        # interruption (first to last stored event), not the time the run lay dead
-        stamps = [e.ts for e in journal if getattr(e, "ts", None)]
-        self.started = time.monotonic() - (max(stamps) - min(stamps) if stamps else 0.0)
-        self.rollout = 0
+        self.started = self.journal.started
 
-    # ------------------------------------------------------------------ events
-    @property
-    def replaying(self) -> bool:
-        return self._jpos < len(self._journal)
+    # ------------------------------------------------------------------ the journal
+    def emit(self, kind: str, payload: Any, node_id: str | None = None) -> None:
+        """Record an event through the journal (see ``Journal.emit``)."""
+        self.journal.emit(kind, payload, node_id)
 
-    def emit(self, kind: str, payload: dict[str, Any], node_id: str | None = None) -> None:
-        """Record ``kind`` and fold it into the tree (or, while replaying, check and fold the stored one)."""
-        # llm_error events are informational and not re-derived on replay: fold stored ones
-        # as they come, write new ones whenever they happen
-        while self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR and kind != ev.LLM_ERROR:
-            self.state.apply(self._journal[self._jpos])
-            self._jpos += 1
-        if kind == ev.LLM_ERROR and not (self._jpos < len(self._journal) and self._journal[self._jpos].kind == ev.LLM_ERROR):
-            seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
-            self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
-            return
-        if self._jpos < len(self._journal):
-            stored = self._journal[self._jpos]
-            if kind == ev.LLM_ERROR:
-                self._jpos += 1
-                self.state.apply(stored)
-                return
-            if stored.kind != kind or _norm(stored.payload) != _norm(payload):
-                raise ResumeDivergence(
-                    f"problem {self.problem.id}: resumed search diverged from the stored events at seq "
-                    f"{stored.seq} (stored {stored.kind}, re-derived {kind}); the replies or the code changed "
-                    "since the run was interrupted"
-                )
-            self._jpos += 1
-            self.state.apply(stored)
-            return
-        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem.id, node_id=node_id) if self.store else 0
-        self.state.apply(_Ev(kind, payload, self.problem.id, node_id, seq))
-
-    def recorded(self, kind: str, **match: Any) -> dict[str, Any] | None:
-        """The payload of a not-yet-reused stored ``kind`` event matching ``match`` (resume only)."""
-        for i in range(self._jpos, len(self._journal)):
-            e = self._journal[i]
-            if i in self._used or e.kind != kind:
-                continue
-            if all(e.payload.get(k) == v for k, v in match.items()):
-                self._used.add(i)
-                return e.payload
-        return None
-
-    def new_id(self) -> str:
-        nid = str(self._next_id)
-        self._next_id += 1
-        return nid
+    def recorded(self, kind: str, **match: Any) -> Any | None:
+        return self.journal.recorded(kind, **match)
 
     def ctx(self, node_id: str | None, sample_index: int = 0) -> CallContext:
         return CallContext(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id, sample_index=sample_index)
@@ -179,7 +91,7 @@ class ProblemContext:
             return None, f"{type(e).__name__}: {e}"
 
     def _llm_error(self, policy: Any, stage: str, message: str) -> None:
-        self.emit(ev.LLM_ERROR, {"policy": policy.name, "stage": stage, "message": message[:500]})
+        self.emit(ev.LLM_ERROR, ev.LLMError(policy=policy.name, stage=stage, message=message[:500]))
 
     def policy(self, name: str | None) -> Any:
         for p in self.policies:
@@ -207,7 +119,7 @@ class ProblemContext:
         """
         stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
         if stored is not None:
-            return {"children": [dict(c) for c in stored["children"]], "errors": []}
+            return {"children": [c.to_dict() for c in stored.children], "errors": []}
         pols = list(policies or self.policies)
         path = self.tree.path_thoughts(parent.id)
         k = self.config.thoughts_per_policy
@@ -225,7 +137,7 @@ class ProblemContext:
             for t in thoughts or []:
                 text = str(t.text).strip()
                 if text:
-                    children.append({"thought": text, "policy": getattr(t, "policy", None) or p.name,
+                    children.append({"thought": text, "policy": t.policy or p.name,
                                      "prior": float(t.prior)})
         return {"children": children, "errors": errors}
 
@@ -238,13 +150,13 @@ class ProblemContext:
             c = dict(c)
             if "node" not in c:
                 depth = parent.depth + 1
-                c.update(node=self.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
-            elif str(c["node"]).isdigit():
-                self._next_id = max(self._next_id, int(c["node"]) + 1)
-            children.append({k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")})
+                c.update(node=self.journal.new_id(), depth=depth, terminal=self.is_terminal(c["thought"], depth))
+            else:
+                self.journal.reserve_id(str(c["node"]))
+            children.append(ev.Child(**{k: c[k] for k in ("node", "thought", "policy", "prior", "depth", "terminal")}))
         if children:
-            self.emit(ev.EXPAND, {"parent": parent.id, "rollout": rollout, "children": children}, node_id=parent.id)
-        return [c["node"] for c in children]
+            self.emit(ev.EXPAND, ev.Expand(parent=parent.id, rollout=rollout, children=children), node_id=parent.id)
+        return [c.node for c in children]
 
     async def propose(self, parent: Node, rollout: int, policies: Sequence[Any] | None = None) -> list[str]:
         """Expand ``parent`` with every policy's thoughts; returns the new child ids."""
@@ -254,22 +166,20 @@ class ProblemContext:
         """Expand with given thoughts (``{thought, policy, prior}``), e.g. reflections (Reflexion, LATS)."""
         stored = self.recorded(ev.EXPAND, parent=parent.id, rollout=rollout)
         if stored is not None:
-            children = [dict(c) for c in stored["children"]]
+            children = [c.to_dict() for c in stored.children]
         return self.emit_expand(parent, rollout, {"children": children, "errors": []})
 
-    async def _solution(self, p: Any, node_id: str, path: list[str]) -> dict[str, Any]:
+    async def _solution(self, p: Any, node_id: str, path: list[str]) -> ev.Solution:
         sol, err = await self._guard(p, "solution", lambda: p.write_solution(self.view, path, ctx=self.ctx(node_id)))
+        total = len(self.problem.public_tests)
         if err is not None:
-            return {"policy": p.name, "code": "", "pass_rate": 0.0, "passed": 0, "total": len(self.problem.public_tests),
-                    "verdicts": [], "feedback": "", "parse_error": err, "error": True}
+            return ev.Solution(policy=p.name, total=total, parse_error=err, error=True)
         code = sol.code or ""
-        out = {"policy": p.name, "code": code, "parse_error": sol.parse_error}
         if not code.strip():
-            out.update(pass_rate=0.0, passed=0, total=len(self.problem.public_tests), verdicts=[],
-                       feedback=f"no code: {sol.parse_error or 'empty reply'}")
-            return out
-        out.update(await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name))
-        return out
+            return ev.Solution(policy=p.name, code=code, total=total, parse_error=sol.parse_error,
+                               feedback=f"no code: {sol.parse_error or 'empty reply'}")
+        res = await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name)
+        return ev.Solution(policy=p.name, code=code, parse_error=sol.parse_error, **res)
 
     async def run_tests(self, code: str, tests: list[TestCase], *, node_id: str | None, policy: str | None) -> dict[str, Any]:
         """Run ``code`` in the sandbox; the verdict summary a node keeps."""
@@ -277,20 +187,20 @@ class ProblemContext:
         if self.store is not None:
             self.store.record_sandbox_run(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id,
                                           policy=policy, result=res)
-        verdicts = [getattr(r.verdict, "value", str(r.verdict)) for r in res.results]
-        passed = sum(1 for r in res.results if getattr(r, "passed", False))
+        verdicts = [r.verdict.value if isinstance(r.verdict, Enum) else str(r.verdict) for r in res.results]
+        passed = sum(1 for r in res.results if r.passed)
         return {"pass_rate": float(res.pass_rate), "passed": passed, "total": len(res.results),
                 "verdicts": verdicts, "feedback": str(res.summary)}
 
-    async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> dict[str, Any]:
+    async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> ev.Simulate:
         stored = self.recorded(ev.SIMULATE, node=node_id, rollout=rollout)
         if stored is not None:
             return stored
         path = self.tree.path_thoughts(node_id)
         sols = await self.gather([self._solution(p, node_id, path) for p in policies])
-        ok = [s for s in sols if not s.get("error")]
-        pr = sum(s["pass_rate"] for s in ok) / len(ok) if ok else 0.0  # eq. 10
-        return {"node": node_id, "rollout": rollout, "pass_rate": pr, "solutions": sols}
+        # eq. 10 divides by the number of policies n: a failed call is a solution that passed nothing
+        pr = sum(0.0 if s.error else s.pass_rate for s in sols) / len(sols) if sols else 0.0
+        return ev.Simulate(node=node_id, rollout=rollout, pass_rate=pr, solutions=sols)
 
     async def simulate(
         self, node_ids: Sequence[str], rollout: int, policies: Sequence[Any] | Callable[[str], Sequence[Any]] | None = None
@@ -306,18 +216,20 @@ class ProblemContext:
 
         payloads = await self.gather([self._simulate_one(n, rollout, pols(n)) for n in node_ids])
         for payload in payloads:
-            for s in payload["solutions"]:
-                if s.get("error"):
-                    self._llm_error(self.policy(s["policy"]), "solution", s.get("parse_error") or "error")
-            self.emit(ev.SIMULATE, payload, node_id=payload["node"])
-            self._check_solved(payload["node"])
+            for s in payload.solutions:
+                if s.error:
+                    self._llm_error(self.policy(s.policy), "solution", s.parse_error or "error")
+            self.emit(ev.SIMULATE, payload, node_id=payload.node)
+            self._check_solved(payload.node)
 
     def _check_solved(self, node_id: str) -> None:
         node = self.tree.nodes[node_id]
+        if self.tree.solved_by is not None or not node.solves_public():
+            return
         for s in node.solutions:
-            if s.get("total") and s.get("passed") == s.get("total") and self.tree.solved_by is None:
-                self.emit(ev.SOLUTION_FOUND, {"node": node_id, "policy": s["policy"], "code": s["code"],
-                                              "public_pass_rate": s["pass_rate"]}, node_id=node_id)
+            if s.get("total") and s.get("passed") == s.get("total"):
+                self.emit(ev.SOLUTION_FOUND, ev.SolutionFound(node=node_id, policy=s["policy"], code=s["code"],
+                                                              public_pass_rate=s["pass_rate"]), node_id=node_id)
                 return
 
     def value(self, node: Node) -> float:
@@ -332,7 +244,7 @@ class ProblemContext:
         for nid, v in (leaves or {}).items():
             q[nid] = v
             n[nid] = self.tree.nodes[nid].visits + 1
-        self.emit(ev.BACKUP, {"rollout": rollout, "path": list(path), "reward": reward, "q": q, "n": n},
+        self.emit(ev.BACKUP, ev.Backup(rollout=rollout, path=list(path), reward=reward, q=q, n=n),
                   node_id=path[-1] if path else None)
 
     async def compute_reflection(
@@ -341,7 +253,7 @@ class ProblemContext:
         """A reflection on one of the node's solutions, without emitting (journal-aware)."""
         stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout, policy=reflector.name)
         if stored is not None:
-            return stored["summary"], None
+            return stored.summary, None
         code = solution.get("code", "") if solution else ""
         feedback = (solution.get("feedback") or solution.get("parse_error") or "") if solution else ""
         value = float(solution.get("pass_rate", 0.0)) if solution else 0.0
@@ -356,7 +268,7 @@ class ProblemContext:
         if err is not None:
             self._llm_error(reflector, "reflect", err)
         else:
-            self.emit(ev.REFLECT, {"node": node_id, "rollout": rollout, "policy": reflector.name, "summary": summary},
+            self.emit(ev.REFLECT, ev.Reflect(node=node_id, rollout=rollout, policy=reflector.name, summary=summary),
                       node_id=node_id)
 
     async def _refine_chain(self, node_id: str, rollout: int) -> dict[str, Any]:
@@ -370,7 +282,7 @@ class ProblemContext:
         out: dict[str, Any] = {"node": node_id, "reflector": reflector, "author": author, "errors": []}
         stored = self.recorded(ev.REFLECT, node=node_id, rollout=rollout)
         if stored is not None:
-            out["summary"] = stored["summary"]
+            out["summary"] = stored.summary
         else:
             sol = _worst_own_solution(node)
             code = sol.get("code", "") if sol else ""
@@ -386,7 +298,7 @@ class ProblemContext:
             out["summary"] = str(summary).strip()
         stored = self.recorded(ev.REFINE, node=node_id, rollout=rollout)
         if stored is not None:
-            out["new_thought"] = stored["new_thought"]
+            out["new_thought"] = stored.new_thought
             return out
         parent_path = self.tree.path_thoughts(node.parent) if node.parent else []
         new, err = await self._guard(
@@ -408,13 +320,13 @@ class ProblemContext:
             for pol, stage, msg in c["errors"]:
                 self._llm_error(pol, stage, msg)
             if "summary" in c:
-                self.emit(ev.REFLECT, {"node": nid, "rollout": rollout, "policy": c["reflector"].name,
-                                       "summary": c["summary"]}, node_id=nid)
+                self.emit(ev.REFLECT, ev.Reflect(node=nid, rollout=rollout, policy=c["reflector"].name,
+                                                 summary=c["summary"]), node_id=nid)
             if "new_thought" in c:
                 node = self.tree.nodes[nid]
-                self.emit(ev.REFINE, {"node": nid, "rollout": rollout, "policy": c["author"].name,
-                                      "old_thought": node.thought, "new_thought": c["new_thought"],
-                                      "summary": c["summary"]}, node_id=nid)
+                self.emit(ev.REFINE, ev.Refine(node=nid, rollout=rollout, policy=c["author"].name,
+                                               old_thought=node.thought, new_thought=c["new_thought"],
+                                               summary=c["summary"]), node_id=nid)
                 refined.append(nid)
         return refined
 

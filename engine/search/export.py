@@ -79,7 +79,7 @@ def examples_from_run(
     found: dict[str, dict[str, Any]] = {}  # problem -> its first solution_found payload
     for e in events:
         if e.kind == ev.SOLUTION_FOUND and e.problem_id not in found:
-            found[e.problem_id] = e.payload
+            found[e.problem_id] = e.payload_dict()
     out: list[TrainingExample] = []
     for pid, tree in state.problems.items():
         prob, hit = problems.get(pid), found.get(pid)

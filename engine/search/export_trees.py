@@ -96,7 +96,7 @@ def tree_rows(run: Any, problems: list[dict[str, Any]], events: Iterable[Any],
         pid = e.problem_id
         if pid not in trees:
             continue
-        t, ns, pl = trees[pid], nodes[pid], e.payload or {}
+        t, ns, pl = trees[pid], nodes[pid], e.payload_dict() or {}
         if e.kind == ev.ROOT:
             root = str(pl.get("node", "0"))
             ns.setdefault(root, _node(root, None, 0, ""))

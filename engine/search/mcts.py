@@ -8,11 +8,18 @@ One rollout:
 3. **Expand** (eq. 4): every policy proposes ``thoughts_per_policy`` thoughts, concurrently.
 4. **Simulate** (eq. 9-10): every policy writes a full solution from every new child, all
    concurrently; PR(child) is the mean public pass rate.
+   If a solution passed every public test and ``stop_on_solve`` is set, the rollout backs up
+   and ends here: pruning or refining now could only lose that solution.
 5. **Prune**: a child with PR(child) < PR(parent) is ill: pruned (removed from selection) with
-   an instant zero-reward backup.
+   an instant zero-reward backup "to downweight its ancestors" (paper 4.1.1). Under f = max a
+   zero reward cannot lower any Q (max(Q, 0) = Q) and only N would grow, so this backup always
+   averages the zero in: Q <- Q + (0 - Q) / (N + 1) along the path, whatever f the rollout
+   backups use. Later max backups can raise Q again only with a reward actually reached.
 6. **Refine** (eq. 7-8): while the global and per-node limits allow, a *different* policy
    summarises the ill node's failure and its author rewrites the thought; the refined node
-   replaces the ill one in place, is simulated, and is pruned again if still ill.
+   replaces the ill one in place, is simulated, and is pruned again if still ill. A node
+   holding a solution that passed every public test is pruned if ill but never refined:
+   the refinement replaces the node, solutions included.
 7. **Backup** (eq. 5-6, 11): the live children get Q = value(child), N = 1; the path gets the
    best child value with f = max (or mean), N += 1.
 """
@@ -37,15 +44,15 @@ class MCTreeOfAgents(Strategy):
         for rollout in range(1, cfg.rollouts + 1):
             path = select_path(px.tree, cfg.c_puct, cfg.c_base)
             if path is None:
-                px.emit(ev.BUDGET_EXHAUSTED, {"reason": "tree exhausted: every branch is pruned or terminal"})
+                px.emit(ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason="tree exhausted: every branch is pruned or terminal"))
                 return
             await self.rollout(px, path, rollout)
-            px.emit(ev.ROLLOUT_FINISHED, {"rollout": rollout})
+            px.emit(ev.ROLLOUT_FINISHED, ev.RolloutFinished(rollout=rollout))
             if self.should_stop(px):
                 return
 
     async def rollout(self, px: ProblemContext, path: list[str], rollout: int) -> None:
-        px.emit(ev.SELECT, {"path": path, "rollout": rollout}, node_id=path[-1])
+        px.emit(ev.SELECT, ev.Select(path=path, rollout=rollout), node_id=path[-1])
         leaf = px.tree.nodes[path[-1]]
         if leaf.terminal or leaf.depth >= self.config.max_depth:
             px.backup(path, px.value(leaf), rollout)
@@ -55,7 +62,7 @@ class MCTreeOfAgents(Strategy):
             px.backup(path, 0.0, rollout)
             return
         await px.simulate(ids, rollout)
-        if self.config.prune:
+        if self.config.prune and not self.should_stop(px):
             await self.prune_and_refine(px, path, ids, rollout)
         alive = [i for i in ids if not px.tree.nodes[i].pruned]
         values = {i: px.value(px.tree.nodes[i]) for i in alive}
@@ -69,9 +76,9 @@ class MCTreeOfAgents(Strategy):
 
     def prune(self, px: ProblemContext, path: list[str], node_id: str, parent_pr: float, rollout: int) -> None:
         node = px.tree.nodes[node_id]
-        px.emit(ev.PRUNE, {"node": node_id, "parent": path[-1], "rollout": rollout, "pass_rate": node.pass_rate,
-                           "parent_pass_rate": parent_pr}, node_id=node_id)
-        px.backup(path, 0.0, rollout, leaves={node_id: 0.0})  # instant zero-reward backup
+        px.emit(ev.PRUNE, ev.Prune(node=node_id, parent=path[-1], rollout=rollout, pass_rate=node.pass_rate,
+                                   parent_pass_rate=parent_pr), node_id=node_id)
+        px.backup(path, 0.0, rollout, leaves={node_id: 0.0}, mode="mean")  # instant zero-reward backup: downweights
 
     async def prune_and_refine(self, px: ProblemContext, path: list[str], ids: list[str], rollout: int) -> None:
         parent_pr = px.tree.nodes[path[-1]].pass_rate or 0.0
@@ -84,13 +91,16 @@ class MCTreeOfAgents(Strategy):
         # handed out in child order before any call, so concurrent rounds stay deterministic
         while ill:
             quota = self.config.refine_limit - px.tree.refinements
-            todo = [i for i in ill if px.tree.nodes[i].refinements < self.config.refine_limit_per_node][: max(quota, 0)]
+            todo = [i for i in ill if px.tree.nodes[i].refinements < self.config.refine_limit_per_node
+                    and not px.tree.nodes[i].solves_public()][: max(quota, 0)]
             if not todo:
                 return
             refined = await px.refine_nodes(todo, rollout)
             if not refined:
                 return
             await px.simulate(refined, rollout)
+            if self.should_stop(px):
+                return
             ill = [i for i in refined if self.ill(px, parent_pr, i)]
             for i in ill:
                 self.prune(px, path, i, parent_pr, rollout)

@@ -91,7 +91,7 @@ class RethinkMCTS(MCTreeOfAgents):
             return None, None, errors
         stored = px.recorded(ev.REFINE, node=nid, rollout=rollout)
         if stored is not None:
-            return summary, stored["new_thought"], errors
+            return summary, stored.new_thought, errors
         parent_path = px.tree.path_thoughts(node.parent) if node.parent else []
         try:
             new = await author.refine(px.view, parent_path, node.thought, summary, node.pass_rate or 0.0,

@@ -22,17 +22,18 @@ from collections import Counter
 from typing import Any, Callable
 
 from engine.agents.types import Budget, PolicySpec
-from engine.errors import BdcError
+from engine.errors import BdcError, StoreError
 from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
-from engine.search.context import ProblemContext, _Ev
+from engine.search.context import ProblemContext
 from engine.search.limits import LimitedPolicy
 from engine.search.metrics import summarize
 from engine.search.registry import make_strategy
 from engine.search.scripted import is_scripted, scripted_policy
 from engine.search.strategy import solve_problem
 from engine.search.tree import TreeState
+from engine.store.records import Event
 
 TOTALS_EVERY_S = 1.0
 
@@ -159,8 +160,8 @@ async def _close(store: Any, run_id: str, status: str, progress: RunProgress, er
     try:
         totals = progress.totals(await store.llm_totals(run_id))
         store.update_run_totals(run_id, totals)
-        store.emit(run_id, ev.RUN_FINISHED, {"status": status, "metrics": summarize(progress.results.values()),
-                                             **({"error": error} if error else {})})
+        store.emit(run_id, ev.RUN_FINISHED, ev.RunFinished(status=status, metrics=summarize(progress.results.values()),
+                                                           error=error))
         await store.set_run_status(run_id, status, error)
         if on_progress:
             on_progress(totals)
@@ -179,22 +180,23 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
         else:
             journal.setdefault(e.problem_id, []).append(e)
     if not any(e.kind == ev.RUN_STARTED for e in stored):
-        store.emit(run_id, ev.RUN_STARTED, {"config": cfg.to_dict()})
-        state.apply(_Ev(ev.RUN_STARTED, {"config": cfg.to_dict()}, None))
+        started = ev.RunStarted(config=cfg.to_dict())
+        seq = store.emit(run_id, ev.RUN_STARTED, started)
+        state.apply(Event(run_id, seq, time.time(), ev.RUN_STARTED, None, None, started))
     todo: list[Problem] = []
     for p in problems:
-        done = next((e.payload for e in journal.get(p.id, []) if e.kind == ev.PROBLEM_FINISHED), None)
+        done = next((e.payload.to_dict() for e in journal.get(p.id, []) if e.kind == ev.PROBLEM_FINISHED), None)
         if done is not None:
             progress.results[p.id] = done
             state.apply_all(journal[p.id])
-            store.set_problem_result(run_id, p.id, done.get("status", "finished"), done)
+            store.set_problem_result(run_id, p.id, done["status"], done)
         else:
             todo.append(p)
 
     budget = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
     strategy = make_strategy(cfg.strategy, cfg.search)
     def unusable(name: str, why: str) -> None:
-        store.emit(run_id, ev.LLM_ERROR, {"policy": name, "stage": "preflight", "message": why})
+        store.emit(run_id, ev.LLM_ERROR, ev.LLMError(policy=name, stage="preflight", message=why))
 
     base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget, unusable)
     if not base:
@@ -223,11 +225,13 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
                                 config=strategy.config, journal=journal.get(p.id, ()), sequential=cfg.sequential)
             try:
                 result = await solve_problem(strategy, px)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, StoreError):  # a failing store sinks the run, loudly
                 raise
             except Exception as e:  # one broken problem must not sink the run
                 result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "difficulty": p.difficulty,
-                          "private_pass_rate": 0.0, "passed_private": False, "public_pass_rate": 0.0,
+                          "problem_id": p.id, "scored": p.scorable, "public_pass_rate": 0.0,
+                          "private_pass_rate": 0.0 if p.scorable else None,
+                          "passed_private": False if p.scorable else None,
                           "node": None, "policy": None, "code": "", "rollouts": px.tree.rollouts_done,
                           "calls": 0, "tokens": 0, "cost": 0.0, "wall_s": round(time.monotonic() - px.started, 3)}
                 store.emit(run_id, ev.PROBLEM_FINISHED, result, problem_id=p.id)
@@ -262,7 +266,7 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
         tick.cancel()
     metrics = summarize(progress.results.values())
     await write_totals()
-    store.emit(run_id, ev.RUN_FINISHED, {"status": "finished", "metrics": metrics})
+    store.emit(run_id, ev.RUN_FINISHED, ev.RunFinished(status="finished", metrics=metrics))
     await store.set_run_status(run_id, "finished")
 
 
@@ -287,7 +291,7 @@ def load_problems(cfg: RunConfig) -> list[Problem]:
 
 
 async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] | None = None,
-                            *, name: str | None = None) -> str:
+                            *, name: str | None = None, run_id: str | None = None) -> str:
     """Store a new run (config + its problems, so it can be executed or resumed from the store)."""
     from engine.errors import DatasetError
 
@@ -298,5 +302,5 @@ async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] 
     make_strategy(cfg.strategy, cfg.search)  # fail early on a bad strategy name
     return await store.create_run(
         dataset=cfg.dataset, strategy=cfg.strategy,
-        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name,
+        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name, run_id=run_id,
     )

@@ -4,7 +4,11 @@ Agent specs whose model is ``scripted:<kind>`` build a ``ScriptedPolicy`` instea
 
 * ``scripted:canonical`` writes the dataset's reference solution (``problem.solutions[0]``),
   so a search solves every problem that has one, with no model and no network;
-* ``scripted:broken`` writes code that runs but returns the wrong answer.
+* ``scripted:broken`` writes code that runs but returns the wrong answer;
+* ``scripted:erratic`` writes the reference solution from some reasoning states and broken
+  code from others, chosen by a hash of (``extra.seed``, problem id, path): a deterministic
+  agent whose pass rates rise and fall along a path, so a search with it prunes and refines
+  (the demo store and offline tours use it).
 
 Policies only ever receive ``problem.prompt_view()`` (no solutions), so the canonical policy
 looks the reference up by problem id in the run's own problem list, which the runner passes in.
@@ -13,6 +17,7 @@ looks the reference up by problem id in the run's own problem list, which the ru
 
 from __future__ import annotations
 
+import hashlib
 from typing import Iterable
 
 from engine.agents.scripted import ScriptedPolicy
@@ -20,7 +25,7 @@ from engine.agents.types import CallSink, PolicySpec
 from engine.errors import ConfigError
 from engine.problems.model import Problem, TestStyle
 
-SCRIPTED_KINDS = ("canonical", "broken")
+SCRIPTED_KINDS = ("canonical", "broken", "erratic")
 
 
 def is_scripted(spec: PolicySpec) -> bool:
@@ -43,16 +48,22 @@ def scripted_policy(
     if kind not in SCRIPTED_KINDS:
         raise ConfigError(f"unknown scripted agent {spec.model!r}: choose from scripted:{', scripted:'.join(SCRIPTED_KINDS)}")
     by_id = {p.id: p for p in problems}
+    seed = str(spec.extra.get("seed", 0))
+
+    def lucky(view: Problem, path: list[str]) -> bool:
+        digest = hashlib.sha256("\x00".join([seed, view.id, *path]).encode()).digest()
+        return digest[0] % 2 == 0
 
     def solution(view: Problem, path: list[str]) -> str:
         full = by_id.get(view.id, view)
-        if kind == "canonical" and full.solutions:
+        writes_reference = kind == "canonical" or (kind == "erratic" and lucky(view, path))
+        if writes_reference and full.solutions:
             return full.solutions[0]
         return broken_code(full)
 
     def thoughts(view: Problem, path: list[str], k: int) -> list[str]:
         depth = len(path) + 1
-        verb = "Solve" if kind == "canonical" else "Guess"
+        verb = {"canonical": "Solve", "broken": "Guess"}.get(kind, f"Try idea {seed}")
         return [f"{verb} step {depth}.{i + 1}: handle case {i + 1} of {view.entry_point or view.fn_name or 'the input'}"
                 for i in range(k)]
 

@@ -45,11 +45,11 @@ class Strategy(ABC):
 async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any]:
     """Search one problem with ``strategy`` and score the chosen answer; returns the problem's result."""
     p = px.problem
-    px.emit(ev.PROBLEM_STARTED, {
-        "difficulty": p.difficulty, "statement_preview": p.statement.strip()[:200],
-        "public_tests": len(p.public_tests), "private_tests": len(p.private_tests), "strategy": strategy.name,
-    })
-    px.emit(ev.ROOT, {"node": "0", "statement_preview": p.statement.strip()[:200]}, node_id="0")
+    px.emit(ev.PROBLEM_STARTED, ev.ProblemStarted(
+        difficulty=p.difficulty, statement_preview=p.statement.strip()[:200],
+        public_tests=len(p.public_tests), private_tests=len(p.private_tests), strategy=strategy.name,
+    ))
+    px.emit(ev.ROOT, ev.Root(node="0", statement_preview=p.statement.strip()[:200]), node_id="0")
     status = "finished"
     try:
         await px.simulate(["0"], 0)
@@ -58,7 +58,7 @@ async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any
         if not strategy.should_stop(px):
             await strategy.search(px)
     except BudgetExceeded as e:
-        px.emit(ev.BUDGET_EXHAUSTED, {"reason": str(e)})
+        px.emit(ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason=str(e)))
         status = "budget"
     return await finish_problem(px, status)
 
@@ -66,8 +66,12 @@ async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any
 async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     """Choose the answer on public tests, score it on private tests, emit ``problem_finished``."""
     tree, p = px.tree, px.problem
-    best = tree.best_node()
-    sol = best.best_solution() if best is not None else None
+    # a solution that passed every public test is the answer, even if its node changed since
+    if tree.solution is not None:
+        node_id, sol = tree.solved_by, tree.solution
+    else:
+        best = tree.best_node()
+        node_id, sol = (best.id, best.best_solution()) if best is not None else (None, None)
     code = sol.get("code", "") if sol else ""
     public = float(sol.get("pass_rate", 0.0)) if sol else 0.0
     # never scored on the tests that guided it: a problem with no private test apart from its
@@ -75,7 +79,7 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     scored = p.scorable
     private, passed = (0.0, False) if scored else (None, None)
     if code.strip() and scored:
-        res = await px.run_tests(code, p.private_tests, node_id=best.id if best else None, policy=sol.get("policy"))
+        res = await px.run_tests(code, p.private_tests, node_id=node_id, policy=sol.get("policy"))
         private = res["pass_rate"]
         passed = res["total"] > 0 and res["passed"] == res["total"]
     calls = tokens = 0
@@ -90,9 +94,9 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     if tree.solved_by is not None and status == "finished":
         status = "solved"
     result = {
-        "problem_id": p.id, "node": best.id if best else None, "policy": sol.get("policy") if sol else None, "code": code,
+        "problem_id": p.id, "node": node_id, "policy": sol.get("policy") if sol else None, "code": code,
         "public_pass_rate": public, "private_pass_rate": private, "scored": scored,
-        **({"passed_private": passed} if scored else {}),
+        "passed_private": passed,
         "rollouts": tree.rollouts_done, "calls": calls, "tokens": tokens, "cost": cost,
         "wall_s": round(time.monotonic() - px.started, 3), "status": status, "difficulty": p.difficulty,
         "nodes": len(tree.nodes), "prunes": tree.prunes, "refinements": tree.refinements,

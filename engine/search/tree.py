@@ -9,9 +9,12 @@ construction (and tested).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from engine.search import events as ev
+
+if TYPE_CHECKING:
+    from engine.store.records import Event
 
 
 @dataclass
@@ -45,6 +48,10 @@ class Node:
     def best_solution(self) -> dict[str, Any] | None:
         return max(self.solutions, key=lambda s: s.get("pass_rate", 0.0), default=None)
 
+    def solves_public(self) -> bool:
+        """One of its solutions passed every public test (refining it would throw that away)."""
+        return any(s.get("total") and s.get("passed") == s.get("total") for s in self.solutions)
+
 
 @dataclass
 class ProblemTree:
@@ -53,6 +60,7 @@ class ProblemTree:
     selection: list[str] = field(default_factory=list)  # the most recent select path
     rollouts_done: int = 0
     solved_by: str | None = None  # node whose solution passed all public tests
+    solution: dict[str, Any] | None = None  # that solution (policy, code, public_pass_rate), kept for good
     finished: dict[str, Any] | None = None
     refinements: int = 0
     prunes: int = 0
@@ -118,72 +126,81 @@ class TreeState:
             self.apply(e)
         return self
 
-    def apply(self, event: Any) -> None:
-        """Fold one ``engine.store.Event`` (or anything with kind/problem_id/payload/seq)."""
+    def apply(self, event: Event) -> set[str]:
+        """Fold one event; returns the ids of the nodes whose display may have changed
+        (a viewer redraws only those: thousands of nodes, dozens of events a second)."""
         kind, p = event.kind, event.payload
-        self.last_seq = max(self.last_seq, getattr(event, "seq", 0) or 0)
+        self.last_seq = max(self.last_seq, event.seq or 0)
         if kind == ev.RUN_STARTED:
-            self.status, self.config = "running", p.get("config", {})
-            return
+            self.status, self.config = "running", p.config
+            return set()
         if kind == ev.RUN_FINISHED:
-            self.status = p.get("status", "finished")
-            return
+            self.status = p.status
+            return set()
         if event.problem_id is None:
-            return
-        t = self.tree(event.problem_id)
+            return set()
         handler = _HANDLERS.get(kind)
-        if handler is not None:
-            handler(t, p)
+        if handler is None:
+            return set()
+        return handler(self.tree(event.problem_id), p)
 
 
-def _root(t: ProblemTree, p: dict) -> None:
-    t.nodes[p.get("node", "0")] = Node(id=p.get("node", "0"), parent=None, thought="", policy=None, prior=1.0, depth=0)
+def _root(t: ProblemTree, p: ev.Root) -> set[str]:
+    t.nodes[p.node] = Node(id=p.node, parent=None, thought="", policy=None, prior=1.0, depth=0)
+    return {p.node}
 
 
-def _select(t: ProblemTree, p: dict) -> None:
-    t.selection = list(p["path"])
+def _select(t: ProblemTree, p: ev.Select) -> set[str]:
+    changed = set(t.selection) | set(p.path)  # the previous path loses its highlight
+    t.selection = list(p.path)
+    return changed
 
 
-def _expand(t: ProblemTree, p: dict) -> None:
-    parent = t.nodes[p["parent"]]
-    for c in p["children"]:
-        t.nodes[c["node"]] = Node(
-            id=c["node"], parent=parent.id, thought=c["thought"], policy=c.get("policy"),
-            prior=float(c.get("prior", 1.0)), depth=int(c.get("depth", parent.depth + 1)),
-            terminal=bool(c.get("terminal", False)), created_rollout=int(p.get("rollout", 0)),
+def _expand(t: ProblemTree, p: ev.Expand) -> set[str]:
+    parent = t.nodes[p.parent]
+    for c in p.children:
+        t.nodes[c.node] = Node(
+            id=c.node, parent=parent.id, thought=c.thought, policy=c.policy, prior=float(c.prior),
+            depth=parent.depth + 1 if c.depth is None else int(c.depth), terminal=bool(c.terminal),
+            created_rollout=p.rollout,
         )
-        parent.children.append(c["node"])
+        parent.children.append(c.node)
+    return {p.parent, *(c.node for c in p.children)}
 
 
-def _simulate(t: ProblemTree, p: dict) -> None:
-    n = t.nodes[p["node"]]
-    n.pass_rate = float(p["pass_rate"])
-    n.solutions = list(p.get("solutions", []))
+def _simulate(t: ProblemTree, p: ev.Simulate) -> set[str]:
+    n = t.nodes[p.node]
+    n.pass_rate = float(p.pass_rate)
+    n.solutions = [s.to_dict() for s in p.solutions]
+    return {p.node}
 
 
-def _backup(t: ProblemTree, p: dict) -> None:
-    for nid, q in p.get("q", {}).items():
+def _backup(t: ProblemTree, p: ev.Backup) -> set[str]:
+    for nid, q in p.q.items():
         t.nodes[nid].value = float(q)
-    for nid, n in p.get("n", {}).items():
+    for nid, n in p.n.items():
         t.nodes[nid].visits = int(n)
+    return set(p.q) | set(p.n) | set(p.path)
 
 
-def _prune(t: ProblemTree, p: dict) -> None:
-    t.nodes[p["node"]].pruned = True
+def _prune(t: ProblemTree, p: ev.Prune) -> set[str]:
+    t.nodes[p.node].pruned = True
     t.prunes += 1
+    return {p.node}
 
 
-def _reflect(t: ProblemTree, p: dict) -> None:
-    t.nodes[p["node"]].summary = p.get("summary")
+def _reflect(t: ProblemTree, p: ev.Reflect) -> set[str]:
+    t.nodes[p.node].summary = p.summary
+    return {p.node}
 
 
-def _refine(t: ProblemTree, p: dict) -> None:
+def _refine(t: ProblemTree, p: ev.Refine) -> set[str]:
     """In-place replacement: same id and position, new thought, fresh statistics."""
-    n = t.nodes[p["node"]]
-    n.old_thoughts.append(p.get("old_thought", n.thought))
-    n.thought = p["new_thought"]
-    n.summary = p.get("summary", n.summary)
-    n.policy = p.get("policy", n.policy)
+    n = t.nodes[p.node]
+    n.old_thoughts.append(p.old_thought)
+    n.thought = p.new_thought
+    n.summary = p.summary if p.summary is not None else n.summary
+    n.policy = p.policy if p.policy is not None else n.policy
     n.refinements += 1
     n.pruned = False
     n.pass_rate = None
@@ -194,6 +211,7 @@ def _refine(t: ProblemTree, p: dict) -> None:
         _drop_subtree(t, cid)
     n.children = []
     t.refinements += 1
+    return {p.node}
 
 
 def _drop_subtree(t: ProblemTree, nid: str) -> None:
@@ -203,28 +221,34 @@ def _drop_subtree(t: ProblemTree, nid: str) -> None:
             _drop_subtree(t, cid)
 
 
-def _solution_found(t: ProblemTree, p: dict) -> None:
+def _solution_found(t: ProblemTree, p: ev.SolutionFound) -> set[str]:
     if t.solved_by is None:
-        t.solved_by = p["node"]
+        t.solved_by = p.node
+        t.solution = {"policy": p.policy, "code": p.code, "pass_rate": p.public_pass_rate}
+    return {p.node}
 
 
-def _rollout_finished(t: ProblemTree, p: dict) -> None:
-    t.rollouts_done = max(t.rollouts_done, int(p["rollout"]))
+def _rollout_finished(t: ProblemTree, p: ev.RolloutFinished) -> set[str]:
+    t.rollouts_done = max(t.rollouts_done, int(p.rollout))
+    return set()
 
 
-def _llm_error(t: ProblemTree, p: dict) -> None:
-    t.errors.append(f"{p.get('policy')}: {p.get('message')}")
+def _llm_error(t: ProblemTree, p: ev.LLMError) -> set[str]:
+    t.errors.append(f"{p.policy}: {p.message}")
+    return set()
 
 
-def _budget(t: ProblemTree, p: dict) -> None:
-    t.budget_exhausted = p.get("reason", "budget")
+def _budget(t: ProblemTree, p: ev.BudgetExhausted) -> set[str]:
+    t.budget_exhausted = p.reason
+    return set()
 
 
-def _problem_finished(t: ProblemTree, p: dict) -> None:
-    t.finished = dict(p)
+def _problem_finished(t: ProblemTree, p: ev.ProblemFinished) -> set[str]:
+    t.finished = p.to_dict()
+    return {p.node} if p.node is not None else set()
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[[ProblemTree, Any], set[str]]] = {
     ev.ROOT: _root,
     ev.SELECT: _select,
     ev.EXPAND: _expand,

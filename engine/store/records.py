@@ -7,22 +7,69 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
-@dataclass(frozen=True)
 class Event:
-    """One entry of a run's append-only log. ``seq`` is dense and starts at 1 per run."""
+    """One entry of a run's append-only log. ``seq`` is dense and starts at 1 per run.
 
-    run_id: str
-    seq: int
-    ts: float
-    kind: str
-    problem_id: str | None
-    node_id: str | None
-    payload: dict[str, Any]
+    The one event type of bdc: the store reads it, the search emits and folds it, viewers
+    replay it. ``payload`` is the kind's declared type (``engine.search.events``), decoded
+    from the stored JSON on first use: a replay holds every event of a run but folds and
+    shows one problem at a time, and decoding 50,000 payloads up front would be most of
+    the cost of opening it. A kind outside the vocabulary keeps a plain dict.
+    """
+
+    __slots__ = ("run_id", "seq", "ts", "kind", "problem_id", "node_id", "_raw", "_payload")
+
+    def __init__(self, run_id: str, seq: int, ts: float, kind: str, problem_id: str | None,
+                 node_id: str | None, payload: Any) -> None:
+        """``payload``: the stored JSON text (decoded lazily), a dict or a typed payload."""
+        self.run_id, self.seq, self.ts, self.kind = run_id, seq, ts, kind
+        self.problem_id, self.node_id = problem_id, node_id
+        if isinstance(payload, (str, bytes)):
+            self._raw, self._payload = payload, None
+        else:
+            self._raw, self._payload = None, _decoder()(kind, payload)
 
     @classmethod
     def from_row(cls, row: tuple) -> "Event":
-        run_id, seq, ts, kind, problem_id, node_id, payload = row
-        return cls(run_id, seq, ts, kind, problem_id, node_id, json.loads(payload))
+        """From ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``."""
+        return cls(*row)
+
+    @property
+    def payload(self) -> Any:
+        if self._payload is None:
+            raw, self._raw = self._raw, None
+            self._payload = _decoder()(self.kind, json.loads(raw) if raw else {})
+        return self._payload
+
+    def payload_dict(self) -> dict[str, Any]:
+        """The payload in its stored JSON form."""
+        from engine.search.events import payload_dict
+
+        return payload_dict(self.payload)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Event):
+            return NotImplemented
+        return (self.run_id, self.seq, self.ts, self.kind, self.problem_id, self.node_id, self.payload) == (
+            other.run_id, other.seq, other.ts, other.kind, other.problem_id, other.node_id, other.payload)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Event({self.run_id!r}, seq={self.seq}, kind={self.kind!r}, problem={self.problem_id!r})"
+
+
+def _decoder() -> Any:
+    """``engine.search.events.payload_for``, imported on first use (the store sits below the search)."""
+    global _payload_for
+    if _payload_for is None:
+        from engine.search.events import payload_for
+
+        _payload_for = payload_for
+    return _payload_for
+
+
+_payload_for: Any = None
 
 
 @dataclass

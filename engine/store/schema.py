@@ -149,19 +149,32 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX eval_results_by_job ON eval_results (job_id);
     """,
+    # 5: facts about the store itself (e.g. demo = 1: every screen says it shows demo data)
+    """
+    CREATE TABLE meta (
+        key         TEXT PRIMARY KEY,
+        value       TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Bring ``conn``'s database to ``SCHEMA_VERSION``; refuse a newer one. Returns old version."""
+def check_version(conn: sqlite3.Connection) -> int:
+    """``conn``'s schema version; a newer one than this bdc knows is refused (reading only)."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"this database has schema version {version}, newer than this bdc understands "
             f"({SCHEMA_VERSION}); upgrade bdc or point --db at another file"
         )
+    return version
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring ``conn``'s database to ``SCHEMA_VERSION``; refuse a newer one. Returns old version."""
+    version = check_version(conn)
     for target in range(version + 1, SCHEMA_VERSION + 1):
         conn.executescript(
             "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"

@@ -13,26 +13,36 @@ Why this shape:
   absorbs brief lock contention between processes.
 * Event ``seq`` numbers are dense per run and assigned in memory at ``emit`` time, so the
   caller knows an event's position at once and a reader can tail "after seq N".
+* **A failed write is sticky and loud.** When a batch cannot be committed, it is rolled back
+  as a whole and the writer stops writing: every later write and flush raises
+  ``StoreWriteError`` with the reason, and the runs this store claimed are marked failed with
+  it. So the file always holds a dense prefix of every run's log (no later batch can commit
+  past the hole), and nothing is lost without a word: the caller that emits next, the
+  flush waiter and the run's status all say why. The rows that were not written stay in
+  ``Store.unwritten`` for whoever handles the failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import sqlite3
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import aiosqlite
 
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreWriteError
 from engine.paths import private_store
 from engine.store.records import Event, JobRow, RunRow
-from engine.store.schema import SCHEMA_VERSION, migrate
+from engine.store.schema import SCHEMA_VERSION, check_version, migrate
+
+log = logging.getLogger(__name__)
 
 RUN_STATUSES = ("pending", "running", "finished", "interrupted", "failed", "cancelled")
 
@@ -59,6 +69,27 @@ def new_id(prefix: str) -> str:
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _payload_json(kind: str, payload: Any) -> str:
+    from engine.search.events import payload_dict, payload_for
+
+    return _dumps(payload_dict(payload_for(kind, payload)))
+
+
+def _ensure_directory(path: Path) -> None:
+    """The store's directory must exist, except bdc's own data directory, which is created.
+
+    A mistyped ``--db typo/dir/x.db`` must not silently make directories and an empty store."""
+    from engine.paths import data_dir
+
+    parent = path.parent
+    if parent.is_dir():
+        return
+    if parent.resolve() == data_dir().resolve():
+        parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise StoreError(f"cannot open run store {path}: directory {parent} does not exist")
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -89,7 +120,10 @@ class Store:
         self._queue: asyncio.Queue = asyncio.Queue()
         self._writer: asyncio.Task | None = None
         self._seq: dict[str, int] = {}
-        self._write_error: BaseException | None = None
+        self._write_error: StoreWriteError | None = None
+        self._error_surfaced = False  # the sticky error was raised to some caller
+        self._claimed: set[str] = set()  # runs this store writes: marked failed if the writer fails
+        self.unwritten: list[tuple[str, Any]] = []  # rows a failed batch could not commit
         self.batch_limit = 5000
         # write-through map so this process sees its own cache puts before they commit
         self._pending_cache: dict[str, dict] = {}
@@ -114,7 +148,7 @@ class Store:
                 if version < SCHEMA_VERSION:
                     raise StoreError(f"{path} has an older schema ({version}); open it once read-write to migrate")
             else:
-                path.parent.mkdir(parents=True, exist_ok=True)
+                _ensure_directory(path)
                 private_store(path)  # 0600 before SQLite creates it: its -wal/-shm copy the mode
                 await asyncio.to_thread(store._migrate_sync)
                 store._wconn = await aiosqlite.connect(path, isolation_level=None)
@@ -134,6 +168,8 @@ class Store:
         conn = sqlite3.connect(self.path, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 10000")
+            # refuse a newer schema before anything changes the file (WAL rewrites its header)
+            check_version(conn)
             conn.execute("PRAGMA journal_mode = WAL")
             migrate(conn)
         finally:
@@ -146,15 +182,24 @@ class Store:
         await conn.execute("PRAGMA synchronous = NORMAL")
 
     async def close(self) -> None:
-        if self._writer is not None:
-            await self.flush()
-            self._queue.put_nowait(None)
-            await self._writer
-            self._writer = None
-        for conn in (self._wconn, self._rconn):
-            if conn is not None:
-                await conn.close()
-        self._wconn = self._rconn = None
+        """Flush and close. A writer failure nobody was told about yet is raised here."""
+        surfaced = self._error_surfaced
+        try:
+            if self._writer is not None:
+                try:
+                    await self.flush()
+                finally:
+                    self._queue.put_nowait(None)
+                    await self._writer
+                    self._writer = None
+        except StoreWriteError:
+            if not surfaced:
+                raise
+        finally:
+            for conn in (self._wconn, self._rconn):
+                if conn is not None:
+                    await conn.close()
+            self._wconn = self._rconn = None
 
     async def __aenter__(self) -> "Store":
         return self
@@ -163,11 +208,21 @@ class Store:
         await self.close()
 
     # ------------------------------------------------------------------ the writer task
+    @property
+    def write_error(self) -> StoreWriteError | None:
+        """Why the writer stopped (None while it works)."""
+        return self._write_error
+
+    def _raise_write_error(self) -> None:
+        assert self._write_error is not None
+        self._error_surfaced = True
+        raise self._write_error
+
     def _enqueue(self, sql: str, params: Any) -> None:
         if self.readonly:
             raise StoreError("this store was opened read-only")
         if self._write_error is not None:
-            raise StoreError(f"the store writer failed: {self._write_error}")
+            self._raise_write_error()
         self._queue.put_nowait((sql, params))
 
     async def _write_durable(self, sql: str, params: Any = ()) -> None:
@@ -179,9 +234,15 @@ class Store:
         """Wait until everything enqueued so far is committed."""
         if self._writer is None:
             return
+        if self._write_error is not None:
+            self._raise_write_error()
         fut = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(fut)
-        await fut
+        try:
+            await fut
+        except StoreWriteError:
+            self._error_surfaced = True
+            raise
 
     async def _write_loop(self) -> None:
         assert self._wconn is not None
@@ -208,28 +269,58 @@ class Store:
                         groups[-1][1].append(params)
                     else:
                         groups.append((sql, [params]))
-            if groups:
+            if groups and self._write_error is None:
                 try:
                     await conn.execute("BEGIN IMMEDIATE")
                     for sql, rows in groups:
                         await conn.executemany(sql, rows)
                     await conn.execute("COMMIT")
-                except Exception as e:  # keep the loop alive; surface the error to waiters
-                    self._write_error = e
+                except Exception as e:  # sticky: nothing after a lost batch may commit
                     try:
                         await conn.execute("ROLLBACK")
-                    except Exception:
+                    except Exception:  # noqa: BLE001 - the rollback of a failed batch may fail too
                         pass
-                    for w in waiters:
-                        if not w.done():
-                            w.set_exception(StoreError(f"store write failed: {e}"))
-                    waiters = []
-                    self._write_error = None
+                    lost = [(sql, p) for sql, rows in groups for p in rows]
+                    self.unwritten.extend(lost)
+                    self._write_error = StoreWriteError(
+                        f"the run store {self.path} could not be written ({type(e).__name__}: {e}); "
+                        f"{len(lost)} queued writes were not saved and nothing more will be written"
+                    )
+                    log.error("%s", self._write_error)
+                    await self._mark_claimed_runs_failed(conn)
+            elif groups:  # queued before the failure was seen: kept, not written
+                self.unwritten.extend((sql, p) for sql, rows in groups for p in rows)
+            if self._write_error is not None:
+                for w in waiters:
+                    if not w.done():
+                        w.set_exception(self._write_error)
+                waiters = []
             for w in waiters:
                 if not w.done():
                     w.set_result(None)
             if stop:
                 return
+
+    async def _mark_claimed_runs_failed(self, conn: aiosqlite.Connection) -> None:
+        """Best effort after a failed batch: the runs this store was writing say why they stopped.
+
+        Only the ``runs`` rows change (no event), so every log stays a dense prefix; if even this
+        fails, the run stays 'running' with a dead pid and is later marked interrupted."""
+        if not self._claimed:
+            return
+        try:
+            await conn.execute("BEGIN IMMEDIATE")
+            await conn.executemany(
+                "UPDATE runs SET status='failed', error=?, finished_at=? WHERE id=? AND status='running'",
+                [(str(self._write_error), time.time(), rid) for rid in sorted(self._claimed)],
+            )
+            await conn.execute("COMMIT")
+        except Exception as e:  # noqa: BLE001 - the store is already failing; the first error is what counts
+            log.error("could not mark runs failed after the write failure: %s", e)
+            try:
+                await conn.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001
+                pass
 
     # ------------------------------------------------------------------ runs
     async def create_run(
@@ -266,6 +357,7 @@ class Store:
             "error=NULL WHERE id=?",
             (os.getpid(), socket.gethostname(), time.time(), run_id),
         )
+        self._claimed.add(run_id)
         await self._load_seq(run_id)
 
     async def _load_seq(self, run_id: str) -> None:
@@ -319,17 +411,21 @@ class Store:
         self,
         run_id: str,
         kind: str,
-        payload: dict[str, Any],
+        payload: Any,
         *,
         problem_id: str | None = None,
         node_id: str | None = None,
     ) -> int:
-        """Append one event (not yet durable: ``await flush()`` for that). Returns its seq."""
+        """Append one event (not yet durable: ``await flush()`` for that). Returns its seq.
+
+        ``payload`` is the kind's typed payload or a dict, which is validated against the
+        kind's declared type (``engine.search.events``) before anything is queued."""
         if run_id not in self._seq:
             raise StoreError(f"run {run_id} was not created or claimed by this store")
+        data = _payload_json(kind, payload)
         seq = self._seq[run_id] + 1
-        self._seq[run_id] = seq
-        self._enqueue(_EVENT_SQL, (run_id, seq, time.time(), kind, problem_id, node_id, _dumps(payload)))
+        self._enqueue(_EVENT_SQL, (run_id, seq, time.time(), kind, problem_id, node_id, data))
+        self._seq[run_id] = seq  # only once queued: a refused event leaves no hole
         return seq
 
     async def events(
@@ -344,6 +440,9 @@ class Store:
         newest: bool = False,
     ) -> list[Event]:
         """Events of a run with ``after < seq <= until`` in order (tail: pass the last seq seen).
+
+        Payloads stay JSON until first used (``Event.payload``), so a viewer that folds only
+        part of a long run decodes only what it uses.
 
         ``newest`` with ``limit`` keeps the last ``limit`` matching events instead of the first,
         still returned in order: a viewer opens a long run at its end without decoding the rest."""
@@ -366,14 +465,6 @@ class Store:
         rows = await self._fetchall(sql, params)
         return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
 
-    async def event_rows(self, run_id: str, *, after: int = 0) -> list[tuple]:
-        """Like ``events`` but raw ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``
-        rows: a viewer that folds only part of a long run (the TUI replay) decodes what it uses."""
-        return await self._fetchall(
-            "SELECT run_id, seq, ts, kind, problem_id, node_id, payload FROM events WHERE run_id=? AND seq>? ORDER BY seq",
-            (run_id, after),
-        )
-
     async def last_seq(self, run_id: str) -> int:
         row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))
         return row[0]
@@ -381,7 +472,7 @@ class Store:
     # ------------------------------------------------------------------ LLM calls, cache, sandbox
     def record_llm_call(self, rec: Any) -> None:
         """Record one LLM call (an ``LLMCallRecord`` or a dict with its columns)."""
-        row = dict(rec.to_row() if hasattr(rec, "to_row") else rec)
+        row = dict(rec) if isinstance(rec, Mapping) else rec.to_row()
         row["cached"] = int(bool(row.get("cached", False)))
         row.setdefault("ts", time.time())
         for key in ("run_id", "problem_id", "node_id", "policy", "model", "prompt_hash", "reply_hash", "error"):
@@ -414,7 +505,7 @@ class Store:
         result: Any,
     ) -> None:
         """Record an ``engine.sandbox.ExecutionResult`` (or its dict)."""
-        d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        d = dict(result) if isinstance(result, Mapping) else result.to_dict()
         tests = d.get("results", [])
         passed = sum(1 for t in tests if t.get("verdict") == "passed")
         self._enqueue(
@@ -502,6 +593,18 @@ class Store:
             sql += " AND name=?"
             params.append(name)
         return await self._fetchdicts(sql + " ORDER BY id", params)
+
+    # ------------------------------------------------------------------ the store's own facts
+    async def set_meta(self, key: str, value: str) -> None:
+        await self._write_durable("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    async def meta(self, key: str) -> str | None:
+        row = await self._fetchone("SELECT value FROM meta WHERE key=?", (key,))
+        return row[0] if row else None
+
+    async def is_demo(self) -> bool:
+        """A store ``bdc_tui.demo`` built: what it shows is demo data, not a user's results."""
+        return await self.meta("demo") == "1"
 
     # ------------------------------------------------------------------ run readers
     async def runs(self, *, kind: str | None = None) -> list[RunRow]:

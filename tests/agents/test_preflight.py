@@ -50,7 +50,7 @@ async def test_a_run_whose_agents_all_cannot_work_fails_with_the_reasons(tmp_pat
                 await execute_run(store, run_id)
         run = await store.run(run_id)
         assert run.status == "failed" and "OPENAI_API_KEY" in run.error
-        kinds = [(e.kind, e.payload.get("stage")) for e in await store.events(run_id)]
+        kinds = [(e.kind, e.payload_dict().get("stage")) for e in await store.events(run_id)]
         assert kinds.count(("llm_error", "preflight")) == 2
 
 

@@ -40,7 +40,7 @@ async def test_baselines_are_per_model_rows(search_one, name):
 
 async def test_reflexion_chains_reflections(search_one):
     px, events, result = await search_one(_policies(), SearchConfig(rollouts=3), strategy="reflexion")
-    reflects = [e.payload for e in events if e.kind == ev.REFLECT]
+    reflects = [e.payload_dict() for e in events if e.kind == ev.REFLECT]
     assert [r["policy"] for r in reflects] == ["A", "A", "A"]
     chain = [n for n in px.tree.nodes.values() if n.depth > 0]
     assert len(chain) == 3 and all(n.thought.startswith("Reflection: ") for n in chain)
@@ -51,7 +51,7 @@ async def test_tot_keeps_a_beam_per_level(search_one):
     pols = [make_policy("A", ["up", "same"]), make_policy("B", ["down", "up up"])]
     px, events, _ = await search_one(pols, SearchConfig(rollouts=10, thoughts_per_policy=2, beam_width=2, max_depth=2,
                                                        stop_on_solve=False), strategy="tot")
-    expands = [e.payload for e in events if e.kind == ev.EXPAND]
+    expands = [e.payload_dict() for e in events if e.kind == ev.EXPAND]
     assert len(expands) == 1 + 2  # root, then the two best children
     level1 = {c["node"]: c["thought"] for c in expands[0]["children"]}
     assert {level1[e["parent"]] for e in expands[1:]} == {"up [A]", "same [A]"}  # B is another row

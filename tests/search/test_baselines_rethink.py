@@ -20,7 +20,7 @@ async def test_failing_thoughts_are_rethought_from_block_feedback(search_one):
     assert TreeState().apply_all(events).tree(px.problem.id).signature() == px.tree.signature()
     kinds = [e.kind for e in events]
     assert ev.PRUNE not in kinds  # nothing pruned: rethought in place
-    refines = [e.payload for e in events if e.kind == ev.REFINE]
+    refines = [e.payload_dict() for e in events if e.kind == ev.REFINE]
     assert refines and refines[0]["old_thought"] == "down [A]" and refines[0]["new_thought"] == "up (refined)"
     assert refines[0]["policy"] == "A"  # one model: it rethinks its own step
     feedback = [entry[3] for entry in log if entry[0] == "reflect"][0]

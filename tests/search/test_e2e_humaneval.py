@@ -34,7 +34,7 @@ async def test_humaneval_good_and_bad_policies(store):
         by = {s["policy"]: s for s in root.solutions}
         assert by["good"]["pass_rate"] == 1.0 and by["bad"]["pass_rate"] == 0.0
         assert root.pass_rate == 0.5 and t.solved_by == "0"
-    assert events[-1].kind == ev.RUN_FINISHED and events[-1].payload["metrics"]["overall"]["ac"] == 1.0
+    assert events[-1].kind == ev.RUN_FINISHED and events[-1].payload.metrics["overall"]["ac"] == 1.0
 
 
 async def test_humaneval_only_bad_code_searches_and_fails(store):
@@ -80,3 +80,17 @@ def test_cli_search_runs_show_compare_export(tmp_path):
     assert any(r["pass_rate"] == 0.0 for r in rows)
     res = runner.invoke(cli, ["--db", db, "resume", ids[0]])
     assert res.exit_code == 0 and "finished" in res.output
+
+
+def test_scripted_erratic_agent_is_deterministic_and_mixes_right_and_wrong() -> None:
+    from engine.agents.config import spec_from_dict
+    from engine.problems import load_dataset
+    from engine.search.scripted import broken_code, scripted_policy
+
+    problems = load_dataset("humaneval")[:3]
+    spec = spec_from_dict({"name": "e", "model": "scripted:erratic", "extra": {"seed": 7}})
+    pol, again = scripted_policy(spec, problems), scripted_policy(spec, problems)
+    paths = [[f"step {i}"] for i in range(16)]
+    codes = [pol.solution_fn(problems[0].prompt_view(), p) for p in paths]
+    assert codes == [again.solution_fn(problems[0].prompt_view(), p) for p in paths]
+    assert set(codes) == {problems[0].solutions[0], broken_code(problems[0])}

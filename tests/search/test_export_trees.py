@@ -39,12 +39,12 @@ async def test_trees_export_everything_the_search_stored(search_one, store, tmp_
     assert row["problem_id"] == problem.id and row["statement"] == problem.statement
     assert row["solved_by"] in nodes and row["status"] == result["status"] == "solved"
     # counts match the event log one for one
-    assert len(nodes) == 1 + sum(len(e.payload["children"]) for e in events if e.kind == ev.EXPAND)
-    assert sum(n["pruned"] for n in nodes.values()) == len({e.payload["node"] for e in events if e.kind == ev.PRUNE})
+    assert len(nodes) == 1 + sum(len(e.payload_dict()["children"]) for e in events if e.kind == ev.EXPAND)
+    assert sum(n["pruned"] for n in nodes.values()) == len({e.payload_dict()["node"] for e in events if e.kind == ev.PRUNE})
     assert sum(len(n["reflections"]) for n in nodes.values()) == sum(e.kind == ev.REFLECT for e in events)
     assert sum(len(n["refinements"]) for n in nodes.values()) == sum(e.kind == ev.REFINE for e in events)
     assert sum(len(n["solutions"]) for n in nodes.values()) == sum(
-        len(e.payload["solutions"]) for e in events if e.kind == ev.SIMULATE)
+        len(e.payload_dict()["solutions"]) for e in events if e.kind == ev.SIMULATE)
     refined = next(n for n in nodes.values() if n["refinements"])
     assert refined["thought"] == refined["refinements"][-1]["new_thought"] != refined["refinements"][0]["old_thought"]
     sols = [s for n in nodes.values() for s in n["solutions"]]

@@ -21,7 +21,7 @@ def _policies(log=None, **kw):
 
 
 def _kinds(events, kind):
-    return [e.payload for e in events if e.kind == kind]
+    return [e.payload_dict() for e in events if e.kind == kind]
 
 
 def _by_thought(px):
@@ -164,3 +164,67 @@ async def test_failing_policy_is_reported_and_search_goes_on(search_one):
     assert errs and errs[0]["policy"] == "C" and "model offline" in errs[0]["message"]
     assert px.tree.errors and result["status"] == "finished"
     assert all(c["policy"] == "A" for e in _kinds(events, ev.EXPAND) for c in e["children"])
+
+
+def _magic_policies():
+    """A solves the problem from any state whose path has a "magic" step; B's code fails there.
+
+    Root: both write level-3 ladder code (PR 0.75). "magic [A]": A passes every public test,
+    B passes none, so PR = 0.5 < 0.75: the node that holds the solution is ill."""
+    from engine.agents.scripted import ScriptedPolicy
+    from tests.search.helpers import ladder_code
+
+    real = "def f(x):\n    return x * x\n"
+
+    def thoughts(tag):
+        return lambda problem, path, k: [f"{tag} [{'A' if tag == 'magic' else 'B'}]"]
+
+    def solution(writer):
+        def fn(problem, path):
+            if any("magic" in t for t in path):
+                return real if writer == "A" else "def f(x):\n    return None\n"
+            return ladder_code(3)
+        return fn
+
+    return [ScriptedPolicy(name, thoughts_fn=thoughts(tag), solution_fn=solution(name),
+                           reflect_fn=lambda *a: "it went wrong", refine_fn=lambda *a: "start over")
+            for name, tag in (("A", "magic"), ("B", "same"))]
+
+
+async def test_refinement_never_throws_away_a_solution_that_passed_the_public_tests(search_one):
+    for stop in (True, False):
+        cfg = SearchConfig(rollouts=2, thoughts_per_policy=1, stop_on_solve=stop)
+        px, events, result = await search_one(_magic_policies(), cfg)
+        [found] = _kinds(events, ev.SOLUTION_FOUND)
+        node = px.tree.nodes[found["node"]]
+        assert node.thought == "magic [A]" and node.solves_public(), stop  # not refined away
+        assert result["node"] == found["node"] and result["public_pass_rate"] == 1.0, stop
+        assert result["passed_private"] and result["code"] == found["code"], stop
+        assert not any(r["node"] == found["node"] for r in _kinds(events, ev.REFINE)), stop
+        if stop:  # the rollout that solved it stopped before pruning
+            assert not _kinds(events, ev.PRUNE) and result["status"] == "solved"
+
+
+async def test_prune_backup_downweights_ancestors_under_max(search_one):
+    """Paper 4.1.1: the ill node's instant zero-reward backup lowers its ancestors' Q (f = max too)."""
+    pols = [make_policy("A", ["down", "down down"])]  # every child falls to level <= 0: PR 0 < 0.25
+    cfg = SearchConfig(rollouts=1, thoughts_per_policy=2, refine=False, stop_on_solve=False, backup="max")
+    px, events, _ = await search_one(pols, cfg)
+    assert len(_kinds(events, ev.PRUNE)) == 2
+    root = px.tree.nodes["0"]
+    # root sim: Q = 0.9 * 0.25, N = 1; two zero rewards averaged in; the rollout's own backup is 0
+    assert abs(root.value - 0.225 * 1 / 2 * 2 / 3) < 1e-9 and root.visits == 4
+
+
+async def test_eq10_counts_a_failed_solution_call_in_the_denominator(search_one):
+    from engine.agents.scripted import ScriptedPolicy
+
+    def boom(problem, path):
+        raise RuntimeError("model offline")
+
+    pols = [make_policy("A", ["same"]), ScriptedPolicy("C", thoughts_fn=lambda *a: [], solution_fn=boom)]
+    px, events, _ = await search_one(pols, SearchConfig(rollouts=1, thoughts_per_policy=1, stop_on_solve=False))
+    root = px.tree.nodes["0"]
+    assert [s["error"] for s in root.solutions] == [False, True]
+    assert root.pass_rate == (0.25 + 0.0) / 2  # A passes 1 of 4 public tests; C's failed call scores 0
+    assert any(e["stage"] == "solution" and e["policy"] == "C" for e in _kinds(events, ev.LLM_ERROR))

@@ -86,7 +86,7 @@ async def test_kill9_then_resume_gives_the_uninterrupted_trees(store, tmp_path):
     for pid in {p for p, _ in ref_kinds}:
         assert [k for p, k in kinds if p == pid and k != ev.LLM_ERROR] == [k for p, k in ref_kinds if p == pid]
     # a resumed problem's wall time counts the part searched before the kill too
-    finished = {e.problem_id: e.payload for e in await store.events(run_id) if e.kind == ev.PROBLEM_FINISHED}
+    finished = {e.problem_id: e.payload_dict() for e in await store.events(run_id) if e.kind == ev.PROBLEM_FINISHED}
     for pid in {e.problem_id for e in before if e.problem_id}:
         stamps = [e.ts for e in before if e.problem_id == pid]
         assert finished[pid]["wall_s"] >= round(max(stamps) - min(stamps), 3)
@@ -116,7 +116,7 @@ async def test_sigterm_marks_the_run_cancelled(store):
     assert rc == 143
     row = await store.run(run_id)
     assert row.status == "cancelled"
-    assert (await store.events(run_id))[-1].payload["status"] == "cancelled"
+    assert (await store.events(run_id))[-1].payload.status == "cancelled"
 
 
 async def test_a_crash_marks_the_run_failed(store):
@@ -139,3 +139,23 @@ async def test_a_crash_marks_the_run_failed(store):
         runner._open_sandbox = orig
     row = await store.run(run_id)
     assert row.status == "failed" and "sandbox could not start" in row.error
+
+
+async def test_a_store_write_failure_fails_the_run_with_the_reason(store, tmp_path):
+    """Inject a real SQLite failure mid-run: the run fails loudly, the log stays a dense prefix."""
+    import sqlite3
+
+    import pytest
+
+    from engine.errors import StoreWriteError
+
+    run_id = await create_search_run(store, _cfg(), _problems())
+    with sqlite3.connect(store.path) as c:
+        c.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 40 "
+                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        await execute_run(store, run_id, policies=crash_policies(), sandbox=FakeSandbox())
+    row = await store.run(run_id)
+    assert row.status == "failed" and "injected disk failure" in row.error
+    seqs = [e.seq for e in await store.events(run_id)]
+    assert seqs == list(range(1, len(seqs) + 1)) and len(seqs) < 40

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import StoreError
+from engine.errors import StoreError, StoreWriteError
 from engine.problems import load_dataset
 from engine.store import SCHEMA_VERSION, Store
 from engine.store.schema import MIGRATIONS, migrate
@@ -25,7 +25,7 @@ def _tables(path: Path) -> set[str]:
 
 
 async def test_fresh_file_gets_latest_schema_and_wal(tmp_path: Path) -> None:
-    path = tmp_path / "a" / "bdc.db"
+    path = tmp_path / "bdc.db"
     store = await Store.open(path)
     await store.close()
     with sqlite3.connect(path) as c:
@@ -67,6 +67,102 @@ async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> N
         assert c.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1
 
 
+async def test_newer_schema_is_refused_before_the_file_changes(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    with sqlite3.connect(path) as c:  # a rollback-journal file, as a newer bdc might leave it
+        c.execute("CREATE TABLE future (x)")
+        c.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="newer than this bdc"):
+        await Store.open(path)
+    assert path.read_bytes() == before  # not switched to WAL, not migrated
+    assert not Path(f"{path}-wal").exists()
+
+
+async def test_missing_directory_is_refused_without_creating_anything(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "dir" / "x.db"
+    with pytest.raises(StoreError, match="directory .*typo/dir does not exist"):
+        await Store.open(path)
+    assert not (tmp_path / "typo").exists()
+    # a new store in an existing directory is fine
+    async with await Store.open(tmp_path / "x.db"):
+        pass
+    assert (tmp_path / "x.db").exists()
+
+
+async def test_bdc_data_dir_is_created_for_the_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.paths import default_db_path
+
+    home = tmp_path / "fresh-home"
+    monkeypatch.setenv("BDC_HOME", str(home))
+    monkeypatch.delenv("BDC_DB", raising=False)
+    async with await Store.open(default_db_path()):
+        pass
+    assert (home / "bdc.db").exists()
+
+
+def test_cli_with_a_mistyped_db_directory_says_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "--db", str(tmp_path / "typo" / "dir" / "x.db"), "runs"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "typo").exists()
+
+
+async def _store_failing_at_seq(tmp_path: Path, seq: int) -> tuple[Store, str]:
+    """A store whose events table refuses the event with ``seq`` (a real SQLite failure)."""
+    path = tmp_path / "bdc.db"
+    store = await Store.open(path)
+    rid = await store.create_run(dataset=None, strategy=None, agents=[], config={}, run_id="r-fail")
+    await store.claim_run(rid)
+    with sqlite3.connect(path) as c:
+        c.execute(f"CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = {seq} "
+                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+    return store, rid
+
+
+async def test_a_failed_batch_is_sticky_loud_and_leaves_a_dense_prefix(tmp_path: Path) -> None:
+    store, rid = await _store_failing_at_seq(tmp_path, 8)
+    for i in range(5):
+        store.emit(rid, "tick", {"i": i})
+    await store.flush()  # seq 1..5 committed
+    for i in range(5, 10):  # seq 6..10 in one batch, no flush waiter: the batch fails at seq 8
+        store.emit(rid, "tick", {"i": i})
+    for _ in range(100):
+        if store.write_error is not None:
+            break
+        await asyncio.sleep(0.01)
+    assert store.write_error is not None and "injected disk failure" in str(store.write_error)
+    # every later write and flush says so; a refused emit does not consume a seq
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        store.emit(rid, "tick", {"i": 10})
+    with pytest.raises(StoreWriteError):
+        await store.flush()
+    with pytest.raises(StoreWriteError):
+        store.record_llm_call({"run_id": rid})
+    # the lost rows are kept in memory, and the run says why it stopped
+    assert [p[1] for sql, p in store.unwritten if "INTO events" in sql] == [6, 7, 8, 9, 10]
+    await store.close()  # already surfaced: closing does not raise again
+    reader = await Store.open(tmp_path / "bdc.db", readonly=True)
+    try:
+        events = await reader.events(rid)
+        assert [e.seq for e in events] == [1, 2, 3, 4, 5]  # dense prefix: nothing committed after the hole
+        run = await reader.run(rid)
+        assert run.status == "failed" and "injected disk failure" in (run.error or "")
+    finally:
+        await reader.close()
+
+
+async def test_a_failure_nobody_saw_is_raised_by_close(tmp_path: Path) -> None:
+    store, rid = await _store_failing_at_seq(tmp_path, 1)
+    store.emit(rid, "tick", {"i": 0})
+    with pytest.raises(StoreWriteError, match="injected disk failure"):
+        await store.close()
+    assert store._rconn is None and store._wconn is None  # closed all the same
+
+
 async def test_corrupt_file_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not a database" * 100)
@@ -86,7 +182,7 @@ async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "bdc.db") as store:
         rid = await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b"], config={"rollouts": 4}, problems=problems)
         await store.claim_run(rid)
-        seqs = [store.emit(rid, "expand", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
+        seqs = [store.emit(rid, "tick", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
         assert seqs == [1, 2, 3, 4, 5]
         await store.flush()
         run = await store.run(rid[:12])  # unambiguous prefix
@@ -219,12 +315,43 @@ async def test_kill_9_of_a_writer_loses_nothing_committed(tmp_path: Path) -> Non
         await store.close()
 
 
-async def test_event_rows_are_the_undecoded_events(tmp_path: Path) -> None:
+async def test_events_decode_payloads_on_first_use_into_the_declared_type(tmp_path: Path) -> None:
+    from engine.search import events as ev
+    from engine.search.events import EventPayloadError
+
     async with await Store.open(tmp_path / "bdc.db") as store:
         rid = await store.create_run(dataset=None, strategy=None, agents=[], config={})
         await store.claim_run(rid)
-        for i in range(3):
-            store.emit(rid, "tick", {"i": i}, problem_id="p")
+        store.emit(rid, "tick", {"i": 1}, problem_id="p")
+        store.emit(rid, ev.SELECT, ev.Select(path=["0", "1"], rollout=1), problem_id="p")
+        store.emit(rid, ev.ROLLOUT_FINISHED, {"rollout": 1}, problem_id="p")  # a dict is validated, then stored
+        with pytest.raises(EventPayloadError, match="rolout"):  # a misspelt field is refused at the writer
+            store.emit(rid, ev.ROLLOUT_FINISHED, {"rolout": 2}, problem_id="p")
         await store.flush()
-        rows = await store.event_rows(rid, after=1)
-        assert [(r[1], r[3], r[4], r[6]) for r in rows] == [(2, "tick", "p", '{"i":1}'), (3, "tick", "p", '{"i":2}')]
+        tick, select, done = await store.events(rid)
+        assert select._payload is None  # still JSON
+        assert select.payload == ev.Select(path=["0", "1"], rollout=1) and select.payload.path == ["0", "1"]
+        assert done.payload.rollout == 1 and tick.payload == {"i": 1}  # a kind outside the vocabulary stays a dict
+        assert [e.seq for e in (tick, select, done)] == [1, 2, 3]  # the refused event took no seq
+        with pytest.raises(AttributeError):
+            select.payload.rollouts  # noqa: B018 - a wrong field name fails instead of reading a default
+
+
+def test_payloads_written_before_typed_events_still_decode_and_bad_ones_are_named() -> None:
+    """The JSON format is unchanged: dicts an older bdc wrote (fields added later missing) load."""
+    from engine.search import events as ev
+    from engine.search.events import EventPayloadError
+    from engine.store.records import Event
+
+    old = [
+        (ev.PROBLEM_STARTED, '{"difficulty":"easy","statement_preview":"x","public_tests":1,"private_tests":2}'),
+        (ev.SIMULATE, '{"node":"1","rollout":1,"pass_rate":0.5,"solutions":[{"policy":"a","code":"x",'
+                      '"pass_rate":0.5,"passed":1,"total":2,"verdicts":["passed","wrong_answer"],'
+                      '"feedback":"","parse_error":null}]}'),
+        (ev.RUN_FINISHED, '{"status":"finished","metrics":{}}'),
+    ]
+    started, sim, done = (Event("r", i, 0.0, k, "p", None, raw).payload for i, (k, raw) in enumerate(old, 1))
+    assert started.strategy is None and sim.solutions[0].error is False and done.error is None
+    bad = Event("r", 9, 0.0, ev.SIMULATE, "p", "1", '{"node":"1","rollout":1,"pas_rate":0.5}')
+    with pytest.raises(EventPayloadError, match="pas_rate"):
+        bad.payload  # noqa: B018

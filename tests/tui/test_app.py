@@ -59,9 +59,11 @@ async def test_runs_screen_lists_runs_and_disables_what_cannot_run(demo_db: Path
         table = screen.table
         assert table.row_count == 3
         statuses = {s.id: s.run.status for s in table.summaries.values()}
-        assert statuses == {"r-demo-humaneval": "finished", "r-demo-interrupted": "interrupted", "r-demo-failed": "failed"}
+        assert statuses == {"r-demo-humaneval": "finished", "r-demo-interrupted": "cancelled", "r-demo-failed": "failed"}
+        assert "unknown scripted agent" in table.summaries["r-demo-failed"].run.error
         summary = table.summaries["r-demo-humaneval"]
-        assert summary.done == summary.total == 2 and summary.ac == 0.5 and summary.cost > 0
+        assert summary.done == summary.total == 3 and summary.ac == 1.0 and summary.cost == 0  # scripted agents
+        assert app.title.endswith("demo data")  # every screen's header says so
         # no launcher: resume is shown disabled, not failing; delete is allowed for a stopped run
         assert screen.check_action("resume", ()) is None
         assert screen.check_action("cancel", ()) is None
@@ -113,7 +115,8 @@ async def test_live_tree_marks_prunes_refines_and_best(demo_db: Path) -> None:
         assert await wait_for(pilot, lambda: screen.inspector.node_id == best)
         assert await wait_for(pilot, lambda: (tree.problem_id, best) in screen._calls)
         body = screen.inspector.plain_text()
-        assert "pass rate" in body and "LLM calls" in body and "def has_close_elements" in body
+        code = tree.nodes[best].best_solution()["code"].strip().splitlines()[0].strip()
+        assert "pass rate" in body and "LLM calls" in body and code in body
 
 
 async def test_problem_switching_and_refine_shows_old_thought(demo_db: Path) -> None:
@@ -194,7 +197,7 @@ async def test_replay_steps_jumps_and_matches_the_fold(demo_db: Path) -> None:
         assert tl.current_event().kind in ("solution_found", "problem_finished")
         await pilot.press("home", "1")  # first prune
         assert tl.current_event().kind == "prune"
-        node = tl.current_event().payload["node"]
+        node = tl.current_event().payload.node
         assert PRUNED in str(screen.tree_view.item(node).label)
         await pilot.press("left")  # one step back: not pruned yet
         assert PRUNED not in str(screen.tree_view.item(node).label)
@@ -233,8 +236,8 @@ async def test_event_log_filters_by_kind(demo_db: Path) -> None:
 
         await pilot.press("1")
         assert await wait_for(pilot, lambda: table.row_count > 0 and kinds() == {"prune"})
-        await pilot.press("4")
-        assert await wait_for(pilot, lambda: table.row_count > 0 and kinds() == {"llm_error"})
+        await pilot.press("3")
+        assert await wait_for(pilot, lambda: table.row_count > 0 and kinds() == {"solution_found", "problem_finished"})
         await pilot.press("2")
         assert await wait_for(pilot, lambda: table.row_count > 0 and kinds() == {"reflect", "refine"})
         # enter opens the replay at that event
@@ -313,7 +316,7 @@ async def test_a_bad_event_is_reported_and_the_app_keeps_running(tmp_path: Path)
     store = await Store.open(db)
     await store.create_run(dataset="d", strategy="s", agents=[], config={}, run_id="r-x")
     store.emit("r-x", "root", {"node": "0"}, problem_id="P")
-    store.emit("r-x", "simulate", {"node": "missing", "pass_rate": 1.0}, problem_id="P")
+    store.emit("r-x", "simulate", {"node": "missing", "rollout": 0, "pass_rate": 1.0}, problem_id="P")
     store.emit("r-x", "llm_error", {"policy": "gpt", "stage": "thoughts", "message": "401 invalid key"}, problem_id="P")
     await store.close()
     app = make_app(db)
@@ -433,3 +436,24 @@ async def test_command_palette_opens_screens(demo_db: Path) -> None:
         from bdc_tui.screens.jobs import JobsScreen
 
         assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen))
+
+
+async def test_the_demo_store_is_marked_and_its_interrupted_run_resumes(demo_db: Path) -> None:
+    """The demo runs come from the engine with registered strategies and stored agent configs."""
+    from engine.search.registry import STRATEGIES
+    from engine.search.runner import execute_run
+
+    store = await Store.open(demo_db)
+    try:
+        assert await store.is_demo()
+        row = await store.run("r-demo-interrupted")
+        assert row.status == "cancelled" and row.strategy in STRATEGIES
+        assert all(a["model"].startswith("scripted:") for a in row.config["agents"])
+        before = await store.last_seq(row.id)
+        await execute_run(store, row.id)  # policies and sandbox built from the stored config
+        row = await store.run(row.id)
+        assert row.status == "finished" and await store.last_seq(row.id) > before
+        [result] = [p["result"] for p in await store.run_problems(row.id)]
+        assert result["status"] in ("solved", "finished")
+    finally:
+        await store.close()

@@ -1,11 +1,12 @@
-"""The viewer side of the fold: checkpointed seeking equals a fresh fold; touched ids."""
+"""The viewer side of the fold: checkpointed seeking equals a fresh fold; the ids ``apply`` says it touched."""
 
 from __future__ import annotations
 
 import random
 
 from bdc_tui.demo import search_events
-from bdc_tui.fold import Timeline, clone_state, touched
+from engine.search import events as ev
+from engine.search.timeline import Timeline, clone_state
 from engine.search.tree import TreeState
 from engine.store.records import Event
 
@@ -52,7 +53,7 @@ def test_marks_and_next_mark() -> None:
     events = _events()
     tl = Timeline(events)
     prunes = tl.marks("prune")
-    assert prunes and all(events[i - 1].kind == "prune" for i in prunes)
+    assert prunes and all(events[i - 1].kind == ev.PRUNE for i in prunes)
     tl.seek(0)
     assert tl.next_mark(["prune"]) == prunes[0]
     tl.seek(prunes[0])
@@ -69,18 +70,20 @@ def test_clone_state_is_independent() -> None:
     assert "zzz" not in next(iter(s.problems.values())).nodes["0"].children
 
 
-def test_touched_covers_expand_backup_and_old_selection() -> None:
+def test_apply_returns_expand_backup_and_old_selection_ids() -> None:
     events = _events(30)
     s = TreeState()
     for e in events:
-        ids = touched(e, s.problems.get(e.problem_id))
-        if e.kind == "expand":
-            assert e.payload["parent"] in ids and all(c["node"] in ids for c in e.payload["children"])
-        if e.kind == "select" and e.problem_id in s.problems:
-            assert set(s.problems[e.problem_id].selection) <= ids
-        if e.kind == "backup":
-            assert set(e.payload["q"]) <= ids
-        s.apply(e)
+        before = list(s.problems[e.problem_id].selection) if e.problem_id in s.problems else []
+        ids = s.apply(e)
+        if e.kind == ev.EXPAND:
+            assert e.payload.parent in ids and all(c.node in ids for c in e.payload.children)
+        if e.kind == ev.SELECT:
+            assert set(before) <= ids and set(e.payload.path) <= ids
+        if e.kind == ev.BACKUP:
+            assert set(e.payload.q) <= ids
+        if e.kind in (ev.SIMULATE, ev.PRUNE, ev.REFINE):
+            assert ids == {e.payload.node}
 
 
 def _multi_events() -> list[Event]:
@@ -109,10 +112,10 @@ def test_lazy_per_problem_fold_matches_fresh_fold() -> None:
 
 
 def test_lazy_events_decode_on_use() -> None:
-    from bdc_tui.fold import LazyEvent
     import json
 
-    events = [LazyEvent(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload)) for e in _multi_events()]
+    events = [Event(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload_dict()))
+              for e in _multi_events()]
     tl = Timeline(events, interval=25)
     tl.seek(len(events))
     tl.state.problems.get(events[-1].problem_id)

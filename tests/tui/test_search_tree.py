@@ -5,7 +5,6 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 
 from bdc_tui.demo import search_events
-from bdc_tui.fold import touched
 from bdc_tui.widgets.search_tree import SearchTreeView
 from engine.search.tree import TreeState
 from tests.tui.conftest import wait_for
@@ -34,8 +33,7 @@ async def test_big_tree_materialises_lazily_and_tracks_best_incrementally() -> N
         for k in range(0, len(events), 37):  # polls of 37 events
             ids: set[str] = set()
             for e in events[k:k + 37]:
-                ids |= touched(e, state.problems.get("P/0"))
-                state.apply(e)
+                ids |= state.apply(e)
             tree = state.problems.get("P/0")
             if tree is None or "0" not in tree.nodes:
                 continue

@@ -1,57 +1,24 @@
-"""The TUI side of the event fold: what changed per event, and fast seeking for replay.
+"""Timeline: fast seeking over a stored run's events, for replay viewers.
 
 Live view and replay both fold ``engine.search.tree.TreeState`` with ``apply`` — the one
-fold the search itself uses — so they cannot disagree with the engine. What this module
-adds is what a *viewer* needs on top:
-
-* ``touched(event)`` — the node ids an event can change, so the tree widget updates only
-  those labels instead of rebuilding (thousands of nodes, dozens of events a second);
-* ``Timeline`` — the events of a stored run held in memory, folded lazily per problem
-  with per-problem checkpoints, so opening a big run or stepping backwards re-folds at
-  most the shown problem's events since its nearest checkpoint.
+fold the search itself uses — so they cannot disagree with the engine. ``apply`` returns
+the node ids an event touched, so a viewer updates only those. What this module adds is
+seeking: the events of a stored run are held in memory (payloads decoded on first use,
+``engine.store.Event``) and folded lazily per problem with per-problem checkpoints, so
+opening a big run or stepping backwards re-folds at most the shown problem's events since
+its nearest checkpoint. Nothing here draws; the TUI's replay screen drives it.
 """
 
 from __future__ import annotations
 
 import bisect
 import copy
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
-from engine.search import events as ev
+from engine.search.events import KIND_GROUPS
 from engine.search.tree import Node, ProblemTree, TreeState
-
-SOLUTION_KINDS = (ev.SOLUTION_FOUND,)
-ERROR_KINDS = (ev.LLM_ERROR, ev.BUDGET_EXHAUSTED)
-# the groups the event log and the replay "jump" keys know about
-KIND_GROUPS: dict[str, tuple[str, ...]] = {
-    "prune": (ev.PRUNE,),
-    "refine": (ev.REFLECT, ev.REFINE),
-    "solution": (ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED),
-    "error": ERROR_KINDS,
-}
-
-
-def touched(event: Any, tree: ProblemTree | None = None) -> set[str]:
-    """Node ids whose display may change when ``event`` is applied (call before or after)."""
-    p = event.payload
-    kind = event.kind
-    if kind == ev.ROOT:
-        return {p.get("node", "0")}
-    if kind == ev.SELECT:
-        ids = set(p.get("path", ()))
-        if tree is not None:
-            ids.update(tree.selection)  # the previous path loses its highlight
-        return ids
-    if kind == ev.EXPAND:
-        return {p["parent"], *(c["node"] for c in p.get("children", ()))}
-    if kind == ev.BACKUP:
-        return set(p.get("q", {})) | set(p.get("n", {})) | set(p.get("path", ()))
-    if kind in (ev.SIMULATE, ev.PRUNE, ev.REFLECT, ev.REFINE, ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED):
-        node = p.get("node")
-        return {node} if node is not None else set()
-    return set()
+from engine.store.records import Event
 
 
 def clone_tree(t: ProblemTree) -> ProblemTree:
@@ -77,37 +44,6 @@ def clone_state(s: TreeState) -> TreeState:
     out = copy.copy(s)
     out.problems = {pid: clone_tree(t) for pid, t in s.problems.items()}
     return out
-
-
-class LazyEvent:
-    """An ``engine.store.Event`` whose JSON payload is decoded on first use.
-
-    A replay holds every event of a run but shows one problem at a time: decoding 50,000
-    payloads (tens of MB of JSON) up front is most of the cost of opening it, so only
-    the events that are actually folded or displayed pay for it.
-    """
-
-    __slots__ = ("run_id", "seq", "ts", "kind", "problem_id", "node_id", "_raw", "_payload")
-
-    def __init__(self, run_id: str, seq: int, ts: float, kind: str, problem_id: str | None,
-                 node_id: str | None, raw: str | bytes | None) -> None:
-        self.run_id, self.seq, self.ts, self.kind = run_id, seq, ts, kind
-        self.problem_id, self.node_id = problem_id, node_id
-        self._raw = raw
-        self._payload: dict[str, Any] | None = None
-
-    @property
-    def payload(self) -> dict[str, Any]:
-        if self._payload is None:
-            try:
-                self._payload = json.loads(self._raw) if self._raw else {}
-            except ValueError:
-                self._payload = {"_undecodable": str(self._raw)[:200]}
-            self._raw = None
-        return self._payload
-
-    def __repr__(self) -> str:
-        return f"LazyEvent({self.run_id!r}, seq={self.seq}, kind={self.kind!r}, problem={self.problem_id!r})"
 
 
 class LazyProblems(dict):
@@ -168,7 +104,7 @@ class Timeline:
     folded; they are never mutated (a tree restored from one is cloned first).
     """
 
-    events: Sequence[Any]
+    events: Sequence[Event]
     interval: int = 2000
     state: TreeState = field(default_factory=TreeState)
     position: int = 0  # number of events applied to ``state``
@@ -203,9 +139,6 @@ class Timeline:
         """Positions (1-based: 'after applying event i') of the events in a kind group."""
         return self._marks.get(group, [])
 
-    def milestones(self) -> list[int]:
-        return sorted({i for g in ("prune", "refine", "solution") for i in self.marks(g)})
-
     def next_mark(self, groups: Iterable[str], forward: bool = True) -> int | None:
         positions = sorted({i for g in groups for i in self.marks(g)})
         if forward:
@@ -226,7 +159,7 @@ class Timeline:
         pids.sort(key=self._first.__getitem__)
         state.problems = LazyProblems(self._fold_problem, pids)
         if position:
-            state.last_seq = max(state.last_seq, getattr(self.events[position - 1], "seq", 0) or 0)
+            state.last_seq = max(state.last_seq, self.events[position - 1].seq or 0)
         return state
 
     def _fold_problem(self, pid: str) -> ProblemTree:
@@ -259,14 +192,14 @@ class Timeline:
             return
         ckpts.insert(k, (position, clone_tree(tree)))
 
-    def step(self) -> Any | None:
-        """Apply the next event; returns it (None at the end)."""
+    def step(self) -> tuple[Event, set[str]] | None:
+        """Apply the next event; returns it with the node ids it touched (None at the end)."""
         if self.position >= len(self.events):
             return None
         e = self.events[self.position]
-        self.state.apply(e)
+        changed = self.state.apply(e)
         self.position += 1
-        return e
+        return e, changed
 
     def seek(self, target: int) -> bool:
         """Move to ``target`` events applied. Returns True when the state was replaced
@@ -280,5 +213,5 @@ class Timeline:
         self.state = self._lazy_state(target)
         return True
 
-    def current_event(self) -> Any | None:
+    def current_event(self) -> Event | None:
         return self.events[self.position - 1] if self.position else None
