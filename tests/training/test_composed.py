@@ -98,3 +98,21 @@ def test_generate_batch_of_one_and_mixed(composed):
     b = model.generate(ids, emb, fold="none", max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert torch.equal(a, b)
     assert a.shape[1] == ids.shape[1] + 5 or a[0, -1] == tok.eos_token_id
+
+
+def test_disenlora_and_twin_share_one_composed_base():
+    """One model part for both methods (peft's config / layer / model split): each
+    subclass supplies only where its gates come from; gating, folding, generation and
+    saving are the base's, with one signature."""
+    import inspect
+
+    from engine.training.composed import ComposedModel
+    from engine.training.hypernet import DisenLoRAModel
+    from engine.training.twin import TwinModel
+
+    for cls in (DisenLoRAModel, TwinModel):
+        assert issubclass(cls, ComposedModel)
+        shared = {"gated", "folded", "adapters_disabled", "forward", "generate", "save"}
+        assert not shared & set(vars(cls)), cls
+        assert {"gates", "gating", "gating_config", "config_file", "weights_file"} <= set(vars(cls))
+        assert "super().__init__(peft_model, adapters)" in inspect.getsource(cls.__init__)
