@@ -2,7 +2,7 @@
 hypernetwork, batch of one -> folded fast path) against the base model with one LoRA
 merged into its weights. Target: composed tokens/s >= 0.9x merged.
 
-    python bench/composed_inference.py [--tokens 16] [--rounds 5]
+    python bench/composed_inference.py [--tokens 16] [--rounds 5] [--model FOLDER]
 
 Both sides run greedy on the same prompt for the same number of new tokens, in the same
 process, interleaved round by round (so machine noise hits both alike). The composed side
@@ -67,6 +67,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--model", default=None, help="Model folder (default: an installed model, else a random Llama).")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -77,7 +78,7 @@ def main() -> None:
     from engine.training.composed import FOLD_WEIGHTS_MIN_TOKENS
     from engine.training.hypernet import build_disenlora
 
-    path, desc = bench_model()
+    path, desc = (args.model, Path(args.model).name) if args.model else bench_model()
     torch.set_num_threads(os.cpu_count() or 1)
     tmp = Path(tempfile.mkdtemp(prefix="bdc-bench-experts-"))
     experts, base = make_experts(path, tmp, K)

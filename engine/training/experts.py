@@ -2,7 +2,8 @@
 
 Each adapter is trained by :func:`train_adapter` into its own folder, which ends up a
 standard PEFT adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``) that
-any peft user can load; ``training.json`` (settings, loss curve) and the resumable
+any peft user can load with ``PeftModel.from_pretrained`` on the base model its config names
+(a hub id, never bdc's cache path: engine.training.base.model_id); ``training.json`` (settings, loss curve) and the resumable
 ``checkpoint/`` sit next to it.
 """
 
@@ -39,7 +40,7 @@ def train_adapter(
     import torch
     from peft import get_peft_model
 
-    from engine.training.base import load_base_model, load_tokenizer
+    from engine.training.base import load_base_model, load_tokenizer, model_id, name_base_model
     from engine.training.data import collate, encode_pair
     from engine.training.loss import causal_lm_loss
 
@@ -77,12 +78,13 @@ def train_adapter(
         should_stop=should_stop,
     )
     if result.status == "done":
+        name_base_model(pm, base)
         pm.save_pretrained(str(out))
     (out / META).write_text(
         json.dumps(
             {
                 "name": name,
-                "base": base,
+                "base": model_id(base),
                 "n_examples": len(examples),
                 "status": result.status,
                 "step": result.step,

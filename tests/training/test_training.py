@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,9 +66,17 @@ def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_b
     dirs = train_experts(tiny_base, exs, clusters, tmp_path / "experts", lora=LORA,
                          train=TrainSettings(max_steps=3, batch_size=4, lr=5e-3, max_length=64))
     assert [d.name for d in dirs] == ["expert_0", "expert_1"]
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
     for d in dirs:
         assert (d / "adapter_config.json").is_file()
         assert json.loads((d / "training.json").read_text())["n_examples"] == 8
+        # plain peft: the base model the adapter names, then PeftModel.from_pretrained
+        named = PeftConfig.from_pretrained(str(d)).base_model_name_or_path
+        assert named == str(Path(tiny_base).resolve())
+        pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(named), str(d))
+        assert any("lora_B" in n and p.abs().sum() > 0 for n, p in pm.named_parameters())
 
     class KeywordEncoder:  # input "task j" -> near centroid j
         name = "kw"
