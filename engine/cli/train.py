@@ -82,9 +82,14 @@ def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
 
 
 def _train_config(mode: str, data: str | None, out: str, base: str | None, quant: str, **kw: Any) -> dict[str, Any]:
-    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed")
+    from engine.training.tracking import check_report_to
+
+    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed", "logging_dir")
     train = {k: kw.pop(k) for k in train_keys if k in kw}
     train["quant"] = quant
+    report_to = check_report_to([n for v in kw.pop("report_to", ()) for n in v.split(",")])
+    if report_to:
+        train["report_to"] = report_to
     return {"mode": mode, "data": data, "out": out, "base": base, "train": train, **kw}
 
 
@@ -98,6 +103,11 @@ _train_options = [
     click.option("--lr", type=float, default=None),
     click.option("--max-length", type=int, default=None),
     click.option("--seed", type=int, default=None),
+    click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
+                 help="Also log loss, lr and eval metrics to a tracker accelerate knows: tensorboard, wandb, "
+                      "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio or all (repeatable or comma-separated)."),
+    click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
+                 help="Where local trackers write (default: each adapter's folder/logs)."),
 ]
 
 
@@ -232,12 +242,20 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--max-new-tokens", type=int, default=512)
 @click.option("--batch-size", type=int, default=1)
 @click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None, help="Write results JSON here.")
+@click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
+              help="Also log PR/AC per solver, dataset and difficulty to a tracker accelerate knows (as for `bdc train`).")
+@click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
+              help="Where local trackers write (default: ARTIFACTS/logs, else ./logs).")
 @click.pass_context
-def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json) -> None:
+def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json,
+          report_to, logging_dir) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
     from rich.console import Console
 
     from engine.evaluation.tables import table2
+    from engine.training.tracking import RunLog, check_report_to
+
+    trackers = check_report_to([n for v in report_to for n in v.split(",")])
 
     specs = []
     for ds in datasets:
@@ -248,6 +266,14 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
         "max_new_tokens": max_new_tokens, "batch_size": batch_size,
     })
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
+    if trackers:
+        log = RunLog(trackers, logging_dir or Path(artifacts or ".") / "logs", "eval",
+                     {"solvers": ",".join(solvers), "datasets": ",".join(datasets), "base": res["base"]})
+        try:
+            log.log({f"eval/{r['solver']}/{r['dataset']}/{r['difficulty']}/{m}": r[m]
+                     for r in res["rows"] for m in ("pr", "ac") if r.get(m) is not None}, step=0)
+        finally:
+            log.close()
     if out_json:
         Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")

@@ -64,8 +64,15 @@ class TrainSettings(_Dict):
     seed: int = 0
     checkpoint_every: int = 50
     quant: str = "none"  # none | 4bit (QLoRA)
+    # trackers that also get loss, lr and eval metrics (engine/training/tracking.py);
+    # logs go to logging_dir, default <the adapter's folder>/logs
+    report_to: tuple[str, ...] = ()
+    logging_dir: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.report_to, str):
+            self.report_to = tuple(n for n in self.report_to.split(",") if n)
+        self.report_to = tuple(self.report_to)
         if self.batch_size < 1 or self.grad_accum < 1 or self.epochs < 1:
             raise ConfigError("batch_size, grad_accum and epochs must be >= 1")
         if self.quant not in ("none", "4bit"):

@@ -7,8 +7,11 @@ loop is deterministic given (seed, step): the data order of epoch e is a permuta
 by seed + e, so a resumed job replays exactly the batches an uninterrupted job would see.
 
 Progress events (dicts): ``{"event": "progress", "step", "total", "epoch", "loss", "lr",
-"tokens_per_s", "eta_s"}``, ``{"event": "checkpoint", "step"}``, ``{"event": "resumed",
-"step"}``, ``{"event": "done"|"cancelled", "step", "total"}``.
+"tokens_per_s", "eta_s"}``, ``{"event": "eval", "step", "total", <metric>: value...}`` (when
+an ``evaluate`` callback is given: after every epoch and at the end),
+``{"event": "checkpoint", "step"}``, ``{"event": "resumed", "step"}``,
+``{"event": "done"|"cancelled", "step", "total"}``. The same loss, lr and eval metrics
+also go to the trackers named by ``settings.report_to`` (engine/training/tracking.py).
 """
 
 from __future__ import annotations
@@ -96,14 +99,18 @@ def run_loop(
     ckpt_dir: str | Path,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
 ) -> LoopResult:
     """Optimise ``params`` (name -> trainable Parameter) on ``n_items`` examples.
 
     ``make_batch`` turns item indices into a batch dict (it must carry ``attention_mask``
     for the token count), ``loss_fn`` returns the mean loss of a batch.
     A checkpoint in ``ckpt_dir`` is resumed automatically; a finished job returns at once.
+    ``evaluate`` (optional) returns held-out metrics; it runs after every epoch and at the end.
     """
     import torch
+
+    from engine.training.tracking import RunLog
 
     s = settings
     ckpt_dir = Path(ckpt_dir)
@@ -153,35 +160,48 @@ def run_loop(
         )
         emit({"event": "checkpoint", "step": step, "total": total})
 
+    already_done = step >= total  # a finished job run again: nothing to train, log or evaluate
+    run_log = RunLog(s.report_to, s.logging_dir or ckpt_dir.parent / "logs", ckpt_dir.parent.name,
+                     s.to_dict()) if s.report_to and not already_done else None
+
+    def run_eval() -> None:
+        if evaluate is None:
+            return
+        metrics = evaluate()
+        module.train()
+        emit({"event": "eval", "step": step, "total": total, **metrics})
+        if run_log is not None:
+            run_log.log({f"eval/{k}": v for k, v in metrics.items()}, step)
+
     module.train()
     t0 = time.perf_counter()
     start_step = step
     tokens = 0
     status = "done"
-    while step < total:
-        if stop():
-            status = "cancelled"
-            break
-        micro = step_indices(step, n_items, s, spe)
-        n_micro_items = sum(len(m) for m in micro)
-        opt.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for idx in micro:
-            batch = make_batch(idx)
-            loss = loss_fn(batch)
-            (loss * (len(idx) / n_micro_items)).backward()
-            step_loss += float(loss.detach()) * len(idx) / n_micro_items
-            tokens += int(batch["attention_mask"].sum())
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
-        lr = sched.get_last_lr()[0]
-        sched.step()
-        step += 1
-        losses.append(step_loss)
-        elapsed = time.perf_counter() - t0
-        per_step = elapsed / (step - start_step)
-        emit(
-            {
+    try:
+        while step < total:
+            if stop():
+                status = "cancelled"
+                break
+            micro = step_indices(step, n_items, s, spe)
+            n_micro_items = sum(len(m) for m in micro)
+            opt.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for idx in micro:
+                batch = make_batch(idx)
+                loss = loss_fn(batch)
+                (loss * (len(idx) / n_micro_items)).backward()
+                step_loss += float(loss.detach()) * len(idx) / n_micro_items
+                tokens += int(batch["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            opt.step()
+            lr = sched.get_last_lr()[0]
+            sched.step()
+            step += 1
+            losses.append(step_loss)
+            elapsed = time.perf_counter() - t0
+            per_step = elapsed / (step - start_step)
+            event = {
                 "event": "progress",
                 "step": step,
                 "total": total,
@@ -191,9 +211,18 @@ def run_loop(
                 "tokens_per_s": tokens / max(elapsed, 1e-9),
                 "eta_s": per_step * (total - step),
             }
-        )
-        if s.checkpoint_every and step % s.checkpoint_every == 0 and step < total:
-            save()
+            emit(event)
+            if run_log is not None:
+                run_log.log({f"train/{k}": event[k] for k in ("loss", "lr", "tokens_per_s", "epoch")}, step)
+            if step % spe == 0 and step < total:
+                run_eval()
+            if s.checkpoint_every and step % s.checkpoint_every == 0 and step < total:
+                save()
+        if step == total and not already_done:
+            run_eval()
+    finally:
+        if run_log is not None:
+            run_log.close()
     module.eval()
     if status == "cancelled" or step == total:
         save()

@@ -115,6 +115,12 @@ def train_router(
     def loss_fn(batch: dict[str, Any]) -> torch.Tensor:
         return F.cross_entropy(router(batch["x"]), batch["y"])
 
+    x_va, y_va = emb[va], y[va]
+
+    def held_out() -> dict[str, float]:
+        acc = accuracy(router, x_va, y_va)
+        return {} if acc is None else {"val_accuracy": acc}
+
     # a few-thousand-parameter MLP: intra-op threads only contend (8x slower measured on a
     # busy 2-core machine), so the loop runs on one and the caller's setting is restored
     threads = torch.get_num_threads()
@@ -123,6 +129,7 @@ def train_router(
         result = run_loop(
             module=router, params=dict(router.named_parameters()), n_items=len(tr), make_batch=make_batch,
             loss_fn=loss_fn, settings=train, ckpt_dir=ckpt_dir, progress=progress, should_stop=should_stop,
+            evaluate=held_out if va else None,
         )
     finally:
         torch.set_num_threads(threads)

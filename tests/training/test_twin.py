@@ -189,7 +189,7 @@ def test_train_twin_from_the_cli_then_eval_solver(twin_artifacts, tiny_base, bdc
     data, out = twin_artifacts
     db = bdc_home / "bdc.db"
     args = ["--db", str(db), "train", "twin", str(data), "--out", str(out), "--base", tiny_base, "--epochs", "4",
-            "--batch-size", "4", "--shared", "ties"]
+            "--batch-size", "4", "--shared", "ties", "--report-to", "tensorboard"]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "twin: done at step 16/16; router accuracy" in res.output
@@ -197,6 +197,7 @@ def test_train_twin_from_the_cli_then_eval_solver(twin_artifacts, tiny_base, bdc
     for f in ("twin.json", "router.safetensors", "shared/adapter_config.json", "exclusive_0/adapter_model.safetensors",
               "exclusive_1/adapter_config.json"):
         assert (twin / f).is_file(), f
+    assert list((twin / "logs" / "twin").glob("events.out.tfevents.*"))  # the router's loss/lr/accuracy
     cfg = json.loads((twin / "twin.json").read_text())
     assert cfg["twin"]["shared"] == "ties" and cfg["exclusive_rank"] == 4 and cfg["metrics"]["n_val"] == 4
     # run again: the build is reused and the finished router loop returns at once
