@@ -67,6 +67,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: all cores). On a machine loaded by other jobs, 1 avoids "
+                         "two threads waiting on each other at every op, which slows single runs by up to 100x.")
     ap.add_argument("--model", default=None, help="Model folder (default: an installed model, else a random Llama).")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -79,7 +82,7 @@ def main() -> None:
     from engine.training.hypernet import build_disenlora
 
     path, desc = (args.model, Path(args.model).name) if args.model else bench_model()
-    torch.set_num_threads(os.cpu_count() or 1)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     tmp = Path(tempfile.mkdtemp(prefix="bdc-bench-experts-"))
     experts, base = make_experts(path, tmp, K)
     merged = PeftModel.from_pretrained(base, experts[0]).merge_and_unload().eval()
@@ -139,7 +142,8 @@ def main() -> None:
                  for k in ("weights", "lowrank")}
     print(f"  per CPU-second of this process: fold into weights {cpu_ratio['weights']:.3f}x, "
           f"rank-K*r pair {cpu_ratio['lowrank']:.3f}x (medians of per-round ratios)")
-    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+          f"{torch.get_num_threads()} torch thread(s)")
     print(f"  folded output == stacked output (4 greedy tokens): {same}")
     ratio = med_ratio[auto]
     print(f"TARGET composed_inference measured={ratio:.3f} goal={GOAL} {'ok' if ratio >= GOAL else 'short'}")

@@ -60,7 +60,7 @@ class ComposedLoraLayer(nn.Module):
         self.k = len(adapters)
         self.gate: torch.Tensor | None = None  # (B, gate_size) or (gate_size,), set per forward
         self.disabled = False
-        self._lowrank: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._lowrank: tuple[torch.Tensor, torch.Tensor] | None = None  # (gated A, B^T) while folded
         self._weight_backup: torch.Tensor | None = None  # the original weight while folded
         self._folded: torch.Tensor | None = None  # reused buffer holding W0 + dW
         self._b_for_weight: torch.Tensor | None = None  # B_cat in the base weight's dtype
@@ -97,11 +97,16 @@ class ComposedLoraLayer(nn.Module):
         if self.disabled or self._weight_backup is not None:
             return y
         if self._lowrank is not None:  # folded for generation: no dropout, factors in x's dtype
-            a, b = self._lowrank
+            a, bt = self._lowrank
             if a.dtype != x.dtype:
-                a, b = a.to(x.dtype), b.to(x.dtype)
-                self._lowrank = (a, b)
-            return y.add_(F.linear(F.linear(x, a), b)) if not y.requires_grad else y + F.linear(F.linear(x, a), b)
+                a, bt = a.to(x.dtype), bt.to(x.dtype)
+                self._lowrank = (a, bt)
+            h = F.linear(x, a)
+            if y.requires_grad or not y.is_contiguous():
+                return y + h @ bt
+            # two ops per token instead of three: the up-projection accumulates into y
+            y.view(-1, y.shape[-1]).addmm_(h.reshape(-1, h.shape[-1]), bt)
+            return y
         g = self.gate
         if g is None:
             raise RuntimeError("composed LoRA layer called without a gate; run it through DisenLoRAModel")
@@ -139,7 +144,7 @@ class ComposedLoraLayer(nn.Module):
             self._weight_backup = w.data
             w.data = self._folded
             return "weight"
-        self._lowrank = (self.A_cat * gate[:, None], self.B_cat)
+        self._lowrank = (self.A_cat * gate[:, None], self.B_cat.T)
         return "lowrank"
 
     @torch.no_grad()
