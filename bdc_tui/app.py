@@ -21,6 +21,7 @@ from textual.binding import Binding
 from bdc_tui import services
 from bdc_tui.commands import BdcCommands
 from bdc_tui.messages import OpenRun
+from bdc_tui.reaper import ChildReaper
 from engine.errors import BdcError, StoreError
 
 
@@ -28,7 +29,11 @@ class BdcApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "bdc"
     COMMANDS = App.COMMANDS | {BdcCommands}
+    # screens get -narrow below 120 columns (app.tcss gives the tree more room there)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
+        Binding("question_mark", "help", "Help", tooltip="what N, Q, PR and the marks mean; every key"),
+        Binding("f1", "help", "Help", show=False),
         Binding("q", "quit", "Quit"),
     ]
 
@@ -56,12 +61,14 @@ class BdcApp(App):
         self.store = None
         self.run_ids: list[str] = []
         self.error_log: list[tuple[float, str]] = []
+        self.reaper = ChildReaper()
 
     # ------------------------------------------------------------------ lifecycle
     async def on_mount(self) -> None:
         from engine.store import Store
 
         self.sub_title = self.db_path.name
+        self.set_interval(1.0, self.reaper.reap)  # finished searches/jobs never stay <defunct>
         try:
             try:
                 self.store = await Store.open(self.db_path, readonly=self.readonly)
@@ -98,6 +105,7 @@ class BdcApp(App):
             await self.push_screen(WelcomeScreen())
 
     async def on_unmount(self) -> None:
+        self.reaper.reap()
         if self.store is not None:
             try:
                 await self.store.close()
@@ -138,6 +146,12 @@ class BdcApp(App):
         while len(self.screen_stack) > 2 and not isinstance(self.screen, RunsScreen):
             self.pop_screen()
 
+    def action_help(self) -> None:
+        from bdc_tui.screens.help import HelpScreen
+
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
     def action_jobs(self) -> None:
         from bdc_tui.screens.jobs import JobsScreen
 
@@ -174,20 +188,24 @@ class BdcApp(App):
                                  f"run `bdc --db {self.db_path} resume {run_id}` in a shell"))
             return None
         try:
-            return int(self.launcher.launch_run(str(self.db_path), run_id))
+            pid = int(self.launcher.launch_run(str(self.db_path), run_id))
         except Exception as e:
             self.report(e, f"launching run {run_id}")
             return None
+        self.reaper.watch(pid)
+        return pid
 
     def launch_job(self, job_id: str) -> int | None:
         if self.launcher is None:
             self.report(BdcError("cannot launch: engine.jobs (the process launcher) is not available"))
             return None
         try:
-            return int(self.launcher.launch_job(str(self.db_path), job_id))
+            pid = int(self.launcher.launch_job(str(self.db_path), job_id))
         except Exception as e:
             self.report(e, f"launching job {job_id}")
             return None
+        self.reaper.watch(pid)
+        return pid
 
     def resume_run(self, run_id: str) -> None:
         pid = self.launch_run(run_id)
@@ -204,6 +222,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--demo", action="store_true", help="open a generated demo store (no models needed)")
     parser.add_argument("--readonly", action="store_true", help="never write to the store")
     args = parser.parse_args(argv)
+    # tracebacks go to the log file, never to the screen; bdc's own folders stay owner-only
+    from engine import logs, paths
+
+    logs.setup(console=False)
+    paths.tighten_own_dirs()
     db = args.db
     if args.demo:
         import tempfile

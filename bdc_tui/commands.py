@@ -16,6 +16,7 @@ class BdcCommands(Provider):
             ("Runs", app.action_runs, "every run in the store"),
             ("Jobs: training and evaluation", app.action_jobs, "progress, loss curve, results tables"),
             ("Clusters", app.action_clusters, "DisenLoRA clusters of the training examples"),
+            ("Help: keys and symbols", app.action_help, "what N, Q, PR, AC, ▶ ★ ✓ ✗ ↻ mean; every screen's keys"),
         ]
         if app.launcher is None:
             out = [c for c in out if c[0] not in ("New search", "New evaluation")] + [
@@ -27,7 +28,7 @@ class BdcCommands(Provider):
         return out
 
     async def discover(self) -> Hits:
-        for name, cb, help_text in self._commands()[:5]:
+        for name, cb, help_text in self._commands()[:6]:
             yield DiscoveryHit(name, cb, help=help_text)
 
     async def search(self, query: str) -> Hits:

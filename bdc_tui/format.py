@@ -1,4 +1,7 @@
-"""Small text helpers shared by widgets: node labels, percentages, money, durations.
+"""Small text helpers shared by widgets: node labels, percentages, money, times, durations.
+
+Times are shown in the machine's local time zone (what the user's clock says), never
+as unlabelled UTC.
 
 Every state is spelled with a symbol as well as a colour (✗ pruned, ↻ refined, ✓ solved,
 ★ best, ▶ on the current selection path) so the tree reads the same without colour.
@@ -27,10 +30,18 @@ def money(x: float | None) -> str:
     return "–" if not x else f"${x:.4f}" if x < 1 else f"${x:.2f}"
 
 
-def ago(ts: float | None, now: float | None = None) -> str:
+def local_time(ts: float | None) -> str:
+    """A stored epoch timestamp as local date and time (``2026-12-02 14:05``)."""
     if not ts:
         return "–"
-    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(ts))
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def local_clock(ts: float | None) -> str:
+    """A stored epoch timestamp as local time of day (``14:05:09``), for event lists."""
+    if not ts:
+        return "–"
+    return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
 def duration(seconds: float | None) -> str:

@@ -12,15 +12,18 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import ScrollableContainer, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
-from bdc_tui.format import ago, duration
+from bdc_tui.format import duration, local_time, short
 from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
-from bdc_tui.widgets.runs_table import status_text
+from bdc_tui.widgets.runs_table import STATUS_WIDTH, status_text
+
+JOB_COLUMNS = ("job", "kind", "status", "progress", "ETA", "message", "created")
+MESSAGE_WIDTH = 26  # the table's message is the start; the line under the table has all of it
 
 
 def eta(job) -> float | None:
@@ -33,11 +36,24 @@ def eta(job) -> float | None:
     return elapsed * (1 - job.progress) / job.progress
 
 
+def result_summary(result: object) -> str:
+    """One line from a training or clustering result: its plain scalar fields."""
+    if not isinstance(result, dict):
+        return ""
+    parts = []
+    for key, value in result.items():
+        if isinstance(value, float):
+            parts.append(f"{key.replace('_', ' ')} {value:.4g}")
+        elif isinstance(value, (int, str)) and not isinstance(value, bool):
+            parts.append(f"{key.replace('_', ' ')} {value}")
+    return "result: " + ", ".join(parts) if parts else ""
+
+
 class JobsScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "app.new_eval", "New eval"),
-        Binding("x", "cancel", "Cancel job"),
+        Binding("e", "app.new_eval", "Eval", tooltip="start a new evaluation"),
+        Binding("x", "cancel", "Stop", tooltip="stop the highlighted job's process"),
         Binding("c", "app.clusters", "Clusters"),
     ]
     AUTO_FOCUS = "#jobs"
@@ -47,6 +63,7 @@ class JobsScreen(Screen):
         self.jobs: dict[str, object] = {}
         self.shown: str | None = None
         self.metric_after = 0
+        self.series = ""  # the loss series being read (one per expert)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -54,15 +71,21 @@ class JobsScreen(Screen):
         with Vertical(id="job-detail"):
             yield Static("", id="job-progress-line")
             yield ProgressBar(total=100, show_eta=False, id="job-progress")
+            yield Static("", id="job-result-line")
             yield LossPlot(id="job-loss")
-            yield ResultsTable(id="job-results")
-        yield Footer()
+            # the table keeps its natural width and scrolls sideways on a narrow terminal
+            with ScrollableContainer(id="job-results-box"):
+                yield ResultsTable(id="job-results")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "training and evaluation jobs"
         table = self.query_one(DataTable)
-        for c in ("job", "kind", "status", "progress", "ETA", "message", "created"):
-            table.add_column(c, key=c)
+        # fixed-vocabulary columns are as wide as their longest value from the start: a
+        # live update ("running" -> "cancelled") is never cut to the old width
+        widths = {"status": STATUS_WIDTH, "progress": len("100%")}
+        for c in JOB_COLUMNS:
+            table.add_column(c, key=c, width=widths.get(c))
         self.refresh_jobs()
         self.set_interval(max(0.5, self.app.refresh_interval), self._tick)
 
@@ -91,11 +114,11 @@ class JobsScreen(Screen):
             e = eta(j)
             shown = 1.0 if j.status == "finished" else (j.progress or 0)
             cells = [j.id, j.kind, status_text(j.status), f"{100 * shown:.0f}%",
-                     duration(e) if e is not None else "–", Text(j.error or j.message or "", style="red" if j.error else ""),
-                     ago(j.created_at)]
+                     duration(e) if e is not None else "–", Text(short(j.error or j.message or "", MESSAGE_WIDTH), style="red" if j.error else ""),
+                     local_time(j.created_at)]
             if j.id in self.jobs:
-                for col, v in zip(("job", "kind", "status", "progress", "ETA", "message", "created"), cells):
-                    table.update_cell(j.id, col, v)
+                for col, v in zip(JOB_COLUMNS, cells):
+                    table.update_cell(j.id, col, v, update_width=True)
             else:
                 table.add_row(*cells, key=j.id)
             self.jobs[j.id] = j
@@ -113,6 +136,7 @@ class JobsScreen(Screen):
         if job.id != self.shown:
             self.shown = job.id
             self.metric_after = 0
+            self.series = ""
             self.query_one(LossPlot).reset()
         e = eta(job)
         line = f"{job.kind} {job.id}: {job.status}  {100 * (1.0 if job.status == 'finished' else job.progress or 0):.0f}%"
@@ -124,17 +148,38 @@ class JobsScreen(Screen):
             line += f"  error: {job.error}"
         self.query_one("#job-progress-line", Static).update(line)
         self.query_one(ProgressBar).update(total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100)
+        after = self.metric_after
         try:
-            points = await self.app.store.metrics(job.id, "loss", after_id=self.metric_after)
+            rows = await self.app.store.metrics(job.id, after_id=after)
         except Exception as err:
             self.app.report(err, "reading metrics")
-            points = []
-        if points:
-            self.metric_after = points[-1]["id"]
-            self.query_one(LossPlot).extend([(p["step"] if p["step"] is not None else i, p["value"]) for i, p in enumerate(points)])
+            rows = []
+        if self.shown != job.id or self.metric_after != after:
+            rows = []  # a concurrent refresh (timer and cursor move) already took these points
         plot = self.query_one(LossPlot)
+        if rows:
+            self.metric_after = rows[-1]["id"]
+            plot.extend_series(self.loss_points(rows))
         plot.display = bool(plot.values) or job.kind in ("train", "training")
-        self.query_one(ResultsTable).show(job.result if job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result) else None)
+        is_eval = job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result)
+        self.query_one("#job-results-box").display = is_eval
+        if is_eval:
+            self.query_one(ResultsTable).show(job.result, empty="no results yet" if job.status == "running" else "no results")
+        summary = result_summary(job.result) if not is_eval and job.status == "finished" else ""
+        result_line = self.query_one("#job-result-line", Static)
+        result_line.update(summary)
+        result_line.display = bool(summary)
+
+    def loss_points(self, rows: list[dict]) -> list[tuple[str, float, float]]:
+        """(series, step, loss) from metric rows in write order: an ``expert`` row, written
+        just before its step's loss, names the series the following losses belong to."""
+        out = []
+        for i, r in enumerate(rows):
+            if r["name"] == "expert":
+                self.series = f"expert {int(r['value'])}"
+            elif r["name"] == "loss":
+                out.append((self.series, r["step"] if r["step"] is not None else i, r["value"]))
+        return out
 
     async def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         await self.refresh_detail()

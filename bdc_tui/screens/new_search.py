@@ -2,160 +2,236 @@
 
 The form only writes the run (``create_run`` with the problems and a validated
 ``RunConfig``) and asks ``engine.jobs`` to start it; the live view then attaches to it
-through the store like to any other run.
+through the store like to any other run. Nothing is ticked when it opens: a search
+calls models (maybe paid ones), so the user picks the agents, and a confirmation lists
+the problems, agents and budget before the run is created.
 """
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, SelectionList, Static
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from bdc_tui import services
-from bdc_tui.screens.launch_form import LaunchForm
+from bdc_tui import form_memory, services
+from bdc_tui.screens.launch_form import FormErrors, LaunchForm
+from bdc_tui.widgets.check_list import CheckList
 from engine.errors import BdcError
 
+ANY = "any"
+SUBSET_HINT = ("Problems are picked in this order: Difficulty, then Start–End (index range, End excluded), "
+               "then Sample (N at random, drawn with Seed, order kept), then the first Limit.")
+# (field id, label, placeholder, tooltip)
+SUBSET_FIELDS = (
+    ("start", "Start", "0", "index of the first problem (0-based)"),
+    ("end", "End", "last", "index after the last problem (excluded); empty = to the end"),
+    ("sample", "Sample", "all", "pick this many problems at random from the range (Seed decides which)"),
+    ("seed", "Seed", "0", "random seed of Sample: the same seed picks the same problems"),
+    ("limit", "Limit", "all", "keep at most this many problems (after Sample)"),
+)
+REMEMBERED = ("path", "start", "end", "sample", "seed", "limit", "rollouts", "max_calls", "max_cost_usd")
 
-def _int(value: str, name: str) -> int | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        raise BdcError(f"{name} must be a whole number, not {value!r}") from None
 
-
-def _float(value: str, name: str) -> float | None:
-    value = value.strip()
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise BdcError(f"{name} must be a number, not {value!r}") from None
+def difficulty_options(dataset: str) -> list[tuple[str, str]]:
+    """The Difficulty choices of one dataset (HumanEval has none: only "any")."""
+    levels = services.dataset_infos().get(dataset, {}).get("difficulties", ())
+    return [(ANY, ANY)] + [(d, d) for d in levels if d != "all"]
 
 
 class NewSearchScreen(LaunchForm):
+    LAUNCH_LABEL = "Launch search (ctrl+s)"
+    AUTO_FOCUS = "#dataset"
+
     def __init__(self, *, dataset: str | None = None, limit: int | None = None, agents: list[str] | None = None) -> None:
         super().__init__()
         self.prefill_dataset = dataset
         self.prefill_limit = limit
         self.prefill_agents = agents
         self.agent_specs = services.agent_choices()
+        self.memory = form_memory.load("search")
 
     def compose(self) -> ComposeResult:
         datasets = services.dataset_names()
         strategies = services.strategy_names()
-        ds = self.prefill_dataset if self.prefill_dataset in datasets else datasets[0]
+        remembered_ds = self.memory.get("dataset")
+        ds = next((d for d in (self.prefill_dataset, remembered_ds) if d in datasets), datasets[0])
+        mem = lambda key, default="": str(self.memory.get(key, default))  # noqa: E731
         yield Header()
-        with VerticalScroll(classes="form"):
+        with VerticalScroll(classes="form", id="form-fields"):
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Dataset")
-                    yield Select([(d, d) for d in datasets], value=ds, allow_blank=False, id="dataset")
+                    yield Select([(d, d) for d in datasets], value=ds, allow_blank=False, id="dataset", compact=True)
                 with Vertical():
-                    yield Label("Dataset file (optional; default location otherwise)")
-                    yield Input(placeholder="path/to/data.jsonl", id="path")
+                    yield Label("Dataset file")
+                    yield Input(mem("path"), placeholder="default location", id="path", compact=True,
+                                tooltip="a JSONL/JSON/parquet file; empty = the dataset's default location")
             with Horizontal(classes="row"):
-                for name, ph in (("difficulty", "e.g. introductory"), ("start", "0"), ("end", ""), ("sample", ""), ("seed", "0")):
-                    with Vertical():
-                        yield Label(name.capitalize())
-                        yield Input(placeholder=ph, id=name)
                 with Vertical():
-                    yield Label("Limit")
-                    yield Input(value=str(self.prefill_limit or 1), id="limit")
+                    yield Label("Difficulty")
+                    options = difficulty_options(ds)
+                    self.difficulties = [v for _, v in options]  # what Difficulty offers now
+                    remembered = self.memory.get("difficulty")
+                    yield Select(options, value=remembered if remembered in dict(options).values() else ANY,
+                                 allow_blank=False, id="difficulty", compact=True)
+                for name, label, ph, tip in SUBSET_FIELDS:
+                    with Vertical():
+                        yield Label(label)
+                        default = str(self.prefill_limit) if name == "limit" and self.prefill_limit else mem(name, "1" if name == "limit" else "")
+                        yield Input(default, placeholder=ph, id=name, compact=True, tooltip=tip)
+            yield Static(SUBSET_HINT, classes="hint", id="subset-hint")
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Strategy")
                     default = "mcts" if "mcts" in strategies else strategies[0]
-                    yield Select([(s, s) for s in strategies], value=default, allow_blank=False, id="strategy")
+                    remembered = self.memory.get("strategy")
+                    yield Select([(s, s) for s in strategies], value=remembered if remembered in strategies else default,
+                                 allow_blank=False, id="strategy", compact=True)
                 with Vertical():
                     yield Label("Rollouts")
-                    yield Input(value="8", id="rollouts")
+                    yield Input(mem("rollouts", "8"), id="rollouts", compact=True, tooltip="MCTS rollouts per problem")
                 with Vertical():
                     yield Label("Max LLM calls")
-                    yield Input(placeholder="no limit", id="max_calls")
+                    yield Input(mem("max_calls"), placeholder="no limit", id="max_calls", compact=True)
                 with Vertical():
                     yield Label("Max cost (USD)")
-                    yield Input(placeholder="no limit", id="max_cost_usd")
-            yield Label("Agents (space to toggle)")
+                    yield Input(mem("max_cost_usd"), placeholder="no limit", id="max_cost_usd", compact=True)
+            yield Label("Agents (space to tick; none ticked yet)")
             wanted = set(self.prefill_agents or [])
-            yield SelectionList(
-                *[(label, i, (spec["name"] in wanted) if wanted else i < 2) for i, (label, spec) in enumerate(self.agent_specs)],
-                id="agents",
+            yield CheckList(
+                *[(label, i, spec["name"] in wanted) for i, (label, spec) in enumerate(self.agent_specs)],
+                id="agents", compact=True,
             )
-            yield Static("", id="form-error")
-            with Horizontal(classes="buttons"):
-                yield Button("Launch search (ctrl+s)", variant="success", id="launch")
-                yield Button("Cancel (esc)", id="cancel")
-        yield Footer()
+        yield from self.compose_actions()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "new search"
-        self.query_one("#dataset", Select).focus()
+
+    @on(Select.Changed, "#dataset")
+    def _dataset_changed(self, event: Select.Changed) -> None:
+        """Offer only the difficulties the chosen dataset has."""
+        select = self.query_one("#difficulty", Select)
+        options = difficulty_options(str(event.value))
+        keep = select.value if select.value in dict(options).values() else ANY
+        select.set_options(options)
+        select.value = keep
+        self.difficulties = [v for _, v in options]
 
     def read_form(self) -> dict[str, Any]:
-        """The run config as the engine stores it (raises BdcError on a bad field)."""
+        """The run config as the engine stores it (raises BdcError listing every bad field)."""
+        errors = FormErrors()
         val = lambda i: self.query_one(f"#{i}", Input).value  # noqa: E731
-        chosen = [self.agent_specs[i][1] for i in self.query_one("#agents", SelectionList).selected]
+        chosen = [self.agent_specs[i][1] for i in self.query_one("#agents", CheckList).selected]
         if not chosen:
-            raise BdcError("choose at least one agent")
+            errors.add("choose at least one agent (space ticks the highlighted one)")
+        difficulty = self.query_one("#difficulty", Select).value
         subset = {
-            "difficulty": val("difficulty").strip() or None,
-            "start": _int(val("start"), "start"),
-            "end": _int(val("end"), "end"),
-            "sample": _int(val("sample"), "sample"),
-            "seed": _int(val("seed"), "seed") or 0,
-            "limit": _int(val("limit"), "limit"),
+            "difficulty": None if difficulty in (ANY, Select.BLANK) else str(difficulty),
+            "start": errors.int(val("start"), "Start", minimum=0),
+            "end": errors.int(val("end"), "End", minimum=1),
+            "sample": errors.int(val("sample"), "Sample", minimum=1),
+            "seed": errors.int(val("seed"), "Seed") or 0,
+            "limit": errors.int(val("limit"), "Limit", minimum=1),
         }
-        rollouts = _int(val("rollouts"), "rollouts")
-        return {
+        if subset["start"] is not None and subset["end"] is not None and subset["end"] <= subset["start"]:
+            errors.add(f"End ({subset['end']}) must be after Start ({subset['start']})")
+        rollouts = errors.int(val("rollouts"), "Rollouts", minimum=1)
+        path = val("path").strip() or None
+        if path and not Path(path).expanduser().exists():
+            errors.add(f"dataset file {path} does not exist")
+        form = {
             "dataset": self.query_one("#dataset", Select).value,
-            "dataset_path": val("path").strip() or None,
+            "dataset_path": path,
             "subset": {k: v for k, v in subset.items() if v is not None},
             "strategy": self.query_one("#strategy", Select).value,
             "agents": chosen,
             "search": {"rollouts": rollouts if rollouts is not None else 8},
-            "max_calls": _int(val("max_calls"), "max calls"),
-            "max_cost_usd": _float(val("max_cost_usd"), "max cost"),
+            "max_calls": errors.int(val("max_calls"), "Max LLM calls", minimum=1),
+            "max_cost_usd": errors.float(val("max_cost_usd"), "Max cost", minimum=0),
         }
+        errors.raise_if_any()
+        return form
+
+    def remember(self) -> None:
+        values = {k: self.query_one(f"#{k}", Input).value for k in REMEMBERED}
+        values.update(dataset=self.query_one("#dataset", Select).value,
+                      difficulty=self.query_one("#difficulty", Select).value,
+                      strategy=self.query_one("#strategy", Select).value)
+        form_memory.save("search", values)
 
     def action_submit(self) -> None:
-        error = self.query_one("#form-error", Static)
         try:
             form = self.read_form()
+            services.build_run_config(form)
         except BdcError as e:
-            error.update(str(e))
+            self.show_error(str(e))
             return
-        error.update("loading problems…")
-        self.create_and_launch(form)
+        self.show_error("loading problems…")
+        self.prepare(form)
+
+    def failed(self, error: Exception, doing: str) -> None:
+        """A bad choice is one line on the form; anything else is also reported and logged."""
+        if isinstance(error, BdcError):
+            self.show_error(str(error))
+        else:
+            self.show_error(f"{doing}: {type(error).__name__}: {error}")
+            self.app.report(error, doing)
 
     @work(exclusive=True, group="new-search", exit_on_error=False)
-    async def create_and_launch(self, form: dict[str, Any]) -> None:
-        error = self.query_one("#form-error", Static)
+    async def prepare(self, form: dict[str, Any]) -> None:
+        """Load the problems (so the confirmation can say how many), then ask."""
         try:
-            config = services.build_run_config(form)
             problems = await asyncio.to_thread(services.load_problems, form["dataset"], form["dataset_path"], form["subset"])
             if not problems:
                 raise BdcError("the subset selects no problems; widen it")
+        except Exception as e:
+            self.failed(e, "loading problems")
+            return
+        self.show_error("")
+        self.remember()
+        self.confirm_then("Start this search?", summary(form, problems), lambda: self.create_and_launch(form, problems))
+
+    @work(exclusive=True, group="new-search", exit_on_error=False)
+    async def create_and_launch(self, form: dict[str, Any], problems: list[Any]) -> None:
+        try:
+            config = services.build_run_config(form)
             run_id = await self.app.store.create_run(
                 dataset=form["dataset"], strategy=form["strategy"], agents=[a["name"] for a in form["agents"]],
                 config=config, problems=problems,
             )
-        except BdcError as e:
-            error.update(str(e))
-            return
         except Exception as e:
-            error.update(f"{type(e).__name__}: {e}")
-            self.app.report(e, "creating the run")
+            self.failed(e, "creating the run")
             return
+        self.created_run = run_id
         pid = self.app.launch_run(run_id)
         self.app.pop_screen()
         if pid is not None:
             self.notify(f"started {run_id} with {len(problems)} problem(s) (pid {pid})")
         self.app.open_run(run_id, "live")
+
+
+def summary(form: dict[str, Any], problems: list[Any]) -> list[str]:
+    """What the confirmation shows: every choice that costs time or money."""
+    ids = [str(getattr(p, "id", p)) for p in problems]
+    shown = ", ".join(ids[:6]) + (f", … (+{len(ids) - 6})" if len(ids) > 6 else "")
+    subset = ", ".join(f"{k}={v}" for k, v in form["subset"].items()) or "whole dataset"
+    budget = []
+    if form.get("max_calls"):
+        budget.append(f"at most {form['max_calls']} LLM calls")
+    if form.get("max_cost_usd") is not None:
+        budget.append(f"at most ${form['max_cost_usd']:g}")
+    return [
+        f"dataset    {form['dataset']}{' from ' + form['dataset_path'] if form['dataset_path'] else ''} ({subset})",
+        f"problems   {len(problems)}: {shown}",
+        f"strategy   {form['strategy']}, {form['search']['rollouts']} rollouts per problem",
+        "agents     " + ", ".join(f"{a['name']} ({a['model']})" for a in form["agents"]),
+        f"budget     {', '.join(budget) if budget else 'no limit on calls or cost'}",
+        "",
+        "It runs in its own process and keeps running if you quit bdc-tui; x on the runs screen stops it.",
+    ]

@@ -25,10 +25,10 @@ class RunsScreen(Screen):
         Binding("enter", "open", "Open", priority=True),
         Binding("p", "replay", "Replay"),
         Binding("l", "log", "Log"),
-        Binding("n", "app.new_search", "New search"),
-        Binding("e", "app.new_eval", "New eval"),
+        Binding("n", "app.new_search", "Search", tooltip="start a new search"),
+        Binding("e", "app.new_eval", "Eval", tooltip="start a new evaluation"),
         Binding("r", "resume", "Resume"),
-        Binding("x", "cancel", "Cancel run"),
+        Binding("x", "cancel", "Stop", tooltip="stop the highlighted run's process"),
         Binding("d", "delete", "Delete"),
         Binding("j", "app.jobs", "Jobs"),
         Binding("c", "app.clusters", "Clusters"),
@@ -39,7 +39,9 @@ class RunsScreen(Screen):
         yield Header()
         yield Static("", id="runs-empty", classes="hint")
         yield RunsTable(id="runs")
-        yield Footer()
+        yield Static("", id="runs-columns", classes="hint")
+        # compact, and the palette's own label left out (? lists ctrl+p): every key fits 100 columns
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.sub_title = f"runs · {self.app.db_path.name}"
@@ -73,6 +75,17 @@ class RunsScreen(Screen):
         empty.update("" if summaries else f"No runs in {self.app.db_path} yet. Press n to start a search (or run `bdc search` headless; it appears here live).")
         empty.display = not summaries
         self.refresh_bindings()
+
+    def on_runs_table_columns_fitted(self, event: RunsTable.ColumnsFitted) -> None:
+        """Say what a narrow terminal hides, instead of dropping columns silently."""
+        parts = []
+        if event.hidden:
+            parts.append(f"{', '.join(event.hidden)} hidden at this width (widen the terminal; enter opens the run)")
+        if event.scrolls:
+            parts.append("more columns →  (←/→ scroll)")
+        hint = self.query_one("#runs-columns", Static)
+        hint.update("  ·  ".join(parts))
+        hint.display = bool(parts)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         self.refresh_bindings()

@@ -30,6 +30,17 @@ yet, so a search has no model to call. You can:
 """
 
 
+def first_search_agents() -> list[str] | None:
+    """The agents the first search starts with ticked: the local models just installed
+    (free, on this machine), else the offline scripted ones; None (the user picks) when
+    only API models could run, since those cost money."""
+    installed = {name for name, _, inst in services.catalog_models() if inst}
+    if installed:
+        return [spec["name"] for _, spec in services.agent_choices()
+                if str(spec.get("model", "")).removeprefix("local/") in installed] or None
+    return None if services.has_api_keys() else ["scripted-canonical", "scripted-broken"]
+
+
 class WelcomeScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("i", "install", "Install models"),
@@ -65,9 +76,7 @@ class WelcomeScreen(ModalScreen[None]):
 
     def action_search(self) -> None:
         self.dismiss(None)
-        installed = any(inst for _, _, inst in services.catalog_models())
-        agents = None if installed or services.has_api_keys() else ["scripted-canonical", "scripted-broken"]
-        self.app.action_new_search(dataset="humaneval", limit=1, agents=agents)
+        self.app.action_new_search(dataset="humaneval", limit=1, agents=first_search_agents())
 
     def action_install(self) -> None:
         if self.app.installer is None:

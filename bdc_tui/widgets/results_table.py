@@ -1,77 +1,68 @@
-"""Evaluation results in the paper's Table 2 layout: one row per solver, PR/AC per difficulty.
+"""Evaluation results in the paper's Table 2 layout — the very table `bdc eval` prints.
 
-Column groups are dataset × difficulty, each followed by the dataset's Overall (mean over
-its difficulties), so a DisenLoRA run reads like the paper's table.
+The table is drawn by ``engine.evaluation.tables.table2`` (one implementation for the CLI
+and the TUI) from the job result's ``summaries``. Results that only carry flat ``rows``
+(older jobs) are folded back into summaries first; a dataset's Overall is then the
+problem-weighted mean of its difficulties, as ``tables.summarize`` computes it.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
-DIFFICULTY_ORDER = ("introductory", "interview", "competition", "easy", "medium", "hard")
+from engine.evaluation.tables import table2
+
+Summaries = dict[str, dict[str, dict[str, dict[str, float]]]]
 
 
-def _order(d: str) -> tuple[int, str]:
-    return (DIFFICULTY_ORDER.index(d) if d in DIFFICULTY_ORDER else 99, d)
-
-
-def table2(rows: list[dict[str, Any]]) -> Table:
-    datasets: dict[str, list[str]] = {}
-    solvers: list[str] = []
-    cells: dict[tuple[str, str, str], tuple[float, float]] = {}
+def summaries_from_rows(rows: list[dict[str, Any]]) -> Summaries:
+    """{solver: {dataset: {difficulty|"overall": {pr, ac, n}}}} from flat result rows."""
+    out: Summaries = {}
     for r in rows:
-        ds, diff, solver = str(r.get("dataset", "?")), str(r.get("difficulty", "all")), str(r.get("solver", "?"))
-        if diff not in datasets.setdefault(ds, []):
-            datasets[ds].append(diff)
-        if solver not in solvers:
-            solvers.append(solver)
-        cells[(solver, ds, diff)] = (float(r.get("pr") or 0), float(r.get("ac") or 0))
-    table = Table(title="PR / AC (%) per difficulty — paper Table 2 layout", title_justify="left", show_lines=False)
-    table.add_column("solver", style="bold")
-    for ds, diffs in datasets.items():
-        diffs.sort(key=_order)
-        for d in [*diffs, "overall"]:
-            table.add_column(f"{ds}\n{d}\nPR", justify="right")
-            table.add_column("\n\nAC", justify="right")
-    best: dict[int, float] = {}
-    body: list[list[float]] = []
-    for solver in solvers:
-        vals: list[float] = []
-        for ds, diffs in datasets.items():
-            got = [cells[(solver, ds, d)] for d in diffs if (solver, ds, d) in cells]
-            for d in diffs:
-                pr, ac = cells.get((solver, ds, d), (float("nan"), float("nan")))
-                vals += [pr, ac]
-            if got:
-                vals += [sum(g[0] for g in got) / len(got), sum(g[1] for g in got) / len(got)]
-            else:
-                vals += [float("nan"), float("nan")]
-        body.append(vals)
-        for i, v in enumerate(vals):
-            if v == v:
-                best[i] = max(best.get(i, float("-inf")), v)
-    for solver, vals in zip(solvers, body):
-        out = [Text(f"{v:.2f}", style="bold green" if v == best.get(i) and len(solvers) > 1 else "") if v == v else Text("–")
-               for i, v in enumerate(vals)]
-        table.add_row(solver, *out)
-    return table
+        cell = {"pr": float(r.get("pr") or 0), "ac": float(r.get("ac") or 0), "n": float(r.get("n") or 0)}
+        out.setdefault(str(r.get("solver", "?")), {}).setdefault(str(r.get("dataset", "?")), {})[
+            str(r.get("difficulty") or "unknown")] = cell
+    for by_ds in out.values():
+        for diffs in by_ds.values():
+            if "overall" in diffs:
+                continue
+            parts = list(diffs.values())
+            weights = [p["n"] for p in parts] if any(p["n"] for p in parts) else [1.0] * len(parts)
+            total = sum(weights)
+            diffs["overall"] = {
+                "pr": sum(p["pr"] * w for p, w in zip(parts, weights)) / total,
+                "ac": sum(p["ac"] * w for p, w in zip(parts, weights)) / total,
+                "n": sum(p["n"] for p in parts),
+            }
+    return out
+
+
+def result_table(result: Any) -> Any | None:
+    """The CLI's table for an eval job result, or None when it has no results."""
+    if not isinstance(result, dict):
+        return None
+    summaries = result.get("summaries") or (summaries_from_rows(result["rows"]) if result.get("rows") else None)
+    if not summaries:
+        return None
+    base = result.get("base")
+    return table2(summaries, title=f"PR / AC  (base: {Path(base).name})" if base else "PR / AC")
 
 
 class ResultsTable(Static):
-    def show(self, result: Any) -> None:
-        rows = (result or {}).get("rows") if isinstance(result, dict) else None
-        self._content = table2(rows) if rows else Text("no results yet", style="dim")
+    def show(self, result: Any, *, empty: str = "no results yet") -> None:
+        table = result_table(result)
+        self._content = table if table is not None else Text(empty, style="dim")
         self.update(self._content)
 
-    def plain_text(self, width: int = 200) -> str:
-        import os
+    def plain_text(self, width: int = 400) -> str:
+        import io
 
         from rich.console import Console
 
-        console = Console(width=width, record=True, file=open(os.devnull, "w"), color_system=None)
+        console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
         console.print(getattr(self, "_content", ""))
         return console.export_text()

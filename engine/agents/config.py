@@ -17,18 +17,29 @@ The config file (``bdc config`` shows where) looks like::
     max_tokens = 768
     [agents.extra]
     api_base = "http://localhost:8000/v1"
+    api_key = "sk-..."          # optional: the provider's environment variable works too
+
+A key written here stays here: the file is kept owner-only (0600), ``bdc config`` masks it,
+a run stores ``SECRET_REF`` in its place and reads the key again when it builds its agents,
+and the logs replace it with ``***``.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from engine.agents.types import Budget, PolicySpec
 from engine.errors import ConfigError
-from engine.paths import config_path
+from engine.logs import MASK, register_secret
+from engine.paths import PRIVATE_FILE, config_path, open_private
+
+log = logging.getLogger(__name__)
 
 PAPER_OPENAI = "openai/gpt-4o-mini"
 PAPER_ANTHROPIC = "anthropic/claude-3-5-sonnet-20240620"
@@ -65,16 +76,128 @@ def agent_presets(env: Mapping[str, str] | None = None) -> dict[str, list[Policy
     return presets
 
 
+# -- secrets: masked on screen, kept out of the run store, registered for log redaction ---------------
+# A parameter is secret by its name (api_key, aws_secret_access_key, azure_ad_token, an
+# Authorization header...) or by a value shaped like a provider key. ``max_tokens`` is not.
+_SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credentials?|authorization|auth|cookie)$|secret|passw",
+                          re.IGNORECASE)
+_KEY_PREFIXES = ("sk-", "sk_")
+# what the run store holds instead of a key from the config file; resolved again when the run
+# (or its resume) builds its agents, so a key never has to be written anywhere but the config
+SECRET_REF = "<secret: from the config file>"
+
+
+def is_secret(name: Any, value: Any = None) -> bool:
+    """True for a parameter that holds a credential (by its name or its value's shape)."""
+    if isinstance(name, str) and _SECRET_NAME.search(name.replace("-", "_")):
+        return True
+    return isinstance(value, str) and value.startswith(_KEY_PREFIXES) and len(value) >= 12
+
+
+def _map_secrets(obj: Any, fn: Callable[[Any], Any]) -> Any:
+    """A copy of ``obj`` (nested mappings and lists) with ``fn(value)`` for each secret value."""
+    if isinstance(obj, Mapping):
+        return {k: fn(v) if is_secret(k, v) and not isinstance(v, (Mapping, list)) and v not in ("", None)
+                else _map_secrets(v, fn) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_map_secrets(v, fn) for v in obj]
+    return fn(obj) if is_secret(None, obj) else obj
+
+
+def mask_secrets(obj: Any, replacement: str = MASK) -> Any:
+    """A copy of ``obj`` fit to print or store: every secret value replaced."""
+    return _map_secrets(obj, lambda v: replacement)
+
+
+def secret_values(obj: Any) -> list[str]:
+    """Every secret string in ``obj`` (registered for log redaction)."""
+    found: list[str] = []
+    _map_secrets(obj, lambda v: found.append(v) if isinstance(v, str) else None)
+    return found
+
+
+def stored_agent(spec: PolicySpec) -> dict[str, Any]:
+    """The PolicySpec dict a run stores: its secrets replaced by ``SECRET_REF``."""
+    return mask_secrets(spec.to_dict(), SECRET_REF)
+
+
+def _attach(value: Any, source: Any, where: str) -> Any:
+    """``value`` with each ``SECRET_REF`` replaced by what ``source`` holds at the same place."""
+    if value == SECRET_REF:
+        if source in (None, "", SECRET_REF) or isinstance(source, (Mapping, list)):
+            raise ConfigError(f"{where}: its key was kept out of the run store and {config_path()} no longer "
+                              "holds it: put it back, or set the provider's environment variable")
+        return source
+    if isinstance(value, Mapping):
+        src = source if isinstance(source, Mapping) else {}
+        return {k: _attach(v, src.get(k), f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        src = source if isinstance(source, list) else []
+        return [_attach(v, src[i] if i < len(src) else None, where) for i, v in enumerate(value)]
+    return value
+
+
+def _has_ref(obj: Any) -> bool:
+    if isinstance(obj, Mapping):
+        return any(_has_ref(v) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_has_ref(v) for v in obj)
+    return obj == SECRET_REF
+
+
+# -- the config file ------------------------------------------------------------------------------
 def read_config(path: Path | str | None = None) -> dict[str, Any]:
-    """The parsed config file, ``{}`` when it does not exist."""
+    """The parsed config file, ``{}`` when it does not exist. A wrong shape is a ConfigError
+    naming the file and key; a file holding a key that others can read is made owner-only."""
     p = Path(path) if path is not None else config_path()
     if not p.exists():
         return {}
     try:
         with p.open("rb") as f:
-            return tomllib.load(f)
+            cfg = tomllib.load(f)
+    except UnicodeDecodeError as e:
+        line = e.object[: e.start].count(b"\n") + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text (bad byte {e.object[e.start]:#04x}); save it as UTF-8") from None
     except (tomllib.TOMLDecodeError, OSError) as e:
         raise ConfigError(f"{p}: cannot read config: {e}") from e
+    secrets = secret_values(cfg)
+    for value in secrets:  # first: an error message below must not show them either
+        register_secret(value)
+    _check_shape(cfg, p)
+    if secrets:
+        _keep_private(p)
+    return cfg
+
+
+def _check_shape(cfg: dict[str, Any], p: Path) -> None:
+    if "preset" in cfg and not isinstance(cfg["preset"], str):
+        raise ConfigError(f"{p}: 'preset' must be a string (local or paper), got {cfg['preset']!r}")
+    if "budget" in cfg and not isinstance(cfg["budget"], dict):
+        raise ConfigError(f"{p}: 'budget' must be a [budget] table (max_calls, max_tokens, max_cost_usd), "
+                          f"got {cfg['budget']!r}")
+    agents = cfg.get("agents")
+    if agents is not None and (not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents)):
+        raise ConfigError(f"{p}: 'agents' must be a list of [[agents]] tables (each with a model), got {mask_secrets(agents)!r}")
+    for i, a in enumerate(agents or []):
+        if "extra" in a and not isinstance(a["extra"], dict):
+            raise ConfigError(f"{p}: [[agents]] #{i + 1}: 'extra' must be a table, got {mask_secrets(a['extra'])!r}")
+
+
+def _keep_private(p: Path) -> None:
+    """A config that holds a key is owner-only: tighten it, or say in one line that we could not."""
+    try:
+        st = p.stat()
+    except OSError:
+        return
+    if not st.st_mode & 0o077:
+        return
+    try:
+        os.chmod(p, PRIVATE_FILE)
+    except OSError as e:
+        log.warning("%s holds a key and others can read it (%s); run: chmod 600 %s", p, e.strerror, p)
+        return
+    log.warning("%s holds a key and was readable by others (mode %o): made it owner-only (600)",
+                p, stat.S_IMODE(st.st_mode))
 
 
 def spec_from_dict(d: Mapping[str, Any], where: str = "agent") -> PolicySpec:
@@ -82,11 +205,13 @@ def spec_from_dict(d: Mapping[str, Any], where: str = "agent") -> PolicySpec:
         raise ConfigError(f"{where}: every agent needs a 'model' (e.g. 'openai/gpt-4o-mini' or 'local/smollm2-135m')")
     known = {"name", "model", "temperature", "max_tokens", "role", "extra"}
     unknown = set(d) - known
+    if not isinstance(d.get("extra") or {}, Mapping):
+        raise ConfigError(f"{where}: 'extra' must be a table of parameters, got {d['extra']!r}")
     extra = dict(d.get("extra") or {})
     for k in unknown:  # flat generation params (top_p, api_base...) go to extra
         extra[k] = d[k]
     try:
-        return PolicySpec(
+        spec = PolicySpec(
             name=str(d.get("name") or d["model"].split("/")[-1]),
             model=str(d["model"]),
             temperature=float(d.get("temperature", 0.0)),
@@ -96,6 +221,17 @@ def spec_from_dict(d: Mapping[str, Any], where: str = "agent") -> PolicySpec:
         )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: bad value: {e}") from e
+    if _has_ref(spec.extra):
+        spec.extra = _attach(spec.extra, _configured_extra(spec.name), f"agent {spec.name!r}")
+    return spec
+
+
+def _configured_extra(name: str) -> dict[str, Any] | None:
+    """The ``extra`` of the config file's agent called ``name`` (where stored runs get keys)."""
+    for i, d in enumerate(read_config().get("agents") or []):
+        if isinstance(d, Mapping) and str(d.get("name") or str(d.get("model", "")).split("/")[-1]) == name:
+            return spec_from_dict(d, f"config [[agents]] #{i + 1}").extra
+    return None
 
 
 def parse_agent_arg(arg: str) -> PolicySpec:
@@ -152,14 +288,21 @@ def load_budget(path: Path | str | None = None, **overrides: Any) -> Budget:
     cfg = read_config(path).get("budget", {}) or {}
     vals = {k: cfg.get(k) for k in ("max_calls", "max_tokens", "max_cost_usd")}
     vals.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return Budget(
-            max_calls=int(vals["max_calls"]) if vals["max_calls"] is not None else None,
-            max_tokens=int(vals["max_tokens"]) if vals["max_tokens"] is not None else None,
-            max_cost_usd=float(vals["max_cost_usd"]) if vals["max_cost_usd"] is not None else None,
-        )
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"[budget]: bad value: {e}") from e
+    out: dict[str, Any] = {}
+    for key, kind in (("max_calls", int), ("max_tokens", int), ("max_cost_usd", float)):
+        v = vals[key]
+        if v is None:
+            out[key] = None
+            continue
+        try:
+            if isinstance(v, bool):
+                raise TypeError
+            out[key] = kind(v)
+        except (TypeError, ValueError):
+            where = Path(path) if path is not None else config_path()
+            raise ConfigError(f"{where}: [budget] {key} = {v!r} is not {'an integer' if kind is int else 'a number'}"
+                              ) from None
+    return Budget(**out)
 
 
 # -- a tiny TOML writer for the shapes above (no extra dependency) ---------------------------------
@@ -205,9 +348,9 @@ def dump_config(cfg: Mapping[str, Any]) -> str:
 
 def write_config(cfg: Mapping[str, Any], path: Path | str | None = None) -> Path:
     p = Path(path) if path is not None else config_path()
-    p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(p.suffix + ".tmp")
-    tmp.write_text(dump_config(cfg))
+    with open_private(tmp, "w", encoding="utf-8") as f:  # owner-only: a config may hold a key
+        f.write(dump_config(cfg))
     tmp.replace(p)
     return p
 

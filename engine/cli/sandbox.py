@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from engine.cli.params import IntList, OutputFile, positive_int, seconds
 from engine.errors import DatasetError
 
 
@@ -26,18 +27,24 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the raw dict.")
-def info(as_json: bool) -> None:
-    """Which protections are active on this machine."""
+@click.option("--isolation", type=click.Choice(["auto", "full", "bwrap", "net", "plain"]), default="auto",
+              show_default=True, help="Launch mode to start (auto: the strongest that works here).")
+def info(as_json: bool, isolation: str) -> None:
+    """Which protections are active on this machine: backend, visible paths, seccomp..."""
     from engine.cli.console import make_console
     from rich.table import Table
 
     from engine.sandbox import Sandbox
+    from engine.sandbox.sandbox import WorkerError
 
     async def go() -> dict[str, Any]:
-        async with Sandbox(workers=1) as sb:
+        async with Sandbox(workers=1, isolation=isolation) as sb:
             return sb.info()
 
-    data = asyncio.run(go())
+    try:
+        data = asyncio.run(go())
+    except WorkerError as e:
+        raise click.ClickException(f"sandbox mode {isolation!r} cannot start here: {str(e).splitlines()[0]}") from None
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -65,15 +72,20 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 def read_samples(path: Path) -> list[dict[str, Any]]:
     rows = []
     try:
-        with path.open(encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
+        with path.open("rb") as f:
+            for i, raw in enumerate(f, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise DatasetError(f"{path}:{i}: not UTF-8 text (bad byte at column {e.start + 1}); "
+                                       "save the samples as UTF-8") from None
                 if not line.strip():
                     continue
                 try:
                     row = json.loads(line)
                 except ValueError as e:
                     raise DatasetError(f"{path}:{i}: not JSON ({e})") from None
-                if "task_id" not in row or not ({"completion", "solution"} & row.keys()):
+                if not isinstance(row, dict) or "task_id" not in row or not ({"completion", "solution"} & row.keys()):
                     raise DatasetError(f"{path}:{i}: a sample needs task_id and completion (or solution)")
                 rows.append(row)
     except OSError as e:
@@ -104,12 +116,11 @@ def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -
 @click.argument("samples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dataset", "dataset", required=True, help="humaneval, mbpp, apps or codecontests.")
 @click.option("--dataset-path", type=click.Path(dir_okay=False), default=None, help="Dataset file (default: its usual place).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Result lines (default: SAMPLES_results.jsonl).")
-@click.option("--k", "ks", default="1,10,100", show_default=True, help="pass@k values to report.")
-@click.option("--workers", default=2, show_default=True, help="Programs run at once.")
-@click.option("--timeout", default=3.0, show_default=True, help="Seconds per test.")
-def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: str,
+@click.option("--out", type=OutputFile(), default=None, help="Result lines (default: SAMPLES_results.jsonl).")
+@click.option("--k", "ks", type=IntList(min=1), default="1,10,100", show_default=True, help="pass@k values to report.")
+@click.option("--workers", type=positive_int(), default=2, show_default=True, help="Programs run at once.")
+@click.option("--timeout", type=seconds(), default=3.0, show_default=True, help="Seconds per test.")
+def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: list[int],
           workers: int, timeout: float) -> None:
     """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests."""
     from engine.cli.console import make_console
@@ -118,14 +129,12 @@ def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | Non
     from engine.problems import load_dataset
     from engine.sandbox import Sandbox, SandboxLimits
 
-    try:
-        k_values = sorted({int(k) for k in ks.split(",") if k.strip()})
-    except ValueError:
-        raise click.BadParameter(f"--k must be integers separated by commas, got {ks!r}") from None
+    k_values = ks
+    # where the results go is checked before any sample runs: a bad destination loses nothing
+    out = out or OutputFile().convert(str(samples.with_name(samples.name + "_results.jsonl")), None, None)
     rows = read_samples(samples)
     problems = load_dataset(dataset, path=dataset_path)
     jobs = build_jobs(rows, problems, samples)
-    out = out or samples.with_name(samples.name + "_results.jsonl")
     console = make_console(stderr=True)
 
     async def go() -> list[Any]:

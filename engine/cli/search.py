@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import click
+
+from engine.cli.params import FiniteFloat, fraction, non_negative, positive_int
+
+log = logging.getLogger(__name__)
 
 
 def _agents(values: tuple[str, ...]) -> list[str]:
@@ -19,39 +24,40 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--dataset", required=True, help="humaneval, mbpp, apps, codecontests (see `bdc datasets list`).")
 @click.option("--path", "dataset_path", default=None, help="Dataset file or folder (default: its usual place).")
 @click.option("--strategy", default="mcts", show_default=True,
-              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats.")
+              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats, rethinkmcts "
+                   "(single-model strategies run once per agent).")
 @click.option("--agents", "agents", multiple=True,
               help="Comma-separated agents: [name=]provider/model[@temp], local/<name>, scripted:canonical, "
                    "scripted:broken. Default: the config file's agents.")
 @click.option("--preset", default=None, help="An agent preset from the config instead of --agents.")
-@click.option("--rollouts", type=int, default=16, show_default=True)
-@click.option("--thoughts", "thoughts_per_policy", type=int, default=3, show_default=True, help="Thoughts per policy per expansion.")
-@click.option("--max-depth", type=int, default=4, show_default=True)
-@click.option("--gamma", type=float, default=0.9, show_default=True)
-@click.option("--c-puct", type=float, default=4.0, show_default=True)
-@click.option("--c-base", type=float, default=10.0, show_default=True)
-@click.option("--refine-limit", type=int, default=6, show_default=True, help="Refinements per problem.")
-@click.option("--refine-limit-per-node", type=int, default=2, show_default=True)
+@click.option("--rollouts", type=positive_int(), default=16, show_default=True)
+@click.option("--thoughts", "thoughts_per_policy", type=positive_int(), default=3, show_default=True, help="Thoughts per policy per expansion.")
+@click.option("--max-depth", type=positive_int(), default=4, show_default=True)
+@click.option("--gamma", type=fraction(), default=0.9, show_default=True)
+@click.option("--c-puct", type=non_negative(), default=4.0, show_default=True)
+@click.option("--c-base", type=FiniteFloat(min=0, min_open=True), default=10.0, show_default=True)
+@click.option("--refine-limit", type=click.IntRange(min=0), default=6, show_default=True, help="Refinements per problem.")
+@click.option("--refine-limit-per-node", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--keep-exploring", is_flag=True, help="Do not stop a problem when a solution passes every public test.")
-@click.option("--limit", type=int, default=None, help="First N problems of the subset.")
+@click.option("--limit", type=positive_int(), default=None, help="First N problems of the subset.")
 @click.option("--difficulty", default=None, help="Only this difficulty (comma-separated for several).")
-@click.option("--start", type=int, default=None)
-@click.option("--end", type=int, default=None)
-@click.option("--sample", type=int, default=None, help="A seeded random sample of N problems.")
+@click.option("--start", type=click.IntRange(min=0), default=None)
+@click.option("--end", type=click.IntRange(min=0), default=None)
+@click.option("--sample", type=positive_int(), default=None, help="A seeded random sample of N problems.")
 @click.option("--seed", type=int, default=0)
-@click.option("--llm-concurrency", type=int, default=8, show_default=True, help="LLM calls in flight.")
-@click.option("--sandbox-workers", type=int, default=2, show_default=True)
-@click.option("--problem-concurrency", type=int, default=8, show_default=True)
+@click.option("--llm-concurrency", type=positive_int(), default=8, show_default=True, help="LLM calls in flight.")
+@click.option("--sandbox-workers", type=positive_int(), default=2, show_default=True)
+@click.option("--problem-concurrency", type=positive_int(), default=8, show_default=True)
 @click.option("--sequential", is_flag=True, help="One call and one problem at a time (as the anchors run).")
-@click.option("--max-calls", type=int, default=None)
-@click.option("--max-tokens", type=int, default=None)
-@click.option("--max-cost", "max_cost_usd", type=float, default=None, help="Budget in USD.")
+@click.option("--max-calls", type=positive_int(), default=None)
+@click.option("--max-tokens", type=positive_int(), default=None)
+@click.option("--max-cost", "max_cost_usd", type=non_negative(), default=None, help="Budget in USD.")
 @click.option("--name", default=None, help="A label for the run.")
 @click.option("--quiet", is_flag=True, help="No live display.")
 @click.pass_context
 def search(ctx: click.Context, **kw: Any) -> None:
     """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
-    from engine.agents.config import load_agents, parse_agent_arg
+    from engine.agents.config import load_agents, parse_agent_arg, stored_agent
     from engine.search.config import RunConfig, SearchConfig
 
     agents = _agents(kw["agents"])
@@ -69,7 +75,7 @@ def search(ctx: click.Context, **kw: Any) -> None:
         subset["seed"] = kw["seed"]
     cfg = RunConfig(
         dataset=kw["dataset"], dataset_path=kw["dataset_path"], strategy=kw["strategy"],
-        agents=[s.to_dict() for s in specs], subset=subset,
+        agents=[stored_agent(s) for s in specs], subset=subset,  # keys stay in the config file
         search=SearchConfig(
             rollouts=kw["rollouts"], thoughts_per_policy=kw["thoughts_per_policy"], max_depth=kw["max_depth"],
             gamma=kw["gamma"], c_puct=kw["c_puct"], c_base=kw["c_base"], refine_limit=kw["refine_limit"],
@@ -79,7 +85,24 @@ def search(ctx: click.Context, **kw: Any) -> None:
         problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
         max_calls=kw["max_calls"], max_tokens=kw["max_tokens"], max_cost_usd=kw["max_cost_usd"],
     )
-    asyncio_run(_search(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+    asyncio_run(_search_per_model(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+
+
+async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+    """A single-model strategy (the baselines, mcts-single) given several agents runs once per
+    agent: one row per model, as in the paper, never a best-of-N across models."""
+    from dataclasses import replace
+
+    from engine.search.registry import STRATEGIES
+
+    cls = STRATEGIES.get(cfg.strategy)
+    if cls is None or not cls.single_policy or len(cfg.agents) <= 1:
+        await _search(db, cfg, name, quiet)
+        return
+    click.echo(f"{cfg.strategy} is a single-model method: one run per agent "
+               f"({', '.join(a['name'] for a in cfg.agents)})")
+    for agent in cfg.agents:
+        await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet)
 
 
 @click.command()
@@ -100,6 +123,7 @@ def asyncio_run(coro: Any) -> None:
 
 
 async def _search(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+    from engine.logs import log_dir, log_file
     from engine.search.runner import create_search_run
     from engine.store import Store
 
@@ -107,13 +131,15 @@ async def _search(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
     try:
         run_id = await create_search_run(store, cfg, name=name)
         click.echo(f"run {run_id}: {cfg.strategy} on {cfg.dataset} with {', '.join(a['name'] for a in cfg.agents)}")
-        await _execute(store, run_id, quiet)
+        with log_file(log_dir(db) / f"{run_id}.log"):
+            await _execute(store, run_id, quiet)
     finally:
         await store.close()
 
 
 async def _resume(db: str, run_id: str, quiet: bool) -> None:
     from engine.errors import StoreError
+    from engine.logs import log_dir, log_file
     from engine.store import Store, pid_alive
 
     store = await Store.open(db)
@@ -125,7 +151,8 @@ async def _resume(db: str, run_id: str, quiet: bool) -> None:
         if row.kind != "search":
             raise StoreError(f"run {row.id} is a {row.kind} run, not a search")
         click.echo(f"resuming run {row.id} ({row.status}): {row.strategy} on {row.dataset}")
-        await _execute(store, row.id, quiet)
+        with log_file(log_dir(db) / f"{row.id}.log"):
+            await _execute(store, row.id, quiet)
     finally:
         await store.close()
 
@@ -138,6 +165,7 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
 
     console = make_console(stderr=True)
     total = len(await store.run_problems(run_id))
+    log.info("run %s: executing %d problems", run_id, total)
     if quiet or not console.is_terminal:
         await execute_run(store, run_id)
     else:
@@ -155,8 +183,20 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
             await execute_run(store, run_id, on_progress=update)
     row = await store.run(run_id)
     t = row.totals
+    log.info("run %s %s: totals %s", row.id, row.status, t)
     click.echo(
         f"run {row.id} {row.status}: {t.get('problems_done', 0)}/{t.get('problems_total', total)} problems, "
         f"PR {100 * t.get('pr', 0):.2f}  AC {100 * t.get('ac', 0):.2f}  calls {t.get('calls', 0)}  "
         f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
     )
+    click.echo(unscored_line(await store.run_problems(run_id)) or "", nl=False)
+
+
+def unscored_line(problems: list[dict[str, Any]]) -> str:
+    """The problems left out of PR/AC (no private test apart from the public ones), counted
+    and listed, or "" when there are none."""
+    ids = [str(p["problem_id"]) for p in problems if (p.get("result") or {}).get("scored") is False]
+    if not ids:
+        return ""
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    return f"{len(ids)} problem(s) left out of PR/AC (no private tests apart from the public ones): {shown}\n"

@@ -22,6 +22,8 @@ from typing import Any
 
 import click
 
+from engine.cli.params import FiniteFloat, OutputFile, fraction, non_negative, positive_int
+
 
 class _Reporter:
     """Rich progress bar fed by the training loop's progress events."""
@@ -96,12 +98,12 @@ def _train_config(mode: str, data: str | None, out: str, base: str | None, quant
 _train_options = [
     click.option("--base", default=None, help="Base model folder or name (default: installed qwen2.5-coder-0.5b)."),
     click.option("--quant", type=click.Choice(["none", "4bit"]), default="none", help="4bit = QLoRA (nf4)."),
-    click.option("--epochs", type=int, default=None),
-    click.option("--max-steps", type=int, default=None),
-    click.option("--batch-size", type=int, default=None),
-    click.option("--grad-accum", type=int, default=None),
-    click.option("--lr", type=float, default=None),
-    click.option("--max-length", type=int, default=None),
+    click.option("--epochs", type=positive_int(), default=None),
+    click.option("--max-steps", type=positive_int(), default=None),
+    click.option("--batch-size", type=positive_int(), default=None),
+    click.option("--grad-accum", type=positive_int(), default=None),
+    click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None),
+    click.option("--max-length", type=positive_int(), default=None),
     click.option("--seed", type=int, default=None),
     click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
                  help="Also log loss, lr and eval metrics to a tracker accelerate knows: tensorboard, wandb, "
@@ -119,10 +121,12 @@ def train_options(f):
 
 @click.command()
 @click.argument("data")
-@click.option("--k", "k", type=int, default=None, help="Number of clusters.")
+@click.option("--k", "k", type=click.IntRange(min=2), default=None, help="Number of clusters.")
 @click.option("--auto", is_flag=True, help="Choose K by cosine silhouette (2..--k-max).")
-@click.option("--k-max", type=int, default=8)
-@click.option("--encoder", type=click.Choice(["minilm", "base"]), default="minilm")
+@click.option("--k-max", type=click.IntRange(min=2), default=8)
+@click.option("--encoder", type=click.Choice(["auto", "base", "minilm"]), default="auto", show_default=True,
+              help="base: the base code model's mean-pooled hidden states over the whole pair (the paper's); "
+                   "minilm: fast; auto: base when a base model is given or installed, else minilm.")
 @click.option("--base", default=None, help="Base model for --encoder base.")
 @click.option("--out", type=click.Path(file_okay=False), required=True)
 @click.pass_context
@@ -136,6 +140,8 @@ def cluster(ctx: click.Context, data: str, k: int | None, auto: bool, k_max: int
         raise ConfigError("give exactly one of --k K or --auto")
     d = run_job(ctx, "cluster", {"data": data, "k": k, "k_max": k_max, "encoder": encoder, "base": base, "out": out})
     c = Console()
+    if d.get("encoder_note"):
+        c.print(d["encoder_note"], markup=False)
     c.print(f"K = {d['k']}  sizes = {d['sizes']}  silhouette = {d['silhouette']}")
     for j, texts in d["samples"].items():
         c.print(f"[bold]cluster {j}[/]: " + (texts[0][:120].replace("\n", " ") if texts else ""), markup=True)
@@ -151,8 +157,8 @@ def train() -> None:
 @click.argument("data")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Artefacts folder.")
 @click.option("--clusters", type=click.Path(), default=None, help="clusters.json (default OUT/clusters.json).")
-@click.option("--r", type=int, default=8)
-@click.option("--alpha", type=int, default=None)
+@click.option("--r", type=positive_int(), default=8)
+@click.option("--alpha", type=positive_int(), default=None)
 @train_options
 @click.pass_context
 def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, **kw) -> None:
@@ -164,8 +170,8 @@ def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, **kw) -> 
 @train.command("sft")
 @click.argument("data")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Artefacts folder.")
-@click.option("--r", type=int, default=8)
-@click.option("--alpha", type=int, default=None)
+@click.option("--r", type=positive_int(), default=8)
+@click.option("--alpha", type=positive_int(), default=None)
 @train_options
 @click.pass_context
 def train_sft_cmd(ctx, data, out, r, alpha, base, quant, **kw) -> None:
@@ -178,7 +184,7 @@ def train_sft_cmd(ctx, data, out, r, alpha, base, quant, **kw) -> None:
 @click.argument("data")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Artefacts folder.")
 @click.option("--clusters", type=click.Path(), default=None)
-@click.option("--hidden", type=int, default=256)
+@click.option("--hidden", type=positive_int(), default=256)
 @click.option("--gate", type=click.Choice(["softmax", "sigmoid"]), default="softmax")
 @train_options
 @click.pass_context
@@ -191,7 +197,7 @@ def train_hyper_cmd(ctx, data, out, clusters, hidden, gate, base, quant, **kw) -
 @train.command("merge")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Artefacts folder.")
 @click.option("--method", "methods", multiple=True, default=["linear", "cat", "ties", "dare_linear", "dare_ties"])
-@click.option("--density", type=float, default=0.5)
+@click.option("--density", type=fraction(), default=0.5)
 @click.option("--base", default=None)
 @click.pass_context
 def train_merge_cmd(ctx, out, methods, density, base) -> None:
@@ -207,12 +213,12 @@ def train_merge_cmd(ctx, out, methods, density, base) -> None:
 @click.option("--clusters", type=click.Path(), default=None, help="clusters.json (default OUT/clusters.json).")
 @click.option("--shared", type=click.Choice(["linear", "ties"]), default="linear",
               help="Shared expert: task arithmetic (linear) or TIES over the experts' weight deltas.")
-@click.option("--scaling", type=float, default=None, help="lambda of the shared merge (default 0.3 linear, 1.0 ties).")
-@click.option("--density", type=float, default=0.5, help="TIES: fraction of each weight delta kept.")
-@click.option("--shared-rank", type=int, default=None, help="Rank of the shared expert (default K*r: exact for linear).")
-@click.option("--rank", type=int, default=None, help="SVD rank of each exclusive expert (default: the experts' r).")
-@click.option("--temperature", type=float, default=1.0, help="Router softmax temperature.")
-@click.option("--hidden", type=int, default=256, help="Router hidden width.")
+@click.option("--scaling", type=non_negative(), default=None, help="lambda of the shared merge (default 0.3 linear, 1.0 ties).")
+@click.option("--density", type=fraction(), default=0.5, help="TIES: fraction of each weight delta kept.")
+@click.option("--shared-rank", type=positive_int(), default=None, help="Rank of the shared expert (default K*r: exact for linear).")
+@click.option("--rank", type=positive_int(), default=None, help="SVD rank of each exclusive expert (default: the experts' r).")
+@click.option("--temperature", type=FiniteFloat(min=0, min_open=True), default=1.0, help="Router softmax temperature.")
+@click.option("--hidden", type=positive_int(), default=256, help="Router hidden width.")
 @train_options
 @click.pass_context
 def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_rank, rank, temperature, hidden,
@@ -235,20 +241,21 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--dataset", "datasets", multiple=True, default=["humaneval"],
               help="NAME or NAME=PATH (repeatable; several give the paper's Table 3 layout).")
 @click.option("--difficulty", default=None, help="Only problems of this difficulty.")
-@click.option("--limit", type=int, default=None, help="First N problems of each dataset.")
+@click.option("--limit", type=positive_int(), default=None, help="First N problems of each dataset.")
 @click.option("--base", default=None)
 @click.option("--artifacts", type=click.Path(file_okay=False), default=None, help="The `bdc train --out` folder.")
 @click.option("--quant", type=click.Choice(["none", "4bit"]), default="none")
-@click.option("--max-new-tokens", type=int, default=512)
-@click.option("--batch-size", type=int, default=1)
-@click.option("--out", "out_json", type=click.Path(dir_okay=False), default=None, help="Write results JSON here.")
+@click.option("--max-new-tokens", type=positive_int(), default=None, help="Generation length (default 2048, the release's).")
+@click.option("--batch-size", type=positive_int(), default=1)
+@click.option("--allow-overlap", is_flag=True, help="Score problems the solvers were trained on (the table says so).")
+@click.option("--out", "out_json", type=OutputFile(), default=None, help="Write results JSON here.")
 @click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
               help="Also log PR/AC per solver, dataset and difficulty to a tracker accelerate knows (as for `bdc train`).")
 @click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
               help="Where local trackers write (default: ARTIFACTS/logs, else ./logs).")
 @click.pass_context
-def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, out_json,
-          report_to, logging_dir) -> None:
+def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, allow_overlap,
+          out_json, report_to, logging_dir) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2)."""
     from rich.console import Console
 
@@ -263,9 +270,11 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
         specs.append({"name": name, "path": path or None, "limit": limit, "difficulty": difficulty})
     res = run_job(ctx, "eval", {
         "solvers": list(solvers), "datasets": specs, "base": base, "artifacts": artifacts, "quant": quant,
-        "max_new_tokens": max_new_tokens, "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens, "batch_size": batch_size, "allow_overlap": allow_overlap,
     })
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
+    if (res.get("overlap") or {}).get("count"):
+        click.echo(f"--allow-overlap: the solvers were trained on {res['overlap']['count']} of these problems")
     if trackers:
         log = RunLog(trackers, logging_dir or Path(artifacts or ".") / "logs", "eval",
                      {"solvers": ",".join(solvers), "datasets": ",".join(datasets), "base": res["base"]})

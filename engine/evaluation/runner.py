@@ -29,7 +29,8 @@ async def evaluate(
     progress: Callable[[dict], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[ProblemResult]:
-    """Score ``solver`` on ``problems`` (private tests). ``sandbox`` is an open Sandbox;
+    """Score ``solver`` on ``problems`` (private tests; a problem that is not ``scorable`` is
+    recorded with ``scored=False`` and left out of PR/AC). ``sandbox`` is an open Sandbox;
     when omitted one is opened here."""
     if sandbox is None:
         from engine.sandbox import Sandbox
@@ -43,7 +44,11 @@ async def evaluate(
 
     async def score(problem: Any, reply: str) -> None:
         program = build_program(problem, reply)
-        tests = list(problem.private_tests) or list(problem.public_tests)
+        if not problem.scorable:  # no private test apart from the public ones: never scored on those
+            results.append(ProblemResult(problem.id, problem.dataset, problem.difficulty, 0.0, False, program,
+                                         scored=False))
+            return
+        tests = list(problem.private_tests)
         try:
             res = await sandbox.run(program, problem, tests)
             r = ProblemResult(problem.id, problem.dataset, problem.difficulty, float(res.pass_rate),

@@ -19,6 +19,8 @@ from typing import Any, Protocol, Sequence
 
 from engine.errors import ConfigError
 
+MAX_NEW_TOKENS = 2048  # the official release's generation length for evaluation
+
 
 class Solver(Protocol):
     name: str
@@ -53,7 +55,7 @@ class HFSolver:
         *,
         name: str | None = None,
         quant: str = "none",
-        max_new_tokens: int = 512,
+        max_new_tokens: int = MAX_NEW_TOKENS,
     ):
         from engine.training.base import load_base_model, load_tokenizer
 
@@ -79,7 +81,7 @@ class DisenLoRASolver:
     default_name = "DisenLoRA"
 
     def __init__(
-        self, path: str | Path, *, base: str | None = None, quant: str = "none", max_new_tokens: int = 512,
+        self, path: str | Path, *, base: str | None = None, quant: str = "none", max_new_tokens: int = MAX_NEW_TOKENS,
         encoder: Any = None, name: str | None = None,
     ):
         from engine.training.hypernet import make_encoder
@@ -124,7 +126,7 @@ class TwinSolver(DisenLoRASolver):
 
 
 def make_solvers(
-    spec: str, *, base: str, artifacts: str | Path | None = None, quant: str = "none", max_new_tokens: int = 512
+    spec: str, *, base: str, artifacts: str | Path | None = None, quant: str = "none", max_new_tokens: int = MAX_NEW_TOKENS
 ) -> list[Solver]:
     """Solvers for a ``--solver`` value. Trained artefacts are looked up under ``artifacts``
     (the folder given to `bdc train --out`): ``sft/``, ``experts/expert_<k>/``,

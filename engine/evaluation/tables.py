@@ -20,6 +20,7 @@ class ProblemResult:
     passed: bool
     program: str = ""
     error: str | None = None
+    scored: bool = True  # False: no private test apart from public ones, left out of PR/AC
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -32,9 +33,10 @@ def _order(ds: Iterable[str]) -> list[str]:
 
 
 def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str, float]]]:
-    """{dataset: {difficulty|"overall": {"pr", "ac", "n"}}}, PR and AC in percent.
+    """{dataset: {difficulty|"overall": {"pr", "ac", "n", "unscored"}}}, PR and AC in percent.
 
-    Overall is over problems (each problem weighs the same), as in the paper.
+    Overall is over problems (each problem weighs the same), as in the paper. Unscored
+    problems (``scored`` False) are left out of n, PR and AC and counted in ``unscored``.
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     by_ds: dict[str, list[ProblemResult]] = {}
@@ -53,12 +55,26 @@ def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str,
 
 
 def _stats(rs: Sequence[ProblemResult]) -> dict[str, float]:
-    n = len(rs)
+    scored = [r for r in rs if r.scored]
+    n = len(scored)
     return {
-        "pr": 100.0 * sum(r.pass_rate for r in rs) / n if n else 0.0,
-        "ac": 100.0 * sum(1 for r in rs if r.passed) / n if n else 0.0,
+        "pr": 100.0 * sum(r.pass_rate for r in scored) / n if n else 0.0,
+        "ac": 100.0 * sum(1 for r in scored if r.passed) / n if n else 0.0,
         "n": n,
+        "unscored": len(rs) - n,
     }
+
+
+def unscored_note(summaries: dict[str, dict[str, dict[str, dict[str, float]]]]) -> str:
+    """One line naming how many problems per dataset were left out of PR/AC, or ""."""
+    counts: dict[str, int] = {}
+    for summ in summaries.values():
+        for ds, diffs in summ.items():
+            counts[ds] = max(counts.get(ds, 0), int(diffs.get("overall", {}).get("unscored", 0)))
+    parts = [f"{ds}: {k}" for ds, k in counts.items() if k]
+    if not parts:
+        return ""
+    return ("left out of PR/AC (no private tests apart from the public ones): " + ", ".join(parts))
 
 
 def table2(summaries: dict[str, dict[str, dict[str, dict[str, float]]]], title: str = "PR / AC") -> Any:
@@ -89,4 +105,7 @@ def table2(summaries: dict[str, dict[str, dict[str, dict[str, float]]]], title: 
             st = summ.get(ds, {}).get(diff)
             row += [f"{st['pr']:.2f}", f"{st['ac']:.2f}"] if st else ["-", "-"]
         t.add_row(*row)
+    note = unscored_note(summaries)
+    if note:
+        t.caption = note
     return t

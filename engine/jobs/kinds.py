@@ -6,12 +6,12 @@ what is stored in the jobs table, so any job can be re-run or resumed from the s
 
 Configs (all paths are strings):
 
-cluster  {data, k | None (auto), k_max, encoder: minilm|base, base, out, seed}
+cluster  {data, k | None (auto), k_max, encoder: auto|base|minilm, base, out, seed}
 train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alpha, hidden, gate,
           methods, density, train: {TrainSettings fields},
           twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
-eval     {solvers: [spec], datasets: [{name, path, limit}], base, artifacts, quant,
-          max_new_tokens, batch_size}
+eval     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], base, artifacts, quant,
+          max_new_tokens, batch_size, allow_overlap}
 """
 
 from __future__ import annotations
@@ -27,31 +27,35 @@ class Reporter(Protocol):
     def should_stop(self) -> bool: ...
 
 
-def training_examples(data: str) -> list[Any]:
-    """``bdc export`` JSONL, or ``canonical[:humaneval,mbpp]`` built from reference solutions."""
+def training_examples(data: str, record_in: str | Path | None = None) -> list[Any]:
+    """``bdc export`` JSONL, or ``canonical[:humaneval,mbpp]`` built from reference solutions.
+    With ``record_in`` (the artifact folder) the examples' problems are recorded there, so
+    `bdc eval` can refuse to score them."""
     from engine.training.examples import canonical_examples, load_examples
+    from engine.training.provenance import record_trained_problems
 
     if data.startswith("canonical"):
         names = data.split(":", 1)[1].split(",") if ":" in data else ["humaneval", "mbpp"]
-        return canonical_examples(names)
-    return load_examples(data)
+        examples = canonical_examples(names)
+    else:
+        examples = load_examples(data)
+    if record_in is not None:
+        record_trained_problems(record_in, examples, data)
+    return examples
 
 
 def run_cluster(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
-    from engine.errors import ConfigError
-    from engine.training.base import resolve_base
     from engine.training.clustering import cluster_examples
-    from engine.training.embedding import get_encoder
+    from engine.training.embedding import clustering_encoder
 
-    encoder_name = config.get("encoder", "minilm")
-    if encoder_name not in ("minilm", "base"):
-        raise ConfigError(f"unknown encoder {encoder_name!r}: minilm or base")
-    examples = training_examples(config["data"])
-    encoder = get_encoder(encoder_name, resolve_base(config.get("base")) if encoder_name == "base" else None)
-    return cluster_examples(
+    examples = training_examples(config["data"], config["out"])
+    encoder, note = clustering_encoder(config.get("encoder") or "auto", config.get("base"))
+    rep({"event": "note", "message": note})
+    out = cluster_examples(
         examples, encoder, k=config.get("k"), k_max=int(config.get("k_max", 8)), out_dir=config["out"],
         seed=int(config.get("seed", 0)), progress=rep,
     )
+    return {**out, "encoder_note": note}
 
 
 def _train_settings(config: dict[str, Any]) -> Any:
@@ -77,14 +81,14 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
     if mode == "experts":
         from engine.training.experts import train_experts
 
-        dirs = train_experts(base, training_examples(config["data"]), load_result(config.get("clusters") or out),
+        dirs = train_experts(base, training_examples(config["data"], out), load_result(config.get("clusters") or out),
                              out / "experts", lora=_lora(config), train=_train_settings(config),
                              progress=rep, should_stop=rep.should_stop)
         return {"mode": mode, "adapters": [str(d) for d in dirs]}
     if mode == "sft":
         from engine.training.experts import train_adapter
 
-        res = train_adapter(base, training_examples(config["data"]), out / "sft", lora=_lora(config),
+        res = train_adapter(base, training_examples(config["data"], out), out / "sft", lora=_lora(config),
                             train=_train_settings(config), progress=rep, should_stop=rep.should_stop, name="sft")
         return {"mode": mode, "status": res.status, "step": res.step, "total": res.total, "final_loss": res.final_loss}
     if mode == "hyper":
@@ -96,7 +100,7 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
         settings = dict(config.get("train") or {})
         settings["lr"] = settings.get("lr") or 1e-3
         res = train_hypernetwork(
-            base, experts, clusters, training_examples(config["data"]), out / "disenlora",
+            base, experts, clusters, training_examples(config["data"], out), out / "disenlora",
             hyper=HyperSettings(hidden=int(config.get("hidden", 256)), gate=config.get("gate", "softmax")),
             train=_train_settings({"train": settings}), progress=rep, should_stop=rep.should_stop,
         )
@@ -133,7 +137,7 @@ def _run_twin(config: dict[str, Any], base: str, out: Path, rep: Reporter) -> di
                         density=float(config.get("density") or 0.5), shared_rank=config.get("shared_rank"),
                         exclusive_rank=config.get("rank"))
     router = RouterSettings(hidden=int(config.get("hidden") or 256), temperature=float(config.get("temperature") or 1.0))
-    res, metrics = train_twin(base, experts, clusters, training_examples(config["data"]), out / "twin", twin=twin,
+    res, metrics = train_twin(base, experts, clusters, training_examples(config["data"], out), out / "twin", twin=twin,
                               router=router, train=router_train_settings(**(config.get("train") or {})),
                               progress=rep, should_stop=rep.should_stop)
     return {"mode": "twin", "status": res.status, "step": res.step, "total": res.total,
@@ -142,22 +146,26 @@ def _run_twin(config: dict[str, Any], base: str, out: Path, rep: Reporter) -> di
 
 def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
     from engine.evaluation.runner import evaluate
-    from engine.evaluation.solvers import make_solvers
+    from engine.evaluation.separation import check_separation
+    from engine.evaluation.solvers import MAX_NEW_TOKENS, make_solvers
     from engine.evaluation.tables import summarize
     from engine.problems import load_dataset, select_subset
     from engine.training.base import resolve_base
 
-    base = resolve_base(config.get("base"))
     problems = []
     for ds in config.get("datasets") or [{"name": "humaneval"}]:
         loaded = load_dataset(ds["name"], ds.get("path"))
-        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"))
+        problems += select_subset(loaded, difficulty=ds.get("difficulty"), limit=ds.get("limit"), ids=ds.get("ids"))
+    specs = list(config.get("solvers") or ["base"])
+    # training problems never score an evaluation (checked before any model loads)
+    overlap = check_separation(problems, specs, config.get("artifacts"),
+                               allow_overlap=bool(config.get("allow_overlap")))
+    base = resolve_base(config.get("base"))
     summaries: dict[str, Any] = {}
     records: dict[str, Any] = {}
-    specs = list(config.get("solvers") or ["base"])
     for i, spec in enumerate(specs):
         for solver in make_solvers(spec, base=base, artifacts=config.get("artifacts"), quant=config.get("quant", "none"),
-                                   max_new_tokens=int(config.get("max_new_tokens", 512))):
+                                   max_new_tokens=int(config.get("max_new_tokens") or MAX_NEW_TOKENS)):
             if rep.should_stop():
                 break
 
@@ -174,7 +182,7 @@ def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
         {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
         for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()
     ]
-    return {"rows": rows, "summaries": summaries, "results": records, "base": base}
+    return {"rows": rows, "summaries": summaries, "results": records, "base": base, "overlap": overlap}
 
 
 KINDS: dict[str, Callable[[dict[str, Any], Any], Any]] = {

@@ -3,30 +3,32 @@
 A search, training or evaluation started from the TUI runs as ``bdc --db DB resume RUN``
 (or ``bdc jobs run JOB``) in a new session: closing the TUI does not stop it, and the TUI
 follows it through the store exactly as it follows a headless ``bdc search`` started on a
-server. The process's output goes to a log file next to the database.
+server. The process's output goes to its log file (``engine.logs.log_dir``), where the
+process's own log records go too.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+from engine.logs import log_dir
+from engine.paths import open_private
 from engine.store import pid_alive
 
+__all__ = ["cancel", "launch_job", "launch_run", "log_dir"]
 
-def log_dir(db_path: str | Path) -> Path:
-    d = Path(db_path).expanduser().resolve().parent / "logs"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+log = logging.getLogger(__name__)
 
 
 def _spawn(db_path: str | Path, args: list[str], log_name: str) -> int:
-    log = log_dir(db_path) / log_name
+    log_file = log_dir(db_path) / log_name
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    with open(log, "ab") as out:
+    with open_private(log_file, "ab") as out:  # owner-only: it holds what the run logged
         proc = subprocess.Popen(
             [sys.executable, "-m", "engine", "--db", str(db_path), *args],
             stdin=subprocess.DEVNULL,
@@ -35,6 +37,7 @@ def _spawn(db_path: str | Path, args: list[str], log_name: str) -> int:
             start_new_session=True,
             env=env,
         )
+    log.info("started `bdc %s` as pid %d, logging to %s", " ".join(args), proc.pid, log_file)
     return proc.pid
 
 

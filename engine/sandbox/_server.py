@@ -1,39 +1,37 @@
 """The worker server: one long-lived, pre-imported process that forks a fresh child per test.
 
-Started by ``engine.sandbox.sandbox`` (never imported by the engine itself), normally as
-``unshare --net --mount --pid --fork --mount-proc python -I -c ...``, so it is pid 1 of its
-own pid namespace, has no network, and owns a private mount namespace. At start, as root:
+Started by ``engine.sandbox.sandbox`` (never imported by the engine itself), normally
+inside fresh namespaces (``backends``: ``unshare`` as root, or bubblewrap), so it is pid 1
+of its own pid namespace, has no network, and owns a private mount namespace. At start, as
+root there (real root, or root of a user namespace):
 
-* private tmpfs over ``/tmp``, ``/var/tmp``, ``/dev/shm``: what a program writes "outside its
-  directory" never reaches the host, and is wiped after every test;
-* directories the sandbox user cannot traverse on the way to the interpreter (e.g. ``/root``
-  holding a pyenv) are replaced by a tmpfs that shows only the interpreter's subtree, so the
-  unprivileged program can still import the standard library (and the rest stays hidden);
-* a few hundred stdlib modules are imported once, so a child starts in about a millisecond.
+* it pivots into a minimal read-only root (``_isolation.build_root``): system libraries,
+  the interpreter and its site-packages, a few devices, a fresh ``/proc``, and ``/tmp``;
+  nothing else of the host (homes, data directories, the checkout) exists in there;
+* the seccomp filter is compiled once (``_seccomp``);
+* a few dozen stdlib modules are imported once, so a child starts in about a millisecond.
 
-Per test the server (still root, so the program can neither signal nor ptrace it) forks a
-child which: starts a new session, gets stdin from a memfd and stdout/stderr/result pipes,
-closes every other descriptor, forgets the request (other tests and expected outputs),
-chdirs into a private 0700 directory, sets RLIMIT_CPU/AS/NOFILE/FSIZE/NPROC/CORE, drops to
-the sandbox user (setgroups/setgid/setuid), installs an audit hook that refuses process
-creation (and sockets when there is no network namespace), then runs the program.
+Per test the server mounts a fresh tmpfs on ``/tmp`` and forks a child which: starts a new
+session, gets stdin from a memfd and stdout/stderr/result pipes, closes every other
+descriptor, forgets the request (other tests and expected outputs), chdirs into its 0700
+directory, sets RLIMIT_CPU/AS/NOFILE/FSIZE/NPROC/CORE, gives up every privilege (bounding
+set, uid or capabilities, no_new_privs, seccomp), installs an audit hook that refuses
+process creation (and sockets when there is no network namespace), then runs the program.
 The server enforces the wall clock with a pidfd, caps output, reaps with ``wait4`` (peak
-RSS), kills every leftover process of the namespace (``kill(-1)`` from pid 1), removes the
-directory and compares the answer.
+RSS), kills every leftover process of the namespace (``kill(-1)`` from pid 1), unmounts the
+test's tmpfs and compares the answer.
 
 Messages on the pipes are length-prefixed (4 bytes, big endian) UTF-8 JSON.
 """
 
 from __future__ import annotations
 
-import ctypes
 import gc
 import io
 import json
 import os
 import resource
 import select
-import shutil
 import signal
 import stat
 import struct
@@ -44,18 +42,18 @@ import traceback
 from typing import Any
 
 
-def _load_compare() -> Any:
-    """The comparison rules, without importing the ``engine`` package (asyncio, loaders):
-    run as a script, the server loads ``compare.py`` by path, keeping its heap small so
-    that each fork is cheaper."""
+def _load_sibling(name: str) -> Any:
+    """A module of this package, without importing the ``engine`` package (asyncio, loaders):
+    run as a script, the server loads its siblings by path, keeping its heap small so that
+    each fork is cheaper."""
     if __package__:
-        from engine.sandbox import compare
+        import importlib
 
-        return compare
+        return importlib.import_module(f"{__package__}.{name}")
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare.py")
-    spec = importlib.util.spec_from_file_location("_bdc_sandbox_compare", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_bdc_sandbox_{name}", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -63,7 +61,8 @@ def _load_compare() -> Any:
     return mod
 
 
-_compare = _load_compare()
+_compare = _load_sibling("compare")
+_iso = _load_sibling("_isolation")
 compare_stdout, compare_values, normalise_value = _compare.compare_stdout, _compare.compare_values, _compare.normalise_value
 
 PRELOAD = (
@@ -79,11 +78,11 @@ PROC_BLOCK = frozenset({
     "subprocess.Popen", "os.startfile", "os.posix_spawnp",
 })
 STDERR_KEEP = 2000
-WORK_BASE = "/tmp/bdc-work"
-PRIVATE_TMP = ("/tmp", "/var/tmp", "/dev/shm")
-
-MS_NOSUID, MS_NODEV, MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 2, 4, 4096, 8192, 16384, 1 << 18
-PR_SET_NO_NEW_PRIVS = 38
+WORK_BASE = ""  # without a mount namespace: a host temp directory holding one directory per test
+# procfs options, most private first: other users' processes invisible, and only pid
+# directories (no /proc/sys, /proc/meminfo...); older kernels lack subset=pid
+PROC_OPTIONS = ("hidepid=invisible,subset=pid", "hidepid=2", "")
+SCRATCH_SHARE = 16  # the per-test tmpfs gets 1/16 of the memory limit, taken off RLIMIT_AS
 
 # The only live reference to the current request: a child clears it before running code.
 _STATE: dict[str, Any] = {}
@@ -122,16 +121,6 @@ def write_msg(fd: int, obj: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- setup
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def _mount(src: str | None, tgt: str, fstype: str | None, flags: int, data: str | None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    if _libc.mount(enc(src), enc(tgt), enc(fstype), ctypes.c_ulong(flags), enc(data)) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, f"mount {src} -> {tgt}: {os.strerror(e)}")
-
-
 def _blocked_ancestor(path: str) -> tuple[str, str] | None:
     """The first directory on the way to ``path`` that others cannot traverse, and its child."""
     parts = [p for p in os.path.abspath(path).split("/") if p]
@@ -147,59 +136,49 @@ def _blocked_ancestor(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _expose(paths: list[str]) -> list[str]:
-    """Make ``paths`` reachable by the unprivileged user inside this mount namespace."""
-    exposed: list[str] = []
-    for _ in range(4):
-        groups: dict[str, set[str]] = {}
-        for p in paths:
-            hit = _blocked_ancestor(p)
-            if hit:
-                groups.setdefault(hit[0], set()).add(hit[1])
-        if not groups:
-            break
-        for idx, (anc, children) in enumerate(sorted(groups.items())):
-            stage = tempfile.mkdtemp(prefix=".stage", dir="/tmp")
-            links = {}
-            for c in children:
-                src = os.path.join(anc, c)
-                if os.path.islink(src):
-                    links[c] = os.readlink(src)
-                    continue
-                os.mkdir(os.path.join(stage, c))
-                _mount(src, os.path.join(stage, c), None, MS_BIND | MS_REC, None)
-            _mount("tmpfs", anc, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m")
-            for c in children:
-                dst = os.path.join(anc, c)
-                if c in links:
-                    os.symlink(links[c], dst)
-                    continue
-                os.mkdir(dst)
-                _mount(os.path.join(stage, c), dst, None, MS_MOVE, None)
-                exposed.append(dst)
-            shutil.rmtree(stage, ignore_errors=True)
-    return exposed
+def _visible_paths() -> list[str]:
+    """What a program may read: the interpreter's installation and the site-packages it
+    may import (paths on ``sys.path`` under the interpreter's prefixes), plus the system
+    libraries. Not the rest of ``sys.path``: an editable install puts the checkout there."""
+    import sysconfig
+
+    prefixes = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
+    under = tuple({*prefixes, sys.prefix, sys.exec_prefix, os.path.realpath(sys.prefix)})
+    paths = sysconfig.get_paths()
+    site = {paths["purelib"], paths["platlib"]}
+    site |= {p for p in sys.path if p and any(p == u or p.startswith(u.rstrip("/") + "/") for u in under)}
+    return _iso.needed_paths(prefixes, [p for p in site if os.path.isdir(p)])
 
 
-def _setup_namespace(info: dict[str, Any]) -> None:
-    """Private /tmp and an interpreter the sandbox user can read (root in a mount ns only)."""
+def _setup_namespace(info: dict[str, Any]) -> bool:
+    """Pivot into the minimal root (``_isolation.build_root``): root of a fresh mount
+    namespace only. A failure half way leaves no usable filesystem, so it ends the worker:
+    the engine then tries the next launch mode (or reports why the forced one failed)."""
     try:
-        _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
-        done = []
-        for d in PRIVATE_TMP:
-            if os.path.isdir(d):
-                _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=512m")
-                done.append(d)
-        info["private_tmp"] = done
+        done = _iso.build_root(_visible_paths(), PROC_OPTIONS)
     except OSError as e:
-        info["private_tmp"] = []
-        info["mount_error"] = str(e)
-        return
-    needed = [p for p in {sys.prefix, sys.base_prefix, sys.exec_prefix, *sys.path} if p and os.path.isdir(p)]
+        print(f"sandbox: cannot build the worker's root: {e}", file=sys.stderr, flush=True)
+        os._exit(3)
+    info["private_tmp"] = done["private_tmp"]
+    info["exposed"] = done["visible"]
+    info["readonly_world_writable"] = done["readonly_world_writable"]
+    info["proc"] = done["proc"]
+    info["writable_mounts"] = done["writable_mounts"]
+    info["volatile"] = done["volatile"]
+    return True
+
+
+def _seccomp(info: dict[str, Any]) -> Any:
+    """The compiled filter, or None (the reason goes to ``info``)."""
     try:
-        info["exposed"] = _expose(needed)
-    except OSError as e:
-        info["mount_error"] = str(e)
+        bpf, desc = _load_sibling("_seccomp").build()
+        program = _iso.SeccompProgram(bpf)
+    except (ImportError, OSError, ValueError, AttributeError) as e:
+        info["seccomp"] = None
+        info["seccomp_error"] = f"{type(e).__name__}: {e}"
+        return None
+    info["seccomp"] = desc
+    return program
 
 
 def _user_ids(name: str) -> tuple[int, int] | None:
@@ -260,6 +239,36 @@ def _audit_hook(block_sockets: bool):
     return hook
 
 
+def _limit_and_drop(lim: dict[str, Any], cfg: dict[str, Any], scratch_mb: int) -> None:
+    """rlimits, then give up every privilege for good: empty capability bounding set, the
+    sandbox uid (or, in a user namespace where no other uid exists, empty capability
+    sets), no_new_privs, and last the seccomp filter (it denies what the steps above use)."""
+    cpu = max(1, int(lim["cpu_s"] + 0.999))
+    mb = 1024 * 1024
+    address_mb = lim["memory_mb"] - scratch_mb  # the tmpfs and the heap share the limit
+    for rl, val in (
+        (resource.RLIMIT_CPU, (cpu, cpu + 1)),
+        (resource.RLIMIT_AS, (address_mb * mb,) * 2),
+        (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
+        (resource.RLIMIT_FSIZE, (lim["file_size_mb"] * mb,) * 2),
+        (resource.RLIMIT_CORE, (0, 0)),
+    ):
+        resource.setrlimit(rl, val)
+    if cfg.get("uid") is not None or cfg.get("drop_caps"):
+        resource.setrlimit(resource.RLIMIT_NPROC, (lim["max_processes"],) * 2)
+    if cfg.get("cap_last") is not None:
+        _iso.drop_bounding_set(cfg["cap_last"])
+    if cfg.get("uid") is not None:
+        os.setgroups([])
+        os.setgid(cfg["gid"])
+        os.setuid(cfg["uid"])
+    elif cfg.get("drop_caps"):
+        _iso.clear_capabilities()
+    _iso.no_new_privs()
+    if cfg.get("seccomp") is not None:
+        cfg["seccomp"].install()
+
+
 def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, Any]) -> None:
     """Runs in the forked child; never returns."""
     status: dict[str, Any] = {"status": "internal", "error_type": "SandboxSetup"}
@@ -272,25 +281,13 @@ def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, A
         _forget()  # other tests and expected outputs: no live reference left
         lim = job["limits"]
         os.chdir(job["workdir"])
-        cpu = max(1, int(lim["cpu_s"] + 0.999))
-        mb = 1024 * 1024
-        for rl, val in (
-            (resource.RLIMIT_CPU, (cpu, cpu + 1)),
-            (resource.RLIMIT_AS, (lim["memory_mb"] * mb,) * 2),
-            (resource.RLIMIT_NOFILE, (lim["open_files"],) * 2),
-            (resource.RLIMIT_FSIZE, (lim["file_size_mb"] * mb,) * 2),
-            (resource.RLIMIT_CORE, (0, 0)),
-        ):
-            resource.setrlimit(rl, val)
-        if cfg.get("uid") is not None:
-            resource.setrlimit(resource.RLIMIT_NPROC, (lim["max_processes"],) * 2)
-            os.setgroups([])
-            os.setgid(cfg["gid"])
-            os.setuid(cfg["uid"])
-        _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        _limit_and_drop(lim, cfg, job.get("scratch_mb") or 0)
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # the server (pid 1) ignores it
         os.environ.clear()
         os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": job["workdir"],
                            "TMPDIR": job["workdir"]})
+        _iso.blank_proc_cmdline()  # the server's command line names host paths
+        sys.orig_argv = [sys.orig_argv[0]] if sys.orig_argv else []
         sys.addaudithook(_audit_hook(not cfg.get("netns")))
         sys.dont_write_bytecode = True
         sys.argv = ["solution.py"]
@@ -415,13 +412,20 @@ class Server:
     def __init__(self, in_fd: int, out_fd: int, cfg: dict[str, Any]) -> None:
         self.in_fd, self.out_fd, self.cfg = in_fd, out_fd, cfg
         self.pid1 = os.getpid() == 1
+        # a fresh tmpfs per test when the server owns a minimal root; else host directories
+        self.scratch = (_iso.Scratch(cfg.get("uid"), cfg.get("gid"), cfg.get("volatile") or [])
+                        if cfg.get("scratch") else None)
 
     def run_test(self, job: dict[str, Any], stdin: str) -> dict[str, Any]:
         lim = job["limits"]
         cap = lim["output_bytes"]
-        workdir = tempfile.mkdtemp(dir=WORK_BASE)
-        if self.cfg.get("uid") is not None:
-            os.chown(workdir, self.cfg["uid"], self.cfg["gid"])
+        if self.scratch is not None:
+            job["scratch_mb"] = max(1, lim["memory_mb"] // SCRATCH_SHARE)
+            workdir = self.scratch.enter(job["scratch_mb"])
+        else:
+            workdir = tempfile.mkdtemp(dir=WORK_BASE)
+            if self.cfg.get("uid") is not None:
+                os.chown(workdir, self.cfg["uid"], self.cfg["gid"])
         job["workdir"] = workdir
         mfd = os.memfd_create("stdin")
         data = stdin.encode("utf-8", "surrogateescape")
@@ -529,17 +533,13 @@ class Server:
                     break
                 if pid == 0:
                     time.sleep(0.001)
-        _rmtree(workdir)
-        if self.cfg.get("private_tmp"):
-            for d in self.cfg["private_tmp"]:
-                try:
-                    entries = os.listdir(d)
-                except OSError:
-                    continue
-                for e in entries:
-                    p = os.path.join(d, e)
-                    if p != WORK_BASE:
-                        _rmtree(p)
+        if self.scratch is not None:
+            self.scratch.leave()  # lazy: whatever the tree's shape, gone from every view
+        else:
+            try:
+                _iso.remove_tree(workdir)
+            except OSError as e:  # the next test gets a new directory either way
+                print(f"sandbox: could not remove {workdir}: {e}", file=sys.stderr, flush=True)
 
     def judge(self, job: dict[str, Any], test: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
         style = job["style"]
@@ -666,30 +666,6 @@ def _excerpt_err(err: str) -> str:
     return err[:half] + "\n...\n" + err[-half:]
 
 
-def _rmtree(path: str) -> None:
-    def onerror(func, p, exc):  # a program may chmod 000 its own directories
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-        except OSError:
-            pass
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p, ignore_errors=True)
-            else:
-                os.unlink(p)
-        except OSError:
-            pass
-
-    if os.path.isdir(path) and not os.path.islink(path):
-        shutil.rmtree(path, onerror=onerror)
-    else:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
-
-
 def main() -> None:
     """Entry point: ``main(user)``; hello message first, then serve requests until EOF."""
     user = sys.argv[1] if len(sys.argv) > 1 else "nobody"
@@ -705,36 +681,41 @@ def main() -> None:
         except ImportError:
             pass
     info: dict[str, Any] = {"pid": os.getpid(), "pidns": os.getpid() == 1, "root": os.geteuid() == 0}
-    ids = _user_ids(user) if os.geteuid() == 0 else None
-    if os.geteuid() == 0 and os.getpid() == 1:
-        _setup_namespace(info)
-    else:
-        info["private_tmp"] = []
+    root = os.geteuid() == 0
+    userns = root and not _iso.uid_map_is_full()  # bubblewrap as an ordinary user
+    ids = _user_ids(user) if root and not userns else None
+    cap_last = _iso.last_cap() if root else None
+    seccomp = _seccomp(info)
+    own_root = root and os.getpid() == 1 and _setup_namespace(info)
     global WORK_BASE
-    if not info["private_tmp"]:
+    if not own_root:
+        info["private_tmp"] = []
         WORK_BASE = tempfile.mkdtemp(prefix="bdc-work-")
-    else:
-        os.makedirs(WORK_BASE, exist_ok=True)
-    os.chmod(WORK_BASE, 0o711)
+        os.chmod(WORK_BASE, 0o711)
+    if os.getpid() == 1:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # pid 1 of a namespace: ignored from inside
     info["netns"] = _netns_active()
+    info["userns"] = userns
     info["user"] = user if ids else None
     info["uid"], info["gid"] = ids if ids else (None, None)
+    info["capabilities_dropped"] = bool(root)
     info["preloaded"] = len([m for m in PRELOAD if m in sys.modules])
     # without a mount namespace the sandbox user may be unable to reach the interpreter's
     # files (e.g. a pyenv under /root): then only pre-imported modules work; say so
-    info["stdlib_readable"] = ids is None or _blocked_ancestor(os.path.dirname(os.__file__)) is None
+    info["stdlib_readable"] = own_root or ids is None or _blocked_ancestor(os.path.dirname(os.__file__)) is None
     gc.collect()
     gc.freeze()  # keep the pre-imported heap shared copy-on-write with every child
     info["baseline_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    cfg = {"uid": info["uid"], "gid": info["gid"], "netns": info["netns"],
-           "private_tmp": info["private_tmp"]}
+    cfg = {"uid": info["uid"], "gid": info["gid"], "netns": info["netns"], "scratch": own_root,
+           "drop_caps": userns, "cap_last": cap_last, "seccomp": seccomp,
+           "volatile": info.get("volatile")}
     server = Server(in_fd, out_fd, cfg)
     write_msg(out_fd, {"hello": info})
     try:
         server.serve()
     finally:
-        if not info["private_tmp"]:
-            shutil.rmtree(WORK_BASE, ignore_errors=True)
+        if WORK_BASE:
+            _iso.remove_tree(WORK_BASE)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,15 @@ one fresh child per test, so N tests cost N forks, not N interpreter starts.
 
 Launch modes, tried in order until one says hello (the first that works is remembered):
 
-* ``full``: ``unshare --net --mount --pid --fork --mount-proc`` (root): no network, private
-  /tmp, leftovers killed by pid 1, programs run as an unprivileged user;
+* ``full``: ``unshare`` (root): network, mount, pid, IPC and UTS namespaces; the server
+  pivots into a minimal read-only root with a fresh tmpfs per test, leftovers are killed by
+  pid 1, programs run as an unprivileged user;
+* ``bwrap``: the same from bubblewrap, for any user (see ``backends``);
 * ``net``:  ``unshare --net`` only: no network, programs run as an unprivileged user;
 * ``plain``: no namespaces: sockets and process creation blocked by an audit hook.
+
+Every mode installs the seccomp filter of ``_seccomp`` in each program (when pyseccomp and
+libseccomp are present; ``info()`` says).
 
 The unprivileged user (``user="auto"``, the default, when the engine is root): every worker
 gets a uid of its own from a reserved range that no account uses, with ``nobody``'s group.
@@ -26,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import struct
 import sys
@@ -34,11 +38,10 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from engine.problems.model import Problem, TestCase, TestStyle
+from engine.sandbox import backends
 from engine.sandbox.types import ExecutionResult, SandboxLimits, TestResult, Verdict
 
 SERVER = str(Path(__file__).resolve().with_name("_server.py"))  # run as a script: stdlib only
-_UNSHARE_FULL = ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child"]
-_UNSHARE_NET = ["--net"]
 _mode_cache: str | None = None
 
 # uids handed to workers with user="auto": 0x70000000 + 2**26 ids, far above any real account
@@ -63,21 +66,8 @@ def worker_user(user: str, index: int) -> str:
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/tmp"}
 
 
-def _modes() -> list[str]:
-    modes = []
-    if shutil.which("unshare") and os.geteuid() == 0:
-        modes += ["full", "net"]
-    modes.append("plain")
-    return modes
-
-
 def _command(mode: str, user: str) -> list[str]:
-    py = [sys.executable, "-I", SERVER, user]
-    if mode == "full":
-        return ["unshare", *_UNSHARE_FULL, *py]
-    if mode == "net":
-        return ["unshare", *_UNSHARE_NET, *py]
-    return py
+    return backends.command(mode, [sys.executable, "-I", SERVER, user])
 
 
 def _describe_user(requested: str, active: str | None) -> str:
@@ -187,10 +177,10 @@ class Sandbox:
     def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "auto",
                  isolation: str = "auto") -> None:
         """``isolation``: "auto" (the strongest launch mode that works), or force one of
-        "full", "net", "plain" (see the module doc). ``user``: "auto" (a uid per worker) or
-        an account name."""
-        if isolation not in ("auto", "full", "net", "plain"):
-            raise ValueError(f"isolation must be auto, full, net or plain, not {isolation!r}")
+        "full", "bwrap", "net", "plain" (see ``backends``). ``user``: "auto" (a uid per
+        worker) or an account name."""
+        if isolation not in ("auto", *backends.MODES):
+            raise ValueError(f"isolation must be auto, {', '.join(backends.MODES)}, not {isolation!r}")
         self.limits = limits or SandboxLimits()
         self.n_workers = max(1, workers)
         self.user = user
@@ -228,7 +218,7 @@ class Sandbox:
         elif self._mode or _mode_cache:
             modes = [self._mode or _mode_cache]
         else:
-            modes = _modes()
+            modes = backends.available_modes()
         last: Exception | None = None
         index, self._spawned = self._spawned, self._spawned + 1
         for mode in modes:
@@ -254,29 +244,44 @@ class Sandbox:
         h = self._hello
         mode = self._mode
         lim = self.limits.to_dict()
+        own_root = bool(h.get("private_tmp"))
+        scratch_mb = max(1, lim["memory_mb"] // 16)
         return {
             "mode": mode,
+            "backend": backends.BACKEND.get(mode or "", None),
             "workers": self.n_workers,
             "user_switch": bool(h.get("user")),
-            "user": _describe_user(self.user, h.get("user")),
+            "user": _describe_user(self.user, h.get("user")) if not h.get("userns")
+            else "the one uid of a user namespace, every capability dropped",
             "network_namespace": bool(h.get("netns")),
             "socket_block_audit_hook": not h.get("netns"),
             "pid_namespace": bool(h.get("pidns")),
+            "user_namespace": bool(h.get("userns")),
+            "minimal_root": own_root,
+            "visible_paths": h.get("exposed") or [],
+            "proc": h.get("proc"),
             "private_tmp": h.get("private_tmp") or [],
-            "exposed_paths": h.get("exposed") or [],
+            "writable_mounts_besides_tmp": h.get("writable_mounts", []),
+            "seccomp": (h.get("seccomp") or {}).get("denied") or False,
+            "seccomp_binding": (h.get("seccomp") or {}).get("binding") or h.get("seccomp_error"),
+            "memory_accounting": (f"tmpfs of {scratch_mb} MB per test (1/16 of the limit, taken off "
+                                  f"RLIMIT_AS); cgroup v2 memory controller "
+                                  f"{'present but unused' if backends.cgroup_v2_memory() else 'not available'}")
+            if own_root else "RLIMIT_AS only (no private tmpfs)",
             "process_creation_blocked": True,
-            "rlimits": {"cpu_s": lim["cpu_s"], "address_space_mb": lim["memory_mb"],
+            "rlimits": {"cpu_s": lim["cpu_s"], "address_space_mb": lim["memory_mb"] - (scratch_mb if own_root else 0),
                         "open_files": lim["open_files"], "file_size_mb": lim["file_size_mb"],
-                        "processes": lim["max_processes"] if h.get("user") else None, "core": 0},
+                        "processes": lim["max_processes"] if h.get("user") or h.get("userns") else None,
+                        "core": 0},
             "wall_timeout_s": lim["timeout_s"],
             "output_cap_bytes": lim["output_bytes"],
             "environment": "scrubbed (PATH, LANG, HOME, TMPDIR only)",
             "new_session_per_test": True,
             "fresh_process_per_test": True,
+            "fresh_filesystem_per_test": own_root,
             "preloaded_modules": h.get("preloaded"),
             "baseline_rss_kb": h.get("baseline_rss_kb"),
             "stdlib_readable_by_user": h.get("stdlib_readable", True),
-            "mount_error": h.get("mount_error"),
         }
 
     # ------------------------------------------------------------------ running

@@ -1,13 +1,19 @@
 """Baselines behind the same Strategy interface, events, budget accounting and metrics.
 
-* zero-shot: the root simulation only (every policy writes one solution from the bare problem).
+Every baseline is a one-model method, as the paper's rows are (one row per model, never a
+best-of-N across models chosen on public tests): it searches with the first agent only, and
+``bdc search`` given several agents for a baseline starts one run per agent.
+
+* zero-shot: the root simulation only (the model writes one solution from the bare problem).
 * Reflexion: iterative self-reflection on public-test feedback; each reflection becomes the
-  next state of a chain and every policy rewrites the solution from it.
-* ToT: breadth-first over thoughts; each level expands the frontier with every policy's
+  next state of a chain and the model rewrites the solution from it.
+* ToT: breadth-first over thoughts; each level expands the frontier with the model's
   thoughts, values the children by their pass rate and keeps the best ``beam_width``.
-* LATS-style MCTS over whole solutions: a node is one policy's solution; expanding it means
-  each policy reflects on its own solution of the parent and writes a revised one; UCT
-  selection (uniform prior) with mean backup, as in LATS.
+* LATS-style MCTS over whole solutions: a node is one solution; expanding it means the model
+  reflects on its solution of the parent and writes a revised one; UCT selection (uniform
+  prior) with mean backup, as in LATS.
+* RethinkMCTS (``engine.search.rethink``): MCTS over thoughts whose failing thoughts are
+  rewritten from block-level execution feedback.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from engine.search.tree import Node
 
 class ZeroShot(Strategy):
     name = "zero-shot"
+    single_policy = True
     description = "one solution per policy from the bare problem"
 
     async def search(self, px: ProblemContext) -> None:
@@ -40,6 +47,7 @@ def _path_to(px: ProblemContext, node_id: str) -> list[str]:
 
 class Reflexion(Strategy):
     name = "reflexion"
+    single_policy = True
     description = "iterative self-reflection on public-test feedback (Shinn et al.)"
 
     async def search(self, px: ProblemContext) -> None:
@@ -68,6 +76,7 @@ class Reflexion(Strategy):
 
 class TreeOfThoughts(Strategy):
     name = "tot"
+    single_policy = True
     description = "Tree of Thoughts, breadth-first with pass-rate value estimates and a beam"
 
     async def search(self, px: ProblemContext) -> None:
@@ -99,6 +108,7 @@ class TreeOfThoughts(Strategy):
 
 class LATS(Strategy):
     name = "lats"
+    single_policy = True
     description = "LATS-style MCTS over whole solutions with self-reflection (Zhou et al.)"
 
     async def search(self, px: ProblemContext) -> None:

@@ -6,11 +6,13 @@ from engine.errors import ConfigError
 from engine.search.baselines import LATS, Reflexion, TreeOfThoughts, ZeroShot
 from engine.search.config import SearchConfig
 from engine.search.mcts import MCTreeOfAgents, MCTSNoPrune, MCTSNoRefine, SingleMCTreeOfAgents
+from engine.search.rethink import RethinkMCTS
 from engine.search.strategy import Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (MCTreeOfAgents, SingleMCTreeOfAgents, MCTSNoPrune, MCTSNoRefine, ZeroShot, Reflexion, TreeOfThoughts, LATS)
+    for cls in (MCTreeOfAgents, SingleMCTreeOfAgents, MCTSNoPrune, MCTSNoRefine, ZeroShot, Reflexion, TreeOfThoughts, LATS,
+                RethinkMCTS)
 }
 
 

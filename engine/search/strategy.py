@@ -3,7 +3,8 @@
 A strategy only decides *what to do next* on a problem's tree (``search``); the driver
 around it does what must be identical for a fair comparison: the problem's opening events,
 the root simulation (which is exactly the zero-shot attempt of every policy), budget
-handling, choosing the final answer on public tests only, scoring it on private tests, and
+handling, choosing the final answer on public tests only, scoring it on private tests (only
+when the problem has private tests apart from its public ones), and
 the ``problem_finished`` record with calls, tokens, cost and wall time.
 """
 
@@ -69,10 +70,12 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     sol = best.best_solution() if best is not None else None
     code = sol.get("code", "") if sol else ""
     public = float(sol.get("pass_rate", 0.0)) if sol else 0.0
-    private_tests = p.private_tests or p.public_tests  # a dataset without private tests scores on public ones
-    private, passed = 0.0, False
-    if code.strip() and private_tests:
-        res = await px.run_tests(code, private_tests, node_id=best.id if best else None, policy=sol.get("policy"))
+    # never scored on the tests that guided it: a problem with no private test apart from its
+    # public ones is searched but left out of PR/AC (``scored`` False, no private figures)
+    scored = p.scorable
+    private, passed = (0.0, False) if scored else (None, None)
+    if code.strip() and scored:
+        res = await px.run_tests(code, p.private_tests, node_id=best.id if best else None, policy=sol.get("policy"))
         private = res["pass_rate"]
         passed = res["total"] > 0 and res["passed"] == res["total"]
     calls = tokens = 0
@@ -87,8 +90,9 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     if tree.solved_by is not None and status == "finished":
         status = "solved"
     result = {
-        "node": best.id if best else None, "policy": sol.get("policy") if sol else None, "code": code,
-        "public_pass_rate": public, "private_pass_rate": private, "passed_private": passed,
+        "problem_id": p.id, "node": best.id if best else None, "policy": sol.get("policy") if sol else None, "code": code,
+        "public_pass_rate": public, "private_pass_rate": private, "scored": scored,
+        **({"passed_private": passed} if scored else {}),
         "rollouts": tree.rollouts_done, "calls": calls, "tokens": tokens, "cost": cost,
         "wall_s": round(time.monotonic() - px.started, 3), "status": status, "difficulty": p.difficulty,
         "nodes": len(tree.nodes), "prunes": tree.prunes, "refinements": tree.refinements,

@@ -30,6 +30,7 @@ from typing import Any, Iterable
 import aiosqlite
 
 from engine.errors import StoreError
+from engine.paths import private_store
 from engine.store.records import Event, JobRow, RunRow
 from engine.store.schema import SCHEMA_VERSION, migrate
 
@@ -114,6 +115,7 @@ class Store:
                     raise StoreError(f"{path} has an older schema ({version}); open it once read-write to migrate")
             else:
                 path.parent.mkdir(parents=True, exist_ok=True)
+                private_store(path)  # 0600 before SQLite creates it: its -wal/-shm copy the mode
                 await asyncio.to_thread(store._migrate_sync)
                 store._wconn = await aiosqlite.connect(path, isolation_level=None)
                 await store._configure(store._wconn)

@@ -3,7 +3,10 @@
 One JSON object per line::
 
     {"stage": "p2t"|"t2s", "input": str, "output": str, "pass_rate": float,
-     "run_id": str, "node_id": str, "problem_id": str}
+     "run_id": str, "node_id": str, "problem_id": str, "problem_digest": str}
+
+``problem_id`` and ``problem_digest`` (the statement's fingerprint) say which problem an
+example comes from, so a trained artifact can record what it must not be evaluated on.
 
 ``p2t`` pairs map a problem to a thought, ``t2s`` pairs map problem + thought to a solution
 (paper 4.2.1). Until searched trees exist, :func:`canonical_examples` builds ``t2s`` pairs
@@ -32,6 +35,7 @@ class TrainingExample:
     run_id: str = ""
     node_id: str = ""
     problem_id: str = ""
+    problem_digest: str = ""
 
     @property
     def text(self) -> str:
@@ -68,6 +72,7 @@ def _parse(line: str, where: str) -> TrainingExample:
         run_id=str(d.get("run_id", "")),
         node_id=str(d.get("node_id", "")),
         problem_id=str(d.get("problem_id", "")),
+        problem_digest=str(d.get("problem_digest", "")),
     )
 
 
@@ -160,6 +165,7 @@ def canonical_examples(
                     run_id=f"canonical-{name}",
                     node_id="",
                     problem_id=p.id,
+                    problem_digest=p.digest,
                 )
             )
     return out

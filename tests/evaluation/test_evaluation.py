@@ -39,7 +39,7 @@ def test_summary_and_table2_layout():
         ProblemResult("d", "codecontests", "easy", 1.0, True),
     ]
     s = summarize(rs)
-    assert s["apps"]["introductory"] == {"pr": 75.0, "ac": 50.0, "n": 2}
+    assert s["apps"]["introductory"] == {"pr": 75.0, "ac": 50.0, "n": 2, "unscored": 0}
     assert s["apps"]["overall"]["pr"] == pytest.approx(50.0)
     assert s["apps"]["overall"]["ac"] == pytest.approx(100 / 3)
     assert list(s["apps"]) == ["introductory", "interview", "overall"]
@@ -85,7 +85,7 @@ async def test_evaluate_scores_through_the_sandbox():
     res_bad = await evaluate(_ReplySolver(bad), problems)
     assert all(not r.passed and r.pass_rate == 0.0 for r in res_bad)
     s = summarize(res)
-    assert s["humaneval"]["overall"] == {"pr": 100.0, "ac": 100.0, "n": 3}
+    assert s["humaneval"]["overall"] == {"pr": 100.0, "ac": 100.0, "n": 3, "unscored": 0}
 
 
 async def test_tiny_model_solver_runs_end_to_end(tmp_path):

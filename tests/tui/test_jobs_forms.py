@@ -15,22 +15,7 @@ from bdc_tui.screens.new_eval import NewEvalScreen, eval_config
 from bdc_tui.screens.runs import RunsScreen
 from bdc_tui.screens.search import SearchScreen
 from engine.errors import BdcError
-from tests.tui.conftest import SIZE, wait_for
-
-
-class RecordingLauncher:
-    def __init__(self) -> None:
-        self.jobs: list[str] = []
-
-    def launch_run(self, db_path: str, run_id: str) -> int:
-        return 4242
-
-    def launch_job(self, db_path: str, job_id: str) -> int:
-        self.jobs.append(job_id)
-        return 4243
-
-    def cancel(self, pid: int) -> bool:
-        return True
+from tests.tui.conftest import SIZE, RecordingLauncher, wait_for
 
 
 def make_app(db: Path, **kw) -> BdcApp:
@@ -49,28 +34,38 @@ async def test_new_eval_form_creates_the_eval_job_config(tmp_path: Path) -> None
         await pilot.press("e")
         assert await wait_for(pilot, lambda: isinstance(app.screen, NewEvalScreen))
         form = app.screen
+        # the form checks the folders exist before anything starts
+        for d in ("out/disen/disenlora", "out/disen/merges/ties", "ad/one", "ad/two"):
+            (tmp_path / d).mkdir(parents=True)
+        (tmp_path / "apps.jsonl").write_text("")
         form.query_one("#datasets").select("apps")
+        form.query_one("#solvers").select("base")
         form.query_one("#solvers").select("disenlora")
         form.query_one("#solvers").select("merge:ties")
+        await pilot.pause()  # Difficulty now offers the ticked datasets' levels
         form.query_one("#difficulty").value = "interview"
         form.query_one("#limit").value = "5"
-        form.query_one("#artifacts").value = "out/disen"
-        form.query_one("#adapters").value = "ad/one, ad/two"
+        form.query_one("#data-path").value = str(tmp_path / "apps.jsonl")
+        form.query_one("#artifacts").value = str(tmp_path / "out/disen")
+        form.query_one("#adapters").value = f"{tmp_path / 'ad/one'}, {tmp_path / 'ad/two'}"
         form.query_one("#quant").value = "4bit"
         form.query_one("#batch-size").value = "4"
         await pilot.pause()
         await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: app.screen.query("#confirm-question"), timeout=10), \
+            str(app.screen.query_one("#form-error").render())
+        await pilot.press("y")
         assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and launcher.jobs, timeout=10)
         job = await app.store.job(launcher.jobs[0])
         assert job.kind == "eval"
         assert job.config == {
-            "solvers": ["base", "merge:ties", "disenlora", "adapter:ad/one", "adapter:ad/two"],
+            "solvers": ["base", "merge:ties", "disenlora", f"adapter:{tmp_path / 'ad/one'}", f"adapter:{tmp_path / 'ad/two'}"],
             "datasets": [
                 {"name": "humaneval", "path": None, "limit": 5, "difficulty": None},
-                {"name": "apps", "path": None, "limit": 5, "difficulty": "interview"},
+                {"name": "apps", "path": str(tmp_path / "apps.jsonl"), "limit": 5, "difficulty": "interview"},
             ],
             "base": None,
-            "artifacts": "out/disen",
+            "artifacts": str(tmp_path / "out/disen"),
             "quant": "4bit",
             "max_new_tokens": 512,
             "batch_size": 4,
@@ -123,7 +118,7 @@ async def test_eval_results_read_the_rows_of_the_job_result(tmp_path: Path) -> N
         # the table fills in from a worker after the job is shown
         assert await wait_for(pilot, lambda: "DisenLoRA" in app.screen.query_one("ResultsTable").plain_text())
         text = app.screen.query_one("ResultsTable").plain_text()
-        assert "DisenLoRA" in text and "w/o tuning" in text and "introductory" in text and "interview" in text
+        assert "DisenLoRA" in text and "w/o tuning" in text and "Intro. (10)" in text and "Inter. (10)" in text
         assert "21.50" in text and "10.50" in text  # PR cells
         assert "21.00" in text and "11.00" in text  # overall PR: mean over the difficulties
 

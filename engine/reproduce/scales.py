@@ -1,0 +1,56 @@
+"""The sizes ``bdc reproduce --scale`` runs at.
+
+* ``tiny``  - CI in minutes: scripted agents (``scripted:canonical`` / ``scripted:broken``),
+  a tiny random Llama as the base model, HumanEval (which ships) for the data and the test
+  split, a few steps of training. Numbers exercise the pipeline; they say nothing about it.
+* ``small`` - a 2-core CPU in about two hours: the configured agents (the local pair by
+  default), a handful of problems per difficulty, the installed base model.
+* ``paper`` - the paper's sizes (Table 1: the full APPS / CodeContests test subsets with 16
+  rollouts; all of the train split for data), for GPU and hosted-model users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+TABLE1_STRATEGIES = ("zero-shot", "reflexion", "tot", "lats", "rethinkmcts", "mcts-single", "mcts")
+SOLVERS = ("base", "sft", "experts", "merge:linear", "merge:ties", "twin", "disenlora")
+
+
+@dataclass(frozen=True)
+class Scale:
+    name: str
+    table1_datasets: tuple[str, ...]  # searched for Table 1 when a file is found
+    per_difficulty: int | None  # problems per difficulty in Table 1 (None: all)
+    strategies: tuple[str, ...]
+    rollouts: int
+    thoughts: int
+    data_dataset: str  # the train and test splits come from it
+    train_problems: int | None  # None: the whole train half
+    test_problems: int | None
+    table3_datasets: tuple[str, ...]
+    table3_limit: int | None
+    clusters: int
+    train_steps: int | None  # None: one epoch
+    max_new_tokens: int
+    agents: tuple[str, ...] = ()  # empty: the config file's agents
+    tiny_base: bool = False  # build a tiny random Llama as the base model
+    train: dict = field(default_factory=dict)
+
+
+SCALES: dict[str, Scale] = {
+    "tiny": Scale(
+        "tiny", ("apps", "codecontests"), 1, ("zero-shot", "reflexion", "rethinkmcts", "mcts"), 2, 1,
+        "humaneval", 8, 4, ("humaneval", "mbpp"), 2, 2, 2, 8,
+        agents=("good=scripted:canonical", "bad=scripted:broken"), tiny_base=True,
+        train={"batch_size": 2, "max_length": 256},
+    ),
+    "small": Scale(
+        "small", ("apps", "codecontests"), 3, TABLE1_STRATEGIES, 4, 2, "apps", 30, 15, ("humaneval", "mbpp"), 20, 3,
+        60, 512, train={"batch_size": 2, "max_length": 768},
+    ),
+    "paper": Scale(
+        "paper", ("apps", "codecontests"), None, TABLE1_STRATEGIES, 16, 3, "apps", None, None,
+        ("humaneval", "mbpp", "apps", "codecontests"), None, 4, None, 2048,
+    ),
+}
