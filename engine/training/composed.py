@@ -23,8 +23,11 @@ from engine.errors import ConfigError
 from engine.training.layer import ComposedLoraLayer
 
 # below this many new tokens ``auto`` folds a low-rank pair instead of the weights.
-# Measured by bench/composed_inference.py (see its docstring and the README).
-FOLD_WEIGHTS_MIN_TOKENS = 16
+# Measured (bench/composed_inference.py --threads 1, medians of 9 interleaved rounds, 2 loaded
+# cores): the weight fold costs about one decoded token, the low-rank pair 15-25 % per token
+# (SmolLM2-135M at 8 tokens: weights 0.94x, low-rank 0.80x of a merged LoRA; at 16: 1.00x vs
+# 0.76x; random Llama h1024x8 at 16: 0.93x vs 0.84x), so weights win from a few tokens on.
+FOLD_WEIGHTS_MIN_TOKENS = 8
 FOLD_MODES = ("auto", "weights", "lowrank", "none")
 
 
