@@ -86,7 +86,8 @@ def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
 def _train_config(mode: str, data: str | None, out: str, base: str | None, quant: str, **kw: Any) -> dict[str, Any]:
     from engine.training.tracking import check_report_to
 
-    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed", "logging_dir")
+    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed", "logging_dir",
+                  "eval_fraction")
     train = {k: kw.pop(k) for k in train_keys if k in kw}
     train["quant"] = quant
     report_to = check_report_to([n for v in kw.pop("report_to", ()) for n in v.split(",")])
@@ -110,6 +111,9 @@ _train_options = [
                       "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio or all (repeatable or comma-separated)."),
     click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
                  help="Where local trackers write (default: each adapter's folder/logs)."),
+    click.option("--eval-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
+                 help="Hold out this share of the examples; their loss is evaluated after every epoch "
+                      "(the router always holds out 0.2 and reports accuracy)."),
 ]
 
 

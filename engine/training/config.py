@@ -68,6 +68,8 @@ class TrainSettings(_Dict):
     # logs go to logging_dir, default <the adapter's folder>/logs
     report_to: tuple[str, ...] = ()
     logging_dir: str | None = None
+    # share of the examples held out; their loss is evaluated after every epoch (eval/loss)
+    eval_fraction: float = 0.0
 
     def __post_init__(self) -> None:
         if isinstance(self.report_to, str):
@@ -75,6 +77,8 @@ class TrainSettings(_Dict):
         self.report_to = tuple(self.report_to)
         if self.batch_size < 1 or self.grad_accum < 1 or self.epochs < 1:
             raise ConfigError("batch_size, grad_accum and epochs must be >= 1")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.quant not in ("none", "4bit"):
             raise ConfigError(f"quant must be none or 4bit, got {self.quant!r}")
 

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 from engine.errors import ConfigError
 from engine.training.config import LoraSettings, TrainSettings
 from engine.training.examples import TrainingExample
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
+from engine.training.loop import LoopResult, Progress, ShouldStop, held_out_loss, run_loop, split_held_out, tagged
 
 META = "training.json"
 
@@ -59,9 +59,13 @@ def train_adapter(
     pm = get_peft_model(model, lora.to_peft())
     params = {n: p for n, p in pm.named_parameters() if p.requires_grad}
     encoded = [encode_pair(tok, ex.input, ex.output, train.max_length) for ex in examples]
+    train_items, eval_items = split_held_out(len(encoded), train.eval_fraction, train.seed)
+
+    def batch_of(items: list[int]) -> dict[str, Any]:
+        return collate([encoded[i] for i in items], tok.pad_token_id)
 
     def make_batch(idx: list[int]) -> dict[str, Any]:
-        return collate([encoded[i] for i in idx], tok.pad_token_id)
+        return batch_of([train_items[i] for i in idx])
 
     def loss_fn(batch: dict[str, Any]):
         return causal_lm_loss(pm, batch["input_ids"], batch["labels"], batch.get("attention_mask"))
@@ -69,13 +73,14 @@ def train_adapter(
     result = run_loop(
         module=pm,
         params=params,
-        n_items=len(encoded),
+        n_items=len(train_items),
         make_batch=make_batch,
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
         progress=tagged(progress, adapter=name),
         should_stop=should_stop,
+        evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
     if result.status == "done":
         name_base_model(pm, base)

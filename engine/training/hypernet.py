@@ -28,7 +28,7 @@ from engine.errors import ConfigError
 from engine.training.artifacts import load_gating_state, read_config, relative_dirs, resolve_dirs
 from engine.training.composed import FOLD_WEIGHTS_MIN_TOKENS, ComposedModel, compose_lora_layers
 from engine.training.config import HyperSettings, TrainSettings
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
+from engine.training.loop import LoopResult, Progress, ShouldStop, held_out_loss, run_loop, split_held_out, tagged
 
 CONFIG_FILE = "disenlora.json"
 WEIGHTS_FILE = "hypernet.safetensors"
@@ -216,11 +216,15 @@ def train_hypernetwork(
         )
     encoded = [encode_pair(tok, ex.input, ex.output, train.max_length) for ex in examples]
     params = {f"hypernet.{n}": p for n, p in model.hypernet.named_parameters()}
+    train_items, eval_items = split_held_out(len(encoded), train.eval_fraction, train.seed)
+
+    def batch_of(items: list[int]) -> dict[str, Any]:
+        b = collate([encoded[i] for i in items], tok.pad_token_id)
+        b["embeddings"] = embs[items]
+        return b
 
     def make_batch(idx: list[int]) -> dict[str, Any]:
-        b = collate([encoded[i] for i in idx], tok.pad_token_id)
-        b["embeddings"] = embs[idx]
-        return b
+        return batch_of([train_items[i] for i in idx])
 
     def loss_fn(batch: dict[str, Any]):
         with model.gated(model.gates(batch["embeddings"])):
@@ -232,13 +236,14 @@ def train_hypernetwork(
     result = run_loop(
         module=model,
         params=params,
-        n_items=len(encoded),
+        n_items=len(train_items),
         make_batch=make_batch,
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
         progress=tagged(progress, adapter="hypernet"),
         should_stop=should_stop,
+        evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
     if result.status == "done":
         model.save(out, {"base": model_id(base), "experts": relative_dirs(expert_dirs, out),

@@ -70,6 +70,38 @@ def step_indices(step: int, n_items: int, s: TrainSettings, spe: int) -> list[li
     return [chunk[i : i + s.batch_size] for i in range(0, len(chunk), s.batch_size) if chunk[i : i + s.batch_size]]
 
 
+def split_held_out(n_items: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(training, held-out) item indices: a seeded ``fraction`` is held out for evaluation.
+    With ``fraction`` 0, or too few items to spare one, everything trains, in order."""
+    import numpy as np
+
+    n_eval = int(round(n_items * fraction))
+    if n_eval < 1 or n_eval >= n_items:
+        return list(range(n_items)), []
+    perm = np.random.default_rng(seed + 7919).permutation(n_items).tolist()
+    return sorted(perm[n_eval:]), sorted(perm[:n_eval])
+
+
+def held_out_loss(
+    loss_fn: Callable[[dict[str, Any]], Any], make_batch: Callable[[list[int]], dict[str, Any]],
+    items: list[int], batch_size: int,
+) -> Callable[[], dict[str, float]]:
+    """An ``evaluate`` callback for :func:`run_loop`: the mean loss over ``items`` (no grad)."""
+
+    def evaluate() -> dict[str, float]:
+        import torch
+
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(items), batch_size):
+                chunk = items[i : i + batch_size]
+                total += float(loss_fn(make_batch(chunk))) * len(chunk)
+                n += len(chunk)
+        return {"loss": total / max(n, 1)}
+
+    return evaluate
+
+
 def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:

@@ -123,3 +123,17 @@ def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_b
     assert model.hypernet.head.weight.abs().sum() > 0
     g = model.gates(torch.tensor(KeywordEncoder().encode(["task 0", "task 1"])))
     assert not torch.allclose(g[0], g[1])
+
+
+def test_held_out_examples_never_train_and_their_loss_is_evaluated_each_epoch(tiny_base, tmp_path):
+    from engine.training.loop import split_held_out
+
+    tr, ev = split_held_out(12, 0.25, seed=0)
+    assert len(ev) == 3 and sorted(tr + ev) == list(range(12)) and not set(tr) & set(ev)
+    assert split_held_out(12, 0.0, seed=0) == (list(range(12)), [])
+    events: list[dict] = []
+    res = train_adapter(tiny_base, _examples(12), tmp_path / "sft", lora=LORA, name="sft", progress=events.append,
+                        train=TrainSettings(epochs=2, batch_size=3, lr=5e-3, max_length=64, eval_fraction=0.25))
+    assert res.status == "done" and res.total == 6  # 9 training examples, 3 per step, 2 epochs
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [3, 6] and all(e["adapter"] == "sft" and e["loss"] > 0 for e in evals)
