@@ -2,7 +2,7 @@
 hypernetwork, batch of one -> folded fast path) against the base model with one LoRA
 merged into its weights. Target: composed tokens/s >= 0.9x merged.
 
-    python bench/composed_inference.py [--tokens 16] [--rounds 5] [--model FOLDER]
+    python bench/composed_inference.py [--tokens 16] [--rounds 5] [--threads N] [--model FOLDER]
 
 Both sides run greedy on the same prompt for the same number of new tokens, in the same
 process, interleaved round by round (so machine noise hits both alike). The composed side
@@ -15,9 +15,8 @@ composed variants are measured:
 
 The TARGET uses the one the solver's default ``fold="auto"`` picks for this length.
 
-The TARGET uses the one the solver's default ``fold="auto"`` picks for this length.
-
-These 2 cores are shared with other jobs, which slow single runs by up to 7x, so every
+These 2 cores are shared with other jobs, which slow single runs by up to 7x (up to 100x
+with two torch threads, which wait on each other at every op: ``--threads 1``), so every
 round times the merged side and both composed sides back to back (the order alternates
 round by round, so a slow spell does not always hit the same side), and each round gives
 a ratio composed/merged. The TARGET is the MEDIAN of those per-round ratios (not the best
