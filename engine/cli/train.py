@@ -84,9 +84,15 @@ def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
 
 
 def _train_config(mode: str, data: str | None, out: str, base: str | None, quant: str, **kw: Any) -> dict[str, Any]:
-    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed")
+    from engine.training.tracking import check_report_to
+
+    train_keys = ("epochs", "max_steps", "batch_size", "grad_accum", "lr", "max_length", "seed", "logging_dir",
+                  "eval_fraction")
     train = {k: kw.pop(k) for k in train_keys if k in kw}
     train["quant"] = quant
+    report_to = check_report_to([n for v in kw.pop("report_to", ()) for n in v.split(",")])
+    if report_to:
+        train["report_to"] = report_to
     return {"mode": mode, "data": data, "out": out, "base": base, "train": train, **kw}
 
 
@@ -100,6 +106,14 @@ _train_options = [
     click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None),
     click.option("--max-length", type=positive_int(), default=None),
     click.option("--seed", type=int, default=None),
+    click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
+                 help="Also log loss, lr and eval metrics to a tracker accelerate knows: tensorboard, wandb, "
+                      "mlflow, comet_ml, aim, clearml, dvclive, swanlab, trackio or all (repeatable or comma-separated)."),
+    click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
+                 help="Where local trackers write (default: each adapter's folder/logs)."),
+    click.option("--eval-fraction", type=click.FloatRange(0, 1, max_open=True), default=None,
+                 help="Hold out this share of the examples; their loss is evaluated after every epoch "
+                      "(the router always holds out 0.2 and reports accuracy)."),
 ]
 
 
@@ -249,9 +263,13 @@ def train_twin_cmd(ctx, data, out, clusters, shared, scaling, density, shared_ra
 @click.option("--retry-errors", type=click.IntRange(min=0), default=0, show_default=True,
               help="Re-run problems whose sandbox run or generation failed, up to N more times.")
 @click.option("--fresh", is_flag=True, help="Forget stored results of this same evaluation and start over.")
+@click.option("--report-to", "report_to", multiple=True, metavar="TRACKER",
+              help="Also log PR/AC per solver, dataset and difficulty to a tracker accelerate knows (as for `bdc train`).")
+@click.option("--logging-dir", type=click.Path(file_okay=False), default=None,
+              help="Where local trackers write (default: ARTIFACTS/logs, else ./logs).")
 @click.pass_context
 def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max_new_tokens, batch_size, allow_overlap,
-          out_json, out_dir, generate_only, score_samples, retry_errors, fresh) -> None:
+          out_json, out_dir, generate_only, score_samples, retry_errors, fresh, report_to, logging_dir) -> None:
     """Evaluate solvers through the sandbox: PR and AC per difficulty (paper Table 2).
 
     Every result is stored as it lands: running the same command again resumes (and with
@@ -265,6 +283,9 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
     from engine.evaluation.tables import table2
     from engine.evaluation.job import evaluation_key
     from engine.store.eval_results import EvalResults
+    from engine.training.tracking import RunLog, check_report_to
+
+    trackers = check_report_to([n for v in report_to for n in v.split(",")])
 
     if score_samples and generate_only:
         raise ConfigError("--score scores given samples; --generate-only generates them: give one of the two")
@@ -294,6 +315,14 @@ def eval_(ctx, solvers, datasets, difficulty, limit, base, artifacts, quant, max
     Console().print(table2(res["summaries"], title=f"PR / AC  (base: {Path(res['base']).name})"))
     if (res.get("overlap") or {}).get("count"):
         click.echo(f"--allow-overlap: the solvers were trained on {res['overlap']['count']} of these problems")
+    if trackers:
+        log = RunLog(trackers, logging_dir or Path(artifacts or ".") / "logs", "eval",
+                     {"solvers": ",".join(solvers), "datasets": ",".join(datasets), "base": res["base"]})
+        try:
+            log.log({f"eval/{r['solver']}/{r['dataset']}/{r['difficulty']}/{m}": r[m]
+                     for r in res["rows"] for m in ("pr", "ac") if r.get(m) is not None}, step=0)
+        finally:
+            log.close()
     if out_json:
         Path(out_json).write_text(json.dumps(res))
         click.echo(f"saved {out_json}")

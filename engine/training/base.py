@@ -7,9 +7,10 @@ trap (see :func:`disable_cpu_weight_repacking`) that must be handled in exactly 
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from engine.errors import ConfigError
 
@@ -25,6 +26,13 @@ KNOWN_BASES = {
     "smollm": "smollm2-135m",
 }
 DEFAULT_BASE = "qwen2.5-coder-0.5b"
+# the hub models the installable ones were converted from (their GGUF quantisations): what
+# an artefact names as its base, so peft users can load it without bdc's cache
+HUB_IDS = {
+    "qwen2.5-coder-0.5b": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+    "smollm2-135m": "HuggingFaceTB/SmolLM2-135M-Instruct",
+}
+INSTALL_MARKER = "bdc-model.json"  # written by `bdc models install` into each converted folder
 
 
 def models_dir() -> Path:
@@ -52,8 +60,45 @@ def resolve_base(path_or_id: str | None) -> str:
             "or pass --base PATH"
         )
     if "/" in name and not name.startswith((".", "/")):
+        for short, hub_id in HUB_IDS.items():  # an installed conversion of this hub model
+            if hub_id.lower() == name.lower() and (models_dir() / short / "config.json").is_file():
+                return str(models_dir() / short)
         return name  # hub id: transformers resolves it from the offline HF cache
     raise ConfigError(f"base model {name!r} is neither a folder nor a known model name")
+
+
+def model_id(path_or_id: str) -> str:
+    """The name an artefact records as its base model: a hub id where one is known.
+
+    A folder `bdc models install` converted names the hub model it came from; a snapshot
+    in the Hugging Face cache (``models--org--name/snapshots/REV``) names ``org/name``;
+    a hub id or short name stays a hub id; any other folder is the user's own and is
+    named by its absolute path. :func:`resolve_base` maps each of these back to a folder.
+    """
+    p = Path(path_or_id).expanduser()
+    if p.is_dir():
+        marker = p / INSTALL_MARKER
+        if marker.is_file():
+            try:
+                name = json.loads(marker.read_text(encoding="utf-8")).get("name")
+            except (OSError, ValueError):
+                name = None
+            if name in HUB_IDS:
+                return HUB_IDS[name]
+        parts = p.resolve().parts
+        if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
+            return parts[-3][len("models--"):].replace("--", "/", 1)
+        return str(p.resolve())
+    short = KNOWN_BASES.get(path_or_id.lower())
+    return HUB_IDS.get(short, path_or_id) if short else path_or_id
+
+
+def name_base_model(peft_model: Any, base: str, adapters: Sequence[str] | None = None) -> None:
+    """Make the adapters' configs name :func:`model_id` of ``base`` (peft records the
+    folder the weights were read from, which for bdc is a cache path)."""
+    ident = model_id(base)
+    for name in adapters if adapters is not None else list(peft_model.peft_config):
+        peft_model.peft_config[name].base_model_name_or_path = ident
 
 
 def default_dtype() -> "torch.dtype":

@@ -1,5 +1,6 @@
-"""Configs (the peft-style split: config / layer / model). Plain dataclasses, JSON-friendly,
-so a job can store them and a resumed job can check it runs with the same settings."""
+"""Configs (peft's tuner split: config here, the layer in layer.py, the model in
+composed.py). Plain dataclasses, JSON-friendly, so a job can store them and a resumed job
+can check it runs with the same settings."""
 
 from __future__ import annotations
 
@@ -63,10 +64,21 @@ class TrainSettings(_Dict):
     seed: int = 0
     checkpoint_every: int = 50
     quant: str = "none"  # none | 4bit (QLoRA)
+    # trackers that also get loss, lr and eval metrics (engine/training/tracking.py);
+    # logs go to logging_dir, default <the adapter's folder>/logs
+    report_to: tuple[str, ...] = ()
+    logging_dir: str | None = None
+    # share of the examples held out; their loss is evaluated after every epoch (eval/loss)
+    eval_fraction: float = 0.0
 
     def __post_init__(self) -> None:
+        if isinstance(self.report_to, str):
+            self.report_to = tuple(n for n in self.report_to.split(",") if n)
+        self.report_to = tuple(self.report_to)
         if self.batch_size < 1 or self.grad_accum < 1 or self.epochs < 1:
             raise ConfigError("batch_size, grad_accum and epochs must be >= 1")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ConfigError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
         if self.quant not in ("none", "4bit"):
             raise ConfigError(f"quant must be none or 4bit, got {self.quant!r}")
 
@@ -89,3 +101,55 @@ class HyperSettings(_Dict):
     def __post_init__(self) -> None:
         if self.gate not in ("softmax", "sigmoid"):
             raise ConfigError(f"gate must be softmax or sigmoid, got {self.gate!r}")
+
+
+SHARED_METHODS = ("linear", "ties")
+# Twin-Merging: the paper's released configuration merges the shared expert by task arithmetic, lambda 0.3
+DEFAULT_SCALING = {"linear": 0.3, "ties": 1.0}
+
+
+@dataclass
+class TwinSettings(_Dict):
+    """How the shared expert is merged and how much rank each part keeps."""
+
+    shared: str = "linear"  # linear (task arithmetic) | ties
+    scaling: float | None = None  # lambda; None = DEFAULT_SCALING[shared]
+    density: float = 0.5  # TIES: fraction of each dW_k kept by magnitude
+    shared_rank: int | None = None  # None = K * r
+    exclusive_rank: int | None = None  # None = the experts' rank r
+
+    def __post_init__(self) -> None:
+        if self.shared not in SHARED_METHODS:
+            raise ConfigError(f"shared expert merge must be one of {', '.join(SHARED_METHODS)}, got {self.shared!r}")
+        if not 0.0 < self.density <= 1.0:
+            raise ConfigError(f"density must be in (0, 1], got {self.density}")
+        for name in ("shared_rank", "exclusive_rank"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ConfigError(f"{name} must be >= 1, got {v}")
+
+    @property
+    def lam(self) -> float:
+        return DEFAULT_SCALING[self.shared] if self.scaling is None else float(self.scaling)
+
+
+@dataclass
+class RouterSettings(_Dict):
+    """The router MLP and its routing weights ``softmax(logits / temperature)``.
+
+    The paper's released router is two hidden layers with dropout 0.5; hidden width is
+    smaller here (the encodings are 384-d MiniLM vectors and a cluster set has hundreds,
+    not tens of thousands, of examples). A temperature below 1 sharpens the routing
+    towards the predicted expert, above 1 spreads it.
+    """
+
+    hidden: int = 256
+    dropout: float = 0.5
+    temperature: float = 1.0
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.temperature <= 0:
+            raise ConfigError(f"router temperature must be positive, got {self.temperature}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ConfigError(f"val_fraction must be in [0, 1), got {self.val_fraction}")

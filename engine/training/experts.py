@@ -2,7 +2,8 @@
 
 Each adapter is trained by :func:`train_adapter` into its own folder, which ends up a
 standard PEFT adapter folder (``adapter_config.json`` + ``adapter_model.safetensors``) that
-any peft user can load; ``training.json`` (settings, loss curve) and the resumable
+any peft user can load with ``PeftModel.from_pretrained`` on the base model its config names
+(a hub id, never bdc's cache path: engine.training.base.model_id); ``training.json`` (settings, loss curve) and the resumable
 ``checkpoint/`` sit next to it.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 from engine.errors import ConfigError
 from engine.training.config import LoraSettings, TrainSettings
 from engine.training.examples import TrainingExample
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
+from engine.training.loop import LoopResult, Progress, ShouldStop, held_out_loss, run_loop, split_held_out, tagged
 
 META = "training.json"
 
@@ -39,7 +40,7 @@ def train_adapter(
     import torch
     from peft import get_peft_model
 
-    from engine.training.base import load_base_model, load_tokenizer
+    from engine.training.base import load_base_model, load_tokenizer, model_id, name_base_model
     from engine.training.data import collate, encode_pair
     from engine.training.loss import causal_lm_loss
 
@@ -58,9 +59,13 @@ def train_adapter(
     pm = get_peft_model(model, lora.to_peft())
     params = {n: p for n, p in pm.named_parameters() if p.requires_grad}
     encoded = [encode_pair(tok, ex.input, ex.output, train.max_length) for ex in examples]
+    train_items, eval_items = split_held_out(len(encoded), train.eval_fraction, train.seed)
+
+    def batch_of(items: list[int]) -> dict[str, Any]:
+        return collate([encoded[i] for i in items], tok.pad_token_id)
 
     def make_batch(idx: list[int]) -> dict[str, Any]:
-        return collate([encoded[i] for i in idx], tok.pad_token_id)
+        return batch_of([train_items[i] for i in idx])
 
     def loss_fn(batch: dict[str, Any]):
         return causal_lm_loss(pm, batch["input_ids"], batch["labels"], batch.get("attention_mask"))
@@ -68,21 +73,23 @@ def train_adapter(
     result = run_loop(
         module=pm,
         params=params,
-        n_items=len(encoded),
+        n_items=len(train_items),
         make_batch=make_batch,
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
         progress=tagged(progress, adapter=name),
         should_stop=should_stop,
+        evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
     if result.status == "done":
+        name_base_model(pm, base)
         pm.save_pretrained(str(out))
     (out / META).write_text(
         json.dumps(
             {
                 "name": name,
-                "base": base,
+                "base": model_id(base),
                 "n_examples": len(examples),
                 "status": result.status,
                 "step": result.step,

@@ -3,10 +3,13 @@
     G_i = f(e_i, <cos(e_i, mu_1), ..., cos(e_i, mu_K)>),   G_i in R^{L x K x r}
 
 ``L`` is the number of adapted linear layers: every adapted projection of every decoder
-layer gets its own rank-wise gates. :class:`DisenLoRAModel` owns a peft model holding the
-K expert adapters whose LoRA layers are replaced by :class:`ComposedLoraLayer`; each
-forward computes G from the batch's encodings and hands every layer its slice for that
-forward only (the paper's release passed the input through a global instead).
+layer gets its own rank-wise gates. :class:`DisenLoRAModel` is a
+:class:`~engine.training.composed.ComposedModel` (the model part shared with Twin-Merging)
+over the K expert adapters whose gates come from f: each forward computes G from the
+batch's encodings and hands every layer its slice for that forward only (the paper's
+release passed the input through a global instead).
+
+Artefact (engine/training/artifacts.py): ``disenlora.json`` + ``hypernet.safetensors``.
 
 Training (:func:`train_hypernetwork`): base and experts frozen, only f trains, with
 cross-entropy on shuffled input/output pairs of the training data.
@@ -14,26 +17,23 @@ cross-entropy on shuffled input/output pairs of the training data.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
 from engine.errors import ConfigError
+from engine.training.artifacts import load_gating_state, read_config, relative_dirs, resolve_dirs
+from engine.training.composed import FOLD_WEIGHTS_MIN_TOKENS, ComposedModel, compose_lora_layers
 from engine.training.config import HyperSettings, TrainSettings
-from engine.training.layer import ComposedLoraLayer
-from engine.training.loop import LoopResult, Progress, ShouldStop, run_loop, tagged
+from engine.training.loop import LoopResult, Progress, ShouldStop, held_out_loss, run_loop, split_held_out, tagged
 
 CONFIG_FILE = "disenlora.json"
-# below this many new tokens ``auto`` folds the rank-K*r pair instead of the weights.
-# Measured (bench/composed_inference.py, Qwen2.5-Coder-0.5B, 2 CPU cores, 16 new tokens):
-# with the fused addmm fold both are within noise of each other (0.91x vs 0.90x of a merged
-# LoRA, medians); the weight fold has no per-token cost, so it wins for anything longer.
-FOLD_WEIGHTS_MIN_TOKENS = 16
-WEIGHTS_FILE = "hypernet.pt"
+WEIGHTS_FILE = "hypernet.safetensors"
+FORMAT = "bdc-disenlora"
+__all__ = ["DisenLoRAModel", "FOLD_WEIGHTS_MIN_TOKENS", "HyperNetwork", "compose_lora_layers", "load_disenlora"]
 
 
 class HyperNetwork(nn.Module):
@@ -66,25 +66,11 @@ class HyperNetwork(nn.Module):
         return torch.sigmoid(logits)
 
 
-def compose_lora_layers(peft_model: nn.Module, adapters: Sequence[str]) -> dict[str, ComposedLoraLayer]:
-    """Swap every peft LoraLayer in ``peft_model`` for a ComposedLoraLayer (in place)."""
-    from peft.tuners.lora import LoraLayer
-
-    targets = [(n, m) for n, m in peft_model.named_modules() if isinstance(m, LoraLayer)]
-    if not targets:
-        raise ConfigError("the model has no LoRA layers to compose")
-    out: dict[str, ComposedLoraLayer] = {}
-    for name, module in targets:
-        parent_name, _, child = name.rpartition(".")
-        parent = peft_model.get_submodule(parent_name) if parent_name else peft_model
-        composed = ComposedLoraLayer(module, adapters)
-        setattr(parent, child, composed)
-        out[name] = composed
-    return out
-
-
-class DisenLoRAModel(nn.Module):
+class DisenLoRAModel(ComposedModel):
     """Base LM + K frozen LoRA experts + the hypernetwork that gates them per input."""
+
+    config_file = CONFIG_FILE
+    weights_file = WEIGHTS_FILE
 
     def __init__(
         self,
@@ -93,16 +79,8 @@ class DisenLoRAModel(nn.Module):
         centroids: torch.Tensor,
         settings: HyperSettings | None = None,
     ):
-        super().__init__()
+        super().__init__(peft_model, adapters)
         settings = settings or HyperSettings()
-        for p in peft_model.parameters():
-            p.requires_grad_(False)
-        self.peft_model = peft_model
-        layers = compose_lora_layers(peft_model, adapters)
-        self.layer_names = list(layers)
-        # a plain list: the layers are already registered inside peft_model
-        self._layers: list[ComposedLoraLayer] = list(layers.values())
-        self.adapters = list(adapters)
         c = torch.nn.functional.normalize(torch.as_tensor(centroids, dtype=torch.float32), dim=-1)
         if c.shape[0] != len(adapters):
             raise ConfigError(f"{c.shape[0]} centroids for {len(adapters)} experts")
@@ -112,101 +90,24 @@ class DisenLoRAModel(nn.Module):
         self.settings = settings
 
     @property
-    def layers(self) -> list[ComposedLoraLayer]:
-        return self._layers
+    def gating(self) -> nn.Module:
+        return self.hypernet
 
-    @property
-    def hf_model(self) -> nn.Module:
-        """The underlying transformers model (its LoRA layers are the composed ones)."""
-        return self.peft_model.get_base_model()
+    def gating_config(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "centroids": self.centroids.tolist(),
+            "hyper": self.settings.to_dict(),
+            "layers": self.layer_names,
+            "k": self.hypernet.k,
+            "r": self.hypernet.r,
+            "enc_dim": int(self.centroids.shape[1]),
+        }
 
     def gates(self, embeddings: torch.Tensor) -> torch.Tensor:
         """G for a batch of encodings (B, d) -> (B, L, K, r)."""
         e = torch.nn.functional.normalize(embeddings.float().to(self.centroids.device), dim=-1)
         return self.hypernet(e, e @ self.centroids.T)
-
-    @contextlib.contextmanager
-    def gated(self, gates: torch.Tensor) -> Iterator[None]:
-        """Give every layer its (B, K*r) slice of ``gates`` (B, L, K, r) for the block."""
-        b = gates.shape[0]
-        for i, layer in enumerate(self._layers):
-            layer.gate = gates[:, i].reshape(b, -1)
-        try:
-            yield
-        finally:
-            for layer in self._layers:
-                layer.gate = None
-
-    @contextlib.contextmanager
-    def folded(self, gate: torch.Tensor, *, into_weights: bool = True) -> Iterator[str]:
-        """Fast path for one input: bake its gate (L, K, r) into every layer."""
-        modes = set()
-        try:
-            for i, layer in enumerate(self._layers):
-                modes.add(layer.fold(gate[i], into_weight=into_weights))
-            yield "weight" if modes == {"weight"} else "lowrank"
-        finally:
-            for layer in self._layers:
-                layer.unfold()
-
-    @contextlib.contextmanager
-    def adapters_disabled(self) -> Iterator[None]:
-        for layer in self._layers:
-            layer.disabled = True
-        try:
-            yield
-        finally:
-            for layer in self._layers:
-                layer.disabled = False
-
-    def forward(self, input_ids: torch.Tensor, embeddings: torch.Tensor, **kwargs: Any) -> Any:
-        with self.gated(self.gates(embeddings)):
-            return self.peft_model(input_ids=input_ids, **kwargs)
-
-    @torch.no_grad()
-    def generate(
-        self, input_ids: torch.Tensor, embeddings: torch.Tensor, *, fold: str = "auto", **gen_kwargs: Any
-    ) -> torch.Tensor:
-        """Generate with each row's own composition.
-
-        ``fold`` for a batch of one: ``weights`` bakes dW into the base weights (zero cost
-        per token, but one fused pass over every adapted weight per input, plus a backup
-        copy restored afterwards), ``lowrank`` uses one rank-K*r
-        pair per layer (no fixed cost, a small cost per token), ``auto`` picks ``weights``
-        for generations of at least FOLD_WEIGHTS_MIN_TOKENS new tokens and ``lowrank`` for
-        shorter ones (4-bit bases always get ``lowrank``); ``none`` always uses the stacked
-        path. Batches of several inputs always use the stacked path.
-        """
-        if fold not in ("auto", "weights", "lowrank", "none"):
-            raise ConfigError(f"fold must be auto, weights, lowrank or none, got {fold!r}")
-        g = self.gates(embeddings)
-        if input_ids.shape[0] == 1 and fold != "none":
-            if fold == "auto":
-                n_new = gen_kwargs.get("max_new_tokens") or 0
-                fold = "weights" if n_new >= FOLD_WEIGHTS_MIN_TOKENS else "lowrank"
-            with self.folded(g[0], into_weights=(fold == "weights")):
-                return self.hf_model.generate(input_ids=input_ids, **gen_kwargs)
-        with self.gated(g):
-            return self.hf_model.generate(input_ids=input_ids, **gen_kwargs)
-
-    # ---- persistence --------------------------------------------------------------
-    def save(self, out_dir: str | Path, *, expert_dirs: Sequence[str], base: str, encoder: str) -> Path:
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        torch.save(self.hypernet.state_dict(), out / WEIGHTS_FILE)
-        (out / CONFIG_FILE).write_text(
-            json.dumps(
-                {
-                    "experts": [str(Path(d).resolve()) for d in expert_dirs],
-                    "base": base,
-                    "encoder": encoder,
-                    "centroids": self.centroids.tolist(),
-                    "hyper": self.settings.to_dict(),
-                    "layers": self.layer_names,
-                }
-            )
-        )
-        return out
 
 
 def load_experts(base_model: nn.Module, expert_dirs: Sequence[str | Path]) -> tuple[nn.Module, list[str]]:
@@ -246,16 +147,20 @@ def build_disenlora(
 def load_disenlora(
     path: str | Path, *, base: str | None = None, quant: str = "none", dtype: torch.dtype | None = None
 ) -> tuple[DisenLoRAModel, Any, dict[str, Any]]:
-    """Load a trained DisenLoRA folder: (model, tokenizer, its config)."""
+    """Load a trained DisenLoRA folder: (model, tokenizer, its config).
+
+    ``base`` overrides the config's base model (a folder, a short name or a hub id);
+    expert folders are read relative to ``path`` (see engine/training/artifacts.py).
+    """
+    from engine.training.base import resolve_base
+
     p = Path(path)
-    if not (p / CONFIG_FILE).is_file():
-        raise ConfigError(f"{p}: not a DisenLoRA folder (no {CONFIG_FILE}); run `bdc train hyper`")
-    cfg = json.loads((p / CONFIG_FILE).read_text())
+    cfg = read_config(p, CONFIG_FILE, what="DisenLoRA", command="bdc train hyper")
     model, tok = build_disenlora(
-        base or cfg["base"], cfg["experts"], cfg["centroids"],
+        base or resolve_base(cfg["base"]), resolve_dirs(cfg["experts"], p), cfg["centroids"],
         settings=HyperSettings.from_dict(cfg["hyper"]), quant=quant, dtype=dtype,
     )
-    model.hypernet.load_state_dict(torch.load(p / WEIGHTS_FILE, map_location="cpu"))
+    model.hypernet.load_state_dict(load_gating_state(p, WEIGHTS_FILE))
     model.eval()
     return model, tok, cfg
 
@@ -293,7 +198,8 @@ def train_hypernetwork(
     should_stop: ShouldStop | None = None,
 ) -> LoopResult:
     """Train f only (experts and base frozen) on shuffled input/output pairs; save to
-    ``out_dir`` (``disenlora.json`` + ``hypernet.pt``) when finished. Resumable."""
+    ``out_dir`` (``disenlora.json`` + ``hypernet.safetensors``) when finished. Resumable."""
+    from engine.training.base import model_id
     from engine.training.data import collate, encode_pair
     from engine.training.loss import causal_lm_loss
 
@@ -310,11 +216,15 @@ def train_hypernetwork(
         )
     encoded = [encode_pair(tok, ex.input, ex.output, train.max_length) for ex in examples]
     params = {f"hypernet.{n}": p for n, p in model.hypernet.named_parameters()}
+    train_items, eval_items = split_held_out(len(encoded), train.eval_fraction, train.seed)
+
+    def batch_of(items: list[int]) -> dict[str, Any]:
+        b = collate([encoded[i] for i in items], tok.pad_token_id)
+        b["embeddings"] = embs[items]
+        return b
 
     def make_batch(idx: list[int]) -> dict[str, Any]:
-        b = collate([encoded[i] for i in idx], tok.pad_token_id)
-        b["embeddings"] = embs[idx]
-        return b
+        return batch_of([train_items[i] for i in idx])
 
     def loss_fn(batch: dict[str, Any]):
         with model.gated(model.gates(batch["embeddings"])):
@@ -326,16 +236,18 @@ def train_hypernetwork(
     result = run_loop(
         module=model,
         params=params,
-        n_items=len(encoded),
+        n_items=len(train_items),
         make_batch=make_batch,
         loss_fn=loss_fn,
         settings=train,
         ckpt_dir=out / "checkpoint",
         progress=tagged(progress, adapter="hypernet"),
         should_stop=should_stop,
+        evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
     if result.status == "done":
-        model.save(out, expert_dirs=[str(d) for d in expert_dirs], base=base, encoder=getattr(enc, "name", enc_name))
+        model.save(out, {"base": model_id(base), "experts": relative_dirs(expert_dirs, out),
+                         "encoder": getattr(enc, "name", enc_name)})
         (out / "training.json").write_text(
             json.dumps({"losses": result.losses, "step": result.step, "train": train.to_dict()})
         )

@@ -7,8 +7,11 @@ loop is deterministic given (seed, step): the data order of epoch e is a permuta
 by seed + e, so a resumed job replays exactly the batches an uninterrupted job would see.
 
 Progress events (dicts): ``{"event": "progress", "step", "total", "epoch", "loss", "lr",
-"tokens_per_s", "eta_s"}``, ``{"event": "checkpoint", "step"}``, ``{"event": "resumed",
-"step"}``, ``{"event": "done"|"cancelled", "step", "total"}``.
+"tokens_per_s", "eta_s"}``, ``{"event": "eval", "step", "total", <metric>: value...}`` (when
+an ``evaluate`` callback is given: after every epoch and at the end),
+``{"event": "checkpoint", "step"}``, ``{"event": "resumed", "step"}``,
+``{"event": "done"|"cancelled", "step", "total"}``. The same loss, lr and eval metrics
+also go to the trackers named by ``settings.report_to`` (engine/training/tracking.py).
 """
 
 from __future__ import annotations
@@ -67,6 +70,38 @@ def step_indices(step: int, n_items: int, s: TrainSettings, spe: int) -> list[li
     return [chunk[i : i + s.batch_size] for i in range(0, len(chunk), s.batch_size) if chunk[i : i + s.batch_size]]
 
 
+def split_held_out(n_items: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """(training, held-out) item indices: a seeded ``fraction`` is held out for evaluation.
+    With ``fraction`` 0, or too few items to spare one, everything trains, in order."""
+    import numpy as np
+
+    n_eval = int(round(n_items * fraction))
+    if n_eval < 1 or n_eval >= n_items:
+        return list(range(n_items)), []
+    perm = np.random.default_rng(seed + 7919).permutation(n_items).tolist()
+    return sorted(perm[n_eval:]), sorted(perm[:n_eval])
+
+
+def held_out_loss(
+    loss_fn: Callable[[dict[str, Any]], Any], make_batch: Callable[[list[int]], dict[str, Any]],
+    items: list[int], batch_size: int,
+) -> Callable[[], dict[str, float]]:
+    """An ``evaluate`` callback for :func:`run_loop`: the mean loss over ``items`` (no grad)."""
+
+    def evaluate() -> dict[str, float]:
+        import torch
+
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for i in range(0, len(items), batch_size):
+                chunk = items[i : i + batch_size]
+                total += float(loss_fn(make_batch(chunk))) * len(chunk)
+                n += len(chunk)
+        return {"loss": total / max(n, 1)}
+
+    return evaluate
+
+
 def _lr_lambda(total: int, warmup: int) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < warmup:
@@ -96,14 +131,18 @@ def run_loop(
     ckpt_dir: str | Path,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    evaluate: Callable[[], dict[str, float]] | None = None,
 ) -> LoopResult:
     """Optimise ``params`` (name -> trainable Parameter) on ``n_items`` examples.
 
     ``make_batch`` turns item indices into a batch dict (it must carry ``attention_mask``
     for the token count), ``loss_fn`` returns the mean loss of a batch.
     A checkpoint in ``ckpt_dir`` is resumed automatically; a finished job returns at once.
+    ``evaluate`` (optional) returns held-out metrics; it runs after every epoch and at the end.
     """
     import torch
+
+    from engine.training.tracking import RunLog
 
     s = settings
     ckpt_dir = Path(ckpt_dir)
@@ -153,35 +192,48 @@ def run_loop(
         )
         emit({"event": "checkpoint", "step": step, "total": total})
 
+    already_done = step >= total  # a finished job run again: nothing to train, log or evaluate
+    run_log = RunLog(s.report_to, s.logging_dir or ckpt_dir.parent / "logs", ckpt_dir.parent.name,
+                     s.to_dict()) if s.report_to and not already_done else None
+
+    def run_eval() -> None:
+        if evaluate is None:
+            return
+        metrics = evaluate()
+        module.train()
+        emit({"event": "eval", "step": step, "total": total, **metrics})
+        if run_log is not None:
+            run_log.log({f"eval/{k}": v for k, v in metrics.items()}, step)
+
     module.train()
     t0 = time.perf_counter()
     start_step = step
     tokens = 0
     status = "done"
-    while step < total:
-        if stop():
-            status = "cancelled"
-            break
-        micro = step_indices(step, n_items, s, spe)
-        n_micro_items = sum(len(m) for m in micro)
-        opt.zero_grad(set_to_none=True)
-        step_loss = 0.0
-        for idx in micro:
-            batch = make_batch(idx)
-            loss = loss_fn(batch)
-            (loss * (len(idx) / n_micro_items)).backward()
-            step_loss += float(loss.detach()) * len(idx) / n_micro_items
-            tokens += int(batch["attention_mask"].sum())
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
-        lr = sched.get_last_lr()[0]
-        sched.step()
-        step += 1
-        losses.append(step_loss)
-        elapsed = time.perf_counter() - t0
-        per_step = elapsed / (step - start_step)
-        emit(
-            {
+    try:
+        while step < total:
+            if stop():
+                status = "cancelled"
+                break
+            micro = step_indices(step, n_items, s, spe)
+            n_micro_items = sum(len(m) for m in micro)
+            opt.zero_grad(set_to_none=True)
+            step_loss = 0.0
+            for idx in micro:
+                batch = make_batch(idx)
+                loss = loss_fn(batch)
+                (loss * (len(idx) / n_micro_items)).backward()
+                step_loss += float(loss.detach()) * len(idx) / n_micro_items
+                tokens += int(batch["attention_mask"].sum())
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+            opt.step()
+            lr = sched.get_last_lr()[0]
+            sched.step()
+            step += 1
+            losses.append(step_loss)
+            elapsed = time.perf_counter() - t0
+            per_step = elapsed / (step - start_step)
+            event = {
                 "event": "progress",
                 "step": step,
                 "total": total,
@@ -191,9 +243,18 @@ def run_loop(
                 "tokens_per_s": tokens / max(elapsed, 1e-9),
                 "eta_s": per_step * (total - step),
             }
-        )
-        if s.checkpoint_every and step % s.checkpoint_every == 0 and step < total:
-            save()
+            emit(event)
+            if run_log is not None:
+                run_log.log({f"train/{k}": event[k] for k in ("loss", "lr", "tokens_per_s", "epoch")}, step)
+            if step % spe == 0 and step < total:
+                run_eval()
+            if s.checkpoint_every and step % s.checkpoint_every == 0 and step < total:
+                save()
+        if step == total and not already_done:
+            run_eval()
+    finally:
+        if run_log is not None:
+            run_log.close()
     module.eval()
     if status == "cancelled" or step == total:
         save()

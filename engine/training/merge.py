@@ -51,7 +51,8 @@ def merge_adapters(
     import torch
     from peft import PeftModel
 
-    from engine.training.base import load_base_model
+    from engine.training.artifacts import relative_dirs
+    from engine.training.base import load_base_model, model_id, name_base_model
 
     if method not in METHODS:
         raise ConfigError(f"unknown merge method {method!r}; choose from {', '.join(METHODS)}")
@@ -73,11 +74,12 @@ def merge_adapters(
     out = Path(out_dir)
     if out.exists():
         shutil.rmtree(out)
+    name_base_model(pm, base, ["default"])
     pm.save_pretrained(str(out), selected_adapters=["default"])
     (out / "merge.json").write_text(
         json.dumps(
             {"method": method, "weights": weights, "density": density if method in _SPARSE else None,
-             "experts": [str(Path(d).resolve()) for d in expert_dirs], "base": base}
+             "experts": relative_dirs(expert_dirs, out), "base": model_id(base)}
         )
     )
     return out

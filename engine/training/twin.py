@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,47 +45,23 @@ import torch
 from torch import nn
 
 from engine.errors import ConfigError
-from engine.training.config import TrainSettings, _Dict
-from engine.training.hypernet import DisenLoRAModel, compose_lora_layers, load_experts
+from engine.training.artifacts import load_gating_state, read_config, relative_dirs
+from engine.training.composed import ComposedModel
+from engine.training.config import DEFAULT_SCALING, SHARED_METHODS, TrainSettings, TwinSettings
+from engine.training.hypernet import load_experts
 from engine.training.loop import LoopResult, Progress, ShouldStop
 from engine.training.router import Router, RouterSettings, router_train_settings, train_router
 
 CONFIG_FILE = "twin.json"
-ROUTER_FILE = "router.pt"
+ROUTER_FILE = "router.safetensors"
+FORMAT = "bdc-twin"
 BUILD_FILE = "modularisation.json"
 SHARED = "shared"
-SHARED_METHODS = ("linear", "ties")
-# the paper's released configuration merges the shared expert by task arithmetic, lambda 0.3
-DEFAULT_SCALING = {"linear": 0.3, "ties": 1.0}
+__all__ = ["DEFAULT_SCALING", "SHARED_METHODS", "TwinModel", "TwinSettings", "load_twin", "save_router", "train_twin"]
 
 
 def exclusive_name(k: int) -> str:
     return f"exclusive_{k}"
-
-
-@dataclass
-class TwinSettings(_Dict):
-    """How the shared expert is merged and how much rank each part keeps."""
-
-    shared: str = "linear"  # linear (task arithmetic) | ties
-    scaling: float | None = None  # lambda; None = DEFAULT_SCALING[shared]
-    density: float = 0.5  # TIES: fraction of each dW_k kept by magnitude
-    shared_rank: int | None = None  # None = K * r
-    exclusive_rank: int | None = None  # None = the experts' rank r
-
-    def __post_init__(self) -> None:
-        if self.shared not in SHARED_METHODS:
-            raise ConfigError(f"shared expert merge must be one of {', '.join(SHARED_METHODS)}, got {self.shared!r}")
-        if not 0.0 < self.density <= 1.0:
-            raise ConfigError(f"density must be in (0, 1], got {self.density}")
-        for name in ("shared_rank", "exclusive_rank"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ConfigError(f"{name} must be >= 1, got {v}")
-
-    @property
-    def lam(self) -> float:
-        return DEFAULT_SCALING[self.shared] if self.scaling is None else float(self.scaling)
 
 
 # ---- knowledge modularisation ------------------------------------------------------------
@@ -186,7 +161,7 @@ def build_twin_adapters(
     ``out_dir``; returns what was built (also written to ``modularisation.json``)."""
     from peft import LoraConfig
 
-    from engine.training.base import load_base_model
+    from engine.training.base import load_base_model, model_id, name_base_model
 
     if len(expert_dirs) < 2:
         raise ConfigError("Twin-Merging needs at least two expert adapters")
@@ -207,31 +182,27 @@ def build_twin_adapters(
     out = Path(out_dir)
     for adapter in new:
         shutil.rmtree(out / adapter, ignore_errors=True)
+    name_base_model(pm, base, new)
     pm.save_pretrained(str(out), selected_adapters=new)
-    info = {"experts": [str(Path(d).resolve()) for d in expert_dirs], "base": base, "twin": settings.to_dict(),
+    info = {"experts": relative_dirs(expert_dirs, out), "base": model_id(base), "twin": settings.to_dict(),
             "shared_rank": r_shared, "exclusive_rank": r_ex, "layers": len(parts)}
     (out / BUILD_FILE).write_text(json.dumps(info))
     return info
 
 
 # ---- dynamic merging ----------------------------------------------------------------------
-class TwinModel(DisenLoRAModel):
+class TwinModel(ComposedModel):
     """Base LM + shared adapter + K exclusive adapters, weighted per input by the router.
 
-    A DisenLoRAModel whose gates come from the router: ``gated``, ``folded``, ``forward``,
-    ``generate`` and ``adapters_disabled`` are inherited unchanged. Its own __init__ skips
-    DisenLoRAModel's (no hypernetwork or centroids; the composed adapters differ in rank).
+    A :class:`~engine.training.composed.ComposedModel` like DisenLoRA: gating, folding,
+    generation and persistence are the shared ones; only the gates come from the router.
     """
 
+    config_file = CONFIG_FILE
+    weights_file = ROUTER_FILE
+
     def __init__(self, peft_model: nn.Module, adapters: Sequence[str], router: Router):
-        nn.Module.__init__(self)
-        for p in peft_model.parameters():
-            p.requires_grad_(False)
-        self.peft_model = peft_model
-        layers = compose_lora_layers(peft_model, adapters)
-        self.layer_names = list(layers)
-        self._layers = list(layers.values())
-        self.adapters = list(adapters)
+        super().__init__(peft_model, adapters)
         self.router = router
         ranks = {tuple(layer.ranks) for layer in self._layers}
         if len(ranks) != 1:
@@ -242,6 +213,13 @@ class TwinModel(DisenLoRAModel):
         # gate slot -> adapter (0 = shared, k + 1 = exclusive k)
         owner = torch.repeat_interleave(torch.arange(len(self.ranks)), torch.tensor(self.ranks))
         self.register_buffer("slot_owner", owner, persistent=False)
+
+    @property
+    def gating(self) -> nn.Module:
+        return self.router
+
+    def gating_config(self) -> dict[str, Any]:
+        return router_config(self.router)
 
     def routing(self, embeddings: torch.Tensor) -> torch.Tensor:
         """Routing weights (B, K) for a batch of encodings (B, d)."""
@@ -257,20 +235,21 @@ class TwinModel(DisenLoRAModel):
         are per task, not per layer)."""
         return self.gate_for(self.routing(embeddings)).unsqueeze(1).expand(-1, len(self._layers), -1)
 
-    def save(self, out_dir: str | Path, *, config: dict[str, Any]) -> Path:  # type: ignore[override]
-        """The router and ``twin.json`` (the adapters were saved by the build)."""
-        return save_router(self.router, out_dir, config)
+
+def router_config(router: Router) -> dict[str, Any]:
+    """What rebuilds a router besides its weights (part of ``twin.json``)."""
+    return {"format": FORMAT, "router": router.settings.to_dict(), "k": router.k, "enc_dim": router.enc_dim}
 
 
-def save_router(router: Router, out_dir: str | Path, config: dict[str, Any]) -> Path:
-    """``router.pt`` + ``twin.json`` (``config`` plus the router's shape and settings)."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    torch.save(router.state_dict(), out / ROUTER_FILE)
-    (out / CONFIG_FILE).write_text(json.dumps(
-        {**config, "router": router.settings.to_dict(), "k": router.k, "enc_dim": router.enc_dim}
-    ))
-    return out
+def save_router(router: Router, out_dir: str | Path, meta: dict[str, Any]) -> Path:
+    """``router.safetensors`` + ``twin.json`` (``meta`` plus the router's shape and settings).
+
+    The router is trained without the LM, so this is the writer a fresh training uses;
+    :meth:`TwinModel.save` writes the same files from a loaded model."""
+    from engine.training.artifacts import save_gating
+
+    return save_gating(router, out_dir, {**meta, **router_config(router)},
+                       config_file=CONFIG_FILE, weights_file=ROUTER_FILE)
 
 
 def load_twin_adapters(base_model: nn.Module, path: str | Path, k: int) -> tuple[nn.Module, list[str]]:
@@ -293,17 +272,15 @@ def load_twin(
     path: str | Path, *, base: str | None = None, quant: str = "none", dtype: torch.dtype | None = None
 ) -> tuple[TwinModel, Any, dict[str, Any]]:
     """Load a trained twin folder: (model, tokenizer, its config)."""
-    from engine.training.base import load_base_model, load_tokenizer
+    from engine.training.base import load_base_model, load_tokenizer, resolve_base
 
     p = Path(path)
-    if not (p / CONFIG_FILE).is_file():
-        raise ConfigError(f"{p}: not a Twin-Merging folder (no {CONFIG_FILE}); run `bdc train twin`")
-    cfg = json.loads((p / CONFIG_FILE).read_text())
-    base = base or cfg["base"]
+    cfg = read_config(p, CONFIG_FILE, what="Twin-Merging", command="bdc train twin")
+    base = base or resolve_base(cfg["base"])
     tok = load_tokenizer(base)
     pm, names = load_twin_adapters(load_base_model(base, quant=quant, dtype=dtype), p, int(cfg["k"]))
     router = Router(int(cfg["enc_dim"]), int(cfg["k"]), RouterSettings.from_dict(cfg["router"]))
-    router.load_state_dict(torch.load(p / ROUTER_FILE, map_location="cpu"))
+    router.load_state_dict(load_gating_state(p, ROUTER_FILE))
     router.eval()
     model = TwinModel(pm, names, router)
     model.eval()
@@ -327,6 +304,7 @@ def train_twin(
     """Modularise the experts (skipped when ``out_dir`` already holds the same build),
     then train the router on the examples' inputs and cluster ids; on completion save
     ``router.pt`` + ``twin.json``. Resumable: router training uses the shared loop."""
+    from engine.training.base import model_id
     from engine.training.embedding import get_encoder
 
     twin = twin or TwinSettings()
@@ -342,7 +320,7 @@ def train_twin(
         raise ConfigError(f"{len(expert_dirs)} experts for {clusters['k']} clusters")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    wanted = {"experts": [str(Path(d).resolve()) for d in expert_dirs], "base": base, "twin": twin.to_dict()}
+    wanted = {"experts": relative_dirs(expert_dirs, out), "base": model_id(base), "twin": twin.to_dict()}
     build = json.loads((out / BUILD_FILE).read_text()) if (out / BUILD_FILE).is_file() else {}
     emit = progress or (lambda _e: None)
     if {k: build.get(k) for k in wanted} != wanted:
@@ -358,7 +336,7 @@ def train_twin(
     )
     if result.status == "done":
         save_router(model, out, {
-            "base": base, "encoder": getattr(enc, "name", enc_name), "experts": wanted["experts"],
+            "base": wanted["base"], "encoder": getattr(enc, "name", enc_name), "experts": wanted["experts"],
             "twin": twin.to_dict(), "shared_rank": build["shared_rank"], "exclusive_rank": build["exclusive_rank"],
             "metrics": metrics, "losses": result.losses, "train": train.to_dict(),
         })

@@ -90,6 +90,25 @@ def test_unfold_restores_base_weights_exactly(composed):
         assert torch.equal(p, before[n]), n
 
 
+def test_weight_fold_writes_one_reused_buffer_and_never_the_original(composed):
+    """The fold is W0 + dW computed into a buffer the layer keeps; the original weight
+    tensor is never written, and unfolding points back at it (no copy either way)."""
+    model, _ = composed
+    layer = model.layers[0]
+    w = layer.base_layer.weight
+    original, before = w.data_ptr(), w.detach().clone()
+    seen = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        g = torch.rand(len(model.layers), layer.k, layer.r)
+        with model.folded(g) as mode:
+            assert mode == "weight"
+            seen.append(w.data_ptr())
+            torch.testing.assert_close(w.detach(), before + layer.delta_weight(g[0].reshape(-1)))
+        assert w.data_ptr() == original and torch.equal(w.detach(), before)
+    assert seen[0] == seen[1] != original
+
+
 def test_generate_batch_of_one_and_mixed(composed):
     model, tok = composed
     ids = tok(["def f(x):"], return_tensors="pt")["input_ids"]
@@ -98,3 +117,21 @@ def test_generate_batch_of_one_and_mixed(composed):
     b = model.generate(ids, emb, fold="none", max_new_tokens=5, do_sample=False, pad_token_id=tok.pad_token_id)
     assert torch.equal(a, b)
     assert a.shape[1] == ids.shape[1] + 5 or a[0, -1] == tok.eos_token_id
+
+
+def test_disenlora_and_twin_share_one_composed_base():
+    """One model part for both methods (peft's config / layer / model split): each
+    subclass supplies only where its gates come from; gating, folding, generation and
+    saving are the base's, with one signature."""
+    import inspect
+
+    from engine.training.composed import ComposedModel
+    from engine.training.hypernet import DisenLoRAModel
+    from engine.training.twin import TwinModel
+
+    for cls in (DisenLoRAModel, TwinModel):
+        assert issubclass(cls, ComposedModel)
+        shared = {"gated", "folded", "adapters_disabled", "forward", "generate", "save"}
+        assert not shared & set(vars(cls)), cls
+        assert {"gates", "gating", "gating_config", "config_file", "weights_file"} <= set(vars(cls))
+        assert "super().__init__(peft_model, adapters)" in inspect.getsource(cls.__init__)

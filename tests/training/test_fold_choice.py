@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from engine.errors import ConfigError
-from engine.training import hypernet
+from engine.training import composed as composed_model
 from engine.training.hypernet import build_disenlora
 
 
@@ -39,7 +39,7 @@ def test_auto_fold_depends_on_length_and_all_folds_agree(composed, monkeypatch):
     emb = torch.randn(1, model.centroids.shape[1])
     seen = _spy(model, monkeypatch)
     kw = dict(do_sample=False, pad_token_id=tok.pad_token_id)
-    monkeypatch.setattr(hypernet, "FOLD_WEIGHTS_MIN_TOKENS", 6)
+    monkeypatch.setattr(composed_model, "FOLD_WEIGHTS_MIN_TOKENS", 6)
     ref = model.generate(ids, emb, fold="none", max_new_tokens=6, min_new_tokens=6, **kw)
     assert seen == []
     outs = {f: model.generate(ids, emb, fold=f, max_new_tokens=6, min_new_tokens=6, **kw)

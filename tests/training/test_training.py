@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,9 +66,17 @@ def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_b
     dirs = train_experts(tiny_base, exs, clusters, tmp_path / "experts", lora=LORA,
                          train=TrainSettings(max_steps=3, batch_size=4, lr=5e-3, max_length=64))
     assert [d.name for d in dirs] == ["expert_0", "expert_1"]
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
     for d in dirs:
         assert (d / "adapter_config.json").is_file()
         assert json.loads((d / "training.json").read_text())["n_examples"] == 8
+        # plain peft: the base model the adapter names, then PeftModel.from_pretrained
+        named = PeftConfig.from_pretrained(str(d)).base_model_name_or_path
+        assert named == str(Path(tiny_base).resolve())
+        pm = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(named), str(d))
+        assert any("lora_B" in n and p.abs().sum() > 0 for n, p in pm.named_parameters())
 
     class KeywordEncoder:  # input "task j" -> near centroid j
         name = "kw"
@@ -114,3 +123,17 @@ def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_b
     assert model.hypernet.head.weight.abs().sum() > 0
     g = model.gates(torch.tensor(KeywordEncoder().encode(["task 0", "task 1"])))
     assert not torch.allclose(g[0], g[1])
+
+
+def test_held_out_examples_never_train_and_their_loss_is_evaluated_each_epoch(tiny_base, tmp_path):
+    from engine.training.loop import split_held_out
+
+    tr, ev = split_held_out(12, 0.25, seed=0)
+    assert len(ev) == 3 and sorted(tr + ev) == list(range(12)) and not set(tr) & set(ev)
+    assert split_held_out(12, 0.0, seed=0) == (list(range(12)), [])
+    events: list[dict] = []
+    res = train_adapter(tiny_base, _examples(12), tmp_path / "sft", lora=LORA, name="sft", progress=events.append,
+                        train=TrainSettings(epochs=2, batch_size=3, lr=5e-3, max_length=64, eval_fraction=0.25))
+    assert res.status == "done" and res.total == 6  # 9 training examples, 3 per step, 2 epochs
+    evals = [e for e in events if e["event"] == "eval"]
+    assert [e["step"] for e in evals] == [3, 6] and all(e["adapter"] == "sft" and e["loss"] > 0 for e in evals)

@@ -155,7 +155,7 @@ def test_router_learns_separable_clusters(tmp_path):
 def test_save_and_load_round_trip(tiny_base, tiny_experts, tmp_path):
     build_twin_adapters(tiny_base, tiny_experts, tmp_path, TwinSettings())
     model = _twin_model(tiny_base, tmp_path, _sharp_router())
-    model.save(tmp_path, config={"base": tiny_base, "encoder": "base"})
+    model.save(tmp_path, {"base": tiny_base, "encoder": "base"})
     loaded, _, cfg = load_twin(tmp_path, dtype=torch.float32)
     assert cfg["k"] == K and cfg["encoder"] == "base"
     emb, ids = torch.randn(2, 8), torch.randint(3, 100, (2, 5))
@@ -189,14 +189,15 @@ def test_train_twin_from_the_cli_then_eval_solver(twin_artifacts, tiny_base, bdc
     data, out = twin_artifacts
     db = bdc_home / "bdc.db"
     args = ["--db", str(db), "train", "twin", str(data), "--out", str(out), "--base", tiny_base, "--epochs", "4",
-            "--batch-size", "4", "--shared", "ties"]
+            "--batch-size", "4", "--shared", "ties", "--report-to", "tensorboard"]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "twin: done at step 16/16; router accuracy" in res.output
     twin = out / "twin"
-    for f in ("twin.json", "router.pt", "shared/adapter_config.json", "exclusive_0/adapter_model.safetensors",
+    for f in ("twin.json", "router.safetensors", "shared/adapter_config.json", "exclusive_0/adapter_model.safetensors",
               "exclusive_1/adapter_config.json"):
         assert (twin / f).is_file(), f
+    assert list((twin / "logs" / "twin").glob("events.out.tfevents.*"))  # the router's loss/lr/accuracy
     cfg = json.loads((twin / "twin.json").read_text())
     assert cfg["twin"]["shared"] == "ties" and cfg["exclusive_rank"] == 4 and cfg["metrics"]["n_val"] == 4
     # run again: the build is reused and the finished router loop returns at once
