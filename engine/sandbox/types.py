@@ -52,8 +52,9 @@ def excerpt(text: str | None, n: int = EXCERPT) -> str | None:
 @dataclass
 class TestResult:
     verdict: Verdict
-    time_s: float = 0.0
+    time_s: float = 0.0  # wall clock of the test
     peak_memory_kb: int = 0
+    cpu_s: float = 0.0  # CPU time the program used (tells a loaded machine from a slow program)
     error_type: str | None = None
     stderr_excerpt: str = ""
     expected: str | None = None
