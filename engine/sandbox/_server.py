@@ -432,11 +432,85 @@ def _serve_assert(job: dict[str, Any], code: Any) -> None:
     return None
 
 
+# ----------------------------------------------------------------------------- checker
+class CheckerProcess:
+    """The trusted checker (``_checker.serve``), forked once and reused for every assert test.
+
+    Jobs go over a unix socket with the test's two channel fds attached (``SCM_RIGHTS``);
+    reports come back framed with the job's sequence number, so a late report of an earlier
+    test can never be taken for the current one. The server stops it whenever a report is
+    missing, which means a stuck checker is never handed the next test."""
+
+    def __init__(self) -> None:
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            ours.close()
+            _checker.serve(_channel, theirs)
+        theirs.close()
+        # blocking (no timeout: Python would then wait before each MSG_DONTWAIT read): a job is
+        # only ever sent to an idle checker, which reads it at once
+        ours.setblocking(True)
+        self.pid, self.sock, self.pidfd = pid, ours, os.pidfd_open(pid)
+        self.seq = 0
+        self.buf = b""
+
+    def alive(self) -> bool:
+        return not select.select([self.pidfd], [], [], 0)[0]
+
+    def submit(self, job: dict[str, Any], fds: list[int]) -> int:
+        import socket
+
+        self.seq += 1
+        body = json.dumps(job).encode()
+        socket.send_fds(self.sock, [struct.pack(">II", self.seq, len(body))], fds)
+        self.sock.sendall(body)
+        return self.seq
+
+    def report(self, seq: int) -> bytes | None:
+        """The framed report of job ``seq`` when it has arrived whole (earlier ones dropped)."""
+        import socket
+
+        while True:
+            try:
+                chunk = self.sock.recv(1 << 16, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                return None
+            if not chunk:
+                break
+            self.buf += chunk
+        while len(self.buf) >= 8:
+            got, n = struct.unpack(">II", self.buf[:8])
+            if len(self.buf) < 8 + n:
+                return None
+            frame, self.buf = self.buf[4:8 + n], self.buf[8 + n:]
+            if got == seq:
+                return frame  # 4-byte length + body: what ``_channel.unframe`` reads
+        return None
+
+    def stop(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            pass
+        self.sock.close()
+        os.close(self.pidfd)
+
+
 # ----------------------------------------------------------------------------- server
 class Server:
     def __init__(self, in_fd: int, out_fd: int, cfg: dict[str, Any]) -> None:
         self.in_fd, self.out_fd, self.cfg = in_fd, out_fd, cfg
         self.pid1 = os.getpid() == 1
+        self.checker: CheckerProcess | None = None  # started at the first assert-style test
 
     def run_test(self, job: dict[str, Any], stdin: str) -> dict[str, Any]:
         lim = job["limits"]
@@ -455,9 +529,9 @@ class Server:
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
         checked = job["style"] == "assert"
-        if checked:  # child <-> checker call channel; the checker reports on rep_w
+        if checked:  # child <-> checker call channel (the checker reports on its own socket)
             call_r, call_w = os.pipe()
-            rep_r, rep_w = os.pipe()
+            checker = self._checker_ready()
         t0 = time.perf_counter()
         pid = os.fork()
         if pid == 0:
@@ -467,26 +541,34 @@ class Server:
             _child(job, (mfd, out_w, err_w, res_w, call_r) if checked else (mfd, out_w, err_w, res_w), self.cfg)
         for fd in (mfd, out_w, err_w, res_w) + ((call_r,) if checked else ()):
             os.close(fd)
-        checker = None
+        report: bytes | None = None
         if checked:
-            checker = os.fork()
-            if checker == 0:
-                _checker.run(_channel, job, call_w, res_r, rep_w)
-            for fd in (call_w, res_r, rep_w):
-                os.close(fd)
-            res_r = rep_r  # the server reads the checker's report, never the child's channel
-        bufs: dict[int, list[bytes]] = {out_r: [], err_r: [], res_r: []}
-        sizes = {out_r: 0, err_r: 0, res_r: 0}
+            try:
+                seq = checker.submit(job, [call_w, res_r])
+            except OSError:
+                seq = -1  # no checker: the test fails as CheckerError (and the worker is checked)
+            os.close(call_w)
+            os.close(res_r)  # only the checker reads the child's channel
+            res_r = -1
+        bufs: dict[int, list[bytes]] = {out_r: [], err_r: []}
+        if not checked:
+            bufs[res_r] = []
+        sizes = {fd: 0 for fd in bufs}
         over = False
         timed_out = False
-        pidfd = os.pidfd_open(checker if checker else pid)  # the test ends when this one exits
+        pidfd = os.pidfd_open(pid)
         poller = select.poll()
         for fd in bufs:
             os.set_blocking(fd, False)
             poller.register(fd, select.POLLIN)
-        poller.register(pidfd, select.POLLIN)
+        if checked:  # the test ends with the checker's report (or the checker's death)
+            if seq >= 0:
+                poller.register(checker.sock.fileno(), select.POLLIN)
+                poller.register(checker.pidfd, select.POLLIN)
+        else:
+            poller.register(pidfd, select.POLLIN)
         deadline = t0 + lim["timeout_s"]
-        exited = False
+        exited = checked and seq < 0
         while not exited:
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -496,16 +578,22 @@ class Server:
                 if fd == pidfd:
                     exited = True
                     continue
+                if checked and fd == checker.sock.fileno():
+                    report = checker.report(seq)
+                    exited = exited or report is not None
+                    continue
+                if checked and fd == checker.pidfd:
+                    exited = True
+                    continue
                 if self._drain(fd, bufs, sizes, cap):
                     poller.unregister(fd)
-                if sizes[out_r] > cap or sizes[res_r] > cap or sizes[err_r] > cap:
+                if any(n > cap for n in sizes.values()):
                     over = True
             if over:
                 break
-        if checker:
-            if not exited:
-                self._kill(checker)
-            os.waitpid(checker, 0)
+        if checked:
+            if report is None:  # late, dead or cut short: never reuse a checker in that state
+                self._checker_stop()
             exited = False  # the program itself is done for once the checker is
         if not exited:
             self._kill(pid)
@@ -515,7 +603,7 @@ class Server:
         for fd in bufs:
             if not over:
                 self._drain(fd, bufs, sizes, cap)
-                if sizes[out_r] > cap or sizes[res_r] > cap or sizes[err_r] > cap:
+                if any(n > cap for n in sizes.values()):
                     over = True
             os.close(fd)
         self._cleanup(workdir)
@@ -528,9 +616,54 @@ class Server:
             "over": over,
             "stdout": b"".join(bufs[out_r]),
             "stderr": b"".join(bufs[err_r]),
-            "result": b"".join(bufs[res_r]),
+            "result": (report or b"") if checked else b"".join(bufs[res_r]),
             "checked": checked,
         }
+
+    def _kill_leftovers(self) -> None:
+        """Kill and reap every process of the namespace but pid 1 and the checker.
+
+        ``kill(-1)`` would take the checker too; so leftovers are killed by pid, rescanning
+        until none is left. Should that not converge (a fork bomb outrunning the scan), the
+        checker is stopped and ``kill(-1)`` ends everything at once."""
+        spare = {"1"} | ({str(self.checker.pid)} if self.checker else set())
+        for attempt in range(200):
+            left = [int(p) for p in os.listdir("/proc") if p.isdigit() and p not in spare]
+            if not left:
+                return
+            if attempt == 100:
+                self._checker_stop()
+                spare = {"1"}
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except OSError:
+                    pass
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except OSError:
+                    pass
+            while True:  # reap what has died (our children, and orphans re-parented to us)
+                try:
+                    pid, _ = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    break
+                if pid == 0:
+                    break
+            time.sleep(0.0005 if attempt < 10 else 0.005)
+
+    def _checker_ready(self) -> "CheckerProcess":
+        """The worker's trusted checker process, started (again) when there is none alive."""
+        if self.checker is not None and not self.checker.alive():
+            self._checker_stop()
+        if self.checker is None:
+            self.checker = CheckerProcess()
+        return self.checker
+
+    def _checker_stop(self) -> None:
+        if self.checker is not None:
+            self.checker.stop()
+            self.checker = None
 
     @staticmethod
     def _drain(fd: int, bufs: dict[int, list[bytes]], sizes: dict[int, int], cap: int) -> bool:
@@ -560,18 +693,8 @@ class Server:
     def _cleanup(self, workdir: str) -> None:
         if self.pid1:
             # anything still alive in this namespace is a leftover of the test: kill it all
-            if any(p.isdigit() and p != "1" for p in os.listdir("/proc")):
-                try:
-                    os.kill(-1, signal.SIGKILL)
-                except OSError:
-                    pass
-            while True:
-                try:
-                    pid, _ = os.waitpid(-1, os.WNOHANG)
-                except ChildProcessError:
-                    break
-                if pid == 0:
-                    time.sleep(0.001)
+            # (all but the trusted checker, which is reused: see ``_kill_leftovers``)
+            self._kill_leftovers()
         _rmtree(workdir)
         if self.cfg.get("private_tmp"):
             for d in self.cfg["private_tmp"]:
