@@ -200,17 +200,11 @@ def _free_names(code: str) -> set[str]:
 
 
 def _import_trusted(name: Any) -> Any:
-    """A module the program has under some name: the checker's own copy, stdlib/loaded only."""
-    if type(name) is not str or not all(p.isidentifier() for p in name.split(".")):
-        return None
-    if name in sys.modules or name.split(".")[0] in sys.stdlib_module_names:
-        import importlib
-
-        try:
-            return importlib.import_module(name)
-        except Exception:  # noqa: BLE001
-            return None
-    return None
+    """A module the program has under some name (MBPP tests use ``math`` that only the
+    solution imports): the checker's own copy, and only one it has loaded already. The name
+    comes from the program, so nothing is imported on its word (``antigravity`` would start a
+    browser)."""
+    return sys.modules.get(name) if type(name) is str else None
 
 
 class Unusable:

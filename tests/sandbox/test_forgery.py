@@ -198,3 +198,26 @@ async def test_program_never_sees_the_test(sb):
     r = await sb.run(prog, assert_problem("f", setup="SECRET_SETUP = 1"),
                       [T("assert candidate() == 'clean'  # SECRET_x")] * 2)
     assert r.passed, r.summary
+
+
+async def test_program_cannot_make_the_checker_import_a_module(sb):
+    # the program claims its names are the module "antigravity" (importing it opens a browser):
+    # the checker only takes modules it has loaded already
+    prog = ("import math, sys\n"
+            "for m in list(sys.modules.values()):\n"
+            "    if hasattr(m, '_describe') and hasattr(m, 'serve'):\n"
+            "        m._describe = lambda ch, ns, names: [[n, 'module', 'antigravity'] for n in names]\n"
+            "def f():\n    return 2\n")
+    r = await sb.run(prog, assert_problem("f"), [T("assert candidate() == 2 and math.sqrt(4) == 2")])
+    assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "NotPlainData", r.summary
+    r = await sb.run("import math\ndef f():\n    return 2\n", assert_problem("f"),
+                     [T("assert candidate() == 2 and math.sqrt(4) == 2")])
+    assert r.passed, r.summary  # math, loaded by the checker already, is its own copy
+
+
+async def test_checker_outlives_tests_but_not_a_stuck_one(sb):
+    prog = "import time\ndef f(x):\n    if x:\n        time.sleep(5)\n    return 1\n"
+    r = await sb.run(prog, assert_problem("f"), [T("assert candidate(1) == 1"), T("assert candidate(0) == 1"),
+                                                 T("assert candidate(0) == 2")],
+                     limits=SandboxLimits(timeout_s=0.5))
+    assert r.verdicts == [Verdict.TIME_LIMIT, Verdict.PASSED, Verdict.WRONG_ANSWER], r.summary
