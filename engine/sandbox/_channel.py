@@ -197,7 +197,8 @@ def send(fd: int, obj: Any) -> None:
         view = view[os.write(fd, view):]
 
 
-def _read_exact(fd: int, n: int) -> bytes | None:
+def read_exact(fd: int, n: int) -> bytes | None:
+    """``n`` bytes from ``fd``, or ``None`` at end of file."""
     chunks, left = [], n
     while left:
         b = os.read(fd, min(left, 1 << 20))
@@ -210,13 +211,13 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 def recv(fd: int, cap: int) -> Any | None:
     """One framed message; ``None`` at end of file; ``ChannelError`` past ``cap`` bytes."""
-    head = _read_exact(fd, 4)
+    head = read_exact(fd, 4)
     if head is None:
         return None
     (n,) = struct.unpack(">I", head)
     if n > cap:
         raise ChannelError(f"message of {n} bytes is over the {cap}-byte cap")
-    body = _read_exact(fd, n)
+    body = read_exact(fd, n)
     if body is None:
         return None
     return loads(body)

@@ -21,6 +21,12 @@ The server enforces the wall clock with a pidfd, caps output, reaps with ``wait4
 RSS), kills every leftover process of the namespace (``kill(-1)`` from pid 1), removes the
 directory and compares the answer.
 
+Verdicts (see the README's Verdicts section): for assert-style tests the assertions run in
+a trusted checker process (``_checker``, one per worker, reused), which calls the program in
+the child over a plain-data channel (``_channel``, ``_callee``); for stdio and call tests the
+child's status message is schema-checked (``_channel.parse_status``). Either way the server
+decides, from what it observed itself plus that one validated message.
+
 Messages on the pipes are length-prefixed (4 bytes, big endian) UTF-8 JSON.
 """
 
@@ -95,25 +101,14 @@ _STATE: dict[str, Any] = {}
 
 # ----------------------------------------------------------------------------- framing
 def read_msg(fd: int) -> Any | None:
-    head = _read_exact(fd, 4)
+    head = _channel.read_exact(fd, 4)
     if head is None:
         return None
     (n,) = struct.unpack(">I", head)
-    body = _read_exact(fd, n)
+    body = _channel.read_exact(fd, n)
     if body is None:
         return None
     return json.loads(body)
-
-
-def _read_exact(fd: int, n: int) -> bytes | None:
-    chunks, left = [], n
-    while left:
-        b = os.read(fd, min(left, 1 << 20))
-        if not b:
-            return None
-        chunks.append(b)
-        left -= len(b)
-    return b"".join(chunks)
 
 
 def write_msg(fd: int, obj: Any) -> None:

@@ -290,6 +290,9 @@ class Sandbox:
             "baseline_rss_kb": h.get("baseline_rss_kb"),
             "stdlib_readable_by_user": h.get("stdlib_readable", True),
             "mount_error": h.get("mount_error"),
+            "verdicts": "decided by the server; assert style by a trusted checker process "
+                        "(plain-data calls into the program); stdio/call status schema-checked",
+            "dataset_time_factor": lim["dataset_time_factor"],
         }
 
     # ------------------------------------------------------------------ running
