@@ -60,10 +60,11 @@ _PLAIN = frozenset({type(None), bool, int, float, complex, str, bytes, list, tup
 def _coerce(value: Any) -> Any:
     """The plain value a near-plain one stands for (the callee side only).
 
-    ``bool``/``int``/``float``/``str``/``bytes``/container subclasses (IntEnum, namedtuple,
-    OrderedDict, Counter, defaultdict) and ``numbers`` ABCs (numpy scalars) become their base
-    type, as ``==`` against plain data mostly treats them; whatever a subclass overrides
-    (``__eq__`` above all) is left behind on the untrusted side."""
+    Subclasses of the plain types (IntEnum, namedtuple, OrderedDict, Counter, defaultdict)
+    become their base type, as ``==`` against plain data mostly treats them; whatever a
+    subclass overrides (``__eq__`` above all) is left behind on the untrusted side. Other
+    ``numbers.Integral`` values become ``int`` (exact), and numpy scalars (``np.bool_``,
+    ``np.float32``) their own ``.item()``. Nothing inexact: a ``Fraction`` stays not plain."""
     import numbers
 
     for base in (bool, int, float, complex, str, bytes, tuple, list, dict, frozenset, set):
@@ -71,11 +72,12 @@ def _coerce(value: Any) -> Any:
             return base(value)
     if isinstance(value, numbers.Integral):
         return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, numbers.Complex):
-        return complex(value)
-    raise NotPlainData(type(value).__name__)
+    t = type(value)
+    if t.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and callable(getattr(value, "item", None)):
+        item = value.item()
+        if type(item) in (bool, int, float, complex, str, bytes):
+            return item
+    raise NotPlainData(t.__name__)
 
 
 def to_wire(value: Any, depth: int = 0, lenient: bool = False) -> Any:

@@ -139,3 +139,15 @@ def test_status_schema_keeps_known_fields_only():
     big = json.dumps({"status": "ok", "value": "x" * 2000}).encode()
     assert ch.parse_status(big, 1000)["status"] == "bad_result"
     assert ch.parse_status(json.dumps({"status": "error", "error_type": "Exit(3)"}).encode(), 1000)["error_type"] == "Exit(3)"
+
+
+def test_numpy_scalars_cross_as_their_python_value():
+    np = pytest.importorskip("numpy")
+    got = ch.from_wire(ch.to_wire([np.bool_(True), np.int64(3), np.float32(0.5), np.float64(1.5)], lenient=True))
+    assert got == [True, 3, 0.5, 1.5] and [type(x) for x in got] == [bool, int, float, float]
+    with pytest.raises(ch.NotPlainData):
+        ch.to_wire(np.arange(3), lenient=True)  # an array is not plain data (its == is elementwise)
+    from fractions import Fraction
+
+    with pytest.raises(ch.NotPlainData):
+        ch.to_wire(Fraction(1, 3), lenient=True)  # no inexact conversion
