@@ -878,6 +878,7 @@ class Server:
         while True:
             req = read_msg(self.in_fd)
             if req is None:
+                self._checker_stop()
                 return
             try:
                 resp = self.handle(req)
