@@ -68,7 +68,10 @@ def _call(ch: Any, ns: dict[str, Any], msg: list[Any], print_exc: Callable[[Base
         fn = _resolve(ns, target)
         value = fn(*args, **kwargs)
     except BaseException as e:  # noqa: BLE001 - the candidate's own failure, reported by name
-        print_exc(e)
+        try:
+            print_exc(e)
+        except BaseException:  # noqa: BLE001 - an exception that cannot even be printed
+            pass
         try:
             message = str(e)[:500]
         except BaseException:  # noqa: BLE001 - a hostile __str__
@@ -112,8 +115,11 @@ def serve(ch: Any, ns: dict[str, Any], req_fd: int, resp_fd: int, cap: int,
 
 def report_load_failure(ch: Any, resp_fd: int, kind: str, e: BaseException) -> None:
     """The program did not run to its end (syntax error, exception, SystemExit)."""
-    msg = ["syntax_error", type(e).__name__] if kind == "syntax_error" else \
-        ["load_error", type(e).__name__, "".join(traceback.format_exception_only(type(e), e))[-500:]]
+    try:
+        text = "".join(traceback.format_exception_only(type(e), e))[-500:]
+    except BaseException:  # noqa: BLE001 - an exception that cannot be printed
+        text = ""
+    msg = ["syntax_error", type(e).__name__] if kind == "syntax_error" else ["load_error", type(e).__name__, text]
     try:
         ch.send(resp_fd, msg)
     except OSError:

@@ -40,6 +40,13 @@ REPR_MAX = 2000
 _ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*(\(-?\d{1,6}\))?\Z")
 
 
+def short_name(v: Any) -> str | None:
+    """``v`` when it is a short exception-like name (``ValueError``, ``Exit(3)``), else None."""
+    if type(v) is str and len(v) <= ERROR_TYPE_MAX and _ERROR_TYPE.match(v):
+        return v
+    return None
+
+
 class ChannelError(Exception):
     """A message that is not well-formed plain data (or too big, or too deep)."""
 
@@ -280,7 +287,7 @@ def parse_status(raw: bytes, cap: int) -> dict[str, Any] | None:
     out: dict[str, Any] = {"status": status}
     et = msg.get("error_type")
     if et is not None:
-        if type(et) is not str or len(et) > ERROR_TYPE_MAX or not _ERROR_TYPE.match(et):
+        if short_name(et) is None:
             return _bad(f"error_type is not a short name ({type(et).__name__})")
         out["error_type"] = et
     for key, limit in (("message", MESSAGE_MAX), ("repr", REPR_MAX)):

@@ -63,8 +63,8 @@ class ChannelFailure(BaseException):
 
 
 def _exception_for(ch: Any, type_name: Any, message: Any) -> BaseException:
-    name = type_name if type(type_name) is str and ch._ERROR_TYPE.match(type_name) else "Exception"
-    msg = message if type(message) is str else ""
+    name = ch.short_name(type_name) or "Exception"
+    msg = message[:500] if type(message) is str else ""
     cls = getattr(builtins, name, None)
     if isinstance(cls, type) and issubclass(cls, Exception) and cls is not Exception:
         try:
@@ -144,7 +144,8 @@ class Remote:
                       "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
             return Unusable(link, reason, truth=reply[2] if type(reply[2]) is bool else None)
         if kind != "ok" or len(reply) != 3:
-            raise link.fail("channel_error", f"unexpected reply {kind[:20]!r} to a call")
+            detail = f": {str(reply[1:])[:300]}" if kind == "internal" else ""
+            raise link.fail("channel_error", f"unexpected reply {kind[:20]!r} to a call{detail}")
         try:
             value = ch.from_wire(reply[1])
             after = None if reply[2] is None else ch.from_wire(reply[2])
@@ -306,7 +307,7 @@ def _first_message(ch: Any, link: Link) -> dict[str, Any] | None:
         first = None
     if type(first) is not list or not first:
         return {"status": "candidate_gone"}
-    name = first[1] if len(first) > 1 and type(first[1]) is str and ch._ERROR_TYPE.match(first[1]) else None
+    name = ch.short_name(first[1]) if len(first) > 1 else None
     if first[0] == "internal":  # the child's sandbox setup failed before the program ran
         return {"status": "internal", "error_type": name or "SandboxSetup",
                 "message": str(first[2] if len(first) > 2 else "")[:500]}

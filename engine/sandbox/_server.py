@@ -329,10 +329,16 @@ def _child(job: dict[str, Any], fds: tuple[int, ...], cfg: dict[str, Any]) -> No
 
 
 def _print_user_exc(e: BaseException) -> None:
-    tb = e.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    traceback.print_exception(type(e), e, tb)
+    """The program's traceback on its stderr (frames of this file left out). Never raises:
+    an exception that cannot be printed (no ``__module__``, a hostile ``__str__``) must not
+    turn into a sandbox fault."""
+    try:
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb)
+    except BaseException:  # noqa: BLE001
+        pass
 
 
 def _exit_status(e: SystemExit) -> dict[str, Any]:

@@ -180,11 +180,19 @@ async def test_hostile_replies_are_refused_cleanly(sb):
         "bad_len": "import os\ndef f():\n    os.write(3, b'\\xff\\xff\\xff\\xff')\n    return 1\n",
         "exc_str": ("class E(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
                     "def f():\n    raise E()\n"),
+        "long_name": "def f():\n    raise type('E' * (6 << 20), (Exception,), {})('x' * (6 << 20))\n",
+        "forged_raise": ("import os, struct, json\ndef f():\n"
+                         "    b = json.dumps(['raise', {'a': 1}, ['m'] * 10]).encode()\n"
+                         "    os.write(3, struct.pack('>I', len(b)) + b)\n    import time\n    time.sleep(5)\n"),
     }
     for kind, prog in progs.items():
         r = await sb.run(prog, prob, [T("assert candidate() == 1")] * 2, limits=limits)
         assert len(r.results) == 2 and not any(x.passed for x in r.results), (kind, r.summary)
-        assert all(x.error_type != "SandboxError" for x in r.results), (kind, r.summary)
+        assert all(x.error_type != "SandboxError" and len(x.error_type or "") <= 100 for x in r.results), kind
+        assert all(len(x.stderr_excerpt) < 5000 for x in r.results), kind
+    # under the default 16 MB cap the 6 MB exception name crosses, and is not taken as a name
+    r = await sb.run(progs["long_name"], prob, [T("assert candidate() == 1")])
+    assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "Exception", r.summary
 
 
 async def test_program_never_sees_the_test(sb):

@@ -161,3 +161,15 @@ async def test_codecontests_time_limit_is_scaled_and_rerun_once(sb):
     r = await sb.run("import time\ntime.sleep(1.0)\nprint(1)\n", prob, [T("", "1")],
                      limits=SandboxLimits(timeout_s=2.0, dataset_time_factor=None))
     assert r.passed, r.summary
+
+
+async def test_unprintable_exceptions_are_the_programs_fault(sb):
+    # type() in a namespace without __name__ gives a class without __module__: printing the
+    # traceback fails; that must stay the program's runtime error, not a sandbox fault
+    prog = "E = type('E', (Exception,), {})\ndef f():\n    raise E('x')\n"
+    r = await sb.run(prog + "f()\n", assert_problem("f"), [T("assert candidate() == 1")])
+    assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "E", r.summary
+    r = await sb.run(prog, assert_problem("f"), [T("assert candidate() == 1")])
+    assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "E", r.summary
+    r = await sb.run(prog + "f()\n", stdio_problem(), [T("", "1")])
+    assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "E", r.summary
