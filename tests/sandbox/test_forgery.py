@@ -229,3 +229,4 @@ async def test_checker_outlives_tests_but_not_a_stuck_one(sb):
                                                  T("assert candidate(0) == 2")],
                      limits=SandboxLimits(timeout_s=0.5))
     assert r.verdicts == [Verdict.TIME_LIMIT, Verdict.PASSED, Verdict.WRONG_ANSWER], r.summary
+
