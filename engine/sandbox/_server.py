@@ -545,7 +545,8 @@ class Server:
         report: bytes | None = None
         if checked:
             try:
-                seq = checker.submit(job, [call_w, res_r])
+                # the checker needs the test, never the program
+                seq = checker.submit({k: v for k, v in job.items() if k != "program"}, [call_w, res_r])
             except OSError:
                 seq = -1  # no checker: the test fails as CheckerError (and the worker is checked)
             os.close(call_w)
