@@ -78,6 +78,19 @@ def _describe_user(requested: str, active: str | None) -> str:
     return active
 
 
+# results that are the worker's fault, never the program's: the worker is health-checked and
+# the request run once more (SandboxSetup: the child failed before the program started;
+# SandboxJudge/CheckerError: the trusted side failed)
+WORKER_FAULTS = frozenset({"SandboxSetup", "SandboxJudge", "CheckerError"})
+HEALTH_REQUEST: dict[str, Any] = {
+    "program": "import os\nassert os.listdir('.') == [], os.listdir('.')\nopen('h', 'w').write('x')\n"
+               "print(int(input()) * 2)\n",
+    "style": "stdio", "entry_point": None, "fn_name": None, "test_setup": "", "trusted_prelude": "",
+    "tests": [{"input": "21\n", "output": "42\n"}],
+    "limits": SandboxLimits(timeout_s=10.0).to_dict(),
+}
+
+
 class WorkerError(RuntimeError):
     """The worker process died or broke the protocol."""
 
@@ -282,6 +295,9 @@ class Sandbox:
             "preloaded_modules": h.get("preloaded"),
             "baseline_rss_kb": h.get("baseline_rss_kb"),
             "stdlib_readable_by_user": h.get("stdlib_readable", True),
+            "verdicts": "decided by the server; assert style by a trusted checker process "
+                        "(plain-data calls into the program); stdio/call status schema-checked",
+            "dataset_time_factor": lim["dataset_time_factor"],
         }
 
     # ------------------------------------------------------------------ running
@@ -293,41 +309,70 @@ class Sandbox:
             "entry_point": problem.entry_point,
             "fn_name": problem.fn_name,
             "test_setup": problem.test_setup,
+            # assert style: the dataset's prompt is trusted text; the checker takes helpers
+            # (HumanEval/32's poly) from it, never from the program
+            "trusted_prelude": problem.starter_code if problem.style == TestStyle.ASSERT else "",
             "tests": [{"input": t.input, "output": t.output} for t in tests],
             "limits": limits.to_dict(),
         }
 
     async def run(self, program: str, problem: Problem, tests: Iterable[TestCase],
                   limits: SandboxLimits | None = None) -> ExecutionResult:
+        """Run ``program`` on ``tests``; one verdict per test, in order.
+
+        A problem's own time limit (``problem.meta["time_limit_s"]``, CodeContests) replaces
+        ``timeout_s`` scaled by ``limits.dataset_time_factor``. When a result shows a fault
+        of the worker rather than of the program (``WORKER_FAULTS``), or the worker broke, the
+        worker must pass a health check (a tiny known program) or is replaced, and the
+        request is run once more."""
         tests = list(tests)
         if not tests:
             return ExecutionResult([])
         if self._idle is None:
             await self.start()
         assert self._idle is not None
-        limits = limits or self.limits
+        limits = (limits or self.limits).for_problem((problem.meta or {}).get("time_limit_s"))
         req = self._request(program, problem, tests, limits)
-        budget = len(tests) * (limits.timeout_s + 2.0) + 30.0
+        budget = 2 * len(tests) * (limits.timeout_s + 2.0) + 30.0  # a time limit may be re-run once
         last = ""
-        for _attempt in range(2):
+        results: list[TestResult] | None = None
+        for attempt in range(2):
             worker = await self._idle.get()
             try:
-                resp = await worker.request(req, budget)
-            except WorkerError as e:
-                last = str(e)
-                worker = await self._replace(worker)
-                continue
+                try:
+                    resp = await worker.request(req, budget)
+                except WorkerError as e:
+                    last = str(e)
+                    worker = await self._replace(worker)
+                    continue
+                if "error" in resp:
+                    last, results = str(resp["error"]), None
+                else:
+                    results = [TestResult.from_dict(r) for r in resp["results"]]
+                    faults = [r for r in results if r.error_type in WORKER_FAULTS]
+                    if not faults:
+                        return ExecutionResult(results)
+                    last = f"{faults[0].error_type}: {faults[0].stderr_excerpt[-500:]}"
+                if not await self._healthy(worker):
+                    worker = await self._replace(worker)
             finally:
                 if self._idle is not None:
                     self._idle.put_nowait(worker)
-            if "error" in resp:
-                last = resp["error"]
-                break
-            return ExecutionResult([TestResult.from_dict(r) for r in resp["results"]])
+        if results is not None:
+            return ExecutionResult(results)  # the fault came back on a healthy worker: as it is
         return ExecutionResult([
             TestResult(Verdict.RUNTIME_ERROR, error_type="SandboxError", stderr_excerpt=last[-1000:])
             for _ in tests
         ])
+
+    async def _healthy(self, worker: _Worker) -> bool:
+        """The worker still runs a known program right (and gives it an empty directory)."""
+        try:
+            resp = await worker.request(HEALTH_REQUEST, 20.0)
+        except WorkerError:
+            return False
+        res = resp.get("results") if isinstance(resp, dict) else None
+        return bool(res) and isinstance(res[0], dict) and res[0].get("verdict") == "passed"
 
     async def _replace(self, worker: _Worker) -> _Worker:
         await worker.kill()

@@ -6,7 +6,7 @@ type round-trips through plain dicts (``to_dict``/``from_dict``).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
@@ -32,6 +32,15 @@ class SandboxLimits:
     file_size_mb: int = 16  # RLIMIT_FSIZE for files the program writes
     open_files: int = 64  # RLIMIT_NOFILE
     max_processes: int = 16  # RLIMIT_NPROC of the sandbox user (threads count too)
+    # A problem with its own time limit (CodeContests ``time_limit``, set for C++/Java) runs
+    # with timeout_s = that limit x this factor (cpu_s derived from it); None: timeout_s always.
+    dataset_time_factor: float | None = 2.0
+
+    def for_problem(self, time_limit_s: float | None) -> "SandboxLimits":
+        """These limits with the problem's own time limit applied (see ``dataset_time_factor``)."""
+        if not time_limit_s or time_limit_s <= 0 or self.dataset_time_factor is None:
+            return self
+        return replace(self, timeout_s=time_limit_s * self.dataset_time_factor, cpu_s=None)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -52,13 +61,15 @@ def excerpt(text: str | None, n: int = EXCERPT) -> str | None:
 @dataclass
 class TestResult:
     verdict: Verdict
-    time_s: float = 0.0
+    time_s: float = 0.0  # wall clock of the test
     peak_memory_kb: int = 0
+    cpu_s: float = 0.0  # CPU time the program used (tells a loaded machine from a slow program)
     error_type: str | None = None
     stderr_excerpt: str = ""
     expected: str | None = None
     got: str | None = None
     input: str | None = None  # excerpt of the test input (feedback text)
+    rerun: bool = False  # a time limit with the CPU mostly idle was run a second time (this is that run)
 
     __test__ = False
 

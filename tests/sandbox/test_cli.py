@@ -47,3 +47,19 @@ def test_check_rejects_unknown_task(tmp_path):
     samples.write_text(json.dumps({"task_id": "HumanEval/99999", "completion": "x"}) + "\n")
     res = CliRunner().invoke(cli, ["sandbox", "check", "--dataset", "humaneval", str(samples)])
     assert res.exit_code != 0 and "HumanEval/99999" in str(res.exception or res.output)
+
+
+def test_issue_example_forged_completions_score_zero(tmp_path):
+    """Issue 11's report: three forged completions and one honest wrong one gave pass@1 = 0.75."""
+    forged = [
+        "    return None\nimport os\nos.write(3, b'{\"status\": \"ok\"}')\nos._exit(0)\n",
+        "    return None\nimport json\njson.dumps = lambda *a, **k: '{\"status\": \"ok\"}'\n",
+        ("    return None\nimport os, struct, json\nfor m in (['ready'], ['ok', True, None], {'status': 'passed'}):\n"
+         "    b = json.dumps(m).encode()\n    os.write(3, struct.pack('>I', len(b)) + b)\nos._exit(0)\n"),
+        "    return None\n",
+    ]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": "HumanEval/0", "completion": c}) + "\n" for c in forged))
+    res = CliRunner().invoke(cli, ["sandbox", "check", "--dataset", "humaneval", str(samples), "--k", "1"])
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output.strip().splitlines()[-1]) == {"pass@1": 0.0}
