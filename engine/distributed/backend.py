@@ -49,6 +49,7 @@ class RayBackend:
         self.timings: dict[str, float] = {}
         self.nodes: list[dict[str, Any]] = []
         self.actors: list[Any] = []  # the search actors of the run in progress (one per node)
+        self.retries = 0  # problems searched again after their actor was lost
         self.started_ray = False
 
     # ------------------------------------------------------------------ Ray
@@ -182,6 +183,7 @@ class _Dispatch:
                 return await relay_problem(self.store, self.run_id, stream)
             except (errors.RayActorError, errors.ActorUnavailableError, StreamStalled, StreamEnded) as e:
                 n = self.attempts[p.id] = self.attempts.get(p.id, 0) + 1
+                self.backend.retries += 1
                 log.warning("problem %s: search actor lost (%s: %s), attempt %d of %d", p.id, type(e).__name__,
                             str(e).splitlines()[0] if str(e) else "", n, self.backend.max_attempts)
                 if isinstance(e, StreamStalled):

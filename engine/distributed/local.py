@@ -21,10 +21,11 @@ NETNS_ENV = "BDC_RAY_NETNS"  # set in the re-executed child
 
 def in_isolated_netns() -> bool:
     """Whether this process sees no network interface but loopback."""
-    try:
-        return set(os.listdir("/sys/class/net")) <= {"lo"}
+    try:  # /proc/self/net is this process's namespace (/sys/class/net is the one sysfs was mounted in)
+        lines = Path("/proc/self/net/dev").read_text().splitlines()[2:]
     except OSError:
         return False
+    return {ln.split(":", 1)[0].strip() for ln in lines} <= {"lo"}
 
 
 def netns_argv(argv: list[str]) -> list[str] | None:
