@@ -114,11 +114,10 @@ def failed_result(problem: Problem, error: str, rollouts: int, wall_s: float) ->
 class SearchNode:
     """Searches problems on one node (a Ray async actor; ``backend`` wraps it with ``ray.remote``)."""
 
-    def __init__(self, run_id: str, config: dict[str, Any], policies: list[Any] | None, services: Any) -> None:
+    def __init__(self, run_id: str, config: dict[str, Any], services: Any) -> None:
         self.run_id = run_id
         self.cfg = RunConfig.from_dict(config)
         self.problems: dict[str, Problem] = {}
-        self.given_policies = policies
         self.services = services
         self.channels: dict[str, ProblemChannel] = {}
         self.strategy = make_strategy(self.cfg.strategy, self.cfg.search)
@@ -136,7 +135,7 @@ class SearchNode:
             if not self.problems:
                 self.problems = {d["id"]: Problem.from_dict(d) for d in await self.services.problems.remote()}
             if self.policies is None:
-                self.policies = self._build_policies()
+                self.policies = await self._build_policies()
             if self.sandbox is None:
                 from engine.sandbox import Sandbox
 
@@ -148,13 +147,14 @@ class SearchNode:
         return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
                 "unusable": list(self.unusable)}
 
-    def _build_policies(self) -> list[Any]:
+    async def _build_policies(self) -> list[Any]:
         from engine.distributed.services import RemoteBudget
         from engine.search.runner import build_policies
 
         cfg = self.cfg
-        if self.given_policies is not None:
-            base = list(self.given_policies)
+        given = await self.services.policies.remote()
+        if given is not None:
+            base = list(given)
         else:
             limits = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
             base = build_policies(cfg.agents, list(self.problems.values()), ActorSink(self.channels, self.services),

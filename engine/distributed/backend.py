@@ -101,11 +101,11 @@ class RayBackend:
         if not self.nodes:
             raise ConfigError("the Ray cluster has no alive node")
         services = ray.remote(num_cpus=0)(RunServices).remote(cfg.max_calls, cfg.max_tokens, cfg.max_cost_usd,
-                                                               [p.to_dict() for p in problems])
+                                                               [p.to_dict() for p in problems], policies)
         node_cls = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS)(SearchNode)
         actors = self.actors = [
             node_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-                run_id, cfg.to_dict(), policies, services)
+                run_id, cfg.to_dict(), services)
             for n in self.nodes
         ]
         tasks: list[asyncio.Task] = []

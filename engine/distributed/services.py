@@ -1,5 +1,5 @@
 """One budget and one reply cache for a whole Ray run, held by the ``RunServices`` actor
-(which also hands the run's problems to the search actors).
+(which also hands the run's problems, and any given policies, to the search actors).
 
 Every node's LLM client asks this actor before a paid call (``RemoteBudget.areserve``) and
 looks replies up here, so the limits and the cache are the run's, not a node's. The cache's
@@ -22,8 +22,9 @@ class RunServices:
     """The budget and reply cache of one run (a Ray async actor; plain class for tests)."""
 
     def __init__(self, max_calls: int | None, max_tokens: int | None, max_cost_usd: float | None,
-                 problems: list[dict[str, Any]] | None = None) -> None:
+                 problems: list[dict[str, Any]] | None = None, policies: list[Any] | None = None) -> None:
         self._problems = list(problems or [])
+        self._policies = policies
         self.budget = Budget(max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd)
         self.cache: dict[str, dict] = {}
         self.absent: set[str] = set()  # keys the store does not have (until a put)
@@ -36,6 +37,10 @@ class RunServices:
         """The run's problems (a restarted search actor fetches them here: arguments of a
         restartable actor's constructor must not live in the object store)."""
         return self._problems
+
+    def policies(self) -> list[Any] | None:
+        """Policies given to the run instead of its agents (tests, benchmarks), or None."""
+        return self._policies
 
     # ------------------------------------------------------------------ budget
     def reserve(self) -> tuple[str, float, float] | None:
