@@ -158,3 +158,34 @@ def test_bdc_search_backend_ray(cluster, tmp_path, bdc_home):
             await store.close()
 
     asyncio.run(check())
+
+
+class _Rep:
+    def __init__(self):
+        self.events: list[dict] = []
+
+    def __call__(self, event):
+        self.events.append(event)
+
+    def should_stop(self):
+        return False
+
+
+def test_train_experts_one_ray_task_per_expert(cluster, tmp_path):
+    from engine.distributed.training import train_experts_on_ray
+    from engine.errors import ConfigError
+    from engine.training.tiny import make_tiny_llama
+    from tests.training.test_expert_choice import write_build
+
+    base = str(make_tiny_llama(tmp_path / "llama", hidden=32, layers=2, heads=2))
+    data, out = write_build(tmp_path)
+    config = {"mode": "experts", "data": str(data), "out": str(out), "base": base, "r": 4,
+              "train": {"max_steps": 2, "batch_size": 4, "max_length": 64}, "backend": "ray", "gpus_per_expert": 0}
+    with pytest.raises(ConfigError, match="each expert needs 1 GPU but the Ray cluster has 0"):
+        train_experts_on_ray({**config, "gpus_per_expert": 1}, _Rep())
+    rep = _Rep()
+    res = train_experts_on_ray(config, rep)
+    assert res["adapters"] == [str(out / "experts" / f"expert_{k}") for k in (0, 1)]
+    for k in (0, 1):
+        assert (out / "experts" / f"expert_{k}" / "adapter_config.json").is_file()
+    assert rep.events[-1]["step"] == rep.events[-1]["total"] == 2
