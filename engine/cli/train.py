@@ -67,6 +67,13 @@ def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
     from engine.errors import BdcError
     from engine.jobs.runner import execute_job
     from engine.store import Store
+    from engine.training.ddp import DataParallel, launched_world
+
+    if launched_world() > 1 and not DataParallel().main:  # `accelerate launch`: rank 0 owns the job
+        from engine.jobs.runner import job_kinds
+        from engine.training.ddp import QuietReporter
+
+        return job_kinds()[kind](config, QuietReporter())
 
     async def go() -> tuple[str, Any, str]:
         async with await Store.open(ctx.obj["db"]) as store:

@@ -114,11 +114,14 @@ def failed_result(problem: Problem, error: str, rollouts: int, wall_s: float) ->
 class SearchNode:
     """Searches problems on one node (a Ray async actor; ``backend`` wraps it with ``ray.remote``)."""
 
-    def __init__(self, run_id: str, config: dict[str, Any], services: Any) -> None:
+    def __init__(self, run_id: str, config: dict[str, Any], services: str) -> None:
+        """``services``: the name of the run's ``RunServices`` actor."""
+        import ray
+
         self.run_id = run_id
         self.cfg = RunConfig.from_dict(config)
         self.problems: dict[str, Problem] = {}
-        self.services = services
+        self.services = ray.get_actor(services)
         self.channels: dict[str, ProblemChannel] = {}
         self.strategy = make_strategy(self.cfg.strategy, self.cfg.search)
         self.policies: list[Any] | None = None

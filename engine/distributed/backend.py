@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections import deque
 from typing import Any, Callable
 
@@ -93,19 +94,22 @@ class RayBackend:
             raise ConfigError("--backend ray: every node owns its sandbox pool; a given sandbox cannot be used")
         _, journal, todo = await prepare_run(store, run_id, cfg, problems, progress)
         t0 = time.perf_counter()
-        ray = await asyncio.to_thread(self.connect)
+        ray = self.connect()  # here, not in a thread: Ray sets its signal handlers in the main thread
         self.timings["connect_s"] = time.perf_counter() - t0
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self.nodes = self._alive_nodes(ray)
         if not self.nodes:
             raise ConfigError("the Ray cluster has no alive node")
-        services = ray.remote(num_cpus=0)(RunServices).remote(cfg.max_calls, cfg.max_tokens, cfg.max_cost_usd,
-                                                               [p.to_dict() for p in problems], policies)
+        # the search actors find the services by name: a restartable actor's constructor
+        # arguments should hold no object reference (ray-project/ray#53727)
+        services_name = f"bdc-services-{run_id}-{uuid.uuid4().hex[:8]}"
+        services = ray.remote(num_cpus=0)(RunServices).options(name=services_name).remote(
+            cfg.max_calls, cfg.max_tokens, cfg.max_cost_usd, [p.to_dict() for p in problems], policies)
         node_cls = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS)(SearchNode)
         actors = self.actors = [
             node_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-                run_id, cfg.to_dict(), services)
+                run_id, cfg.to_dict(), services_name)
             for n in self.nodes
         ]
         tasks: list[asyncio.Task] = []

@@ -19,21 +19,12 @@ POLL_S = 2.0
 TASK_RETRIES = 2
 
 
-class _Quiet:
-    """The reporter of a remote expert: progress stays on its node (in Ray's logs)."""
-
-    def __call__(self, event: dict[str, Any]) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
-
-
 def train_one_expert(config: dict[str, Any]) -> dict[str, Any]:
     """The body of one expert's Ray task: the ordinary ``train`` job for that expert alone."""
     from engine.jobs.kinds import run_train
+    from engine.training.ddp import QuietReporter
 
-    res = run_train(config, _Quiet())
+    res = run_train(config, QuietReporter())  # the driver's job reports the experts' progress
     return {**res, "host": socket.gethostname()}
 
 

@@ -76,6 +76,10 @@ def train_adapter(
         progress=tagged(progress, adapter=name),
         should_stop=should_stop,
     )
+    from engine.training.ddp import DataParallel
+
+    if not DataParallel().main:  # a data-parallel run: the main process writes the adapter
+        return result
     if result.status == "done":
         pm.save_pretrained(str(out))
     (out / META).write_text(

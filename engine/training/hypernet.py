@@ -334,7 +334,9 @@ def train_hypernetwork(
         progress=tagged(progress, adapter="hypernet"),
         should_stop=should_stop,
     )
-    if result.status == "done":
+    from engine.training.ddp import DataParallel
+
+    if result.status == "done" and DataParallel().main:  # data-parallel: the main process writes
         model.save(out, expert_dirs=[str(d) for d in expert_dirs], base=base, encoder=getattr(enc, "name", enc_name))
         (out / "training.json").write_text(
             json.dumps({"losses": result.losses, "step": result.step, "train": train.to_dict()})

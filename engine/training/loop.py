@@ -105,6 +105,9 @@ def run_loop(
     """
     import torch
 
+    from engine.training.ddp import DataParallel
+
+    dp = DataParallel()  # one process unless started by `accelerate launch` / torchrun
     s = settings
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +141,8 @@ def run_loop(
         emit({"event": "resumed", "step": step, "total": total})
 
     def save() -> None:
+        if not dp.main:  # every process holds the same parameters: one writes them
+            return
         _atomic_save(
             {
                 "step": step,
@@ -159,19 +164,22 @@ def run_loop(
     tokens = 0
     status = "done"
     while step < total:
-        if stop():
+        if dp.sum(1.0 if stop() else 0.0) > 0:  # all processes stop at the same step
             status = "cancelled"
             break
         micro = step_indices(step, n_items, s, spe)
         n_micro_items = sum(len(m) for m in micro)
         opt.zero_grad(set_to_none=True)
         step_loss = 0.0
-        for idx in micro:
+        step_tokens = 0
+        for idx in dp.shard(micro):
             batch = make_batch(idx)
             loss = loss_fn(batch)
             (loss * (len(idx) / n_micro_items)).backward()
             step_loss += float(loss.detach()) * len(idx) / n_micro_items
-            tokens += int(batch["attention_mask"].sum())
+            step_tokens += int(batch["attention_mask"].sum())
+        dp.sum_grads(trainable)
+        step_loss, tokens = dp.sum(step_loss), tokens + int(dp.sum(step_tokens))
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         opt.step()
         lr = sched.get_last_lr()[0]
