@@ -13,7 +13,7 @@ printed separately. Every run's trees must equal the 1-node run's.
 On a machine whose network is loopback only, Ray needs a network namespace of its own: the
 script re-executes itself under ``unshare -n`` when it is root.
 
-    python bench/scale_out.py [--problems 12] [--rollouts 4] [--latency 0.5] [--per-node 3] [--rounds 3]
+    python bench/scale_out.py [--problems 24] [--rollouts 4] [--latency 0.5] [--per-node 3] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ async def bench(args, cluster: LocalCluster) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--problems", type=int, default=12)
+    ap.add_argument("--problems", type=int, default=24)
     ap.add_argument("--rollouts", type=int, default=4)
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--per-node", type=int, default=3, help="problems searched at once on each node")

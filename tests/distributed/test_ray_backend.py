@@ -1,5 +1,5 @@
-"""``--backend ray`` on a local 2-node Ray cluster: the trees of the asyncio backend, and a
-killed search actor loses nothing.
+"""``--backend ray`` on a local 2-node Ray cluster: the trees of the asyncio backend, a
+killed search actor loses nothing, a crashed driver is resumed from the log.
 
 Ray binds to the machine's routable address; where the network is loopback only that address
 is unreachable, so this module re-executes itself in a network namespace of its own
@@ -25,7 +25,7 @@ from engine.search.config import RunConfig, SearchConfig  # noqa: E402
 from engine.search.runner import create_search_run, execute_run  # noqa: E402
 from engine.search.tree import TreeState  # noqa: E402
 from engine.store import Store  # noqa: E402
-from tests.search.helpers import ladder_problem, make_policy  # noqa: E402
+from tests.search.helpers import ladder_problem  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 INSIDE = os.environ.get(NETNS_ENV) == "1" or in_isolated_netns()
@@ -97,8 +97,21 @@ async def test_same_trees_as_the_asyncio_backend(cluster, tmp_path):
 
 
 def _slow_policies():
-    return [make_policy("A", ["up", "same", "down"], latency_s=0.15),
-            make_policy("B", ["same", "down", "up"], refine_to="same again", latency_s=0.15)]
+    from tests.distributed.ray_driver import slow_policies
+
+    return slow_policies()
+
+
+_REFERENCE: dict[str, tuple[dict, dict]] = {}
+
+
+async def _slow_reference(store: Store, cfg: RunConfig, probs) -> tuple[dict, dict]:
+    """The asyncio backend's (trees, event kinds) for the slow policies (searched once per module)."""
+    if "slow" not in _REFERENCE:
+        run_id = await create_search_run(store, cfg, probs)
+        await execute_run(store, run_id, policies=_slow_policies())
+        _REFERENCE["slow"] = await _folded(store, run_id)
+    return _REFERENCE["slow"]
 
 
 async def test_a_killed_actor_loses_nothing(cluster, tmp_path):
@@ -110,8 +123,7 @@ async def test_a_killed_actor_loses_nothing(cluster, tmp_path):
     cfg = _cfg(search=SearchConfig(rollouts=4, stop_on_solve=False))
     store = await Store.open(tmp_path / "bdc.db")
     try:
-        local = await create_search_run(store, cfg, probs)
-        await execute_run(store, local, policies=_slow_policies())
+        trees_l, kinds_l = await _slow_reference(store, cfg, probs)
         backend = RayBackend()
         remote = await create_search_run(store, cfg, probs)
         run = asyncio.create_task(execute_run(store, remote, policies=_slow_policies(), backend=backend))
@@ -125,11 +137,46 @@ async def test_a_killed_actor_loses_nothing(cluster, tmp_path):
         ray.kill(backend.actors[0], no_restart=False)
         await asyncio.wait_for(run, 240)
         assert backend.retries >= 1
-        trees_l, kinds_l = await _folded(store, local)
         trees_r, kinds_r = await _folded(store, remote)
         assert trees_r == trees_l
         assert kinds_r == kinds_l  # nothing lost, nothing written twice
         assert [e.kind for e in await store.events(remote, kinds=[ev.PROBLEM_FINISHED])] == [ev.PROBLEM_FINISHED] * 4
+        assert (await store.run(remote)).status == "finished"
+    finally:
+        await store.close()
+
+
+async def test_a_crashed_driver_is_resumed_from_the_log(cluster, tmp_path):
+    """kill -9 the driver mid-run; `resume` on Ray gives the uninterrupted run's trees and events."""
+    from engine.distributed.backend import RayBackend
+
+    probs = [ladder_problem(f"ladder/{i}") for i in range(4)]
+    cfg = _cfg(search=SearchConfig(rollouts=4, stop_on_solve=False))
+    db = tmp_path / "bdc.db"
+    store = await Store.open(db)
+    try:
+        trees_l, kinds_l = await _slow_reference(store, cfg, probs)
+        remote = await create_search_run(store, cfg, probs)
+        await store.flush()
+        driver = subprocess.Popen([sys.executable, "-m", "tests.distributed.ray_driver", str(db), remote,
+                                   cluster.cluster.address], cwd=ROOT, env=netns_env())
+        try:
+            for _ in range(1200):
+                await asyncio.sleep(0.1)
+                kinds = (await _folded(store, remote))[1]
+                if sum(len(k) for k in kinds.values()) >= 30:
+                    break
+                assert driver.poll() is None, "the driver ended before it could be killed"
+            driver.kill()
+        finally:
+            driver.wait(30)
+        await store.mark_dead_runs_interrupted()
+        assert (await store.run(remote)).status == "interrupted"
+        finished = await store.events(remote, kinds=[ev.PROBLEM_FINISHED])
+        assert len(finished) < 4, "the driver was killed after the run's end"
+        await execute_run(store, remote, policies=_slow_policies(), backend=RayBackend())
+        trees_r, kinds_r = await _folded(store, remote)
+        assert trees_r == trees_l and kinds_r == kinds_l
         assert (await store.run(remote)).status == "finished"
     finally:
         await store.close()
