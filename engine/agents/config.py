@@ -16,7 +16,7 @@ The config file (``bdc config`` shows where) looks like::
     temperature = 0.0
     max_tokens = 768
     [agents.extra]
-    api_base = "http://localhost:8000/v1"
+    api_base = "http://localhost:8000/v1"   # or a list of replicas, load-balanced round-robin
     api_key = "sk-..."          # optional: the provider's environment variable works too
 
 A key written here stays here: the file is kept owner-only (0600), ``bdc config`` masks it,
@@ -221,9 +221,21 @@ def spec_from_dict(d: Mapping[str, Any], where: str = "agent") -> PolicySpec:
         )
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: bad value: {e}") from e
+    _check_api_base(spec.extra, where)
     if _has_ref(spec.extra):
         spec.extra = _attach(spec.extra, _configured_extra(spec.name), f"agent {spec.name!r}")
     return spec
+
+
+def _check_api_base(extra: dict[str, Any], where: str) -> None:
+    """``api_base`` is one URL or a non-empty list of URLs (replicas, load-balanced by the
+    LLM client); a one-element list is the URL itself."""
+    base = extra.get("api_base")
+    if not isinstance(base, (list, tuple)):
+        return
+    if not base or not all(isinstance(b, str) and b.strip() for b in base):
+        raise ConfigError(f"{where}: 'api_base' must be a URL or a non-empty list of URLs, got {base!r}")
+    extra["api_base"] = base[0] if len(base) == 1 else list(base)
 
 
 def _configured_extra(name: str) -> dict[str, Any] | None:

@@ -148,6 +148,19 @@ class LLMClient:
         self.timeout_s = timeout_s
         self._completion_fn = completion_fn
         self._inflight: dict[str, asyncio.Future] = {}
+        self._next_base: dict[tuple[str, ...], int] = {}
+
+    def _route(self, params: dict[str, Any]) -> dict[str, Any]:
+        """A list of ``api_base``s (replicas of one model) is load-balanced round-robin, one
+        attempt at a time, so a retry goes to the next replica. The list, not the replica
+        chosen, is in the cache key: every replica serves the same cached reply."""
+        bases = params.get("api_base")
+        if not isinstance(bases, (list, tuple)):
+            return params
+        key = tuple(bases)
+        i = self._next_base.get(key, 0)
+        self._next_base[key] = i + 1
+        return {**params, "api_base": key[i % len(key)]}
 
     async def complete(
         self, spec: PolicySpec, messages: list[dict], *, ctx: CallContext, policy: str | None = None
@@ -169,7 +182,7 @@ class LLMClient:
             self._record(ctx, name, spec.model, prompt_hash, hit["text"], 0, 0, 0.0, 0.0, 0, True, None)
             return Reply(hit["text"], int(hit.get("tokens_in", 0)), int(hit.get("tokens_out", 0)), 0.0, True)
 
-        self.budget.reserve()
+        await self.budget.areserve()
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
@@ -207,7 +220,7 @@ class LLMClient:
                     if not has_engine(spec.model[len("local/") :]):
                         resolve_source(spec.model[len("local/") :])
                 resp = await fn(
-                    model=spec.model, messages=messages, timeout=self.timeout_s, num_retries=0, **params
+                    model=spec.model, messages=messages, timeout=self.timeout_s, num_retries=0, **self._route(params)
                 )
                 text = _content(resp)
                 tin, tout = _usage(resp)

@@ -172,6 +172,11 @@ class Budget:
         self.check()
         self.calls += 1
 
+    async def areserve(self) -> None:
+        """``reserve`` for a caller that may wait: a budget shared across processes
+        (``engine.distributed.services.RemoteBudget``) asks its owner here."""
+        self.reserve()
+
     def charge(self, tokens: int, cost_usd: float) -> None:
         self.tokens += tokens
         self.cost_usd += cost_usd

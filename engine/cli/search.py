@@ -54,6 +54,12 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--max-cost", "max_cost_usd", type=non_negative(), default=None, help="Budget in USD.")
 @click.option("--name", default=None, help="A label for the run.")
 @click.option("--quiet", is_flag=True, help="No live display.")
+@click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
+              help="Where problems are searched: this process, or actors on a Ray cluster (pip install 'bdc[ray]'; "
+                   "concurrency and sandbox options are then per node).")
+@click.option("--address", default=None,
+              help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
+                   "default: start Ray on this machine.")
 @click.pass_context
 def search(ctx: click.Context, **kw: Any) -> None:
     """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
@@ -85,10 +91,10 @@ def search(ctx: click.Context, **kw: Any) -> None:
         problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
         max_calls=kw["max_calls"], max_tokens=kw["max_tokens"], max_cost_usd=kw["max_cost_usd"],
     )
-    asyncio_run(_search_per_model(ctx.obj["db"], cfg, kw["name"], kw["quiet"]))
+    asyncio_run(_search_per_model(ctx.obj["db"], cfg, kw["name"], kw["quiet"], _backend(kw["backend"], kw["address"])))
 
 
-async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool, backend: Any = None) -> None:
     """A single-model strategy (the baselines, mcts-single) given several agents runs once per
     agent: one row per model, as in the paper, never a best-of-N across models."""
     from dataclasses import replace
@@ -97,21 +103,40 @@ async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool) ->
 
     cls = STRATEGIES.get(cfg.strategy)
     if cls is None or not cls.single_policy or len(cfg.agents) <= 1:
-        await _search(db, cfg, name, quiet)
+        await _search(db, cfg, name, quiet, backend)
         return
     click.echo(f"{cfg.strategy} is a single-model method: one run per agent "
                f"({', '.join(a['name'] for a in cfg.agents)})")
     for agent in cfg.agents:
-        await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet)
+        await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet, backend)
 
 
 @click.command()
 @click.argument("run_id")
 @click.option("--quiet", is_flag=True, help="No live display.")
+@click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
+              help="Where problems are searched: this process, or actors on a Ray cluster (pip install 'bdc[ray]'; "
+                   "concurrency and sandbox options are then per node).")
+@click.option("--address", default=None,
+              help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
+                   "default: start Ray on this machine.")
 @click.pass_context
-def resume(ctx: click.Context, run_id: str, quiet: bool) -> None:
+def resume(ctx: click.Context, run_id: str, quiet: bool, backend: str, address: str | None) -> None:
     """Continue an interrupted, cancelled or failed run from its events (cached replies are free)."""
-    asyncio_run(_resume(ctx.obj["db"], run_id, quiet))
+    asyncio_run(_resume(ctx.obj["db"], run_id, quiet, _backend(backend, address)))
+
+
+def _backend(name: str, address: str | None) -> Any:
+    """None for the asyncio runner, else the Ray backend (one clear line when Ray is missing)."""
+    if name != "ray":
+        if address is not None:
+            raise click.BadParameter("only with --backend ray", param_hint="--address")
+        return None
+    from engine.distributed import require_ray
+    from engine.distributed.backend import RayBackend
+
+    require_ray()
+    return RayBackend(address)
 
 
 def asyncio_run(coro: Any) -> None:
@@ -122,7 +147,7 @@ def asyncio_run(coro: Any) -> None:
         raise SystemExit(130)
 
 
-async def _search(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
+async def _search(db: str, cfg: Any, name: str | None, quiet: bool, backend: Any = None) -> None:
     from engine.logs import log_dir, log_file
     from engine.search.runner import create_search_run
     from engine.store import Store
@@ -132,12 +157,14 @@ async def _search(db: str, cfg: Any, name: str | None, quiet: bool) -> None:
         run_id = await create_search_run(store, cfg, name=name)
         click.echo(f"run {run_id}: {cfg.strategy} on {cfg.dataset} with {', '.join(a['name'] for a in cfg.agents)}")
         with log_file(log_dir(db) / f"{run_id}.log"):
-            await _execute(store, run_id, quiet)
+            await _execute(store, run_id, quiet, backend)
     finally:
         await store.close()
+        if backend is not None:
+            backend.shutdown()
 
 
-async def _resume(db: str, run_id: str, quiet: bool) -> None:
+async def _resume(db: str, run_id: str, quiet: bool, backend: Any = None) -> None:
     from engine.errors import StoreError
     from engine.logs import log_dir, log_file
     from engine.store import Store, pid_alive
@@ -152,12 +179,14 @@ async def _resume(db: str, run_id: str, quiet: bool) -> None:
             raise StoreError(f"run {row.id} is a {row.kind} run, not a search")
         click.echo(f"resuming run {row.id} ({row.status}): {row.strategy} on {row.dataset}")
         with log_file(log_dir(db) / f"{row.id}.log"):
-            await _execute(store, row.id, quiet)
+            await _execute(store, row.id, quiet, backend)
     finally:
         await store.close()
+        if backend is not None:
+            backend.shutdown()
 
 
-async def _execute(store: Any, run_id: str, quiet: bool) -> None:
+async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) -> None:
     from engine.cli.console import make_console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -167,7 +196,7 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
     total = len(await store.run_problems(run_id))
     log.info("run %s: executing %d problems", run_id, total)
     if quiet or not console.is_terminal:
-        await execute_run(store, run_id)
+        await execute_run(store, run_id, backend=backend)
     else:
         with Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
@@ -180,7 +209,7 @@ async def _execute(store: Any, run_id: str, quiet: bool) -> None:
                         f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}")
                 progress.update(task, completed=t["problems_done"], info=info)
 
-            await execute_run(store, run_id, on_progress=update)
+            await execute_run(store, run_id, on_progress=update, backend=backend)
     row = await store.run(run_id)
     t = row.totals
     log.info("run %s %s: totals %s", row.id, row.status, t)

@@ -67,6 +67,13 @@ def run_job(ctx: click.Context, kind: str, config: dict[str, Any]) -> Any:
     from engine.errors import BdcError
     from engine.jobs.runner import execute_job
     from engine.store import Store
+    from engine.training.ddp import DataParallel, launched_world
+
+    if launched_world() > 1 and not DataParallel().main:  # `accelerate launch`: rank 0 owns the job
+        from engine.jobs.runner import job_kinds
+        from engine.training.ddp import QuietReporter
+
+        return job_kinds()[kind](config, QuietReporter())
 
     async def go() -> tuple[str, Any, str]:
         async with await Store.open(ctx.obj["db"]) as store:
@@ -163,11 +170,25 @@ def train() -> None:
 @click.option("--clusters", type=click.Path(), default=None, help="clusters.json (default OUT/clusters.json).")
 @click.option("--r", type=positive_int(), default=8)
 @click.option("--alpha", type=positive_int(), default=None)
+@click.option("--expert", "experts", type=click.IntRange(min=0), multiple=True,
+              help="Train only expert K (repeatable): one process or GPU per expert by hand.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="ray: one Ray task per expert, each on its own GPU (pip install 'bdc[ray]'; OUT on a shared disk).")
+@click.option("--address", default=None, help="With --backend ray: 'auto' or 'ray://HEAD:10001' (default: a local Ray).")
+@click.option("--gpus-per-expert", type=non_negative(), default=1.0, show_default=True,
+              help="With --backend ray: GPUs each expert's task reserves (0: train on CPUs).")
 @train_options
 @click.pass_context
-def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, **kw) -> None:
+def train_experts_cmd(ctx, data, out, clusters, r, alpha, base, quant, experts, backend, address, gpus_per_expert,
+                      **kw) -> None:
     """One LoRA expert per cluster (eq 13) into OUT/experts/expert_<k>."""
-    res = run_job(ctx, "train", _train_config("experts", data, out, base, quant, clusters=clusters, r=r, alpha=alpha, **kw))
+    extra: dict[str, Any] = {"experts": list(experts)} if experts else {}
+    if backend == "ray":
+        extra.update(backend="ray", address=address, gpus_per_expert=gpus_per_expert)
+    elif address is not None:
+        raise click.BadParameter("only with --backend ray", param_hint="--address")
+    res = run_job(ctx, "train", _train_config("experts", data, out, base, quant, clusters=clusters, r=r, alpha=alpha,
+                                              **extra, **kw))
     click.echo("experts: " + ", ".join(res["adapters"]))
 
 

@@ -9,6 +9,7 @@ Configs (all paths are strings):
 cluster  {data, k | None (auto), k_max, encoder: auto|base|minilm, base, out, seed}
 train    {mode: experts|sft|hyper|merge|twin, data, out, base, clusters, r, alpha, hidden, gate,
           methods, density, train: {TrainSettings fields},
+          experts: [k] (only these), backend: ray, address, gpus_per_expert (one Ray task per expert),
           twin: shared, scaling, shared_rank, rank (exclusive), temperature (+ density, hidden)}
 eval     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], base, artifacts, quant,
           max_new_tokens, batch_size, allow_overlap, out_dir, generate_only, samples, retry_errors}
@@ -78,12 +79,16 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
 
     mode, out = config.get("mode"), Path(config["out"])
     base = resolve_base(config.get("base"))
+    if mode == "experts" and config.get("backend") == "ray":
+        from engine.distributed.training import train_experts_on_ray
+
+        return train_experts_on_ray(config, rep)
     if mode == "experts":
         from engine.training.experts import train_experts
 
         dirs = train_experts(base, training_examples(config["data"], out), load_result(config.get("clusters") or out),
                              out / "experts", lora=_lora(config), train=_train_settings(config),
-                             progress=rep, should_stop=rep.should_stop)
+                             progress=rep, should_stop=rep.should_stop, only=config.get("experts"))
         return {"mode": mode, "adapters": [str(d) for d in dirs]}
     if mode == "sft":
         from engine.training.experts import train_adapter

@@ -125,9 +125,12 @@ async def execute_run(
     policies: list | None = None,
     sandbox: Any = None,
     on_progress: Callable[[dict[str, Any]], None] | None = None,
+    backend: Any = None,
 ) -> None:
     """Run or resume ``run_id``. ``policies``/``sandbox`` override what the stored config builds
-    (tests, benchmarks); ``on_progress`` gets the totals dict whenever they are written."""
+    (tests, benchmarks); ``on_progress`` gets the totals dict whenever they are written.
+    ``backend`` searches the problems somewhere else (``engine.distributed.RayBackend``): an
+    object with ``execute`` taking ``_execute``'s arguments; claim, status and close stay here."""
     row = await store.run(run_id)
     run_id = row.id
     cfg = RunConfig.from_dict(row.config)
@@ -143,7 +146,8 @@ async def execute_run(
         pass  # not the main thread (the TUI's job launcher cancels the task itself)
     progress = RunProgress(len(problems))
     try:
-        await _execute(store, run_id, cfg, problems, policies, sandbox, progress, on_progress)
+        execute = backend.execute if backend is not None else _execute
+        await execute(store, run_id, cfg, problems, policies, sandbox, progress, on_progress)
     except asyncio.CancelledError:
         await _close(store, run_id, "cancelled", progress, None, on_progress)
         raise
@@ -169,8 +173,10 @@ async def _close(store: Any, run_id: str, status: str, progress: RunProgress, er
         pass
 
 
-async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], policies: list | None,
-                   sandbox: Any, progress: RunProgress, on_progress: Callable | None) -> None:
+async def prepare_run(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem],
+                      progress: RunProgress) -> tuple[TreeState, dict[str, list[Any]], list[Problem]]:
+    """Fold the stored events: (run state, each problem's stored events as its journal, the
+    problems still to search). Finished problems count in ``progress`` and are not searched again."""
     stored = await store.events(run_id)
     state = TreeState()
     journal: dict[str, list[Any]] = {}
@@ -192,7 +198,28 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
             store.set_problem_result(run_id, p.id, done["status"], done)
         else:
             todo.append(p)
+    return state, journal, todo
 
+
+async def write_totals(store: Any, run_id: str, progress: RunProgress, on_progress: Callable | None) -> None:
+    """The run's live totals into ``runs.totals`` (and to ``on_progress``)."""
+    totals = progress.totals(await store.llm_totals(run_id))
+    store.update_run_totals(run_id, totals)
+    if on_progress:
+        on_progress(totals)
+
+
+async def finish_run(store: Any, run_id: str, progress: RunProgress, on_progress: Callable | None) -> None:
+    """Every problem searched: final totals, ``run_finished`` and the 'finished' status."""
+    metrics = summarize(progress.results.values())
+    await write_totals(store, run_id, progress, on_progress)
+    store.emit(run_id, ev.RUN_FINISHED, ev.RunFinished(status="finished", metrics=metrics))
+    await store.set_run_status(run_id, "finished")
+
+
+async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], policies: list | None,
+                   sandbox: Any, progress: RunProgress, on_progress: Callable | None) -> None:
+    state, journal, todo = await prepare_run(store, run_id, cfg, problems, progress)
     budget = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
     strategy = make_strategy(cfg.strategy, cfg.search)
     def unusable(name: str, why: str) -> None:
@@ -207,16 +234,10 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
     pols = [LimitedPolicy(p, sem) for p in strategy.select_policies(base)]
     problem_sem = asyncio.Semaphore(1 if cfg.sequential else cfg.problem_concurrency)
 
-    async def write_totals() -> None:
-        totals = progress.totals(await store.llm_totals(run_id))
-        store.update_run_totals(run_id, totals)
-        if on_progress:
-            on_progress(totals)
-
     async def ticker() -> None:
         while True:
             await asyncio.sleep(TOTALS_EVERY_S)
-            await write_totals()
+            await write_totals(store, run_id, progress, on_progress)
 
     async def one(p: Problem, sb: Any) -> None:
         async with problem_sem:
@@ -239,7 +260,7 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
                 progress.active.discard(p.id)
             progress.results[p.id] = result
             store.set_problem_result(run_id, p.id, result["status"], result)
-            await write_totals()
+            await write_totals(store, run_id, progress, on_progress)
             why = await all_calls_failed(store, run_id, p.id)
             if why is not None:
                 raise AgentsFailed(why)
@@ -264,10 +285,7 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
                 await all_problems(sb)
     finally:
         tick.cancel()
-    metrics = summarize(progress.results.values())
-    await write_totals()
-    store.emit(run_id, ev.RUN_FINISHED, ev.RunFinished(status="finished", metrics=metrics))
-    await store.set_run_status(run_id, "finished")
+    await finish_run(store, run_id, progress, on_progress)
 
 
 def refuse_unknown_agents(agents: list[dict[str, Any]]) -> None:

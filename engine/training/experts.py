@@ -82,6 +82,10 @@ def train_adapter(
         should_stop=should_stop,
         evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
+    from engine.training.ddp import DataParallel
+
+    if not DataParallel().main:  # a data-parallel run: the main process writes the adapter
+        return result
     if result.status == "done":
         name_base_model(pm, base)
         pm.save_pretrained(str(out))
@@ -131,12 +135,19 @@ def train_experts(
     train: TrainSettings | None = None,
     progress: Progress | None = None,
     should_stop: ShouldStop | None = None,
+    only: Sequence[int] | None = None,
 ) -> list[Path]:
     """One adapter per cluster of ``clusters`` (the dict `bdc cluster` saves), trained in
-    sequence into ``out_dir/expert_<k>``. Finished experts are skipped on resume."""
+    sequence into ``out_dir/expert_<k>``. Finished experts are skipped on resume.
+    ``only``: just these experts (``--expert K``: one process or GPU per expert)."""
     groups = split_by_cluster(examples, clusters["labels"], clusters["k"])
+    chosen = range(len(groups)) if only is None else list(dict.fromkeys(int(k) for k in only))
+    bad = [k for k in chosen if not 0 <= k < len(groups)]
+    if bad:
+        raise ConfigError(f"--expert {bad[0]}: the clustering has {len(groups)} experts (0..{len(groups) - 1})")
     dirs: list[Path] = []
-    for k, group in enumerate(groups):
+    for k in chosen:
+        group = groups[k]
         d = expert_dir(out_dir, k)
         dirs.append(d)
         if (d / "adapter_config.json").is_file():

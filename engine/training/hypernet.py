@@ -245,7 +245,9 @@ def train_hypernetwork(
         should_stop=should_stop,
         evaluate=held_out_loss(loss_fn, batch_of, eval_items, train.batch_size) if eval_items else None,
     )
-    if result.status == "done":
+    from engine.training.ddp import DataParallel
+
+    if result.status == "done" and DataParallel().main:  # data-parallel: the main process writes
         model.save(out, {"base": model_id(base), "experts": relative_dirs(expert_dirs, out),
                          "encoder": getattr(enc, "name", enc_name)})
         (out / "training.json").write_text(

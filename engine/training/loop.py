@@ -142,8 +142,10 @@ def run_loop(
     """
     import torch
 
+    from engine.training.ddp import DataParallel
     from engine.training.tracking import RunLog
 
+    dp = DataParallel()  # one process unless started by `accelerate launch` / torchrun
     s = settings
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -177,6 +179,8 @@ def run_loop(
         emit({"event": "resumed", "step": step, "total": total})
 
     def save() -> None:
+        if not dp.main:  # every process holds the same parameters: one writes them
+            return
         _atomic_save(
             {
                 "step": step,
@@ -194,7 +198,7 @@ def run_loop(
 
     already_done = step >= total  # a finished job run again: nothing to train, log or evaluate
     run_log = RunLog(s.report_to, s.logging_dir or ckpt_dir.parent / "logs", ckpt_dir.parent.name,
-                     s.to_dict()) if s.report_to and not already_done else None
+                     s.to_dict()) if s.report_to and not already_done and dp.main else None
 
     def run_eval() -> None:
         if evaluate is None:
@@ -212,19 +216,22 @@ def run_loop(
     status = "done"
     try:
         while step < total:
-            if stop():
+            if dp.sum(1.0 if stop() else 0.0) > 0:  # all processes stop at the same step
                 status = "cancelled"
                 break
             micro = step_indices(step, n_items, s, spe)
             n_micro_items = sum(len(m) for m in micro)
             opt.zero_grad(set_to_none=True)
             step_loss = 0.0
-            for idx in micro:
+            step_tokens = 0
+            for idx in dp.shard(micro):
                 batch = make_batch(idx)
                 loss = loss_fn(batch)
                 (loss * (len(idx) / n_micro_items)).backward()
                 step_loss += float(loss.detach()) * len(idx) / n_micro_items
-                tokens += int(batch["attention_mask"].sum())
+                step_tokens += int(batch["attention_mask"].sum())
+            dp.sum_grads(trainable)
+            step_loss, tokens = dp.sum(step_loss), tokens + int(dp.sum(step_tokens))
             torch.nn.utils.clip_grad_norm_(trainable, 1.0)
             opt.step()
             lr = sched.get_last_lr()[0]
