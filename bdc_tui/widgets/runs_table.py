@@ -30,7 +30,7 @@ FIXED_WIDTHS = {"PR": len("100%"), "AC": len("100%")}
 DROP_ORDER = ("agents", "strategy", "dataset", "created")
 
 
-REASON_WIDTH = 40
+REASON_WIDTH = 24
 
 
 def status_text(status: str, error: str | None = None) -> Text:
