@@ -1,4 +1,4 @@
-"""ruff's pyflakes rules hold across the tree: no unused imports or locals, no undefined names.
+"""ruff's rules hold across the tree, and mypy holds on the typed seams (``[tool.mypy]`` files).
 
 The rules are in pyproject.toml (``[tool.ruff.lint]``); a failure prints ruff's findings.
 """
@@ -18,4 +18,10 @@ def test_ruff_finds_nothing() -> None:
     assert ruff, "ruff is a test dependency: pip install -e '.[test]'"
     proc = subprocess.run([ruff, "check", "--output-format", "concise", "engine", "bdc_tui", "bench", "scripts", "tests"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_mypy_finds_nothing_on_the_typed_seams() -> None:
+    proc = subprocess.run([sys.executable, "-m", "mypy", "--no-error-summary"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr

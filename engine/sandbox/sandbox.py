@@ -229,7 +229,7 @@ class Sandbox:
         if self.isolation != "auto":
             modes = [self.isolation]
         elif self._mode or _mode_cache:
-            modes = [self._mode or _mode_cache]
+            modes = [str(self._mode or _mode_cache)]
         else:
             modes = backends.available_modes()
         last: Exception | None = None
@@ -372,7 +372,9 @@ class Sandbox:
         except WorkerError:
             return False
         res = resp.get("results") if isinstance(resp, dict) else None
-        return bool(res) and isinstance(res[0], dict) and res[0].get("verdict") == "passed"
+        if not res:
+            return False
+        return isinstance(res[0], dict) and res[0].get("verdict") == "passed"
 
     async def _replace(self, worker: _Worker) -> _Worker:
         await worker.kill()

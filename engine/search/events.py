@@ -70,7 +70,8 @@ class Payload:
 
     def to_dict(self) -> dict[str, Any]:
         nested = self.NESTED
-        out = {name: getattr(self, name) for name in self.__slots__}  # slots: the fields, in order
+        fields: tuple[str, ...] = self.__slots__  # slots: the fields, in order
+        out: dict[str, Any] = {name: getattr(self, name) for name in fields}
         for name in nested:
             out[name] = [x.to_dict() for x in out[name]]
         return out

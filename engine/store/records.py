@@ -24,6 +24,7 @@ class Event:
         """``payload``: the stored JSON text (decoded lazily), a dict or a typed payload."""
         self.run_id, self.seq, self.ts, self.kind = run_id, seq, ts, kind
         self.problem_id, self.node_id = problem_id, node_id
+        self._raw: str | bytes | None
         if isinstance(payload, (str, bytes)):
             self._raw, self._payload = payload, None
         else:

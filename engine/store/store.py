@@ -139,7 +139,7 @@ class Store:
                     raise StoreError(f"no run store at {path}")
                 store._rconn = await aiosqlite.connect(f"file:{path}?mode=ro", uri=True)
                 await store._rconn.execute("PRAGMA busy_timeout = 5000")
-                version = (await (await store._rconn.execute("PRAGMA user_version")).fetchone())[0]
+                version = await _scalar(store._rconn, "PRAGMA user_version")
                 if version > SCHEMA_VERSION:
                     raise StoreError(
                         f"{path} has schema version {version}, newer than this bdc "
@@ -362,8 +362,8 @@ class Store:
 
     async def _load_seq(self, run_id: str) -> None:
         assert self._rconn is not None
-        cur = await self._rconn.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))
-        self._seq[run_id] = max(self._seq.get(run_id, 0), (await cur.fetchone())[0])
+        last = await _scalar(self._rconn, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))
+        self._seq[run_id] = max(self._seq.get(run_id, 0), last)
 
     async def set_run_status(self, run_id: str, status: str, error: str | None = None) -> None:
         if status not in RUN_STATUSES:
@@ -466,8 +466,8 @@ class Store:
         return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
 
     async def last_seq(self, run_id: str) -> int:
-        row = await self._fetchone("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,))
-        return row[0]
+        assert self._rconn is not None, "store is closed"
+        return int(await _scalar(self._rconn, "SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,)))
 
     # ------------------------------------------------------------------ LLM calls, cache, sandbox
     def record_llm_call(self, rec: Any) -> None:
@@ -542,6 +542,7 @@ class Store:
             "COALESCE(SUM(cached),0) FROM llm_calls WHERE run_id=?",
             (run_id,),
         )
+        assert row is not None  # an aggregate always has its one row
         return dict(zip(("calls", "tokens_in", "tokens_out", "cost", "cached"), row))
 
     # ------------------------------------------------------------------ jobs and metrics
@@ -646,12 +647,12 @@ class Store:
                 params.append(value)
         return await self._fetchdicts(sql + " ORDER BY id", params)
 
-    async def _fetchall(self, sql: str, params: Any = ()) -> list[tuple]:
+    async def _fetchall(self, sql: str, params: Any = ()) -> list[Any]:
         assert self._rconn is not None, "store is closed"
         async with self._rconn.execute(sql, params) as cur:
             return list(await cur.fetchall())
 
-    async def _fetchone(self, sql: str, params: Any = ()) -> tuple | None:
+    async def _fetchone(self, sql: str, params: Any = ()) -> Any | None:
         assert self._rconn is not None, "store is closed"
         async with self._rconn.execute(sql, params) as cur:
             return await cur.fetchone()
@@ -661,3 +662,11 @@ class Store:
         async with self._rconn.execute(sql, params) as cur:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r)) for r in await cur.fetchall()]
+
+
+async def _scalar(conn: aiosqlite.Connection, sql: str, params: Any = ()) -> Any:
+    """The one value of a query that always returns one row (an aggregate, a PRAGMA)."""
+    async with conn.execute(sql, params) as cur:
+        row = await cur.fetchone()
+    assert row is not None, sql
+    return row[0]
