@@ -163,14 +163,14 @@ def test_fallback_never_runs_the_model_next_to_the_running_batch(tiny, reference
 
 def test_generation_thread_count_and_clean_close(tiny):
     model, tok = tiny
-    before = {t.ident for t in threading.enumerate()}
+    before = set(threading.enumerate())  # objects, not idents: an ended thread's ident is reused
     batcher = ContinuousBatcher(model, tok, threads=1)
     running = batcher.submit(GenRequest(ids_of(tok, "row 3"), 300))
     deadline = time.monotonic() + 30
     while batcher.tokens_streamed < 2 and time.monotonic() < deadline:
         time.sleep(0.001)
     assert batcher.generation_threads == 1  # what the manager's own thread starts with
-    started = [t for t in threading.enumerate() if t.ident not in before]
+    started = [t for t in threading.enumerate() if t not in before]
     assert started and all(t.daemon for t in started)  # a forgotten close() cannot hang interpreter exit
     batcher.close()
     with pytest.raises(RuntimeError):
@@ -178,7 +178,7 @@ def test_generation_thread_count_and_clean_close(tiny):
     with pytest.raises(RuntimeError, match="closed"):
         batcher.submit(GenRequest([1, 2], 2))
     batcher.close()  # idempotent
-    leftover = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+    leftover = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     assert not leftover, f"threads left running: {[t.name for t in leftover]}"
 
 

@@ -118,11 +118,11 @@ def test_a_manager_with_a_changed_entry_point_is_refused_before_it_starts(tiny, 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the killed thread
 def test_killing_the_generation_thread_mid_batch_answers_every_waiter_within_10s(tiny, tiny_llama):
     model, tok = tiny
-    before = {t.ident for t in threading.enumerate()}
+    before = set(threading.enumerate())  # objects, not idents: an ended thread's ident is reused
     engine = LocalEngine(model, tok, batching="continuous")
     batcher = engine.batcher
     assert isinstance(batcher, ContinuousBatcher) and batcher.broken is None
-    gen_threads = [t for t in threading.enumerate() if t.ident not in before and not t.name.startswith("bdc-")]
+    gen_threads = [t for t in threading.enumerate() if t not in before and not t.name.startswith("bdc-")]
     assert len(gen_threads) == 1 and gen_threads[0].daemon  # the manager's own generation thread
     prompts = [ids_of(tok, f"row {i}") for i in (3, 5, 1, 6)]
     try:

@@ -322,8 +322,11 @@ class ContinuousBatcher:
         except Exception as e:  # noqa: BLE001 - the engine refused it: its rows (this one too) move on
             self._break(f"add_request failed: {type(e).__name__}: {e}")
         else:
-            if added is None:  # the manager is stopping or dead
-                self._break("the continuous batching engine refused a call (not running)")
+            if added is None:  # the manager is stopping or dead; a thread on its way out ends within moments
+                deadline = time.monotonic() + 1.0
+                while self._mgr.is_running() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                self._break(self._engine_failure() or "the continuous batching engine refused a call (stopping)")
         return req.future
 
     def _fallback(self) -> DynamicBatcher:
