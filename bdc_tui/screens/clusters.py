@@ -25,7 +25,7 @@ class ClustersScreen(Screen):
                 yield OptionList(id="cluster-jobs")
                 with VerticalScroll():
                     yield Static("", id="cluster-info")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "clusters of the training examples"

@@ -52,6 +52,7 @@ class ReplayScreen(RunViewScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"replay · {self.run_id}"
+        self.load_run_info()
         self.load()
 
     @work(exclusive=True, group="replay-load", exit_on_error=False)

@@ -1,0 +1,54 @@
+"""Flows a first-time user expects (issue 18): a failed run says why, the root shows the
+problem and the settings, the inspector is never blank, the event log reads right."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bdc_tui.screens.search import SearchScreen
+from bdc_tui.widgets.node_inspector import NodeInspector
+from engine.store import Store
+from tests.tui.conftest import wait_for
+from tests.tui.test_app import make_app, open_event_log, open_runs
+
+SIZES = [(100, 30), (160, 45)]
+
+
+async def stored_error(db: Path, run_id: str) -> str:
+    store = await Store.open(db, readonly=True)
+    try:
+        return (await store.run(run_id)).error
+    finally:
+        await store.close()
+
+
+async def open_view(pilot, run_id: str) -> SearchScreen:
+    app = pilot.app
+    await open_runs(pilot)
+    app.open_run(run_id)
+    assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and bool(app.screen.query(NodeInspector)))
+    return app.screen
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_failed_run_says_why_in_the_event_log_and_the_inspector(demo_db: Path, size) -> None:
+    reason = await stored_error(demo_db, "r-demo-failed")
+    assert reason
+    app = make_app(demo_db)
+    async with app.run_test(size=size) as pilot:
+        screen, table = await open_event_log(pilot, "r-demo-failed")
+        await pilot.press("4")  # the error filter
+        assert await wait_for(pilot, lambda: table.row_count == 1)
+        row = table.get_row_at(0)
+        assert str(row[4]) == "run_finished" and reason in str(row[5])
+        line = str(screen.query_one("#log-filter").render())
+        assert f"failed: {reason}" in line and "live" not in line
+        await pilot.press("escape")
+        view = await open_view(pilot, "r-demo-failed")
+        inspector = view.query_one(NodeInspector)
+        # no problem started: the inspector shows the run, its reason and its settings
+        assert await wait_for(pilot, lambda: reason[:40] in inspector.plain_text(width=400))
+        text = inspector.plain_text(width=400)
+        assert "run failed" in text and "rollouts=8" in text and "scripted:canonicl" in text
