@@ -72,8 +72,22 @@ class ReplayScreen(RunViewScreen):
         self.timeline.seek(target)
         self.state = self.timeline.state
         self._pick_problem()
+        self.tree_view.show(self.tree)
         self.rebuild()
+        self.reveal_current()
         self.update_timeline()
+
+    def reveal_current(self) -> None:
+        """Open the tree down to the node the current event is about (else the selection)."""
+        tree = self.tree
+        if tree is None or self.timeline is None:
+            return
+        e = self.timeline.current_event()
+        target = e.node_id if e is not None and e.problem_id == tree.problem_id else None
+        if target not in tree.nodes:
+            target = tree.selection[-1] if tree.selection else None
+        if target in tree.nodes:
+            self.tree_view.focus_node(target)
 
     # ------------------------------------------------------------------ moving
     def _pick_problem(self) -> bool:

@@ -52,3 +52,24 @@ async def test_a_failed_run_says_why_in_the_event_log_and_the_inspector(demo_db:
         assert await wait_for(pilot, lambda: reason[:40] in inspector.plain_text(width=400))
         text = inspector.plain_text(width=400)
         assert "run failed" in text and "rollouts=8" in text and "scripted:canonicl" in text
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_replay_opens_expanded_to_the_current_step(demo_db: Path, size) -> None:
+    from bdc_tui.screens.replay import ReplayScreen
+    from bdc_tui.widgets.search_tree import SearchTreeView
+
+    app = make_app(demo_db)
+    async with app.run_test(size=size) as pilot:
+        await open_runs(pilot)
+        app.open_run("r-demo-humaneval", "replay")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.timeline is not None)
+        screen = app.screen
+        view = screen.query_one(SearchTreeView)
+        assert await wait_for(pilot, lambda: view.node_count > 1)
+        assert view.root.is_expanded
+        # the node the last event is about (or the selection) is on screen and inspected
+        assert view.cursor_node is not None and view.cursor_node.data is not None
+        assert await wait_for(pilot, lambda: screen.inspector.node_id == view.cursor_node.data)
+        # "collapsed" is the tree's own +, never the ▶ that marks the selection path
+        assert view.ICON_NODE.strip() != "▶" and view.ICON_NODE_EXPANDED.strip() != "▶"
