@@ -24,14 +24,14 @@ FULL_SYNC_AFTER = 300  # forward jumps longer than this re-sync every node inste
 class ReplayScreen(RunViewScreen):
     BINDINGS = [
         Binding("right,l", "step(1)", "Step", priority=True),
-        Binding("left,h", "step(-1)", "Back", priority=True),
+        Binding("left,h", "step(-1)", "Step back", show=False, priority=True),
         Binding("shift+right,L", "step(50)", "+50", show=False, priority=True),
         Binding("shift+left,H", "step(-50)", "-50", show=False, priority=True),
-        Binding("space", "play", "Play/pause", priority=True),
+        Binding("space", "play", "Play", priority=True),
         Binding("plus,equals_sign", "speed(1)", "Faster"),
-        Binding("minus", "speed(-1)", "Slower"),
+        Binding("minus", "speed(-1)", "Slower", show=False),
         Binding("n", "jump('any', True)", "Next mark"),
-        Binding("N", "jump('any', False)", "Prev mark"),
+        Binding("N", "jump('any', False)", "Prev mark", show=False),
         Binding("1", "jump('prune', True)", "Next prune", show=False),
         Binding("2", "jump('refine', True)", "Next refine", show=False),
         Binding("3", "jump('solution', True)", "Next solution", show=False),
@@ -124,11 +124,15 @@ class ReplayScreen(RunViewScreen):
         if self._pick_problem():
             self.tree_view.show(self.tree)
             self._update_problem_select()
+            self.inspector.clear()
+            self.ensure_inspected()
         elif ids is None:
             self.rebuild()
         elif self.tree is not None:
             if self.tree_view.problem is None or self.tree_view.problem.problem_id != self.problem_id:
                 self.tree_view.show(self.tree)
+                self._update_problem_select()
+                self.ensure_inspected()
             else:
                 self.tree_view.sync(self.tree, ids)
             if self.inspector.node_id in ids:

@@ -28,7 +28,7 @@ from engine.store import RunRow
 class RunViewScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("[", "problem(-1)", "Prev problem"),
+        Binding("[", "problem(-1)", "Prev problem", show=False),
         Binding("]", "problem(1)", "Next problem"),
         Binding("f", "toggle_follow", "Follow"),
     ]
@@ -135,8 +135,8 @@ class RunViewScreen(Screen):
         for e in events:
             count += 1
             pid = e.problem_id
-            if pid is not None and pid not in self.state.problems:
-                new_problem = True
+            if pid is not None and (pid not in self.state.problems or e.kind in (ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED)):
+                new_problem = True  # the picker lists it, or its mark changes
             changed = self.state.apply(e)
             if pid is not None and pid == self.problem_id:
                 ids |= changed
@@ -194,7 +194,7 @@ class RunViewScreen(Screen):
         options = [(f"{self.problem_mark(pid)} {pid}", pid) for pid in pids]
         with self.prevent(Select.Changed):
             select.set_options(options)
-            if self.problem_id in self.state.problems:
+            if self.problem_id in pids:
                 select.value = self.problem_id
 
     def problem_mark(self, pid: str) -> str:

@@ -57,7 +57,7 @@ class SearchTreeView(Tree[str]):
     ICON_NODE_EXPANDED = "− "
 
     BINDINGS = [
-        Binding("b", "goto_best", "Best node"),
+        Binding("b", "goto_best", "Best"),
         Binding("s", "goto_selection", "Selection"),
     ]
 
@@ -207,7 +207,8 @@ class SearchTreeView(Tree[str]):
         if parent is None:
             return None
         label = node_label(n, on_path=nid in self._path, best=nid == self._best)
-        item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand)
+        item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand, allow_expand=bool(n.children))
+        parent.allow_expand = True  # a leaf until now: it gets its +/− mark with its first child
         self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         self._items[nid] = item
         return item

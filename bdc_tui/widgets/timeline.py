@@ -24,7 +24,8 @@ def describe(e: Event | None) -> str:
 
 
 KIND_WORDS = {ev.PRUNE: f"{PRUNED} prune", ev.REFINE: f"{REFINED} refine", ev.SOLUTION_FOUND: f"{SOLVED} solution",
-              ev.LLM_ERROR: "! LLM error", ev.BUDGET_EXHAUSTED: "! budget exhausted"}
+              ev.LLM_ERROR: "! LLM error", ev.BUDGET_EXHAUSTED: "! budget exhausted", ev.RUN_FINISHED: "run",
+              ev.PROBLEM_FINISHED: "problem"}
 
 
 def details(e: Event) -> str:

@@ -73,3 +73,47 @@ async def test_replay_opens_expanded_to_the_current_step(demo_db: Path, size) ->
         assert await wait_for(pilot, lambda: screen.inspector.node_id == view.cursor_node.data)
         # "collapsed" is the tree's own +, never the ▶ that marks the selection path
         assert view.ICON_NODE.strip() != "▶" and view.ICON_NODE_EXPANDED.strip() != "▶"
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_a_one_node_tree_inspects_its_root_with_the_problem_and_settings(demo_db: Path, size) -> None:
+    from bdc_tui.screens.replay import ReplayScreen
+
+    app = make_app(demo_db)
+    async with app.run_test(size=size) as pilot:
+        await open_runs(pilot)
+        app.open_run("r-demo-humaneval", "replay", 3)  # run_started, problem_started, root
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ReplayScreen) and app.screen.timeline is not None)
+        screen = app.screen
+        assert len(screen.tree.nodes) == 1
+        assert await wait_for(pilot, lambda: screen.inspector.node_id == "0")
+        assert await wait_for(pilot, lambda: "def has_close_elements" in screen.inspector.plain_text(width=200))
+        text = screen.inspector.plain_text(width=200)
+        assert "problem HumanEval/0" in text and "rollouts=8" in text and "erratic-1 (scripted:erratic)" in text
+        # the picker marks each problem: being searched here, not started for the others
+        select = screen.query_one("#problem-select")
+        labels = [str(label) for label, _ in select._options[1:]]
+        assert labels == ["… HumanEval/0", "· HumanEval/1", "· HumanEval/2"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_event_log_of_an_ended_run(demo_db: Path, size) -> None:
+    from textual.widgets import Footer
+
+    app = make_app(demo_db)
+    async with app.run_test(size=size) as pilot:
+        screen, table = await open_event_log(pilot, "r-demo-interrupted")
+        assert await wait_for(pilot, lambda: table.row_count > 10 and screen.run_status == "cancelled")
+        line = str(screen.query_one("#log-filter").render())
+        assert "run cancelled" in line and "live" not in line
+        # the kind column is not repeated in "what"
+        for r in range(table.row_count):
+            kind, what = str(table.get_row_at(r)[4]), str(table.get_row_at(r)[5])
+            assert not what.startswith(kind.replace("_", " ")), (kind, what)
+        await pilot.press("home")
+        assert table.cursor_row == 0
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1
+        await pilot.press("f")
+        assert await wait_for(pilot, lambda: any("nothing live to follow" in str(n.message) for n in app._notifications))
+        assert screen.query_one(Footer).compact
