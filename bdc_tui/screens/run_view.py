@@ -15,7 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Tree
 
+from bdc_tui.export import export_program
 from bdc_tui.format import PRUNED, SOLVED
+from bdc_tui.screens.find_node import FindNodeScreen
 from bdc_tui.widgets.node_inspector import NodeInspector
 from bdc_tui.widgets.run_context import outcome, run_summary, settings, statement
 from bdc_tui.widgets.run_status import RunStatus
@@ -31,6 +33,8 @@ class RunViewScreen(Screen):
         Binding("[", "problem(-1)", "Prev problem", show=False),
         Binding("]", "problem(1)", "Next problem"),
         Binding("f", "toggle_follow", "Follow"),
+        Binding("y", "export_code", "Copy code", tooltip="save the node's best program to a file and the clipboard"),
+        Binding("g", "find_node", "Find", tooltip="go to node #N, or list solved/pruned/refined nodes"),
     ]
     AUTO_FOCUS = "SearchTreeView"
     INSPECTOR_REFRESH = 0.5  # s between re-renders of the inspected node while events stream
@@ -234,6 +238,28 @@ class RunViewScreen(Screen):
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
         self.notify(f"follow the active problem: {'on' if self.follow else 'off'}")
+
+    def action_export_code(self) -> None:
+        tree, nid = self.tree, self.inspector.node_id
+        node = tree.nodes.get(nid) if tree is not None and nid is not None else None
+        sol = node.best_solution() if node is not None else None
+        if sol is None or not sol.get("code"):
+            self.notify("this node has no program to copy" if node is not None else "select a node first",
+                        severity="warning")
+            return
+        export_program(self.app, sol["code"], self.run_id, tree.problem_id, f"node{nid}", str(sol.get("policy") or ""))
+
+    def action_find_node(self) -> None:
+        tree = self.tree
+        if tree is None:
+            self.notify("no tree to search yet", severity="warning")
+            return
+
+        def go(nid: str | None) -> None:
+            if nid is not None and not self.tree_view.focus_node(nid):
+                self.notify(f"node #{nid} is not in this tree", severity="warning")
+
+        self.app.push_screen(FindNodeScreen(tree), go)
 
     @on(Tree.NodeHighlighted, "#tree")
     def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:

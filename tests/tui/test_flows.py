@@ -117,3 +117,38 @@ async def test_event_log_of_an_ended_run(demo_db: Path, size) -> None:
         await pilot.press("f")
         assert await wait_for(pilot, lambda: any("nothing live to follow" in str(n.message) for n in app._notifications))
         assert screen.query_one(Footer).compact
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_copy_code_and_find_nodes(demo_db: Path, size, private_data_dir: Path) -> None:
+    from bdc_tui.screens.find_node import FindNodeScreen
+
+    app = make_app(demo_db)
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append
+    async with app.run_test(size=size) as pilot:
+        view = await open_view(pilot, "r-demo-humaneval")
+        assert await wait_for(pilot, lambda: view.tree_view.node_count > 3 and view.inspector.node_id == "0")
+        # go to node #5 by number
+        await pilot.press("g")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FindNodeScreen))
+        await pilot.press("#", "5", "enter")
+        assert await wait_for(pilot, lambda: app.screen is view and view.inspector.node_id == "5")
+        # copy its best program: a file without line numbers, and the clipboard
+        await pilot.press("y")
+        node = view.tree.nodes["5"]
+        code = node.best_solution()["code"]
+        files = list((private_data_dir / "exports").glob("*.py"))
+        assert len(files) == 1 and "node5" in files[0].name
+        assert files[0].read_text().rstrip("\n") == code.rstrip("\n") and copied == [code]
+        # list the pruned nodes, pick the second
+        await pilot.press("g")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, FindNodeScreen))
+        find = app.screen
+        for ch in "pruned":
+            await pilot.press(ch)
+        pruned = sorted((n.id for n in view.tree.nodes.values() if n.pruned), key=int)
+        assert await wait_for(pilot, lambda: [n.id for n in find.hits] == pruned)
+        assert f"pruned: {len(pruned)} nodes" in find.what
+        await pilot.press("tab", "down", "enter")
+        assert await wait_for(pilot, lambda: app.screen is view and view.inspector.node_id == pruned[1])
