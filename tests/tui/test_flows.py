@@ -152,3 +152,38 @@ async def test_copy_code_and_find_nodes(demo_db: Path, size, private_data_dir: P
         assert f"pruned: {len(pruned)} nodes" in find.what
         await pilot.press("tab", "down", "enter")
         assert await wait_for(pilot, lambda: app.screen is view and view.inspector.node_id == pruned[1])
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_evaluation_detail_lists_problems_and_programs(demo_db: Path, size, private_data_dir: Path) -> None:
+    from bdc_tui.screens.eval_detail import EvalDetailScreen
+    from bdc_tui.screens.jobs import JobsScreen
+    from engine.evaluation.tables import ProblemResult
+    from engine.store.eval_results import EvalResults
+
+    with EvalResults(demo_db) as results:  # what an evaluation writes as each problem lands
+        results.save("k1", "j-demo-eval", "DisenLoRA", ProblemResult("HumanEval/0", "humaneval", "intro", 1.0, True,
+                                                                     program="def f():\n    return 1\n"))
+        results.save("k1", "j-demo-eval", "DisenLoRA", ProblemResult("HumanEval/1", "humaneval", "intro", 0.5, False,
+                                                                     program="def g():\n    return 2\n"))
+        results.save("k1", "j-demo-eval", "w/o tuning", ProblemResult("HumanEval/0", "humaneval", "intro", 0.0, False,
+                                                                      error="sandbox crashed"))
+    app = make_app(demo_db)
+    copied: list[str] = []
+    app.copy_to_clipboard = copied.append
+    async with app.run_test(size=size) as pilot:
+        await open_runs(pilot)
+        await pilot.press("j")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.shown == "j-demo-eval")
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, EvalDetailScreen) and len(app.screen.rows) == 3)
+        screen = app.screen
+        table = screen.query_one("#eval-rows")
+        assert [str(table.get_row_at(i)[3]) for i in range(3)] == ["passed", "failed", "error"]
+        assert "3 results: 1 error, 1 failed, 1 passed" in str(screen.query_one("#eval-summary").render())
+        await pilot.press("down")
+        await pilot.press("y")
+        files = list((private_data_dir / "exports").glob("*.py"))
+        assert len(files) == 1 and files[0].read_text() == "def g():\n    return 2\n" and copied == ["def g():\n    return 2\n"]
+        await pilot.press("x")
+        assert table.row_count == 2 and "failed only" in str(screen.query_one("#eval-summary").render())
