@@ -187,3 +187,40 @@ async def test_evaluation_detail_lists_problems_and_programs(demo_db: Path, size
         assert len(files) == 1 and files[0].read_text() == "def g():\n    return 2\n" and copied == ["def g():\n    return 2\n"]
         await pilot.press("x")
         assert table.row_count == 2 and "failed only" in str(screen.query_one("#eval-summary").render())
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_pipeline_exports_then_starts_a_cluster_job_after_confirmation(demo_db: Path, size, private_data_dir: Path) -> None:
+    import json
+
+    from bdc_tui.screens.confirm import ConfirmScreen
+    from bdc_tui.screens.pipeline import EXAMPLES, PipelineScreen
+    from tests.tui.conftest import RecordingLauncher
+
+    launcher = RecordingLauncher()
+    app = make_app(demo_db, launcher=launcher)
+    async with app.run_test(size=size) as pilot:
+        await open_runs(pilot)
+        app.push_screen(PipelineScreen())
+        assert await wait_for(pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.finished_runs == ["r-demo-humaneval"])
+        screen = app.screen
+        await pilot.press("3")  # training before clustering: refused, nothing created
+        assert launcher.jobs == []
+        await pilot.press("1")
+        assert await wait_for(pilot, lambda: screen.folder is not None and (screen.folder / EXAMPLES).is_file())
+        rows = [json.loads(line) for line in (screen.folder / EXAMPLES).read_text().splitlines()]
+        # what `bdc export r-demo-humaneval` writes: the demo's problems are solved at the root,
+        # so each gives a t2s pair and no p2t (no thoughts on the way)
+        assert [r["stage"] for r in rows] == ["t2s"] * 3 and len({r["problem_id"] for r in rows}) == 3
+        assert screen.folder.parent == private_data_dir / "pipeline"
+        await pilot.press("2")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")  # no: nothing starts
+        assert await wait_for(pilot, lambda: app.screen is screen) and launcher.jobs == []
+        await pilot.press("2")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: len(launcher.jobs) == 1)
+        job = await app.store.job(launcher.jobs[0])
+        assert job.kind == "cluster" and job.config["data"] == str(screen.folder / EXAMPLES)
+        assert job.config["out"] == str(screen.folder)
