@@ -36,11 +36,12 @@ ENDED = ("finished", "failed", "cancelled", "interrupted")
 class EventLogScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("a", "filter('all')", "All"),
-        Binding("1", "filter('prune')", "Prune"),
-        Binding("2", "filter('refine')", "Refine"),
-        Binding("3", "filter('solution')", "Solution"),
-        Binding("4", "filter('error')", "Error"),
+        # the filter line above the table names these keys, so the footer keeps room for the rest
+        Binding("a", "filter('all')", "All", show=False),
+        Binding("1", "filter('prune')", "Prune", show=False),
+        Binding("2", "filter('refine')", "Refine", show=False),
+        Binding("3", "filter('solution')", "Solution", show=False),
+        Binding("4", "filter('error')", "Error", show=False),
         Binding("o", "older", "Older"),
         Binding("n", "newer", "Newer"),
         Binding("f", "follow", "Follow live"),
@@ -87,8 +88,8 @@ class EventLogScreen(Screen):
 
     def _show_filter(self) -> None:
         parts = []
-        for g in ("all", "prune", "refine", "solution", "error"):
-            parts.append(f"[reverse] {g} [/]" if g == self.group else f" {g} ")
+        for key, g in (("a", "all"), ("1", "prune"), ("2", "refine"), ("3", "solution"), ("4", "error")):
+            parts.append(f"[b]{key}[/][reverse] {g} [/]" if g == self.group else f"[b]{key}[/] {g} ")
         if self.ended:
             where = f"run {self.run_status}" + ("" if self.live else " · older page, f: newest")
         else:

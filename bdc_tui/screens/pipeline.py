@@ -75,7 +75,7 @@ class PipelineScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static("", id="pipeline-steps")
+        yield Static("", id="pipeline-steps", markup=False)
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

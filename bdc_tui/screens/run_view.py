@@ -31,7 +31,7 @@ class RunViewScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
         Binding("[", "problem(-1)", "Prev problem", show=False),
-        Binding("]", "problem(1)", "Next problem"),
+        Binding("]", "problem(1)", "Next problem", show=False),
         Binding("f", "toggle_follow", "Follow"),
         Binding("y", "export_code", "Copy code", tooltip="save the node's best program to a file and the clipboard"),
         Binding("g", "find_node", "Find", tooltip="go to node #N, or list solved/pruned/refined nodes"),

@@ -58,7 +58,7 @@ class SearchTreeView(Tree[str]):
 
     BINDINGS = [
         Binding("b", "goto_best", "Best"),
-        Binding("s", "goto_selection", "Selection"),
+        Binding("s", "goto_selection", "Selection", show=False),
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None, auto_expand: int = AUTO_EXPAND) -> None:
@@ -101,6 +101,7 @@ class SearchTreeView(Tree[str]):
         self._best = None
         self._best_key = None
         self._path = set()
+        self.root.allow_expand = tree is not None  # no +/− mark on the placeholder line
         if tree is None:
             self.root.set_label("no problem selected")
             return
