@@ -64,6 +64,7 @@ class SearchTreeView(Tree[str]):
     def __init__(self, *, id: str | None = None, classes: str | None = None, auto_expand: int = AUTO_EXPAND) -> None:
         self._widths: dict[int, tuple[Text, int]] = {}  # TreeNode._id -> (label, cell width)
         super().__init__("no problem selected", id=id, classes=classes)
+        self.root.allow_expand = False  # a placeholder line, not a collapsed node
         self.show_root = True
         self.guide_depth = 3
         self.auto_expand = auto_expand
