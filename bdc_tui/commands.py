@@ -16,6 +16,8 @@ class BdcCommands(Provider):
             ("Runs", app.action_runs, "every run in the store"),
             ("Jobs: training and evaluation", app.action_jobs, "progress, loss curve, results tables"),
             ("Clusters", app.action_clusters, "DisenLoRA clusters of the training examples"),
+            ("Pipeline: export → cluster → train → evaluate", self._pipeline,
+             "training examples from finished searches, then background jobs"),
             ("Help: keys and symbols", app.action_help, "what N, Q, PR, AC, ▶ ★ ✓ ✗ ↻ mean; every screen's keys"),
         ]
         if app.launcher is None:
@@ -27,8 +29,13 @@ class BdcCommands(Provider):
             out.append((f"Event log of {rid}", partial(app.open_run, rid, "log"), "filter by kind"))
         return out
 
+    def _pipeline(self) -> None:
+        from bdc_tui.screens.pipeline import PipelineScreen
+
+        self.app.push_screen(PipelineScreen())
+
     async def discover(self) -> Hits:
-        for name, cb, help_text in self._commands()[:6]:
+        for name, cb, help_text in self._commands()[:7]:
             yield DiscoveryHit(name, cb, help=help_text)
 
     async def search(self, query: str) -> Hits:

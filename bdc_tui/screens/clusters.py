@@ -25,7 +25,7 @@ class ClustersScreen(Screen):
                 yield OptionList(id="cluster-jobs")
                 with VerticalScroll():
                     yield Static("", id="cluster-info")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "clusters of the training examples"
@@ -50,7 +50,8 @@ class ClustersScreen(Screen):
         else:
             self.query_one(ClusterPlot).show(None)
             self.query_one("#cluster-info", Static).update(
-                "No clustering yet. Export training data from finished searches and run `bdc cluster`.")
+                "No clustering yet. Open the pipeline (ctrl+p, “Pipeline”): export training examples from "
+                "finished searches, then cluster them as a background job.")
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.show(event.option_index)

@@ -55,6 +55,7 @@ class JobsScreen(Screen):
         Binding("e", "app.new_eval", "Eval", tooltip="start a new evaluation"),
         Binding("x", "cancel", "Stop", tooltip="stop the highlighted job's process"),
         Binding("c", "app.clusters", "Clusters"),
+        Binding("d", "eval_detail", "Per problem", tooltip="an evaluation's per-problem results and programs"),
     ]
     AUTO_FOCUS = "#jobs"
 
@@ -161,7 +162,7 @@ class JobsScreen(Screen):
             self.metric_after = rows[-1]["id"]
             plot.extend_series(self.loss_points(rows))
         plot.display = bool(plot.values) or job.kind in ("train", "training")
-        is_eval = job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result)
+        is_eval = self.is_eval(job)
         self.query_one("#job-results-box").display = is_eval
         if is_eval:
             self.query_one(ResultsTable).show(job.result, empty="no results yet" if job.status == "running" else "no results")
@@ -185,7 +186,21 @@ class JobsScreen(Screen):
         await self.refresh_detail()
         self.refresh_bindings()
 
+    @staticmethod
+    def is_eval(job) -> bool:
+        return job.kind in ("eval", "evaluation") or (isinstance(job.result, dict) and "rows" in job.result)
+
+    def action_eval_detail(self) -> None:
+        from bdc_tui.screens.eval_detail import EvalDetailScreen
+
+        job = self.selected
+        if job is not None and self.is_eval(job):
+            self.app.push_screen(EvalDetailScreen(job.id))
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action == "eval_detail":
+            job = self.selected if self.is_mounted else None
+            return True if job is not None and self.is_eval(job) else None
         if action == "cancel":
             job = self.selected if self.is_mounted else None
             ok = job is not None and job.status == "running" and job.pid and self.app.launcher is not None

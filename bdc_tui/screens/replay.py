@@ -24,14 +24,14 @@ FULL_SYNC_AFTER = 300  # forward jumps longer than this re-sync every node inste
 class ReplayScreen(RunViewScreen):
     BINDINGS = [
         Binding("right,l", "step(1)", "Step", priority=True),
-        Binding("left,h", "step(-1)", "Back", priority=True),
+        Binding("left,h", "step(-1)", "Step back", show=False, priority=True),
         Binding("shift+right,L", "step(50)", "+50", show=False, priority=True),
         Binding("shift+left,H", "step(-50)", "-50", show=False, priority=True),
-        Binding("space", "play", "Play/pause", priority=True),
+        Binding("space", "play", "Play", priority=True),
         Binding("plus,equals_sign", "speed(1)", "Faster"),
-        Binding("minus", "speed(-1)", "Slower"),
+        Binding("minus", "speed(-1)", "Slower", show=False),
         Binding("n", "jump('any', True)", "Next mark"),
-        Binding("N", "jump('any', False)", "Prev mark"),
+        Binding("N", "jump('any', False)", "Prev mark", show=False),
         Binding("1", "jump('prune', True)", "Next prune", show=False),
         Binding("2", "jump('refine', True)", "Next refine", show=False),
         Binding("3", "jump('solution', True)", "Next solution", show=False),
@@ -52,6 +52,7 @@ class ReplayScreen(RunViewScreen):
 
     def on_mount(self) -> None:
         self.sub_title = f"replay · {self.run_id}"
+        self.load_run_info()
         self.load()
 
     @work(exclusive=True, group="replay-load", exit_on_error=False)
@@ -71,8 +72,22 @@ class ReplayScreen(RunViewScreen):
         self.timeline.seek(target)
         self.state = self.timeline.state
         self._pick_problem()
+        self.tree_view.show(self.tree)
         self.rebuild()
+        self.reveal_current()
         self.update_timeline()
+
+    def reveal_current(self) -> None:
+        """Open the tree down to the node the current event is about (else the selection)."""
+        tree = self.tree
+        if tree is None or self.timeline is None:
+            return
+        e = self.timeline.current_event()
+        target = e.node_id if e is not None and e.problem_id == tree.problem_id else None
+        if target not in tree.nodes:
+            target = tree.selection[-1] if tree.selection else None
+        if target in tree.nodes:
+            self.tree_view.focus_node(target)
 
     # ------------------------------------------------------------------ moving
     def _pick_problem(self) -> bool:
@@ -109,11 +124,15 @@ class ReplayScreen(RunViewScreen):
         if self._pick_problem():
             self.tree_view.show(self.tree)
             self._update_problem_select()
+            self.inspector.clear()
+            self.ensure_inspected()
         elif ids is None:
             self.rebuild()
         elif self.tree is not None:
             if self.tree_view.problem is None or self.tree_view.problem.problem_id != self.problem_id:
                 self.tree_view.show(self.tree)
+                self._update_problem_select()
+                self.ensure_inspected()
             else:
                 self.tree_view.sync(self.tree, ids)
             if self.inspector.node_id in ids:

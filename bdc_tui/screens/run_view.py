@@ -15,19 +15,26 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Select, Tree
 
+from bdc_tui.export import export_program
+from bdc_tui.format import PRUNED, SOLVED
+from bdc_tui.screens.find_node import FindNodeScreen
 from bdc_tui.widgets.node_inspector import NodeInspector
+from bdc_tui.widgets.run_context import outcome, run_summary, settings, statement
 from bdc_tui.widgets.run_status import RunStatus
-from bdc_tui.widgets.search_tree import SearchTreeView
+from bdc_tui.widgets.search_tree import SearchTreeView, best_id_of
 from engine.search import events as ev
 from engine.search.tree import ProblemTree, TreeState
+from engine.store import RunRow
 
 
 class RunViewScreen(Screen):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("[", "problem(-1)", "Prev problem"),
-        Binding("]", "problem(1)", "Next problem"),
+        Binding("[", "problem(-1)", "Prev problem", show=False),
+        Binding("]", "problem(1)", "Next problem", show=False),
         Binding("f", "toggle_follow", "Follow"),
+        Binding("y", "export_code", "Copy code", tooltip="save the node's best program to a file and the clipboard"),
+        Binding("g", "find_node", "Find", tooltip="go to node #N, or list solved/pruned/refined nodes"),
     ]
     AUTO_FOCUS = "SearchTreeView"
     INSPECTOR_REFRESH = 0.5  # s between re-renders of the inspected node while events stream
@@ -41,6 +48,8 @@ class RunViewScreen(Screen):
         self.follow = True  # switch to the problem the search is working on
         self.run_status: str | None = None
         self.run_error: str | None = None  # the store's reason when the run failed
+        self.run_row: RunRow | None = None
+        self.problem_rows: dict[str, dict] = {}  # run_problems rows: statement and stored status
         self._calls: dict[tuple[str, str], list] = {}
         self._sandbox: dict[tuple[str, str], list] = {}
         self._inspector_timer = None
@@ -55,7 +64,7 @@ class RunViewScreen(Screen):
             yield NodeInspector(id="inspector")
         yield RunStatus(id="run-status")
         yield from self.compose_bottom()
-        yield Footer()
+        yield Footer(compact=True)
 
     def compose_bottom(self) -> ComposeResult:
         return iter(())
@@ -72,6 +81,55 @@ class RunViewScreen(Screen):
     def tree(self) -> ProblemTree | None:
         return self.state.problems.get(self.problem_id) if self.problem_id else None
 
+    @work(exclusive=True, group="run-info", exit_on_error=False)
+    async def load_run_info(self) -> None:
+        """The run's row (settings, failure reason) and its problems (statements, status)."""
+        store = self.app.store
+        if store is None:
+            return
+        try:
+            self.run_row = await store.run(self.run_id)
+            self.problem_rows = {r["problem_id"]: r for r in await store.run_problems(self.run_id)}
+        except Exception as e:
+            self.app.report(e, f"reading run {self.run_id}")
+            return
+        self.run_status = self.run_status or self.run_row.status
+        self.run_error = self.run_error or self.run_row.error
+        self._update_problem_select()
+        if self.inspector.node_id == "0":
+            self.show_inspector("0", reload_calls=False)
+        self.ensure_inspected()
+
+    def ensure_inspected(self) -> None:
+        """Never leave the inspector blank: with nothing chosen, show the root (a one-node
+        tree gives no highlight event), or the run itself when there is no tree."""
+        if self.inspector.node_id is not None:
+            return
+        tree = self.tree
+        if tree is not None and tree.root is not None:
+            self.show_inspector(tree.root.id)
+        elif self.run_row is not None:
+            parts = run_summary(self.run_row)
+            problem = self.problem_rows.get(self.problem_id) if self.problem_id else None
+            if problem is not None:
+                parts.insert(1, statement(problem.get("problem")) or "")
+            self.inspector.show_parts(parts)
+
+    def root_context(self, tree: ProblemTree) -> list:
+        """Shown on the root: how the run ended (when not simply finished), the statement, settings."""
+        parts: list = []
+        if self.run_row is not None:
+            end = outcome(self.run_row)
+            if end is not None:
+                parts.append(end)
+        row = self.problem_rows.get(tree.problem_id)
+        st = statement(row.get("problem")) if row else None
+        if st is not None:
+            parts.append(st)
+        if self.run_row is not None:
+            parts.append(settings(self.run_row))
+        return parts
+
     # ------------------------------------------------------------------ folding
     def apply_events(self, events: Iterable) -> int:
         """Fold events and update only what they touched. Returns how many were applied."""
@@ -81,8 +139,8 @@ class RunViewScreen(Screen):
         for e in events:
             count += 1
             pid = e.problem_id
-            if pid is not None and pid not in self.state.problems:
-                new_problem = True
+            if pid is not None and (pid not in self.state.problems or e.kind in (ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED)):
+                new_problem = True  # the picker lists it, or its mark changes
             changed = self.state.apply(e)
             if pid is not None and pid == self.problem_id:
                 ids |= changed
@@ -100,6 +158,7 @@ class RunViewScreen(Screen):
                 self.tree_view.sync(tree, ids)
             if self.inspector.node_id in ids:
                 self.refresh_inspector_soon()
+        self.ensure_inspected()
         self.update_status()
         return count
 
@@ -127,6 +186,7 @@ class RunViewScreen(Screen):
             self.tree_view.sync(tree, None)
         if self.inspector.node_id is not None and tree is not None:
             self.show_inspector(self.inspector.node_id, reload_calls=False)
+        self.ensure_inspected()
         self.update_status()
 
     def update_status(self, extra: str = "") -> None:
@@ -134,11 +194,23 @@ class RunViewScreen(Screen):
 
     def _update_problem_select(self) -> None:
         select = self.query_one("#problem-select", Select)
-        options = [(pid, pid) for pid in self.state.problems]
+        pids = list(self.state.problems) + [p for p in self.problem_rows if p not in self.state.problems]
+        options = [(f"{self.problem_mark(pid)} {pid}", pid) for pid in pids]
         with self.prevent(Select.Changed):
             select.set_options(options)
-            if self.problem_id in self.state.problems:
+            if self.problem_id in pids:
                 select.value = self.problem_id
+
+    def problem_mark(self, pid: str) -> str:
+        """✓ solved on public tests, ✗ finished unsolved, … being searched, · not started."""
+        tree = self.state.problems.get(pid)
+        if tree is None:
+            return "·"
+        if tree.solved_by is not None:
+            return SOLVED
+        if tree.finished is not None:
+            return PRUNED
+        return "…"
 
     # ------------------------------------------------------------------ interaction
     @on(Select.Changed, "#problem-select")
@@ -151,6 +223,7 @@ class RunViewScreen(Screen):
         self.follow = False
         self.tree_view.show(self.tree)
         self.inspector.clear()
+        self.ensure_inspected()
         self.update_status()
 
     def action_problem(self, delta: int) -> None:
@@ -166,6 +239,28 @@ class RunViewScreen(Screen):
         self.follow = not self.follow
         self.notify(f"follow the active problem: {'on' if self.follow else 'off'}")
 
+    def action_export_code(self) -> None:
+        tree, nid = self.tree, self.inspector.node_id
+        node = tree.nodes.get(nid) if tree is not None and nid is not None else None
+        sol = node.best_solution() if node is not None else None
+        if sol is None or not sol.get("code"):
+            self.notify("this node has no program to copy" if node is not None else "select a node first",
+                        severity="warning")
+            return
+        export_program(self.app, sol["code"], self.run_id, tree.problem_id, f"node{nid}", str(sol.get("policy") or ""))
+
+    def action_find_node(self) -> None:
+        tree = self.tree
+        if tree is None:
+            self.notify("no tree to search yet", severity="warning")
+            return
+
+        def go(nid: str | None) -> None:
+            if nid is not None and not self.tree_view.focus_node(nid):
+                self.notify(f"node #{nid} is not in this tree", severity="warning")
+
+        self.app.push_screen(FindNodeScreen(tree), go)
+
     @on(Tree.NodeHighlighted, "#tree")
     def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:
         if event.node.data is not None:
@@ -176,7 +271,8 @@ class RunViewScreen(Screen):
         if tree is None:
             return
         self.inspector.show_node(tree, node_id, calls=self._calls.get((tree.problem_id, node_id)),
-                                 sandbox=self._sandbox.get((tree.problem_id, node_id)), best_id=self._best_id(tree))
+                                 sandbox=self._sandbox.get((tree.problem_id, node_id)), best_id=self._best_id(tree),
+                                 context=self.root_context(tree) if node_id == "0" else None)
         if reload_calls:
             # debounced: holding a cursor key must not queue a store read (and a second
             # render of the panel) per node passed over
@@ -189,8 +285,7 @@ class RunViewScreen(Screen):
         view = self.tree_view
         if view.problem is tree:
             return view.best_id
-        best = tree.best_node()
-        return best.id if best is not None else None
+        return best_id_of(tree)
 
     @work(exclusive=True, group="node-details", exit_on_error=False)
     async def _load_node_details(self, problem_id: str, node_id: str) -> None:
@@ -208,4 +303,5 @@ class RunViewScreen(Screen):
         self._sandbox[(problem_id, node_id)] = sandbox
         tree = self.tree
         if tree is not None and self.inspector.node_id == node_id and tree.problem_id == problem_id:
-            self.inspector.show_node(tree, node_id, calls=calls, sandbox=sandbox, best_id=self._best_id(tree))
+            self.inspector.show_node(tree, node_id, calls=calls, sandbox=sandbox, best_id=self._best_id(tree),
+                                     context=self.root_context(tree) if node_id == "0" else None)

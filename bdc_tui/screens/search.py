@@ -27,6 +27,7 @@ class SearchScreen(RunViewScreen):
     def on_mount(self) -> None:
         self.sub_title = f"live · {self.run_id}"
         self.events_seen = 0
+        self.load_run_info()
         self.poll()
 
     @work(exclusive=True, group="poll", exit_on_error=False)

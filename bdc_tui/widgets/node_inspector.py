@@ -24,35 +24,54 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from bdc_tui.format import BEST, PRUNED, REFINED, SOLVED, money, node_solved, pct
+from bdc_tui.widgets.search_tree import best_id_of
 from engine.search.tree import ProblemTree
 
-_VERDICT_MARK = {"passed": ("✓", "green"), "failed": ("✗", "red"), "error": ("!", "red"),
-                 "timeout": ("⏱", "yellow"), "memory": ("M", "yellow")}
+_SLOW = {"timeout", "time_limit", "time_limit_exceeded"}
+
+
+def verdict_name(v: Any) -> str:
+    return str(v.get("verdict", "?") if isinstance(v, dict) else v)
 
 
 def verdict_text(verdicts: list[Any]) -> Text:
+    """One notation everywhere: ``✓ t1`` for a passed test, ``✗ t2 wrong_answer`` for the rest."""
     t = Text()
     for i, v in enumerate(verdicts, 1):
-        name = v.get("verdict", "?") if isinstance(v, dict) else str(v)
-        mark, style = _VERDICT_MARK.get(name, ("?", "yellow"))
-        t.append(f"{mark}", style=f"bold {style}")
-        t.append(f"t{i}:{name} ", style=style)
+        name = verdict_name(v)
+        if name == "passed":
+            t.append(f"{SOLVED} t{i}  ", style="green")
+        else:
+            t.append(f"{PRUNED} t{i} ", style="bold yellow" if name in _SLOW else "bold red")
+            t.append(f"{name}  ", style="yellow" if name in _SLOW else "red")
+    t.rstrip()
     return t
 
 
+def failure_detail(t: dict) -> str:
+    """Why one test failed: expected vs got when the checker compared outputs, else the error
+    type and message (a crash has no output to compare: never "expected None, got None")."""
+    exp, got = t.get("expected"), t.get("got", t.get("actual"))
+    if exp is not None or got is not None:
+        return f"expected {str(exp)[:60]!s}, got {str(got)[:60]!s}"
+    stderr = str(t.get("stderr_excerpt") or t.get("stderr") or "").strip().splitlines()
+    message = stderr[-1].strip() if stderr else ""
+    error_type = t.get("error_type")
+    if error_type and message.startswith(f"{error_type}:"):
+        return message[:120]
+    return ": ".join(x for x in (error_type, message) if x)[:120] or "(no output recorded)"
+
+
 def _detail_rows(tests: list[dict]) -> Table | None:
-    """Expected vs got for failing tests recorded by the sandbox (when the store has them)."""
-    failing = [(i, t) for i, t in enumerate(tests, 1) if t.get("verdict") != "passed"]
+    """Each failing test once, with why it failed (when the store has the sandbox's record)."""
+    failing = [(i, t) for i, t in enumerate(tests, 1) if verdict_name(t) != "passed"]
     if not failing:
         return None
-    table = Table("test", "verdict", "expected", "got", box=None, padding=(0, 1), show_edge=False)
+    table = Table("test", "verdict", "why", box=None, padding=(0, 1), show_edge=False)
     for i, t in failing[:8]:
-        got = t.get("got", t.get("stdout", t.get("actual", "")))
-        exp = t.get("expected", t.get("output", ""))
-        if not got and t.get("stderr"):
-            got = str(t["stderr"]).strip().splitlines()[-1:] or ""
-            got = got[0] if got else ""
-        table.add_row(str(i), str(t.get("verdict")), str(exp)[:80], str(got)[:80])
+        table.add_row(f"{PRUNED} t{i}", verdict_name(t), failure_detail(t))
+    if len(failing) > 8:
+        table.add_row("…", f"{len(failing) - 8} more", "")
     return table
 
 
@@ -142,6 +161,7 @@ class NodeInspector(ScrollView, can_focus=True):
         calls: list[dict] | None = None,
         sandbox: list[dict] | None = None,
         best_id: str | None = None,
+        context: list[RenderableType] | None = None,
     ) -> None:
         """Show ``node_id``; ``best_id`` is the tree's best node when the caller tracks it
         (the tree view does, incrementally) so a key press never rescans the whole tree."""
@@ -165,8 +185,7 @@ class NodeInspector(ScrollView, can_focus=True):
         if node_solved(node):
             flags.append(f"{SOLVED} passes every public test ", style="bold green")
         if best_id is None:
-            best = tree.best_node()
-            best_id = best.id if best is not None else None
+            best_id = best_id_of(tree)
         if best_id == node.id:
             flags.append(f"{BEST} best node of the tree", style="bold magenta")
         if tree.solved_by == node.id:
@@ -176,6 +195,7 @@ class NodeInspector(ScrollView, can_focus=True):
         if node.parent is None:
             parts.append(Text(f"problem {tree.problem_id}: {len(tree.nodes)} nodes, {tree.rollouts_done} rollouts, "
                               f"{tree.prunes} prunes, {tree.refinements} refines"))
+            parts.extend(context or [])
         if node.thought:
             parts.append(Panel(Text(node.thought), title="thought", title_align="left", border_style="blue"))
         for i, old in enumerate(node.old_thoughts, 1):
@@ -195,17 +215,21 @@ class NodeInspector(ScrollView, can_focus=True):
             body: list[RenderableType] = [verdict_text(sol.get("verdicts") or [])]
             if sol.get("parse_error"):
                 body.append(Text(f"parse error: {sol['parse_error']}", style="red"))
-            if sol.get("feedback"):
+            details = [d for row in by_policy.get(policy, [])[-1:] if (d := _detail_rows(row.get("verdicts") or [])) is not None]
+            if details:  # the sandbox's record says the same as the feedback, per test: show it once
+                body.extend(details)
+            elif sol.get("feedback") and (sol.get("pass_rate") or 0) < 1:
                 body.append(Text(str(sol["feedback"]).rstrip(), style="red"))
-            for row in by_policy.get(policy, [])[-1:]:
-                detail = _detail_rows(row.get("verdicts") or [])
-                if detail is not None:
-                    body.append(detail)
             body.append(numbered(sol.get("code", "") or "# (no code)"))
             parts.append(Panel(Group(*body), title=title, title_align="left",
                                border_style="green" if (sol.get("pass_rate") or 0) >= 1 else "red"))
         if calls is not None:
             parts.append(self._calls_table(calls))
+        self._show(Group(*parts))
+
+    def show_parts(self, parts: list[RenderableType]) -> None:
+        """Show something other than a node (the run itself when it has no tree)."""
+        self.node_id = None
         self._show(Group(*parts))
 
     def plain_text(self, width: int = 120) -> str:

@@ -34,24 +34,37 @@ AUTO_EXPAND = 400
 
 
 def best_key(n: Node) -> tuple | None:
-    """The ordering ``ProblemTree.best_node`` uses (better solution, shallower, earlier)."""
+    """The ordering ``ProblemTree.best_node`` uses (better solution, shallower, earlier).
+
+    None when the node has no solution passing any test: a pass rate of 0 is no "best"."""
     sol = n.best_solution()
-    if sol is None:
+    if sol is None or not (sol.get("pass_rate") or 0) > 0:
         return None
     return (sol.get("pass_rate", 0.0), -n.depth, -int(n.id) if n.id.isdigit() else 0)
+
+
+def best_id_of(tree: ProblemTree) -> str | None:
+    """The tree's best node, or None while no solution passes a single public test."""
+    best = tree.best_node()
+    return best.id if best is not None and best_key(best) is not None else None
 
 
 class SearchTreeView(Tree[str]):
     """Tree widget over one ``ProblemTree``; ``TreeNode.data`` is the search node id."""
 
+    # the tree's own expand/collapse marks; ▶ (format.ON_PATH) marks the selection path
+    ICON_NODE = "+ "
+    ICON_NODE_EXPANDED = "− "
+
     BINDINGS = [
-        Binding("b", "goto_best", "Best node"),
-        Binding("s", "goto_selection", "Selection"),
+        Binding("b", "goto_best", "Best"),
+        Binding("s", "goto_selection", "Selection", show=False),
     ]
 
     def __init__(self, *, id: str | None = None, classes: str | None = None, auto_expand: int = AUTO_EXPAND) -> None:
         self._widths: dict[int, tuple[Text, int]] = {}  # TreeNode._id -> (label, cell width)
         super().__init__("no problem selected", id=id, classes=classes)
+        self.root.allow_expand = False  # a placeholder line, not a collapsed node
         self.show_root = True
         self.guide_depth = 3
         self.auto_expand = auto_expand
@@ -89,6 +102,7 @@ class SearchTreeView(Tree[str]):
         self._best = None
         self._best_key = None
         self._path = set()
+        self.root.allow_expand = tree is not None  # no +/− mark on the placeholder line
         if tree is None:
             self.root.set_label("no problem selected")
             return
@@ -157,9 +171,8 @@ class SearchTreeView(Tree[str]):
         cur = self._best
         rescan = ids is None or (cur is not None and (cur not in nodes or (cur in ids and best_key(nodes[cur]) != self._best_key)))
         if rescan:
-            best = tree.best_node()
-            self._best = best.id if best is not None else None
-            self._best_key = best_key(best) if best is not None else None
+            self._best = best_id_of(tree)
+            self._best_key = best_key(nodes[self._best]) if self._best is not None else None
             return
         for nid in ids:
             n = nodes.get(nid)
@@ -196,7 +209,8 @@ class SearchTreeView(Tree[str]):
         if parent is None:
             return None
         label = node_label(n, on_path=nid in self._path, best=nid == self._best)
-        item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand)
+        item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand, allow_expand=bool(n.children))
+        parent.allow_expand = True  # a leaf until now: it gets its +/− mark with its first child
         self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         self._items[nid] = item
         return item
@@ -286,7 +300,7 @@ class SearchTreeView(Tree[str]):
 
     def action_goto_best(self) -> None:
         if not self.focus_node(self._best):
-            self.notify("no solution yet", severity="warning")
+            self.notify("no solution passes a public test yet", severity="warning")
 
     def action_goto_selection(self) -> None:
         if self._ptree is not None and self._ptree.selection:

@@ -15,39 +15,55 @@ from engine.store import Event
 
 
 def describe(e: Event | None) -> str:
-    """A one-line account of an event for the timeline and the event log."""
+    """A one-line account of an event for the timeline: what happened, then its details."""
     if e is None:
         return "start of the run"
+    head = KIND_WORDS.get(e.kind, e.kind.replace("_", " "))
+    rest = details(e)
+    return f"{head} {rest}" if rest else head
+
+
+KIND_WORDS = {ev.PRUNE: f"{PRUNED} prune", ev.REFINE: f"{REFINED} refine", ev.SOLUTION_FOUND: f"{SOLVED} solution",
+              ev.LLM_ERROR: "! LLM error", ev.BUDGET_EXHAUSTED: "! budget exhausted", ev.RUN_FINISHED: "run",
+              ev.PROBLEM_FINISHED: "problem"}
+
+
+def details(e: Event) -> str:
+    """What an event says beyond its kind (the event log shows the kind in its own column)."""
     p = e.payload
     k = e.kind
     if k == ev.EXPAND:
         kids = ", ".join(f"#{c.node} {c.policy}" for c in p.children)
-        return f"expand #{p.parent} → {kids}"
+        return f"#{p.parent} → {kids}"
     if k == ev.SIMULATE:
-        return f"simulate #{p.node} pass rate {p.pass_rate:.2f} over {len(p.solutions)} policies"
+        return f"#{p.node} pass rate {p.pass_rate:.2f} over {len(p.solutions)} policies"
     if k == ev.SELECT:
-        return "select " + " → ".join("#" + x for x in p.path)
+        return " → ".join("#" + x for x in p.path) or "#0"
     if k == ev.BACKUP:
-        return f"backup reward {p.reward:.2f} along {len(p.path)} nodes"
+        # the fold updates every node named in q/n; ``path`` omits the evaluated leaf
+        touched = sorted(set(p.path) | set(p.q) | set(p.n), key=lambda i: (len(i), i))
+        noun = "node" if len(touched) == 1 else "nodes"
+        return f"reward {p.reward:.2f} to {len(touched)} {noun} ({', '.join('#' + i for i in touched[:6])}{'…' if len(touched) > 6 else ''})"
     if k == ev.PRUNE:
-        return f"{PRUNED} prune #{p.node}: PR {p.pass_rate or 0:.2f} < parent {p.parent_pass_rate:.2f}"
+        return f"#{p.node}: PR {p.pass_rate or 0:.2f} < parent {p.parent_pass_rate:.2f}"
     if k == ev.REFLECT:
-        return f"reflect on #{p.node} ({p.policy}): {short(p.summary or '', 70)}"
+        return f"on #{p.node} ({p.policy}): {short(p.summary or '', 70)}"
     if k == ev.REFINE:
-        return f"{REFINED} refine #{p.node}: “{short(p.old_thought, 35)}” → “{short(p.new_thought, 35)}”"
+        return f"#{p.node}: “{short(p.old_thought, 35)}” → “{short(p.new_thought, 35)}”"
     if k == ev.SOLUTION_FOUND:
-        return f"{SOLVED} solution at #{p.node} by {p.policy}"
+        return f"at #{p.node} by {p.policy}"
     if k == ev.PROBLEM_FINISHED:
-        return f"problem finished: {p.status} private PR {p.private_pass_rate}"
+        private = "unscored" if p.private_pass_rate is None else f"private PR {p.private_pass_rate:.2f}"
+        return f"{p.status}, {private}"
     if k == ev.LLM_ERROR:
-        return f"! LLM error {p.policy} ({p.stage}): {p.message}"
+        return f"{p.policy} ({p.stage}): {p.message}"
     if k == ev.BUDGET_EXHAUSTED:
-        return f"! budget exhausted: {p.reason}"
+        return str(p.reason)
     if k == ev.ROLLOUT_FINISHED:
-        return f"rollout {p.rollout} finished"
+        return str(p.rollout)
     if k == ev.RUN_FINISHED:
-        return f"run finished: {p.status}"
-    return k
+        return f"{p.status}: {p.error}" if p.error else p.status
+    return ""
 
 
 class TimelineBar(TextLine):
