@@ -23,8 +23,8 @@ LEGEND: tuple[tuple[str, str], ...] = (
     ("PR", "pass rate: share of the tests the program passes (public tests during a search; "
            "private tests in the runs table and evaluations)"),
     ("AC", "accuracy: share of problems whose solution passes every private test"),
-    (ON_PATH, "on the path from the root to the selected node (at a line's very start, "
-              "the tree's own ▶/▼ mean collapsed/expanded)"),
+    (ON_PATH, "on the path from the root to the selected node (the tree's own +/− mean "
+              "collapsed/expanded)"),
     (BEST, "the best node of the tree (highest pass rate, then shallowest)"),
     (SOLVED, "solved: the node's program passes every public test"),
     (PRUNED, "pruned: a reflection judged the thought a dead end"),
