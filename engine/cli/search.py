@@ -33,6 +33,11 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--rollouts", type=positive_int(), default=16, show_default=True)
 @click.option("--thoughts", "thoughts_per_policy", type=positive_int(), default=3, show_default=True, help="Thoughts per policy per expansion.")
 @click.option("--max-depth", type=positive_int(), default=4, show_default=True)
+@click.option("--thought-tokens", type=positive_int(), default=None,
+              help="Token budget of a thought call (default 128, or [search] thought_tokens in the config).")
+@click.option("--solution-tokens", type=positive_int(), default=None, help="Token budget of a solution call (default 512).")
+@click.option("--reflection-tokens", type=positive_int(), default=None, help="Token budget of a reflection call (default 192).")
+@click.option("--refinement-tokens", type=positive_int(), default=None, help="Token budget of a refinement call (default 96).")
 @click.option("--gamma", type=fraction(), default=0.9, show_default=True)
 @click.option("--c-puct", type=non_negative(), default=4.0, show_default=True)
 @click.option("--c-base", type=FiniteFloat(min=0, min_open=True), default=10.0, show_default=True)
@@ -64,7 +69,7 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 def search(ctx: click.Context, **kw: Any) -> None:
     """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
     from engine.agents.config import load_agents, parse_agent_arg, stored_agent
-    from engine.search.config import RunConfig, SearchConfig
+    from engine.search.config import RunConfig, SearchConfig, call_budget_settings
 
     agents = _agents(kw["agents"])
     if agents:
@@ -86,6 +91,8 @@ def search(ctx: click.Context, **kw: Any) -> None:
             rollouts=kw["rollouts"], thoughts_per_policy=kw["thoughts_per_policy"], max_depth=kw["max_depth"],
             gamma=kw["gamma"], c_puct=kw["c_puct"], c_base=kw["c_base"], refine_limit=kw["refine_limit"],
             refine_limit_per_node=kw["refine_limit_per_node"], stop_on_solve=not kw["keep_exploring"],
+            **call_budget_settings(**{k: kw[k] for k in
+                                      ("thought_tokens", "solution_tokens", "reflection_tokens", "refinement_tokens")}),
         ),
         llm_concurrency=kw["llm_concurrency"], sandbox_workers=kw["sandbox_workers"],
         problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
