@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -207,16 +207,20 @@ async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) ->
     else:
         with Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), console=console, transient=False,
+            TimeElapsedColumn(), TextColumn("[cyan]{task.fields[call]}"), console=console, transient=False,
         ) as progress:
-            task = progress.add_task("search", total=total, info="")
+            task = progress.add_task("search", total=total, info="", call="")
 
             def update(t: dict[str, Any]) -> None:
                 info = (f"active {t['active']}  solved {t['solved_public']}  PR {100 * t['pr']:.1f}  "
                         f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}")
                 progress.update(task, completed=t["problems_done"], info=info)
 
-            await execute_run(store, run_id, on_progress=update, backend=backend)
+            watcher = asyncio.create_task(_show_calls_in_flight(store, run_id, lambda line: progress.update(task, call=line)))
+            try:
+                await execute_run(store, run_id, on_progress=update, backend=backend)
+            finally:
+                watcher.cancel()
     row = await store.run(run_id)
     t = row.totals
     log.info("run %s %s: totals %s", row.id, row.status, t)
@@ -226,6 +230,20 @@ async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) ->
         f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
     )
     click.echo(unscored_line(await store.run_problems(run_id)) or "", nl=False)
+
+
+async def _show_calls_in_flight(store: Any, run_id: str, show: Callable[[str], None], every_s: float = 1.0) -> None:
+    """Once a second: the oldest LLM call in flight and its token count so far ("" when none)."""
+    from engine.store.call_progress import calls_in_flight, describe
+
+    while True:
+        try:
+            calls = await calls_in_flight(store, run_id)
+        except Exception as e:  # noqa: BLE001 - the progress line must never stop the run
+            log.debug("calls in flight unreadable: %s", e)
+            calls = []
+        show(("⋯ " + describe(calls[0]) + (f" (+{len(calls) - 1})" if len(calls) > 1 else "")) if calls else "")
+        await asyncio.sleep(every_s)
 
 
 def unscored_line(problems: list[dict[str, Any]]) -> str:
