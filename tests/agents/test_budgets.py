@@ -118,3 +118,34 @@ def test_dynamic_batcher_rows_stop_on_their_own(tiny):
         assert whole.text == full.text and len(cut.text) < len(full.text)
     finally:
         engine.close()
+
+
+def test_cli_flags_reach_the_stored_run_config_and_run_started(tmp_path, monkeypatch):
+    import asyncio
+
+    from click.testing import CliRunner
+
+    from engine.cli import cli
+    from engine.search import events as ev
+    from engine.store import Store
+
+    conf = tmp_path / "config.toml"
+    conf.write_text("[search]\nreflection_tokens = 150\n")
+    monkeypatch.setenv("BDC_CONFIG", str(conf))
+    db = str(tmp_path / "cli.db")
+    r = CliRunner().invoke(cli, ["--db", db, "search", "--dataset", "humaneval", "--limit", "1", "--rollouts", "1",
+                                 "--agents", "good=scripted:canonical", "--thought-tokens", "80", "--quiet"])
+    assert r.exit_code == 0, r.output
+
+    async def stored():
+        store = await Store.open(db)
+        try:
+            run = (await store.runs())[0]
+            started = [e for e in await store.events(run.id) if e.kind == ev.RUN_STARTED]
+            return run.config["search"], started[0].payload.config["search"]
+        finally:
+            await store.close()
+
+    for search in asyncio.run(stored()):
+        assert search["thought_tokens"] == 80 and search["reflection_tokens"] == 150
+        assert search["solution_tokens"] == 512 and search["thought_stop"] == ['"]']
