@@ -112,3 +112,21 @@ async def test_token_reports_from_many_threads_are_throttled(store):
     await asyncio.sleep(0.05)
     await store.flush()
     assert await calls_in_flight(store, run_id) == []
+
+
+def test_live_status_line_names_the_call_in_flight():
+    from bdc_tui.widgets.run_status import RunStatus
+    from engine.search.tree import TreeState
+
+    line = RunStatus()
+    now = time.time()
+    line.show_in_flight([
+        {"problem_id": "other", "node_id": "1", "policy": "qwen", "kind": "thought", "tokens": 3, "started_at": now},
+        {"problem_id": "HumanEval/0", "node_id": "12", "policy": "smollm2", "kind": "solution", "tokens": 143,
+         "started_at": now - 9},
+    ])
+    state = TreeState()
+    line.show(state, None, status="running")
+    assert "qwen proposing thoughts for #1 · 3 tok" in line._content.plain and "(+1 more)" in line._content.plain
+    line.show(state, None, status="finished")  # a stale row of a run that ended is not shown
+    assert "tok" not in line._content.plain
