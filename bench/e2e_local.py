@@ -13,6 +13,13 @@ solutions (goal: no worse), and time from launch to the first call in flight in 
 (``call_progress``, goal < 5 s).
 
     python bench/e2e_local.py [--problems 2] [--rollouts 2] [--arm-cap-s 600]
+
+Measured 2026-12-02 (SmolLM2-135M alone, continuous batching, 2 HumanEval, 2 rollouts, 540 s cap,
+2 cores shared with other jobs, one round): current 6 calls in 540 s (0.67/min, capped, no problem
+finished, 144 s mean latency) vs new 18 calls in 364 s (2.97/min, both problems finished, 33 s mean
+latency): 4.46x. Best public pass rate of tested solutions 0.25 in both arms (HumanEval/0 0.5,
+HumanEval/1 0.0); no chosen solution passed a private test in either. First call in flight in the
+store 0.5 s after launch (first token count 2.1 s).
 """
 
 from __future__ import annotations
@@ -90,6 +97,9 @@ async def run_arm(label: str, agents: list[PolicySpec], search: SearchConfig, pr
         done = [c for c in calls if not c["error"] and not c["cached"]]
         probs = await store.run_problems(run_id)
         results = [p.get("result") or {} for p in probs if p.get("result")]
+        best: dict[str, float] = {}  # best public pass rate of any solution tested so far, per problem
+        for row in await store.sandbox_runs(run_id):
+            best[row["problem_id"]] = max(best.get(row["problem_id"], 0.0), float(row["pass_rate"]))
         return {
             "label": label, "wall_s": wall, "capped": capped, "calls": len(done),
             "calls_per_min": len(done) / (wall / 60), "tokens_out": sum(c["tokens_out"] for c in done),
@@ -97,6 +107,7 @@ async def run_arm(label: str, agents: list[PolicySpec], search: SearchConfig, pr
             "finished": len(results), "public_pr": mean([r.get("public_pass_rate") for r in results]),
             "private_pr": mean([r.get("private_pass_rate") for r in results]),
             "ac": mean([float(bool(r.get("passed_private"))) if r.get("scored") else None for r in results]),
+            "best_public_so_far": sum(best.get(str(p["problem_id"]), 0.0) for p in probs) / max(1, len(probs)),
             "first_progress_s": first_row, "first_token_s": first_tok,
         }
     finally:
@@ -132,19 +143,22 @@ async def main() -> None:
         old_r = await run_arm("current", agents, current_path(new), args.problems, args.arm_cap_s, Path(d))
         new_r = await run_arm("new", agents, new, args.problems, args.arm_cap_s, Path(d))
     print(f"\n{'arm':8} {'wall s':>7} {'calls':>5} {'calls/min':>9} {'tok out':>7} {'lat s':>6} {'done':>4} "
-          f"{'pub PR':>6} {'priv PR':>7} {'AC':>5} {'1st prog s':>10} {'1st tok s':>9}")
+          f"{'pub PR':>6} {'priv PR':>7} {'AC':>5} {'best pub':>8} {'1st prog s':>10} {'1st tok s':>9}")
     for r in (old_r, new_r):
         print(f"{r['label']:8} {r['wall_s']:7.1f} {r['calls']:5d} {r['calls_per_min']:9.2f} {r['tokens_out']:7d} "
               f"{r['mean_latency_s']:6.1f} {r['finished']:4d} {fmt(r['public_pr']):>6} {fmt(r['private_pr']):>7} "
-              f"{fmt(r['ac']):>5} {fmt(r['first_progress_s'], '.1f'):>10} {fmt(r['first_token_s'], '.1f'):>9}"
+              f"{fmt(r['ac']):>5} {r['best_public_so_far']:8.2f} {fmt(r['first_progress_s'], '.1f'):>10} {fmt(r['first_token_s'], '.1f'):>9}"
               + ("  (capped)" if r["capped"] else ""))
     ratio = new_r["calls_per_min"] / old_r["calls_per_min"] if old_r["calls_per_min"] else float("inf")
-    pr_old, pr_new = old_r["private_pr"], new_r["private_pr"]
-    pr_ok = pr_old is None or (pr_new is not None and pr_new >= pr_old)
+    # pass rates of the chosen solutions need finished problems; a capped arm falls back to the best
+    # public pass rate of the solutions it had tested (over all problems, unfinished ones included)
+    key = "private_pr" if old_r["private_pr"] is not None and new_r["private_pr"] is not None else "best_public_so_far"
+    pr_old, pr_new = old_r[key], new_r[key]
+    pr_ok = pr_new is not None and pr_old is not None and pr_new >= pr_old
     prog = new_r["first_progress_s"]
     print("\none round (a real search per arm takes minutes on this machine), not a median")
     print(f"TARGET e2e_local_calls_per_min_ratio measured={ratio:.2f} goal=3.00 {'ok' if ratio >= 3 else 'short'}")
-    print(f"TARGET e2e_local_private_pass_rate measured={fmt(pr_new)} goal>={fmt(pr_old)} {'ok' if pr_ok else 'short'}")
+    print(f"TARGET e2e_local_pass_rate({key}) measured={fmt(pr_new)} goal>={fmt(pr_old)} {'ok' if pr_ok else 'short'}")
     print(f"TARGET e2e_local_first_progress_s measured={fmt(prog, '.1f')} goal=5.0 "
           f"{'ok' if prog is not None and prog < 5 else 'short'}")
 
