@@ -14,6 +14,8 @@ from textual.binding import Binding
 
 from bdc_tui.messages import OpenRun
 from bdc_tui.screens.run_view import RunViewScreen
+from bdc_tui.widgets.run_status import RunStatus
+from engine.store.call_progress import calls_in_flight
 
 BATCH = 5000
 
@@ -42,12 +44,18 @@ class SearchScreen(RunViewScreen):
                 if ticks % 8 == 0 or events:
                     run = await store.run(self.run_id)
                     self.run_status, self.run_error = run.status, run.error
+                in_flight = await calls_in_flight(store, self.run_id) if self.run_status == "running" else []
             except asyncio.CancelledError:
                 raise
             except Exception as e:
                 self.app.report(e, f"reading run {self.run_id}")
                 await asyncio.sleep(2.0)
                 continue
+            status_line = self.query_one(RunStatus)
+            if in_flight or status_line.in_flight:  # calls in flight changed or are counting up
+                status_line.show_in_flight(in_flight)
+                if not events:
+                    self.update_status()
             if events:
                 try:
                     self.events_seen += self.apply_events(events)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from engine.logs import redact
+from engine.agents.progress import REPORT_TOKENS, ProgressSink
 from engine.agents.types import (
     Budget,
     BudgetExceeded,
@@ -140,6 +141,7 @@ class LLMClient:
         backoff_s: float = 1.0,
         timeout_s: float = 180.0,
         completion_fn: CompletionFn | None = None,
+        progress: ProgressSink | None = None,
     ) -> None:
         self.sink: CallSink = sink if sink is not None else MemorySink()
         self.budget = budget if budget is not None else Budget()
@@ -147,6 +149,7 @@ class LLMClient:
         self.backoff_s = backoff_s
         self.timeout_s = timeout_s
         self._completion_fn = completion_fn
+        self.progress = progress  # calls in flight are shown there (engine.agents.progress)
         self._inflight: dict[str, asyncio.Future] = {}
         self._next_base: dict[tuple[str, ...], int] = {}
 
@@ -163,7 +166,8 @@ class LLMClient:
         return {**params, "api_base": key[i % len(key)]}
 
     async def complete(
-        self, spec: PolicySpec, messages: list[dict], *, ctx: CallContext, policy: str | None = None
+        self, spec: PolicySpec, messages: list[dict], *, ctx: CallContext, policy: str | None = None,
+        kind: str = "call",
     ) -> Reply:
         """The reply text for ``messages``; raises PolicyError or BudgetExceeded."""
         params = spec.params()
@@ -186,7 +190,7 @@ class LLMClient:
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            reply = await self._call(spec, messages, params, ctx, name, prompt_hash)
+            reply = await self._call_shown(spec, messages, params, ctx, name, prompt_hash, kind)
         except BaseException as e:
             if not fut.done():
                 fut.set_exception(e)
@@ -202,6 +206,22 @@ class LLMClient:
             return reply
         finally:
             self._inflight.pop(key, None)
+
+    async def _call_shown(
+        self, spec: PolicySpec, messages: list[dict], params: dict, ctx: CallContext, name: str, prompt_hash: str,
+        kind: str,
+    ) -> Reply:
+        """``_call`` shown as in flight in the progress sink (with a token reporter bound for
+        engines that stream) from the moment it is sent until it ends."""
+        if self.progress is None:
+            return await self._call(spec, messages, params, ctx, name, prompt_hash)
+        shown = self.progress.begin(ctx, name, spec.model, kind)
+        token = REPORT_TOKENS.set(shown.tokens)
+        try:
+            return await self._call(spec, messages, params, ctx, name, prompt_hash)
+        finally:
+            REPORT_TOKENS.reset(token)
+            shown.end()
 
     async def _call(
         self, spec: PolicySpec, messages: list[dict], params: dict, ctx: CallContext, name: str, prompt_hash: str

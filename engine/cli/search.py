@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Callable
 
 import click
 
@@ -33,6 +33,11 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--rollouts", type=positive_int(), default=16, show_default=True)
 @click.option("--thoughts", "thoughts_per_policy", type=positive_int(), default=3, show_default=True, help="Thoughts per policy per expansion.")
 @click.option("--max-depth", type=positive_int(), default=4, show_default=True)
+@click.option("--thought-tokens", type=positive_int(), default=None,
+              help="Token budget of a thought call (default 128, or [search] thought_tokens in the config).")
+@click.option("--solution-tokens", type=positive_int(), default=None, help="Token budget of a solution call (default 512).")
+@click.option("--reflection-tokens", type=positive_int(), default=None, help="Token budget of a reflection call (default 192).")
+@click.option("--refinement-tokens", type=positive_int(), default=None, help="Token budget of a refinement call (default 96).")
 @click.option("--gamma", type=fraction(), default=0.9, show_default=True)
 @click.option("--c-puct", type=non_negative(), default=4.0, show_default=True)
 @click.option("--c-base", type=FiniteFloat(min=0, min_open=True), default=10.0, show_default=True)
@@ -64,7 +69,7 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 def search(ctx: click.Context, **kw: Any) -> None:
     """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
     from engine.agents.config import load_agents, parse_agent_arg, stored_agent
-    from engine.search.config import RunConfig, SearchConfig
+    from engine.search.config import RunConfig, SearchConfig, call_budget_settings
 
     agents = _agents(kw["agents"])
     if agents:
@@ -86,6 +91,8 @@ def search(ctx: click.Context, **kw: Any) -> None:
             rollouts=kw["rollouts"], thoughts_per_policy=kw["thoughts_per_policy"], max_depth=kw["max_depth"],
             gamma=kw["gamma"], c_puct=kw["c_puct"], c_base=kw["c_base"], refine_limit=kw["refine_limit"],
             refine_limit_per_node=kw["refine_limit_per_node"], stop_on_solve=not kw["keep_exploring"],
+            **call_budget_settings(**{k: kw[k] for k in
+                                      ("thought_tokens", "solution_tokens", "reflection_tokens", "refinement_tokens")}),
         ),
         llm_concurrency=kw["llm_concurrency"], sandbox_workers=kw["sandbox_workers"],
         problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
@@ -200,16 +207,20 @@ async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) ->
     else:
         with Progress(
             TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), console=console, transient=False,
+            TimeElapsedColumn(), TextColumn("[cyan]{task.fields[call]}"), console=console, transient=False,
         ) as progress:
-            task = progress.add_task("search", total=total, info="")
+            task = progress.add_task("search", total=total, info="", call="")
 
             def update(t: dict[str, Any]) -> None:
                 info = (f"active {t['active']}  solved {t['solved_public']}  PR {100 * t['pr']:.1f}  "
                         f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}")
                 progress.update(task, completed=t["problems_done"], info=info)
 
-            await execute_run(store, run_id, on_progress=update, backend=backend)
+            watcher = asyncio.create_task(_show_calls_in_flight(store, run_id, lambda line: progress.update(task, call=line)))
+            try:
+                await execute_run(store, run_id, on_progress=update, backend=backend)
+            finally:
+                watcher.cancel()
     row = await store.run(run_id)
     t = row.totals
     log.info("run %s %s: totals %s", row.id, row.status, t)
@@ -219,6 +230,20 @@ async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) ->
         f"tokens {t.get('tokens', 0)}  cost ${t.get('cost', 0):.4f}  wall {t.get('wall_s', 0):.1f}s"
     )
     click.echo(unscored_line(await store.run_problems(run_id)) or "", nl=False)
+
+
+async def _show_calls_in_flight(store: Any, run_id: str, show: Callable[[str], None], every_s: float = 1.0) -> None:
+    """Once a second: the oldest LLM call in flight and its token count so far ("" when none)."""
+    from engine.store.call_progress import calls_in_flight, describe
+
+    while True:
+        try:
+            calls = await calls_in_flight(store, run_id)
+        except Exception as e:  # noqa: BLE001 - the progress line must never stop the run
+            log.debug("calls in flight unreadable: %s", e)
+            calls = []
+        show(("⋯ " + describe(calls[0]) + (f" (+{len(calls) - 1})" if len(calls) > 1 else "")) if calls else "")
+        await asyncio.sleep(every_s)
 
 
 def unscored_line(problems: list[dict[str, Any]]) -> str:

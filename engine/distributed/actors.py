@@ -161,7 +161,8 @@ class SearchNode:
         else:
             limits = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
             base = build_policies(cfg.agents, list(self.problems.values()), ActorSink(self.channels, self.services),
-                                  RemoteBudget(self.services, limits), lambda n, why: self.unusable.append((n, why)))
+                                  RemoteBudget(self.services, limits), lambda n, why: self.unusable.append((n, why)),
+                                  cfg.search.call_budgets())
         sem = asyncio.Semaphore(1 if cfg.sequential else cfg.llm_concurrency)
         return [LimitedPolicy(p, sem) for p in self.strategy.select_policies(base)]
 

@@ -13,6 +13,10 @@ from typing import Any
 from engine.errors import ConfigError
 
 
+# the kinds of LLM call a policy makes; baselines (zero-shot, Reflexion, ...) write solutions
+CALL_KINDS = ("thought", "solution", "reflection", "refinement")
+
+
 @dataclass
 class SearchConfig:
     """Knobs of MC-Tree-Of-Agents and the baselines.
@@ -36,6 +40,17 @@ class SearchConfig:
     terminal_marker: str = "<END>"  # a thought containing it is a semantic terminal state
     beam_width: int = 2  # ToT: states kept per level
     max_policies: int | None = None  # single-policy variants use the first policy only
+    # per-call-kind generation budgets (issue 16): a thought is one or two sentences, so a thought
+    # call gets ~100 tokens and stops at the end of its JSON list; a solution gets a larger budget.
+    # ``max_tokens`` of an agent stays its ceiling (the smaller of the two is used).
+    thought_tokens: int = 128
+    solution_tokens: int = 512
+    reflection_tokens: int = 192
+    refinement_tokens: int = 96
+    thought_stop: list[str] = field(default_factory=lambda: ['"]'])  # end of the JSON list of thoughts
+    solution_stop: list[str] = field(default_factory=list)
+    reflection_stop: list[str] = field(default_factory=list)
+    refinement_stop: list[str] = field(default_factory=lambda: ["\n\n"])  # one step, one paragraph
 
     def __post_init__(self) -> None:
         if self.rollouts < 0:
@@ -48,6 +63,19 @@ class SearchConfig:
             raise ConfigError(f"backup must be 'max' or 'mean', not {self.backup!r}")
         if not 0.0 <= self.gamma <= 1.0:
             raise ConfigError("gamma must be in [0, 1]")
+        for kind in CALL_KINDS:
+            if int(getattr(self, f"{kind}_tokens")) < 1:
+                raise ConfigError(f"{kind}_tokens must be >= 1")
+            stop = getattr(self, f"{kind}_stop")
+            if not isinstance(stop, list) or not all(isinstance(x, str) and x for x in stop):
+                raise ConfigError(f"{kind}_stop must be a list of non-empty strings")
+
+    def call_budgets(self) -> dict[str, dict[str, Any]]:
+        """``{kind: {"max_tokens": n, "stop": [...]}}`` for every call kind a policy makes."""
+        return {
+            kind: {"max_tokens": int(getattr(self, f"{kind}_tokens")), "stop": list(getattr(self, f"{kind}_stop"))}
+            for kind in CALL_KINDS
+        }
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,3 +130,25 @@ def _known(cls: type, d: dict[str, Any], what: str) -> dict[str, Any]:
         return {k: v for k, v in d.items() if k in names}
     except AttributeError as e:
         raise ConfigError(f"{what}: expected a mapping, got {type(d).__name__}") from e
+
+
+BUDGET_KEYS = tuple(f"{kind}_{what}" for kind in CALL_KINDS for what in ("tokens", "stop"))
+
+
+def call_budget_settings(path: str | None = None, **overrides: Any) -> dict[str, Any]:
+    """The call budgets of ``[search]`` in the config file (``thought_tokens = 128``,
+    ``thought_stop = ['"]']``, ...); keyword overrides (CLI flags) win when not None. Keys
+    left unset are left out, so SearchConfig's defaults apply."""
+    from engine.agents.config import read_config
+
+    section = read_config(path).get("search", {}) or {}
+    if not isinstance(section, dict):
+        raise ConfigError("config [search] must be a table")
+    out = {k: section[k] for k in BUDGET_KEYS if k in section}
+    out.update({k: v for k, v in overrides.items() if v is not None})
+    for key, value in out.items():
+        if key.endswith("_tokens") and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ConfigError(f"[search] {key} = {value!r} is not an integer")
+        if key.endswith("_stop") and not (isinstance(value, list) and all(isinstance(x, str) for x in value)):
+            raise ConfigError(f"[search] {key} = {value!r} is not a list of strings")
+    return out

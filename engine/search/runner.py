@@ -58,6 +58,7 @@ def build_policies(
     store: Any,
     budget: Budget,
     on_unusable: Callable[[str, str], None] | None = None,
+    budgets: dict[str, dict] | None = None,
 ) -> list[Any]:
     """Policies from stored PolicySpec dicts: ``scripted:*`` ones here, LLM ones via the agents
     package. An agent that cannot work here (model not installed, key missing) is left out and
@@ -83,10 +84,12 @@ def build_policies(
         if client is None:
             from engine.agents.llm import LLMClient
 
-            client = LLMClient(sink=store, budget=budget)
+            from engine.store.call_progress import progress_sink
+
+            client = LLMClient(sink=store, budget=budget, progress=progress_sink(store))
         from engine.agents.policy import Policy
 
-        out.append(Policy(spec, client))
+        out.append(Policy(spec, client, budgets))
     if unusable and not out:
         raise ConfigError("no agent of this run can work here: " + "; ".join(unusable))
     return out
@@ -225,7 +228,8 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
     def unusable(name: str, why: str) -> None:
         store.emit(run_id, ev.LLM_ERROR, ev.LLMError(policy=name, stage="preflight", message=why))
 
-    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget, unusable)
+    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget, unusable,
+                                                                     cfg.search.call_budgets())
     if not base:
         from engine.errors import ConfigError
 

@@ -156,6 +156,24 @@ MIGRATIONS: list[str] = [
         value       TEXT NOT NULL
     );
     """,
+    # 6: LLM calls in flight and their token count so far (engine/store/call_progress.py): a row
+    # lives while its call runs and is updated at most once a second, so nothing per token
+    # reaches the event log
+    """
+    CREATE TABLE call_progress (
+        call_id     TEXT PRIMARY KEY,
+        run_id      TEXT NOT NULL,
+        problem_id  TEXT,
+        node_id     TEXT,
+        policy      TEXT,
+        model       TEXT,
+        kind        TEXT,
+        tokens      INTEGER NOT NULL DEFAULT 0,
+        started_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX call_progress_by_run ON call_progress (run_id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,10 +26,19 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
-from engine.agents.local.rows import GenRequest, GenResult, LocalGenerationError, claim, deliver, finish_row, looping
+from engine.agents.local.rows import (
+    GenRequest,
+    GenResult,
+    LocalGenerationError,
+    claim,
+    deliver,
+    finish_row,
+    looping,
+    step_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -193,6 +202,12 @@ class DynamicBatcher:
     def _step(self) -> None:
         self.steps += 1
 
+    def _row_step(self, reqs: list[GenRequest]) -> Callable[[int, list[int]], bool] | None:
+        """Per row and step: progress report and stop-sequence check (None when no row needs them)."""
+        if not any(r.stop or r.on_tokens for r in reqs):
+            return None
+        return lambda i, tokens: step_row(self.tokenizer, reqs[i], tokens)
+
     def _generate(self, reqs: list[GenRequest]) -> list[GenResult]:
         import torch
 
@@ -213,7 +228,8 @@ class DynamicBatcher:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         device = next(self.model.parameters()).device
-        stops = _RowStops(width, [r.max_new_tokens for r in reqs], on_step=self._step)
+        stops = _RowStops(width, [r.max_new_tokens for r in reqs], on_step=self._step,
+                          row_step=self._row_step(reqs), eos=self.eos_ids)
         with self.guard(), torch.inference_mode():
             out = self.model.generate(
                 input_ids=input_ids.to(device), attention_mask=attention.to(device),
@@ -231,11 +247,17 @@ class _RowStops:
     when it loops (``looped`` maps row -> generated length at that point). Rows that end with
     an end-of-sequence token are finished by ``generate`` itself. ``on_step`` runs every step."""
 
-    def __init__(self, prompt_width: int, limits: list[int], on_step: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, prompt_width: int, limits: list[int], on_step: Callable[[], None] | None = None,
+        row_step: Callable[[int, list[int]], bool] | None = None, eos: Collection[int] = (),
+    ) -> None:
         self.width = prompt_width
         self.limits = limits
         self.looped: dict[int, int] = {}
         self.on_step = on_step
+        self.row_step = row_step  # (row, its tokens) -> it reached a stop sequence
+        self.eos = set(eos)
+        self.ended: set[int] = set()  # rows done: no more steps reported for them
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
@@ -244,7 +266,18 @@ class _RowStops:
             self.on_step()
         gen = input_ids[:, self.width :]
         n = gen.shape[1]
-        done = torch.tensor([n >= lim for lim in self.limits], device=input_ids.device)
+        flags = [n >= lim for lim in self.limits]
+        if self.row_step is not None:
+            for i in range(len(flags)):
+                if i in self.ended:
+                    continue
+                tokens = gen[i].tolist()
+                if flags[i] or (tokens and tokens[-1] in self.eos):
+                    self.ended.add(i)
+                elif self.row_step(i, tokens):
+                    flags[i] = True
+                    self.ended.add(i)
+        done = torch.tensor(flags, device=input_ids.device)
         loop = looping(gen)
         for i in loop.nonzero().flatten().tolist():
             if n <= self.limits[i]:  # past its limit a row's tokens are discarded anyway

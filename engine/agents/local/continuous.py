@@ -50,6 +50,7 @@ from typing import Any
 from engine.agents.local.batcher import DynamicBatcher, default_threads, eos_ids, pad_id
 from engine.agents.local.rows import (
     REPEAT_WINDOW,
+    step_row,
     GenRequest,
     GenResult,
     LocalGenerationError,
@@ -446,6 +447,9 @@ class ContinuousBatcher:
             elif len(tokens) >= REPEAT_WINDOW and loops(tokens):
                 self._mgr.cancel_request(rid)
                 self._finish(rid, result=self._result(row, tokens, looped_at=len(tokens)))
+            elif step_row(self.tokenizer, row.req, tokens):  # reached a stop sequence
+                self._mgr.cancel_request(rid)
+                self._finish(rid, result=self._result(row, tokens, looped_at=None))
             return
         looped = len(tokens[: row.req.max_new_tokens])
         self._finish(rid, result=self._result(row, tokens, looped_at=looped if loops(tokens[:looped]) else None))

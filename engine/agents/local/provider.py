@@ -19,9 +19,10 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.progress import REPORT_TOKENS
 from engine.agents.local.rows import Batcher, GenRequest, GenResult
 from engine.agents.local.watchdog import Watchdog
 
@@ -75,9 +76,16 @@ class LocalEngine:
         text = "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
         return list(tok(text)["input_ids"])
 
-    def request(self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0):
+    def request(
+        self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
+        stop: str | list[str] | None = None, on_tokens: Callable[[int], None] | None = None,
+    ):
+        """Submit one call; ``stop``: sequences that end the reply (left out of it); ``on_tokens``:
+        told the generated-token count as it grows (from the generation thread)."""
         ids = self.encode(messages)
-        req = GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p))
+        stops = (stop,) if isinstance(stop, str) else tuple(s for s in (stop or ()) if s)
+        req = GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p),
+                         stop=stops, on_tokens=on_tokens)
         return self.watchdog.track(self.batcher.submit(req))
 
     async def agenerate(self, messages: list[dict], **kw: Any) -> GenResult:
@@ -137,6 +145,7 @@ def _make_provider_class():
                 "max_tokens": optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256,
                 "temperature": optional_params.get("temperature") or 0.0,
                 "top_p": optional_params.get("top_p") or 1.0,
+                "stop": optional_params.get("stop"),
             }
 
         def _response(self, model: str, model_response: ModelResponse, res: GenResult) -> ModelResponse:
@@ -162,7 +171,7 @@ def _make_provider_class():
                               encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
                               logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006 - litellm's signature
             engine = await asyncio.to_thread(get_engine, model)
-            res = await engine.agenerate(messages, **self._params(optional_params))
+            res = await engine.agenerate(messages, on_tokens=REPORT_TOKENS.get(), **self._params(optional_params))
             return self._response(model, model_response, res)
 
         def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,

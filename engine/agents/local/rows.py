@@ -19,7 +19,7 @@ from __future__ import annotations
 import concurrent.futures
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 # a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
 # is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
@@ -39,6 +39,8 @@ class GenRequest:
     temperature: float = 0.0
     top_p: float = 1.0
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+    stop: tuple[str, ...] = ()  # stop sequences: the reply ends before the first one (left out, as OpenAI does)
+    on_tokens: Callable[[int], None] | None = None  # generated-token count so far (from the generation thread)
 
     @property
     def sampling_key(self) -> tuple:
@@ -98,6 +100,36 @@ def loops(tokens: list[int]) -> bool:
     return bool(looping(torch.tensor([tokens[-REPEAT_WINDOW:]]))[0])
 
 
+def report_tokens(req: GenRequest, n: int) -> None:
+    """Tell the caller how many tokens its row has so far; a failing reporter never hurts the row."""
+    if req.on_tokens is not None:
+        try:
+            req.on_tokens(n)
+        except Exception:  # noqa: BLE001 - progress is best effort, generation goes on
+            req.on_tokens = None
+
+
+def cut_at_stop(text: str, stop: Collection[str]) -> str | None:
+    """``text`` before its first stop sequence, or None when it has none."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return text[: min(cuts)] if cuts else None
+
+
+def hit_stop(tokenizer: Any, req: GenRequest, tokens: list[int]) -> bool:
+    """Whether the newest tokens of a row completed one of its stop sequences (checked on a short
+    decoded tail each step, so the cost does not grow with the reply)."""
+    if not req.stop:
+        return False
+    tail = tokenizer.decode(tokens[-(max(len(s) for s in req.stop) + 4):], skip_special_tokens=True)
+    return cut_at_stop(tail, req.stop) is not None
+
+
+def step_row(tokenizer: Any, req: GenRequest, tokens: list[int]) -> bool:
+    """Once per decode step of a row: report its progress; True when it should stop (stop sequence)."""
+    report_tokens(req, len(tokens))
+    return hit_stop(tokenizer, req, tokens)
+
+
 def finish_row(
     tokenizer: Any, req: GenRequest, tokens: list[int], eos_ids: Collection[int], batch_size: int,
     looped_at: int | None = None,
@@ -112,6 +144,10 @@ def finish_row(
     else:
         reason = "length"
     text = tokenizer.decode(tokens, skip_special_tokens=True)
+    stopped = cut_at_stop(text, req.stop) if req.stop else None
+    if stopped is not None:
+        text, reason = stopped, "stop"
+    report_tokens(req, len(tokens))
     return GenResult(tokens, text, len(req.prompt_ids), batch_size, reason)
 
 
