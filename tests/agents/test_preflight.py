@@ -114,5 +114,5 @@ async def test_a_run_whose_calls_all_fail_ends_failed_with_the_reason(tmp_path, 
         run = await store.run(run_id)
         assert run.status == "failed"
         assert run.error.startswith("AgentsFailed: all ") and "cannot load local model" in run.error
-        finished = [e.payload for e in await store.events(run_id) if e.kind == "run_finished"]
+        finished = [e.payload_dict() for e in await store.events(run_id) if e.kind == "run_finished"]
         assert finished and finished[-1]["status"] == "failed" and "cannot load local model" in finished[-1]["error"]
