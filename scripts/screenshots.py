@@ -54,7 +54,7 @@ async def shoot_real(db: Path, run_id: str, out: Path) -> list[Path]:
         copy = Path(tmp) / "runs.db"
         copy.write_bytes(db.read_bytes())
         for name, mode in (("real_runs", None), ("real_search_tree", "live"), ("real_event_log", "log")):
-            app = BdcApp(copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30, readonly=True)
+            app = BdcApp(copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30)  # a copy: migrating it is fine
             async with app.run_test(size=scenes.SIZE) as pilot:
                 await scenes.runs(pilot)
                 if mode == "live":
