@@ -10,6 +10,16 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("BDC_LOCAL_THREADS", "1")  # tiny models: threads only contend
+# models a developer (or an earlier session) installed must not change what tests see: e.g. the
+# clustering encoder's "auto" picks an installed base model. Tests get an empty cache of their own.
+if "BDC_CACHE" not in os.environ:
+    import tempfile
+
+    os.environ["BDC_CACHE"] = tempfile.mkdtemp(prefix="bdc-test-cache-")
+
+# the TUI shows local times: snapshots must not depend on the machine's zone
+os.environ["TZ"] = "UTC"
+__import__("time").tzset()
 
 import pytest  # noqa: E402
 
