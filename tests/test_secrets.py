@@ -33,23 +33,27 @@ def has_close_elements(numbers: List[float], threshold: float) -> bool:
 ```'''
 
 
+def _reply_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
+    body = json.dumps(payload).encode()
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class FakeOpenAI(BaseHTTPRequestHandler):
     seen_auth: list[str] = []
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         FakeOpenAI.seen_auth.append(self.headers.get("Authorization", ""))
-        body = json.dumps({
+        _reply_json(self, 200, {
             "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "fake-model",
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": '["Compare every pair."]\n' + SOLUTION}}],
             "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
-        }).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        })
 
     def log_message(self, *args) -> None:
         pass
@@ -207,13 +211,8 @@ class EchoingOpenAI(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        body = json.dumps({"error": {"message": f"Incorrect API key provided: {key}", "type": "invalid_request_error",
-                                     "code": "invalid_api_key"}}).encode()
-        self.send_response(401)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        _reply_json(self, 401, {"error": {"message": f"Incorrect API key provided: {key}",
+                                          "type": "invalid_request_error", "code": "invalid_api_key"}})
 
     def log_message(self, *args) -> None:
         pass

@@ -20,6 +20,16 @@ def _agents(values: tuple[str, ...]) -> list[str]:
     return out
 
 
+def backend_options(f: Any) -> Any:
+    """--backend and --address, shared by `bdc search` and `bdc resume`."""
+    f = click.option("--address", default=None,
+                     help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
+                          "default: start Ray on this machine.")(f)
+    return click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
+                        help="Where problems are searched: this process, or actors on a Ray cluster "
+                             "(pip install 'bdc[ray]'; concurrency and sandbox options are then per node).")(f)
+
+
 @click.command()
 @click.option("--dataset", required=True, help="humaneval, mbpp, apps, codecontests (see `bdc datasets list`).")
 @click.option("--path", "dataset_path", default=None, help="Dataset file or folder (default: its usual place).")
@@ -59,12 +69,7 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 @click.option("--max-cost", "max_cost_usd", type=non_negative(), default=None, help="Budget in USD.")
 @click.option("--name", default=None, help="A label for the run.")
 @click.option("--quiet", is_flag=True, help="No live display.")
-@click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
-              help="Where problems are searched: this process, or actors on a Ray cluster (pip install 'bdc[ray]'; "
-                   "concurrency and sandbox options are then per node).")
-@click.option("--address", default=None,
-              help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
-                   "default: start Ray on this machine.")
+@backend_options
 @click.pass_context
 def search(ctx: click.Context, **kw: Any) -> None:
     """Search a dataset subset and score the chosen solutions (PR / AC on private tests)."""
@@ -121,12 +126,7 @@ async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool, ba
 @click.command()
 @click.argument("run_id")
 @click.option("--quiet", is_flag=True, help="No live display.")
-@click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
-              help="Where problems are searched: this process, or actors on a Ray cluster (pip install 'bdc[ray]'; "
-                   "concurrency and sandbox options are then per node).")
-@click.option("--address", default=None,
-              help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
-                   "default: start Ray on this machine.")
+@backend_options
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, quiet: bool, backend: str, address: str | None) -> None:
     """Continue an interrupted, cancelled or failed run from its events (cached replies are free)."""
