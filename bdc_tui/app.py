@@ -186,8 +186,12 @@ class BdcApp(App):
     def launch_run(self, run_id: str) -> int | None:
         """Start the engine process for ``run_id``; the screens attach through the store."""
         if self.launcher is None:
-            self.report(BdcError("cannot launch: engine.jobs (the process launcher) is not available; "
-                                 f"run `bdc --db {self.db_path} resume {run_id}` in a shell"))
+            self.report(
+                BdcError(
+                    "cannot launch: engine.jobs (the process launcher) is not available; "
+                    f"run `bdc --db {self.db_path} resume {run_id}` in a shell"
+                )
+            )
             return None
         try:
             pid = int(self.launcher.launch_run(str(self.db_path), run_id))

@@ -16,13 +16,17 @@ class BdcCommands(Provider):
             ("Runs", app.action_runs, "every run in the store"),
             ("Jobs: training and evaluation", app.action_jobs, "progress, loss curve, results tables"),
             ("Clusters", app.action_clusters, "DisenLoRA clusters of the training examples"),
-            ("Pipeline: export → cluster → train → evaluate", self._pipeline,
-             "training examples from finished searches, then background jobs"),
+            (
+                "Pipeline: export → cluster → train → evaluate",
+                self._pipeline,
+                "training examples from finished searches, then background jobs",
+            ),
             ("Help: keys and symbols", app.action_help, "what N, Q, PR, AC, ▶ ★ ✓ ✗ ↻ mean; every screen's keys"),
         ]
         if app.launcher is None:
             out = [c for c in out if c[0] not in ("New search", "New evaluation")] + [
-                ("New search (unavailable: no engine.jobs launcher)", app.action_new_search, "")]
+                ("New search (unavailable: no engine.jobs launcher)", app.action_new_search, "")
+            ]
         for rid in getattr(app, "run_ids", [])[:50]:
             out.append((f"Open run {rid}", partial(app.open_run, rid, "live"), "live search tree"))
             out.append((f"Replay run {rid}", partial(app.open_run, rid, "replay"), "timeline"))

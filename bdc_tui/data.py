@@ -11,6 +11,7 @@ from typing import Any
 
 from engine.store import Event, RunRow, Store, pid_alive
 
+
 @dataclass
 class RunSummary:
     run: RunRow

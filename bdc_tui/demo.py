@@ -23,10 +23,11 @@ import json
 import math
 import random
 import sqlite3
+from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.problems.model import Problem
 from engine.search import events as ev
@@ -112,7 +113,14 @@ def search_events(
     def E(kind: str, _node: str | None, **payload: Any) -> Event:
         return Event("", 0, 0.0, kind, pid, _node, payload)
 
-    yield E(ev.PROBLEM_STARTED, None, difficulty=None, statement_preview="Check if in given list...", public_tests=1, private_tests=2)
+    yield E(
+        ev.PROBLEM_STARTED,
+        None,
+        difficulty=None,
+        statement_preview="Check if in given list...",
+        public_tests=1,
+        private_tests=2,
+    )
     yield E(ev.ROOT, "0", node="0", statement_preview="Check if in given list...")
     rollout = 0
     solved = False
@@ -142,8 +150,14 @@ def search_events(
             nodes[cid] = _N(cid, cur.id, cur.depth + 1, pr)
             cur.children.append(cid)
             kids.append(
-                {"node": cid, "thought": rng.choice(_THOUGHTS), "policy": policy,
-                 "prior": round(rng.uniform(0.2, 0.9), 3), "depth": cur.depth + 1, "terminal": False}
+                {
+                    "node": cid,
+                    "thought": rng.choice(_THOUGHTS),
+                    "policy": policy,
+                    "prior": round(rng.uniform(0.2, 0.9), 3),
+                    "depth": cur.depth + 1,
+                    "terminal": False,
+                }
             )
         yield E(ev.EXPAND, cur.id, parent=cur.id, rollout=rollout, children=kids)
         best_child = None
@@ -153,12 +167,29 @@ def search_events(
             if c.pr + 1e-9 < cur.pr and cur.id != "0":
                 if rng.random() < 0.5:
                     c.pruned = True
-                    yield E(ev.PRUNE, c.id, node=c.id, parent=cur.id, rollout=rollout, pass_rate=c.pr, parent_pass_rate=cur.pr)
+                    yield E(
+                        ev.PRUNE,
+                        c.id,
+                        node=c.id,
+                        parent=cur.id,
+                        rollout=rollout,
+                        pass_rate=c.pr,
+                        parent_pass_rate=cur.pr,
+                    )
                 else:
                     summary = "The solution misses the case where the closest pair is not adjacent in input order."
                     yield E(ev.REFLECT, c.id, node=c.id, rollout=rollout, policy=k["policy"], summary=summary)
                     new = rng.choice(_THOUGHTS)
-                    yield E(ev.REFINE, c.id, node=c.id, rollout=rollout, policy=k["policy"], old_thought=k["thought"], new_thought=new, summary=summary)
+                    yield E(
+                        ev.REFINE,
+                        c.id,
+                        node=c.id,
+                        rollout=rollout,
+                        policy=k["policy"],
+                        old_thought=k["thought"],
+                        new_thought=new,
+                        summary=summary,
+                    )
                     c.pr = cur.pr
                     yield E(ev.SIMULATE, c.id, **_simulate_payload(rng, c, rollout))
             if best_child is None or c.pr > best_child.pr:
@@ -172,17 +203,40 @@ def search_events(
             nn = nodes[nid]
             nn.n += 1
             nn.q += (reward - nn.q) / nn.n
-        yield E(ev.BACKUP, None, rollout=rollout, path=full, reward=reward,
-                q={nid: round(nodes[nid].q, 4) for nid in full}, n={nid: nodes[nid].n for nid in full})
+        yield E(
+            ev.BACKUP,
+            None,
+            rollout=rollout,
+            path=full,
+            reward=reward,
+            q={nid: round(nodes[nid].q, 4) for nid in full},
+            n={nid: nodes[nid].n for nid in full},
+        )
         yield E(ev.ROLLOUT_FINISHED, None, rollout=rollout)
         if rollout % 17 == 5:
-            yield E(ev.LLM_ERROR, None, policy=SYNTHETIC_POLICIES[1], stage="thoughts", message="rate limited (429); retried in 2.0 s")
+            yield E(
+                ev.LLM_ERROR,
+                None,
+                policy=SYNTHETIC_POLICIES[1],
+                stage="thoughts",
+                message="rate limited (429); retried in 2.0 s",
+            )
     best = max(nodes.values(), key=lambda n: (n.pr, -n.depth))
     yield E(
-        ev.PROBLEM_FINISHED, best.id, node=best.id, policy=SYNTHETIC_POLICIES[0], code=_CODE[0],
-        public_pass_rate=best.pr, private_pass_rate=1.0 if best.pr >= 1 else round(best.pr * 0.5, 3),
-        passed_private=best.pr >= 1, rollouts=rollout, calls=rollout * 4, tokens=rollout * 2100,
-        cost=round(rollout * 0.0031, 4), wall_s=round(rollout * 1.7, 1), status="solved" if best.pr >= 1 else "unsolved",
+        ev.PROBLEM_FINISHED,
+        best.id,
+        node=best.id,
+        policy=SYNTHETIC_POLICIES[0],
+        code=_CODE[0],
+        public_pass_rate=best.pr,
+        private_pass_rate=1.0 if best.pr >= 1 else round(best.pr * 0.5, 3),
+        passed_private=best.pr >= 1,
+        rollouts=rollout,
+        calls=rollout * 4,
+        tokens=rollout * 2100,
+        cost=round(rollout * 0.0031, 4),
+        wall_s=round(rollout * 1.7, 1),
+        status="solved" if best.pr >= 1 else "unsolved",
     )
 
 
@@ -192,13 +246,26 @@ def _simulate_payload(rng: random.Random, c: _N, rollout: int) -> dict[str, Any]
         pr = c.pr if i == 0 else round(min(1.0, max(0.0, c.pr + rng.choice((-1 / 3, 0, 0)))) * 3) / 3
         passed = round(pr * 3)
         verdicts = ["passed"] * passed + ["failed"] * (3 - passed)
-        sols.append({
-            "policy": policy, "code": _CODE[0] if passed == 3 else _CODE[1 + (i % 2)],
-            "pass_rate": pr, "passed": passed, "total": 3, "verdicts": verdicts,
-            "feedback": "" if passed == 3 else "test 3: assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.95) == True\n  expected True, got False",
-            "parse_error": None,
-        })
-    return {"node": c.id, "rollout": rollout, "pass_rate": max(s["pass_rate"] for s in sols) if c.pr else c.pr, "solutions": sols}
+        sols.append(
+            {
+                "policy": policy,
+                "code": _CODE[0] if passed == 3 else _CODE[1 + (i % 2)],
+                "pass_rate": pr,
+                "passed": passed,
+                "total": 3,
+                "verdicts": verdicts,
+                "feedback": ""
+                if passed == 3
+                else "test 3: assert candidate([1.0, 2.0, 5.9, 4.0, 5.0], 0.95) == True\n  expected True, got False",
+                "parse_error": None,
+            }
+        )
+    return {
+        "node": c.id,
+        "rollout": rollout,
+        "pass_rate": max(s["pass_rate"] for s in sols) if c.pr else c.pr,
+        "solutions": sols,
+    }
 
 
 async def write_jobs(store: Any) -> None:
@@ -220,22 +287,38 @@ async def write_jobs(store: Any) -> None:
         "2": ["Breadth-first search on the grid", "Union-find over edges"],
     }
     await store.create_job("cluster", {"run_id": "r-demo-humaneval", "k": 3}, job_id="j-demo-cluster")
-    await store.finish_job("j-demo-cluster", "finished", result={
-        "k": 3, "points": points, "labels": labels, "sizes": [labels.count(k) for k in range(3)], "samples": samples,
-    })
+    await store.finish_job(
+        "j-demo-cluster",
+        "finished",
+        result={
+            "k": 3,
+            "points": points,
+            "labels": labels,
+            "sizes": [labels.count(k) for k in range(3)],
+            "samples": samples,
+        },
+    )
     await store.create_job("train", {"base": "qwen2.5-coder-0.5b", "experts": 3, "epochs": 2}, job_id="j-demo-train")
     await store.claim_job("j-demo-train")
     for step in range(1, 61):
-        store.metric("loss", 2.4 * math.exp(-step / 22) + 0.35 + 0.05 * math.sin(step), step=step, job_id="j-demo-train")
+        store.metric(
+            "loss", 2.4 * math.exp(-step / 22) + 0.35 + 0.05 * math.sin(step), step=step, job_id="j-demo-train"
+        )
     store.job_progress("j-demo-train", 0.6, "expert 2/3, epoch 1/2, step 60/100")
     await store.create_job("eval", {"solvers": ["w/o tuning", "DisenLoRA"]}, job_id="j-demo-eval")
     rows = []
     for solver, base in (("w/o tuning", 20.0), ("SFT on all", 22.0), ("DisenLoRA", 26.0)):
         for dataset, diffs in (("apps", ("introductory", "interview", "competition")), ("humaneval", ("all",))):
             for j, d in enumerate(diffs):
-                rows.append({"solver": solver, "dataset": dataset, "difficulty": d,
-                             "pr": round(base - 4 * j + (3 if dataset == "humaneval" else 0), 2),
-                             "ac": round((base - 4 * j) / 4, 2)})
+                rows.append(
+                    {
+                        "solver": solver,
+                        "dataset": dataset,
+                        "difficulty": d,
+                        "pr": round(base - 4 * j + (3 if dataset == "humaneval" else 0), 2),
+                        "ac": round((base - 4 * j) / 4, 2),
+                    }
+                )
     await store.finish_job("j-demo-eval", "finished", result={"rows": rows})
     await store.flush()
 
@@ -243,8 +326,9 @@ async def write_jobs(store: Any) -> None:
 def _config(agents: list[dict[str, Any]]) -> Any:
     from engine.search.config import RunConfig
 
-    return RunConfig(dataset="humaneval", strategy="mcts", agents=agents, search=DEMO_SEARCH,
-                     sequential=True, sandbox_workers=1)
+    return RunConfig(
+        dataset="humaneval", strategy="mcts", agents=agents, search=DEMO_SEARCH, sequential=True, sandbox_workers=1
+    )
 
 
 class _PausingSandbox:
@@ -306,22 +390,33 @@ def fix_times(db_path: Path | str) -> None:
         with conn:
             conn.execute("UPDATE events SET ts = ? + seq * 0.5", (BASE_TIME,))
             rows = conn.execute(
-                "SELECT id, payload FROM events WHERE kind IN (?, ?)", (ev.PROBLEM_FINISHED, ev.RUN_FINISHED)).fetchall()
+                "SELECT id, payload FROM events WHERE kind IN (?, ?)", (ev.PROBLEM_FINISHED, ev.RUN_FINISHED)
+            ).fetchall()
             for eid, payload in rows:
-                conn.execute("UPDATE events SET payload = ? WHERE id = ?",
-                             (json.dumps(_zero_wall_times(json.loads(payload)), separators=(",", ":")), eid))
+                conn.execute(
+                    "UPDATE events SET payload = ? WHERE id = ?",
+                    (json.dumps(_zero_wall_times(json.loads(payload)), separators=(",", ":")), eid),
+                )
             for table, column, key in (("run_problems", "result", "rowid"), ("runs", "totals", "id")):
-                for rid, text in conn.execute(f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall():
-                    conn.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
-                                 (json.dumps(_zero_wall_times(json.loads(text)), separators=(",", ":")), rid))
+                for rid, text in conn.execute(
+                    f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL"
+                ).fetchall():
+                    conn.execute(
+                        f"UPDATE {table} SET {column} = ? WHERE {key} = ?",
+                        (json.dumps(_zero_wall_times(json.loads(text)), separators=(",", ":")), rid),
+                    )
             conn.execute(
                 "UPDATE runs SET created_at = ? + rowid * 60, started_at = ? + rowid * 60, "
                 "finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? + rowid * 60 + 900 END, "
-                "pid = NULL, host = 'demo'", (BASE_TIME, BASE_TIME, BASE_TIME))
+                "pid = NULL, host = 'demo'",
+                (BASE_TIME, BASE_TIME, BASE_TIME),
+            )
             conn.execute(
                 "UPDATE jobs SET created_at = ? + rowid * 60, started_at = ? + rowid * 60, "
                 "finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? + rowid * 60 + 1800 END, "
-                "pid = NULL, host = 'demo'", (BASE_TIME, BASE_TIME, BASE_TIME))
+                "pid = NULL, host = 'demo'",
+                (BASE_TIME, BASE_TIME, BASE_TIME),
+            )
             conn.execute("UPDATE metrics SET ts = ? + id * 5", (BASE_TIME,))
             conn.execute("UPDATE llm_calls SET ts = ? + id, latency_s = 0", (BASE_TIME,))
             conn.execute("UPDATE sandbox_runs SET ts = ? + id, time_s = 0, peak_memory_kb = 0", (BASE_TIME,))

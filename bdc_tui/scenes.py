@@ -8,7 +8,8 @@ when the screen shows its data (it waits for data, never for a fixed time).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 SIZE = (150, 42)
 
@@ -88,7 +89,9 @@ async def jobs_training(pilot: Any) -> None:
     app.action_jobs()
     await wait_until(pilot, lambda: app.screen.shown == "j-demo-eval")
     await pilot.press("down")
-    await wait_until(pilot, lambda: app.screen.shown == "j-demo-train" and len(app.screen.query_one("LossPlot").values) > 0)
+    await wait_until(
+        pilot, lambda: app.screen.shown == "j-demo-train" and len(app.screen.query_one("LossPlot").values) > 0
+    )
     await pilot.pause(0.1)
 
 

@@ -8,7 +8,8 @@ them. Every name here is a first-party engine function: they are imported, not p
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def launcher() -> Any:
@@ -23,8 +24,11 @@ def dataset_infos() -> dict[str, dict[str, Any]]:
     from engine.problems import DATASETS
 
     return {
-        name: {"description": info.description, "difficulties": tuple(info.difficulties),
-               "file_based": bool(info.file_based)}
+        name: {
+            "description": info.description,
+            "difficulties": tuple(info.difficulties),
+            "file_based": bool(info.file_based),
+        }
         for name, info in DATASETS.items()
     }
 
@@ -56,7 +60,11 @@ def _availability(spec: Any) -> str:
     why = problem_with(spec)
     if why is None:
         return ""
-    return "  ✗ not installed (press i on the welcome screen or run `bdc models install`)" if "not installed" in why else f"  ✗ {why}"
+    return (
+        "  ✗ not installed (press i on the welcome screen or run `bdc models install`)"
+        if "not installed" in why
+        else f"  ✗ {why}"
+    )
 
 
 def agent_choices() -> list[tuple[str, dict[str, Any]]]:
@@ -72,9 +80,17 @@ def agent_choices() -> list[tuple[str, dict[str, Any]]]:
                 seen.add(d["name"])
                 out.append((f"{d['name']}  ({d['model']}, {preset}){_availability(s)}", d))
     for name in ("canonical", "broken"):
-        d = {"name": f"scripted-{name}", "model": f"scripted:{name}", "temperature": 0.0,
-             "max_tokens": 768, "role": "offline demo", "extra": {}}
-        out.append((f"scripted-{name}  (offline, writes {'the reference' if name == 'canonical' else 'wrong'} code)", d))
+        d = {
+            "name": f"scripted-{name}",
+            "model": f"scripted:{name}",
+            "temperature": 0.0,
+            "max_tokens": 768,
+            "role": "offline demo",
+            "extra": {},
+        }
+        out.append(
+            (f"scripted-{name}  (offline, writes {'the reference' if name == 'canonical' else 'wrong'} code)", d)
+        )
     return out
 
 

@@ -66,16 +66,20 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=16)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None,
-                    help="torch threads (default: all cores). On a machine loaded by other jobs, 1 avoids "
-                         "two threads waiting on each other at every op, which slows single runs by up to 100x.")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads (default: all cores). On a machine loaded by other jobs, 1 avoids "
+        "two threads waiting on each other at every op, which slows single runs by up to 100x.",
+    )
     ap.add_argument("--model", default=None, help="Model folder (default: an installed model, else a random Llama).")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
+    from _models import bench_model
     from peft import PeftModel
 
-    from _models import bench_model
     from engine.training.base import load_tokenizer
     from engine.training.composed import FOLD_WEIGHTS_MIN_TOKENS
     from engine.training.hypernet import build_disenlora
@@ -93,10 +97,9 @@ def main() -> None:
     emb = torch.nn.functional.normalize(torch.randn(1, 384), dim=-1)
 
     tok = load_tokenizer(path)
-    prompt = "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n"
+    prompt = 'def fibonacci(n):\n    """Return the n-th Fibonacci number."""\n'
     ids = tok(prompt, return_tensors="pt")["input_ids"]
-    gen = dict(max_new_tokens=args.tokens, min_new_tokens=args.tokens, do_sample=False,
-               pad_token_id=tok.pad_token_id)
+    gen = dict(max_new_tokens=args.tokens, min_new_tokens=args.tokens, do_sample=False, pad_token_id=tok.pad_token_id)
 
     cpu_rates: dict[str, list[float]] = {}
 
@@ -117,32 +120,40 @@ def main() -> None:
     }
     with torch.inference_mode():  # the fast path computes what the stacked path computes
         short = dict(max_new_tokens=4, do_sample=False, pad_token_id=tok.pad_token_id)
-        same = bool(torch.equal(composed.generate(ids, emb, fold="none", **short),
-                                composed.generate(ids, emb, **short)))  # also the warm-up
+        same = bool(
+            torch.equal(composed.generate(ids, emb, fold="none", **short), composed.generate(ids, emb, **short))
+        )  # also the warm-up
         merged.generate(input_ids=ids, **short)
     rates: dict[str, list[float]] = {k: [] for k in runs}
     order = list(runs)
     for i in range(args.rounds):
-        for name in (order if i % 2 == 0 else order[::-1]):
+        for name in order if i % 2 == 0 else order[::-1]:
             rates[name].append(timed(name, runs[name]))
             print(f"  round {i + 1} {name}: {rates[name][-1]:.2f} tok/s", file=sys.stderr, flush=True)
     ratios = {k: [c / m for c, m in zip(rates[k], rates["merged"])] for k in ("weights", "lowrank")}
     med = {k: statistics.median(v) for k, v in rates.items()}
     med_ratio = {k: statistics.median(v) for k, v in ratios.items()}
     auto = "weights" if args.tokens >= FOLD_WEIGHTS_MIN_TOKENS else "lowrank"
-    print(f"model: {desc}; K={K} experts, r=8 on all linear layers; {args.tokens} new tokens, "
-          f"greedy, {args.rounds} interleaved rounds (medians; ratio = median of per-round ratios)")
+    print(
+        f"model: {desc}; K={K} experts, r=8 on all linear layers; {args.tokens} new tokens, "
+        f"greedy, {args.rounds} interleaved rounds (medians; ratio = median of per-round ratios)"
+    )
     print(f"  base + merged LoRA          : {med['merged']:6.2f} tok/s")
     for name, label in (("weights", "fold into weights"), ("lowrank", "rank-K*r pair")):
         tag = "  <- auto at this length" if name == auto else ""
         spread = ", ".join(f"{r:.2f}" for r in ratios[name])
         print(f"  DisenLoRA {label:18s}: {med[name]:6.2f} tok/s  {med_ratio[name]:.3f}x  (rounds: {spread}){tag}")
-    cpu_ratio = {k: statistics.median(c / m for c, m in zip(cpu_rates[k], cpu_rates["merged"]))
-                 for k in ("weights", "lowrank")}
-    print(f"  per CPU-second of this process: fold into weights {cpu_ratio['weights']:.3f}x, "
-          f"rank-K*r pair {cpu_ratio['lowrank']:.3f}x (medians of per-round ratios)")
-    print(f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
-          f"{torch.get_num_threads()} torch thread(s)")
+    cpu_ratio = {
+        k: statistics.median(c / m for c, m in zip(cpu_rates[k], cpu_rates["merged"])) for k in ("weights", "lowrank")
+    }
+    print(
+        f"  per CPU-second of this process: fold into weights {cpu_ratio['weights']:.3f}x, "
+        f"rank-K*r pair {cpu_ratio['lowrank']:.3f}x (medians of per-round ratios)"
+    )
+    print(
+        f"  load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        f"{torch.get_num_threads()} torch thread(s)"
+    )
     print(f"  folded output == stacked output (4 greedy tokens): {same}")
     ratio = med_ratio[auto]
     print(f"TARGET composed_inference measured={ratio:.3f} goal={GOAL} {'ok' if ratio >= GOAL else 'short'}")

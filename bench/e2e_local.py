@@ -64,12 +64,20 @@ def current_path(base: SearchConfig) -> SearchConfig:
     return SearchConfig(**(base.to_dict() | kw))
 
 
-async def run_arm(label: str, agents: list[PolicySpec], search: SearchConfig, problems: int, cap_s: float,
-                  folder: Path) -> dict[str, Any]:
+async def run_arm(
+    label: str, agents: list[PolicySpec], search: SearchConfig, problems: int, cap_s: float, folder: Path
+) -> dict[str, Any]:
     store = await Store.open(folder / f"{label}.db")
     try:
-        cfg = RunConfig(dataset="humaneval", strategy="mcts", agents=[a.to_dict() for a in agents],
-                        subset={"limit": problems}, search=search, llm_concurrency=8, problem_concurrency=problems)
+        cfg = RunConfig(
+            dataset="humaneval",
+            strategy="mcts",
+            agents=[a.to_dict() for a in agents],
+            subset={"limit": problems},
+            search=search,
+            llm_concurrency=8,
+            problem_concurrency=problems,
+        )
         run_id = await create_search_run(store, cfg)
         t0 = time.monotonic()
         task = asyncio.create_task(execute_run(store, run_id))
@@ -101,14 +109,20 @@ async def run_arm(label: str, agents: list[PolicySpec], search: SearchConfig, pr
         for row in await store.sandbox_runs(run_id):
             best[row["problem_id"]] = max(best.get(row["problem_id"], 0.0), float(row["pass_rate"]))
         return {
-            "label": label, "wall_s": wall, "capped": capped, "calls": len(done),
-            "calls_per_min": len(done) / (wall / 60), "tokens_out": sum(c["tokens_out"] for c in done),
+            "label": label,
+            "wall_s": wall,
+            "capped": capped,
+            "calls": len(done),
+            "calls_per_min": len(done) / (wall / 60),
+            "tokens_out": sum(c["tokens_out"] for c in done),
             "mean_latency_s": sum(c["latency_s"] for c in done) / max(1, len(done)),
-            "finished": len(results), "public_pr": mean([r.get("public_pass_rate") for r in results]),
+            "finished": len(results),
+            "public_pr": mean([r.get("public_pass_rate") for r in results]),
             "private_pr": mean([r.get("private_pass_rate") for r in results]),
             "ac": mean([float(bool(r.get("passed_private"))) if r.get("scored") else None for r in results]),
             "best_public_so_far": sum(best.get(str(p["problem_id"]), 0.0) for p in probs) / max(1, len(probs)),
-            "first_progress_s": first_row, "first_token_s": first_tok,
+            "first_progress_s": first_row,
+            "first_token_s": first_tok,
         }
     finally:
         await store.close()
@@ -131,24 +145,32 @@ async def main() -> None:
     args = ap.parse_args()
     agents = installed_agents()
     names = ", ".join(a.model for a in agents)
-    print(f"agents: {names}" + ("" if len(agents) == len(CATALOG) else "  (Qwen2.5-Coder not installed: SmolLM2 alone)"))
+    print(
+        f"agents: {names}" + ("" if len(agents) == len(CATALOG) else "  (Qwen2.5-Coder not installed: SmolLM2 alone)")
+    )
     t = time.monotonic()
     for a in agents:
         await asyncio.to_thread(get_engine, a.model.split("/", 1)[1])
-    print(f"engines loaded in {time.monotonic() - t:.1f}s (before timing); batching "
-          f"{', '.join(get_engine(a.model.split('/', 1)[1]).batching for a in agents)}")
+    print(
+        f"engines loaded in {time.monotonic() - t:.1f}s (before timing); batching "
+        f"{', '.join(get_engine(a.model.split('/', 1)[1]).batching for a in agents)}"
+    )
     new = SearchConfig(rollouts=args.rollouts)
     print("new budgets:", new.call_budgets())
     with tempfile.TemporaryDirectory() as d:
         old_r = await run_arm("current", agents, current_path(new), args.problems, args.arm_cap_s, Path(d))
         new_r = await run_arm("new", agents, new, args.problems, args.arm_cap_s, Path(d))
-    print(f"\n{'arm':8} {'wall s':>7} {'calls':>5} {'calls/min':>9} {'tok out':>7} {'lat s':>6} {'done':>4} "
-          f"{'pub PR':>6} {'priv PR':>7} {'AC':>5} {'best pub':>8} {'1st prog s':>10} {'1st tok s':>9}")
+    print(
+        f"\n{'arm':8} {'wall s':>7} {'calls':>5} {'calls/min':>9} {'tok out':>7} {'lat s':>6} {'done':>4} "
+        f"{'pub PR':>6} {'priv PR':>7} {'AC':>5} {'best pub':>8} {'1st prog s':>10} {'1st tok s':>9}"
+    )
     for r in (old_r, new_r):
-        print(f"{r['label']:8} {r['wall_s']:7.1f} {r['calls']:5d} {r['calls_per_min']:9.2f} {r['tokens_out']:7d} "
-              f"{r['mean_latency_s']:6.1f} {r['finished']:4d} {fmt(r['public_pr']):>6} {fmt(r['private_pr']):>7} "
-              f"{fmt(r['ac']):>5} {r['best_public_so_far']:8.2f} {fmt(r['first_progress_s'], '.1f'):>10} {fmt(r['first_token_s'], '.1f'):>9}"
-              + ("  (capped)" if r["capped"] else ""))
+        print(
+            f"{r['label']:8} {r['wall_s']:7.1f} {r['calls']:5d} {r['calls_per_min']:9.2f} {r['tokens_out']:7d} "
+            f"{r['mean_latency_s']:6.1f} {r['finished']:4d} {fmt(r['public_pr']):>6} {fmt(r['private_pr']):>7} "
+            f"{fmt(r['ac']):>5} {r['best_public_so_far']:8.2f} {fmt(r['first_progress_s'], '.1f'):>10} {fmt(r['first_token_s'], '.1f'):>9}"
+            + ("  (capped)" if r["capped"] else "")
+        )
     ratio = new_r["calls_per_min"] / old_r["calls_per_min"] if old_r["calls_per_min"] else float("inf")
     # pass rates of the chosen solutions need finished problems; a capped arm falls back to the best
     # public pass rate of the solutions it had tested (over all problems, unfinished ones included)
@@ -159,8 +181,10 @@ async def main() -> None:
     print("\none round (a real search per arm takes minutes on this machine), not a median")
     print(f"TARGET e2e_local_calls_per_min_ratio measured={ratio:.2f} goal=3.00 {'ok' if ratio >= 3 else 'short'}")
     print(f"TARGET e2e_local_pass_rate({key}) measured={fmt(pr_new)} goal>={fmt(pr_old)} {'ok' if pr_ok else 'short'}")
-    print(f"TARGET e2e_local_first_progress_s measured={fmt(prog, '.1f')} goal=5.0 "
-          f"{'ok' if prog is not None and prog < 5 else 'short'}")
+    print(
+        f"TARGET e2e_local_first_progress_s measured={fmt(prog, '.1f')} goal=5.0 "
+        f"{'ok' if prog is not None and prog < 5 else 'short'}"
+    )
 
 
 if __name__ == "__main__":

@@ -111,8 +111,10 @@ async def compare_staggered(model: str) -> float:
         engines[mode] = LocalEngine(m, tok, batching=mode)
         set_engine(f"bench-{mode}", engines[mode])
         await staggered(f"bench-{mode}", 0)  # warm up
-    print(f"staggered: arrivals/max_tokens {STAGGER}; engines: "
-          + ", ".join(f"{k}={e.batching}" for k, e in engines.items()))
+    print(
+        f"staggered: arrivals/max_tokens {STAGGER}; engines: "
+        + ", ".join(f"{k}={e.batching}" for k, e in engines.items())
+    )
     lat: dict[str, list[float]] = {"dynamic": [], "continuous": []}
     same = True
     for r in range(1, ROUNDS + 1):
@@ -140,8 +142,9 @@ def fail_targets(why: str) -> None:
 
 
 def arm_time_limit(seconds: float) -> None:
-    timer = threading.Timer(seconds, fail_targets, args=(f"the bench did not finish within {seconds:.0f} s "
-                                                         "(BENCH_TIME_LIMIT_S)",))
+    timer = threading.Timer(
+        seconds, fail_targets, args=(f"the bench did not finish within {seconds:.0f} s (BENCH_TIME_LIMIT_S)",)
+    )
     timer.daemon = True
     timer.start()
 
@@ -152,8 +155,10 @@ async def main() -> None:
     from engine.agents.local.provider import batching_mode
 
     versions = "  ".join(f"{p} {importlib.metadata.version(p)}" for p in ("torch", "transformers"))
-    print(f"model: {label}  requests: {N}  max_tokens: {MAX_TOKENS}  generation threads: {default_threads()}"
-          f"  default batching: {batching_mode()}  {versions}")
+    print(
+        f"model: {label}  requests: {N}  max_tokens: {MAX_TOKENS}  generation threads: {default_threads()}"
+        f"  default batching: {batching_mode()}  {versions}"
+    )
     await run(model, True, 0)  # load + warm up
     seq_rates, con_rates = [], []
     for r in range(1, ROUNDS + 1):  # interleave to share the machine's noise
@@ -161,15 +166,21 @@ async def main() -> None:
         seq_rates.append(n / t)
         t2, n2 = await run(model, True, r + 50)
         con_rates.append(n2 / t2)
-        print(f"round {r}: sequential {n} tok in {t:.2f}s ({n / t:.1f} tok/s) | "
-              f"concurrent {n2} tok in {t2:.2f}s ({n2 / t2:.1f} tok/s)")
+        print(
+            f"round {r}: sequential {n} tok in {t:.2f}s ({n / t:.1f} tok/s) | "
+            f"concurrent {n2} tok in {t2:.2f}s ({n2 / t2:.1f} tok/s)"
+        )
     seq = sorted(seq_rates)[len(seq_rates) // 2]
     con = sorted(con_rates)[len(con_rates) // 2]
     ratio = con / seq
     print(f"median tokens/s: sequential {seq:.1f}, concurrent {con:.1f}")
     lat_ratio = await compare_staggered(model)
-    print(f"TARGET local_generation_concurrency_speedup measured={ratio:.2f}x goal=1.8x {'ok' if ratio >= 1.8 else 'short'}")
-    print(f"TARGET local_continuous_latency measured={lat_ratio:.2f}x goal=1.3x {'ok' if lat_ratio >= 1.3 else 'short'}")
+    print(
+        f"TARGET local_generation_concurrency_speedup measured={ratio:.2f}x goal=1.8x {'ok' if ratio >= 1.8 else 'short'}"
+    )
+    print(
+        f"TARGET local_continuous_latency measured={lat_ratio:.2f}x goal=1.3x {'ok' if lat_ratio >= 1.3 else 'short'}"
+    )
 
 
 if __name__ == "__main__":

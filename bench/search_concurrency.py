@@ -35,13 +35,19 @@ from engine.store import Store  # noqa: E402
 def problems(n: int) -> list[Problem]:
     out = []
     for i in range(n):
-        out.append(Problem(
-            id=f"ladder/{i}", dataset="bench", statement=f"Return x squared (variant {i}).", style=TestStyle.ASSERT,
-            public_tests=[TestCase(f"assert candidate({j}) == {j * j}") for j in range(4)],
-            private_tests=[TestCase(f"assert candidate({j}) == {j * j}") for j in range(2, 6)],
-            difficulty=("easy", "medium", "hard")[i % 3], entry_point="f",
-            meta={"start": 1 + i % 3, "goal": 5 + i % 4},
-        ))
+        out.append(
+            Problem(
+                id=f"ladder/{i}",
+                dataset="bench",
+                statement=f"Return x squared (variant {i}).",
+                style=TestStyle.ASSERT,
+                public_tests=[TestCase(f"assert candidate({j}) == {j * j}") for j in range(4)],
+                private_tests=[TestCase(f"assert candidate({j}) == {j * j}") for j in range(2, 6)],
+                difficulty=("easy", "medium", "hard")[i % 3],
+                entry_point="f",
+                meta={"start": 1 + i % 3, "goal": 5 + i % 4},
+            )
+        )
     return out
 
 
@@ -62,19 +68,28 @@ def policies(probs: list[Problem], latency: float) -> list[ScriptedPolicy]:
             return f"def f(x):\n    return x * x if x < {k} else -1\n"
 
         return ScriptedPolicy(
-            name, thoughts_fn=lambda view, path, k: [f"{t} ({name})" for t in thoughts[:k]], solution_fn=solution,
+            name,
+            thoughts_fn=lambda view, path, k: [f"{t} ({name})" for t in thoughts[:k]],
+            solution_fn=solution,
             reflect_fn=lambda view, path, code, fb, v: f"{name}: that step lost tests ({v:.2f})",
-            refine_fn=lambda view, path, ill, s, v: refine_to, latency_s=latency,
+            refine_fn=lambda view, path, ill, s, v: refine_to,
+            latency_s=latency,
         )
 
     return [make("alpha", ["up", "same", "down"], "up instead"), make("beta", ["same", "down", "up"], "same again")]
 
 
 async def one_run(store: Store, probs: list[Problem], rollouts: int, latency: float, sequential: bool):
-    cfg = RunConfig(dataset="bench", strategy="mcts", agents=[{"name": "alpha", "model": "scripted:broken"},
-                                                               {"name": "beta", "model": "scripted:broken"}],
-                    search=SearchConfig(rollouts=rollouts), sequential=sequential,
-                    llm_concurrency=64, problem_concurrency=len(probs), sandbox_workers=2)
+    cfg = RunConfig(
+        dataset="bench",
+        strategy="mcts",
+        agents=[{"name": "alpha", "model": "scripted:broken"}, {"name": "beta", "model": "scripted:broken"}],
+        search=SearchConfig(rollouts=rollouts),
+        sequential=sequential,
+        llm_concurrency=64,
+        problem_concurrency=len(probs),
+        sandbox_workers=2,
+    )
     run_id = await create_search_run(store, cfg, probs)
     pols = policies(probs, latency)
     t0 = time.perf_counter()
@@ -98,11 +113,17 @@ async def main() -> None:
         store = await Store.open(Path(d) / "bench.db")
         try:
             wall_c, trees_c, calls_c, tot_c = await one_run(store, probs, args.rollouts, args.latency, False)
-            print(f"engine     : {wall_c:8.1f} s  {calls_c} policy calls  solved {tot_c['solved_public']}/{len(probs)}  "
-                  f"PR {100 * tot_c['pr']:.1f}  AC {100 * tot_c['ac']:.1f}", flush=True)
+            print(
+                f"engine     : {wall_c:8.1f} s  {calls_c} policy calls  solved {tot_c['solved_public']}/{len(probs)}  "
+                f"PR {100 * tot_c['pr']:.1f}  AC {100 * tot_c['ac']:.1f}",
+                flush=True,
+            )
             wall_s, trees_s, calls_s, tot_s = await one_run(store, probs, args.rollouts, args.latency, True)
-            print(f"sequential : {wall_s:8.1f} s  {calls_s} policy calls  solved {tot_s['solved_public']}/{len(probs)}  "
-                  f"PR {100 * tot_s['pr']:.1f}  AC {100 * tot_s['ac']:.1f}", flush=True)
+            print(
+                f"sequential : {wall_s:8.1f} s  {calls_s} policy calls  solved {tot_s['solved_public']}/{len(probs)}  "
+                f"PR {100 * tot_s['pr']:.1f}  AC {100 * tot_s['ac']:.1f}",
+                flush=True,
+            )
         finally:
             await store.close()
     nodes = sum(len(t) for t in trees_c.values())

@@ -59,7 +59,7 @@ def naive(path: Path) -> float:
     t0 = time.perf_counter()
     for i in range(NAIVE_N):
         conn.execute("BEGIN")
-        conn.execute("INSERT INTO events VALUES (?,?,?,?,?)", ("r", i, time.time(), "simulate", '{"i": %d}' % i))
+        conn.execute("INSERT INTO events VALUES (?,?,?,?,?)", ("r", i, time.time(), "simulate", f'{{"i": {i}}}'))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     conn.close()

@@ -106,8 +106,12 @@ def _param_breakdown(model) -> dict[str, int]:
     """Bytes of the weights by kind (storage counted once: tied weights are not doubled)."""
     out = {"quantised": 0, "embeddings+lm_head": 0, "other": 0}
     seen = set()
-    emb = {id(p) for m in (model.get_input_embeddings(), model.get_output_embeddings()) if m is not None
-           for p in m.parameters(recurse=False)}
+    emb = {
+        id(p)
+        for m in (model.get_input_embeddings(), model.get_output_embeddings())
+        if m is not None
+        for p in m.parameters(recurse=False)
+    }
     for p in model.parameters():
         key = p.data_ptr()
         if key in seen:
@@ -169,8 +173,19 @@ def child(variant: str, model_path: str, batch: int, seq: int, steps: int) -> No
         loss = step()
     step_s = (time.perf_counter() - t) / steps
     peak = _status("VmHWM") - rss0
-    print(json.dumps({"variant": variant, "step_peak": peak, "resident": resident, "load_peak": load_peak,
-                      "weights": breakdown, "step_s": step_s, "loss": loss}))
+    print(
+        json.dumps(
+            {
+                "variant": variant,
+                "step_peak": peak,
+                "resident": resident,
+                "load_peak": load_peak,
+                "weights": breakdown,
+                "step_s": step_s,
+                "loss": loss,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -191,7 +206,9 @@ def main() -> None:
     for v in args.variants.split(","):
         r = subprocess.run(
             [sys.executable, __file__, "--child", v, path, str(args.batch), str(args.seq), str(args.steps)],
-            capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
         )
         line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
         if r.returncode != 0 or not line:
@@ -200,14 +217,18 @@ def main() -> None:
         out[v] = json.loads(line[-1])
     mib = 2**20
     print(f"model: {desc} ({path}); batch {args.batch} x {args.seq} tokens, LoRA r=8 on all projections, AdamW")
-    print(f"  {'variant':10s} {'step peak':>10s} {'resident':>10s} {'activ.':>9s} {'load peak':>10s} "
-          f"{'nf4 W':>8s} {'emb+head':>9s} {'other W':>8s} {'step s':>7s}")
+    print(
+        f"  {'variant':10s} {'step peak':>10s} {'resident':>10s} {'activ.':>9s} {'load peak':>10s} "
+        f"{'nf4 W':>8s} {'emb+head':>9s} {'other W':>8s} {'step s':>7s}"
+    )
     for v, d in out.items():
         w = d["weights"]
-        print(f"  {v:10s} {d['step_peak'] / mib:8.0f}Mi {d['resident'] / mib:8.0f}Mi "
-              f"{(d['step_peak'] - d['resident']) / mib:7.0f}Mi {d['load_peak'] / mib:8.0f}Mi "
-              f"{w['quantised'] / mib:6.0f}Mi {w['embeddings+lm_head'] / mib:7.0f}Mi {w['other'] / mib:6.0f}Mi "
-              f"{d['step_s']:7.1f}")
+        print(
+            f"  {v:10s} {d['step_peak'] / mib:8.0f}Mi {d['resident'] / mib:8.0f}Mi "
+            f"{(d['step_peak'] - d['resident']) / mib:7.0f}Mi {d['load_peak'] / mib:8.0f}Mi "
+            f"{w['quantised'] / mib:6.0f}Mi {w['embeddings+lm_head'] / mib:7.0f}Mi {w['other'] / mib:6.0f}Mi "
+            f"{d['step_s']:7.1f}"
+        )
     if "4bit" not in out or "bf16" not in out:
         print(f"TARGET training_memory_4bit_vs_bf16 measured=error goal<={GOAL} short")
         return

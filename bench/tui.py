@@ -30,8 +30,8 @@ from textual import events  # noqa: E402
 
 from bdc_tui.app import BdcApp  # noqa: E402
 from bdc_tui.demo import demo_problems, search_events  # noqa: E402
-from engine.search import events as ev  # noqa: E402
 from bdc_tui.scenes import wait_until  # noqa: E402
+from engine.search import events as ev  # noqa: E402
 from engine.search.tree import TreeState  # noqa: E402
 from engine.store import Store  # noqa: E402
 
@@ -47,8 +47,14 @@ def live_events() -> list:
 async def build_live(db: Path) -> int:
     """Write the run up to 5,000 nodes; return how many events were written."""
     store = await Store.open(db)
-    await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b", "c"], config={},
-                           problems=demo_problems(1), run_id="r-live")
+    await store.create_run(
+        dataset="humaneval",
+        strategy="mcts",
+        agents=["a", "b", "c"],
+        config={},
+        problems=demo_problems(1),
+        run_id="r-live",
+    )
     await store.claim_run("r-live")
     events = live_events()
     nodes = 0
@@ -128,13 +134,22 @@ async def bench_live(tmp: Path) -> tuple[float, float, int]:
     async with app.run_test(size=(150, 42)) as pilot:
         await wait_until(pilot, lambda: app.run_ids)
         app.open_run("r-live")
-        await wait_until(pilot, lambda: app.screen.tree is not None and len(app.screen.tree.nodes) >= LIVE_NODES
-                         and app.screen.tree_view.problem is app.screen.tree, timeout=120)
+        await wait_until(
+            pilot,
+            lambda: (
+                app.screen.tree is not None
+                and len(app.screen.tree.nodes) >= LIVE_NODES
+                and app.screen.tree_view.problem is app.screen.tree
+            ),
+            timeout=120,
+        )
         screen = app.screen
         screen.tree_view.focus()
         await pilot.pause(0.5)
         idle = await press_latencies(pilot, screen, PRESSES // 2)
-        proc = subprocess.Popen([sys.executable, "-c", STREAMER.format(root=str(ROOT), db=str(db), start=written, rate=STREAM_RATE)])
+        proc = subprocess.Popen(
+            [sys.executable, "-c", STREAMER.format(root=str(ROOT), db=str(db), start=written, rate=STREAM_RATE)]
+        )
         try:
             await wait_until(pilot, lambda: screen.state.last_seq > written + 25, timeout=30)
             streaming = await press_latencies(pilot, screen, PRESSES)
@@ -148,8 +163,9 @@ async def bench_live(tmp: Path) -> tuple[float, float, int]:
 async def build_replay(db: Path) -> list:
     store = await Store.open(db)
     problems = demo_problems(10)
-    await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b", "c"], config={},
-                           problems=problems, run_id="r-big")
+    await store.create_run(
+        dataset="humaneval", strategy="mcts", agents=["a", "b", "c"], config={}, problems=problems, run_id="r-big"
+    )
     await store.claim_run("r-big")
     n = 0
     for i, p in enumerate(problems):
@@ -173,7 +189,12 @@ async def bench_replay(tmp: Path) -> tuple[float, float, int]:
         await wait_until(pilot, lambda: app.run_ids)
         t0 = time.perf_counter()
         app.open_run("r-big", "replay")
-        await wait_until(pilot, lambda: app.screen.timeline is not None and app.screen.tree_view.node_count > 0, timeout=60, step=0.002)
+        await wait_until(
+            pilot,
+            lambda: app.screen.timeline is not None and app.screen.tree_view.node_count > 0,
+            timeout=60,
+            step=0.002,
+        )
         app.screen._on_timer_update()  # painted
         open_s = time.perf_counter() - t0
     return open_s, fold_s, len(events)
@@ -183,11 +204,17 @@ async def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         streaming, idle, nodes = await bench_live(tmp)
-        print(f"live: {nodes} nodes, streaming {STREAM_RATE} ev/s: median key-press-to-update "
-              f"{1000 * streaming:.1f} ms (anchor, no stream: {1000 * idle:.1f} ms, ratio {streaming / idle:.2f})")
+        print(
+            f"live: {nodes} nodes, streaming {STREAM_RATE} ev/s: median key-press-to-update "
+            f"{1000 * streaming:.1f} ms (anchor, no stream: {1000 * idle:.1f} ms, ratio {streaming / idle:.2f})"
+        )
         open_s, fold_s, n = await bench_replay(tmp)
-        print(f"replay: {n} events open in {open_s:.2f} s (anchor, bare fold: {fold_s:.2f} s, ratio {open_s / fold_s:.1f})")
-    print(f"TARGET tui_keypress_median_ms measured={1000 * streaming:.1f} goal=100 {'ok' if streaming < 0.1 else 'short'}")
+        print(
+            f"replay: {n} events open in {open_s:.2f} s (anchor, bare fold: {fold_s:.2f} s, ratio {open_s / fold_s:.1f})"
+        )
+    print(
+        f"TARGET tui_keypress_median_ms measured={1000 * streaming:.1f} goal=100 {'ok' if streaming < 0.1 else 'short'}"
+    )
     print(f"TARGET tui_replay_open_50k_s measured={open_s:.2f} goal=2.0 {'ok' if open_s < 2.0 else 'short'}")
 
 

@@ -19,8 +19,9 @@ import logging.handlers
 import os
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.paths import data_dir, is_own_dir, open_private, private_dir
 
@@ -106,8 +107,9 @@ class PrivateRotatingHandler(_QuietOnFailure, logging.handlers.RotatingFileHandl
     """``bdc.log``: every invocation appends; kept to a few MB by rotation."""
 
     def __init__(self, path: str | Path) -> None:
-        super().__init__(str(path), mode="a", maxBytes=INVOCATION_LOG_BYTES, backupCount=3, encoding="utf-8",
-                         delay=True)
+        super().__init__(
+            str(path), mode="a", maxBytes=INVOCATION_LOG_BYTES, backupCount=3, encoding="utf-8", delay=True
+        )
         self.setFormatter(RedactingFormatter(FORMAT))
 
     def _open(self):  # type: ignore[override]
@@ -188,8 +190,12 @@ def setup(level: str | int = "info", *, console: bool = True) -> None:
 def _log_thread_exception(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit or args.exc_value is None:
         return
-    log.error("thread %s died: %s", getattr(args.thread, "name", "?"), args.exc_value,
-              exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    log.error(
+        "thread %s died: %s",
+        getattr(args.thread, "name", "?"),
+        args.exc_value,
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+    )
 
 
 def teardown() -> None:

@@ -54,17 +54,19 @@ async def shoot_real(db: Path, run_id: str, out: Path) -> list[Path]:
         copy = Path(tmp) / "runs.db"
         copy.write_bytes(db.read_bytes())
         for name, mode in (("real_runs", None), ("real_search_tree", "live"), ("real_event_log", "log")):
-            app = BdcApp(copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30)  # a copy: migrating it is fine
+            app = BdcApp(
+                copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30
+            )  # a copy: migrating it is fine
             async with app.run_test(size=scenes.SIZE) as pilot:
                 await scenes.runs(pilot)
                 if mode == "live":
                     app.open_run(run_id, "live")
-                    await scenes.wait_until(pilot, lambda: app.screen.tree_view.node_count > 0)
+                    await scenes.wait_until(pilot, lambda app=app: app.screen.tree_view.node_count > 0)
                     await pilot.press("b")
                     await pilot.pause(0.5)
                 elif mode == "log":
                     app.open_run(run_id, "log")
-                    await scenes.wait_until(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+                    await scenes.wait_until(pilot, lambda app=app: app.screen.query_one("DataTable").row_count > 0)
                     await pilot.pause(0.3)
                 app.save_screenshot(filename=f"{name}.svg", path=str(out))
                 written.append(out / f"{name}.svg")

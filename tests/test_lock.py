@@ -80,9 +80,12 @@ def test_installed_versions_are_the_locked_ones() -> None:
 
 def test_the_lock_covers_every_dependency_of_this_install() -> None:
     pins = lock_pins()
-    missing = [f"{name} (required by {parent})" for name, parent in sorted(dependency_closure().items())
-               if name not in pins]
-    assert not missing, "requirements.lock misses dependencies of bdc[test] (" + REFRESH + "):\n  " + "\n  ".join(missing)
+    missing = [
+        f"{name} (required by {parent})" for name, parent in sorted(dependency_closure().items()) if name not in pins
+    ]
+    assert not missing, (
+        "requirements.lock misses dependencies of bdc[test] (" + REFRESH + "):\n  " + "\n  ".join(missing)
+    )
 
 
 def test_pyproject_ranges_admit_the_locked_versions() -> None:

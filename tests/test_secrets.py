@@ -20,7 +20,7 @@ import pytest
 
 from tests.cli.conftest import Result, bdc  # noqa: F401 (the fixture)
 
-SOLUTION = '''```python
+SOLUTION = """```python
 from typing import List
 
 
@@ -30,7 +30,7 @@ def has_close_elements(numbers: List[float], threshold: float) -> bool:
             if i != j and abs(a - b) < threshold:
                 return True
     return False
-```'''
+```"""
 
 
 def _reply_json(handler: BaseHTTPRequestHandler, status: int, payload: dict) -> None:
@@ -48,12 +48,24 @@ class FakeOpenAI(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         FakeOpenAI.seen_auth.append(self.headers.get("Authorization", ""))
-        _reply_json(self, 200, {
-            "id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": "fake-model",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": '["Compare every pair."]\n' + SOLUTION}}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
-        })
+        _reply_json(
+            self,
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "fake-model",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": '["Compare every pair."]\n' + SOLUTION},
+                    }
+                ],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 30, "total_tokens": 42},
+            },
+        )
 
     def log_message(self, *args) -> None:
         pass
@@ -103,10 +115,23 @@ def test_a_planted_key_is_used_and_found_nowhere_else(bdc, bdc_home: Path, provi
     # the config held a key and was readable by others: tightened, said in one line
     assert _mode(cfg) == 0o600
     assert [ln for ln in r.err.splitlines() if ln.strip()] == [
-        f"warning: {cfg} holds a key and was readable by others (mode 644): made it owner-only (600)"]
+        f"warning: {cfg} holds a key and was readable by others (mode 644): made it owner-only (600)"
+    ]
 
-    r = bdc("--log-level", "debug", "search", "--dataset", "humaneval", "--limit", "1", "--rollouts", "2",
-            "--thoughts", "1", "--quiet")
+    r = bdc(
+        "--log-level",
+        "debug",
+        "search",
+        "--dataset",
+        "humaneval",
+        "--limit",
+        "1",
+        "--rollouts",
+        "2",
+        "--thoughts",
+        "1",
+        "--quiet",
+    )
     printed.append(r)
     assert r.code == 0, r.err
     run_id = r.out.split()[1].rstrip(":")
@@ -133,8 +158,11 @@ def test_a_planted_key_is_used_and_found_nowhere_else(bdc, bdc_home: Path, provi
         assert key not in res.out and key not in res.err
 
     # owner-only: the store and SQLite's side files, the logs and their folder, the home
-    for f in [db, *[db.with_name(db.name + s) for s in ("-wal", "-shm") if db.with_name(db.name + s).exists()],
-              *logs.iterdir()]:
+    for f in [
+        db,
+        *[db.with_name(db.name + s) for s in ("-wal", "-shm") if db.with_name(db.name + s).exists()],
+        *logs.iterdir(),
+    ]:
         assert _mode(f) == 0o600, f
     assert _mode(logs) == 0o700 and _mode(bdc_home) == 0o700
 
@@ -144,7 +172,8 @@ def test_a_planted_key_is_used_and_found_nowhere_else(bdc, bdc_home: Path, provi
     assert r.code == 2
     assert [ln for ln in r.err.splitlines() if ln.startswith("error")] == [
         f"error: agent 'fake'.api_key: its key was kept out of the run store and {cfg} no longer holds it: put it "
-        "back, or set the provider's environment variable"]
+        "back, or set the provider's environment variable"
+    ]
 
 
 def _stored_agents(db: Path, run_id: str) -> list[dict]:
@@ -159,11 +188,19 @@ def test_secrets_are_masked_by_name_and_shape():
     from engine.agents.config import SECRET_REF, mask_secrets, stored_agent
     from engine.agents.types import PolicySpec
 
-    spec = PolicySpec("a", "openai/x", max_tokens=99, extra={
-        "api_key": "abc123456789", "api_base": "http://h/v1", "azure_ad_token": "t0k3n-value",
-        "extra_headers": {"Authorization": "Bearer zzzzzzzz", "X-Trace": "1"}, "top_p": 0.9,
-        "note": "sk-lookslikeakey-0000",
-    })
+    spec = PolicySpec(
+        "a",
+        "openai/x",
+        max_tokens=99,
+        extra={
+            "api_key": "abc123456789",
+            "api_base": "http://h/v1",
+            "azure_ad_token": "t0k3n-value",
+            "extra_headers": {"Authorization": "Bearer zzzzzzzz", "X-Trace": "1"},
+            "top_p": 0.9,
+            "note": "sk-lookslikeakey-0000",
+        },
+    )
     d = mask_secrets(spec.to_dict())
     assert d["max_tokens"] == 99 and d["extra"]["api_base"] == "http://h/v1" and d["extra"]["top_p"] == 0.9
     assert d["extra"]["api_key"] == d["extra"]["azure_ad_token"] == d["extra"]["note"] == "***"
@@ -175,7 +212,9 @@ def test_secrets_are_masked_by_name_and_shape():
 def test_stored_reference_resolves_from_the_config(bdc_home: Path):
     from engine.agents.config import SECRET_REF, spec_from_dict, write_config
 
-    write_config({"agents": [{"name": "gpt", "model": "openai/gpt-4o-mini", "extra": {"api_key": "sk-live-123456789"}}]})
+    write_config(
+        {"agents": [{"name": "gpt", "model": "openai/gpt-4o-mini", "extra": {"api_key": "sk-live-123456789"}}]}
+    )
     assert _mode(bdc_home / "config.toml") == 0o600 and _mode(bdc_home) == 0o700
     spec = spec_from_dict({"name": "gpt", "model": "openai/gpt-4o-mini", "extra": {"api_key": SECRET_REF}})
     assert spec.extra["api_key"] == "sk-live-123456789"
@@ -211,8 +250,17 @@ class EchoingOpenAI(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 (http.server's name)
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-        _reply_json(self, 401, {"error": {"message": f"Incorrect API key provided: {key}",
-                                          "type": "invalid_request_error", "code": "invalid_api_key"}})
+        _reply_json(
+            self,
+            401,
+            {
+                "error": {
+                    "message": f"Incorrect API key provided: {key}",
+                    "type": "invalid_request_error",
+                    "code": "invalid_api_key",
+                }
+            },
+        )
 
     def log_message(self, *args) -> None:
         pass

@@ -51,7 +51,8 @@ class ClustersScreen(Screen):
             self.query_one(ClusterPlot).show(None)
             self.query_one("#cluster-info", Static).update(
                 "No clustering yet. Open the pipeline (ctrl+p, “Pipeline”): export training examples from "
-                "finished searches, then cluster them as a background job.")
+                "finished searches, then cluster them as a background job."
+            )
 
     def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         self.show(event.option_index)
@@ -66,11 +67,18 @@ class ClustersScreen(Screen):
         table = Table("cluster", "marker", "size", "share", box=None, title="cluster sizes", title_justify="left")
         total = sum(sizes) or 1
         for c, n in enumerate(sizes):
-            table.add_row(Text(str(c), style=COLORS[c % len(COLORS)]), MARKERS[c % len(MARKERS)], str(n), f"{100 * n / total:.0f}%")
+            table.add_row(
+                Text(str(c), style=COLORS[c % len(COLORS)]),
+                MARKERS[c % len(MARKERS)],
+                str(n),
+                f"{100 * n / total:.0f}%",
+            )
         parts = [table]
         samples = result.get("samples") or {}
         for c, texts in samples.items():
-            t = Text(f"\ncluster {c} samples\n", style=f"bold {COLORS[int(c) % len(COLORS)] if str(c).isdigit() else ''}")
+            t = Text(
+                f"\ncluster {c} samples\n", style=f"bold {COLORS[int(c) % len(COLORS)] if str(c).isdigit() else ''}"
+            )
             for s in texts[:5]:
                 t.append(f" • {str(s)[:200]}\n")
             parts.append(t)

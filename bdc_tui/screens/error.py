@@ -25,5 +25,7 @@ class ErrorScreen(Screen):
         with Vertical(classes="dialog", id="error-box"):
             yield Static(f"[b red]{self.title_text}[/]", id="error-title")
             yield Static(self.message, id="error-message", markup=False)
-            yield Static("Point bdc-tui at another file with --db FILE (or BDC_DB), then start it again.", classes="hint")
+            yield Static(
+                "Point bdc-tui at another file with --db FILE (or BDC_DB), then start it again.", classes="hint"
+            )
         yield Footer()

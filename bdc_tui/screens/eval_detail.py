@@ -35,7 +35,9 @@ def read_eval_results(db: Path, job_id: str) -> list[dict]:
         conn.row_factory = sqlite3.Row
         rows = conn.execute(
             "SELECT solver, problem_id, dataset, difficulty, status, pass_rate, passed, scored, program, error, attempts "
-            "FROM eval_results WHERE job_id=? ORDER BY solver, dataset, problem_id", (job_id,)).fetchall()
+            "FROM eval_results WHERE job_id=? ORDER BY solver, dataset, problem_id",
+            (job_id,),
+        ).fetchall()
         return [dict(r) for r in rows]
     finally:
         conn.close()
@@ -92,14 +94,25 @@ class EvalDetailScreen(Screen):
         table = self.query_one(DataTable)
         table.clear()
         for i, r in enumerate(self.shown):
-            table.add_row(r["solver"], r["problem_id"], r["dataset"] or "", Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
-                          pct(r["pass_rate"]) if r["scored"] else "–", str(r["attempts"]), (r["error"] or "")[:60], key=str(i))
+            table.add_row(
+                r["solver"],
+                r["problem_id"],
+                r["dataset"] or "",
+                Text(r["status"], style=STATUS_STYLE.get(r["status"], "")),
+                pct(r["pass_rate"]) if r["scored"] else "–",
+                str(r["attempts"]),
+                (r["error"] or "")[:60],
+                key=str(i),
+            )
         counts: dict[str, int] = {}
         for r in self.rows:
             counts[r["status"]] = counts.get(r["status"], 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no per-problem results stored for this job"
+        summary = (
+            ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no per-problem results stored for this job"
+        )
         self.query_one("#eval-summary", Static).update(
-            f"{len(self.rows)} results: {summary}" + ("  · failed only (x: all)" if self.failed_only else ""))
+            f"{len(self.rows)} results: {summary}" + ("  · failed only (x: all)" if self.failed_only else "")
+        )
         self.show_program()
 
     def current(self) -> dict | None:
@@ -119,7 +132,11 @@ class EvalDetailScreen(Screen):
         head = Text(f"{r['solver']} · {r['problem_id']} · {r['status']}", style="bold")
         if r["error"]:
             head.append(f"\n{r['error']}", style="red")
-        body = Syntax(code, "python", theme="ansi_dark", line_numbers=True) if code else Text("(no program stored)", style="dim")
+        body = (
+            Syntax(code, "python", theme="ansi_dark", line_numbers=True)
+            if code
+            else Text("(no program stored)", style="dim")
+        )
         box.update(Group(head, body))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:

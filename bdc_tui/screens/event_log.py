@@ -24,9 +24,16 @@ from bdc_tui.widgets.timeline import details
 from engine.search import events as ev
 from engine.search.events import KIND_GROUPS
 
-KIND_STYLE = {ev.PRUNE: "red", ev.REFLECT: "yellow", ev.REFINE: "yellow", ev.SOLUTION_FOUND: "bold green",
-              ev.PROBLEM_FINISHED: "green", ev.LLM_ERROR: "bold red", ev.BUDGET_EXHAUSTED: "bold red",
-              ev.RUN_FINISHED: "bold"}
+KIND_STYLE = {
+    ev.PRUNE: "red",
+    ev.REFLECT: "yellow",
+    ev.REFINE: "yellow",
+    ev.SOLUTION_FOUND: "bold green",
+    ev.PROBLEM_FINISHED: "green",
+    ev.LLM_ERROR: "bold red",
+    ev.BUDGET_EXHAUSTED: "bold red",
+    ev.RUN_FINISHED: "bold",
+}
 # the error filter also reads run_finished: a run that failed says why there (and only
 # failed/cancelled ends are kept under "error", see ``_shown``)
 LOG_GROUPS: dict[str, tuple[str, ...]] = {**KIND_GROUPS, "error": (*KIND_GROUPS["error"], ev.RUN_FINISHED)}
@@ -51,7 +58,6 @@ class EventLogScreen(Screen):
     ]
     AUTO_FOCUS = "DataTable"
     PAGE = 2000  # rows in the table at once
-
 
     def __init__(self, run_id: str) -> None:
         super().__init__()
@@ -172,14 +178,14 @@ class EventLogScreen(Screen):
                         self._show_filter()
                 if first:
                     last = await store.last_seq(self.run_id)
-                    events = await store.events(
-                        self.run_id, until=last, kinds=self.kinds, limit=self.PAGE, newest=True
-                    )
+                    events = await store.events(self.run_id, until=last, kinds=self.kinds, limit=self.PAGE, newest=True)
                     first = False
                     self.last_seq = last
                 else:
                     events = await store.events(self.run_id, after=self.last_seq, kinds=self.kinds)
-                    self.last_seq = await store.last_seq(self.run_id) if not events else max(self.last_seq, events[-1].seq)
+                    self.last_seq = (
+                        await store.last_seq(self.run_id) if not events else max(self.last_seq, events[-1].seq)
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as e:
@@ -197,8 +203,13 @@ class EventLogScreen(Screen):
             if not self._shown(e):
                 continue
             table.add_row(
-                str(e.seq), local_clock(e.ts), e.problem_id or "", e.node_id or "",
-                Text(e.kind, style=KIND_STYLE.get(e.kind, "")), details(e), key=str(e.seq),
+                str(e.seq),
+                local_clock(e.ts),
+                e.problem_id or "",
+                e.node_id or "",
+                Text(e.kind, style=KIND_STYLE.get(e.kind, "")),
+                details(e),
+                key=str(e.seq),
             )
         while table.row_count > self.PAGE:
             table.remove_row(table.coordinate_to_cell_key((0, 0)).row_key)

@@ -76,7 +76,9 @@ class FindNodeScreen(ModalScreen[str | None]):
         what, self.hits = matching(self.ptree, query)
         self.what = what
         shown = self.hits[:LIMIT]
-        self.query_one("#find-what", Static).update(what + (f" (first {LIMIT} listed)" if len(self.hits) > LIMIT else ""))
+        self.query_one("#find-what", Static).update(
+            what + (f" (first {LIMIT} listed)" if len(self.hits) > LIMIT else "")
+        )
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options([Option(node_label(n, thought_width=60), id=n.id) for n in shown])

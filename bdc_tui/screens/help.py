@@ -20,11 +20,13 @@ from bdc_tui.format import BEST, ON_PATH, PRUNED, REFINED, SOLVED
 LEGEND: tuple[tuple[str, str], ...] = (
     ("N", "visits: how many MCTS rollouts went through the node"),
     ("Q", "value: the mean reward backed up through the node (0–1)"),
-    ("PR", "pass rate: share of the tests the program passes (public tests during a search; "
-           "private tests in the runs table and evaluations)"),
+    (
+        "PR",
+        "pass rate: share of the tests the program passes (public tests during a search; "
+        "private tests in the runs table and evaluations)",
+    ),
     ("AC", "accuracy: share of problems whose solution passes every private test"),
-    (ON_PATH, "on the path from the root to the selected node (the tree's own +/− mean "
-              "collapsed/expanded)"),
+    (ON_PATH, "on the path from the root to the selected node (the tree's own +/− mean collapsed/expanded)"),
     (BEST, "the best node of the tree (highest pass rate, then shallowest)"),
     (SOLVED, "solved: the node's program passes every public test"),
     (PRUNED, "pruned: a reflection judged the thought a dead end"),
@@ -80,8 +82,9 @@ def keys_table(app, bindings: list[Binding]) -> Table:
     for b in bindings:
         if b.description:
             keys = [k.strip() for k in b.key.split(",")]
-            shown = " / ".join(app.get_key_display(Binding(k, b.action, b.description, key_display=b.key_display))
-                               for k in keys)
+            shown = " / ".join(
+                app.get_key_display(Binding(k, b.action, b.description, key_display=b.key_display)) for k in keys
+            )
             table.add_row(shown, b.description)
     return table
 
@@ -113,8 +116,11 @@ class HelpScreen(ModalScreen[None]):
             # the screen's own keys, then its focused widget's (cursor keys...); the app's
             # keys are listed under "Everywhere"
             generic = {b.action for b in Screen.BINDINGS}  # focus and copy: not this screen's own
-            active = [ab for ab in self.current.active_bindings.values()
-                      if ab.node is not app and ab.binding.action not in generic]
+            active = [
+                ab
+                for ab in self.current.active_bindings.values()
+                if ab.node is not app and ab.binding.action not in generic
+            ]
             active.sort(key=lambda ab: ab.node is not self.current)
             live = [ab.binding for ab in active]
             title = next((t for t, c in screen_sections() if c is current_cls), current_cls.__name__)

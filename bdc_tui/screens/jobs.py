@@ -17,10 +17,10 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, ProgressBar, Static
 
 from bdc_tui.format import duration, local_time, short
-from engine.store import pid_alive
 from bdc_tui.widgets.loss_plot import LossPlot
 from bdc_tui.widgets.results_table import ResultsTable
 from bdc_tui.widgets.runs_table import STATUS_WIDTH, status_text
+from engine.store import pid_alive
 
 JOB_COLUMNS = ("job", "kind", "status", "progress", "ETA", "message", "created")
 MESSAGE_WIDTH = 26  # the table's message is the start; the line under the table has all of it
@@ -114,9 +114,15 @@ class JobsScreen(Screen):
         for j in jobs:
             e = eta(j)
             shown = 1.0 if j.status == "finished" else (j.progress or 0)
-            cells = [j.id, j.kind, status_text(j.status), f"{100 * shown:.0f}%",
-                     duration(e) if e is not None else "–", Text(short(j.error or j.message or "", MESSAGE_WIDTH), style="red" if j.error else ""),
-                     local_time(j.created_at)]
+            cells = [
+                j.id,
+                j.kind,
+                status_text(j.status),
+                f"{100 * shown:.0f}%",
+                duration(e) if e is not None else "–",
+                Text(short(j.error or j.message or "", MESSAGE_WIDTH), style="red" if j.error else ""),
+                local_time(j.created_at),
+            ]
             if j.id in self.jobs:
                 for col, v in zip(JOB_COLUMNS, cells):
                     table.update_cell(j.id, col, v, update_width=True)
@@ -132,7 +138,9 @@ class JobsScreen(Screen):
     async def refresh_detail(self) -> None:
         job = self.selected
         if job is None:
-            self.query_one("#job-progress-line", Static).update("No training or evaluation jobs yet (e: new evaluation).")
+            self.query_one("#job-progress-line", Static).update(
+                "No training or evaluation jobs yet (e: new evaluation)."
+            )
             return
         if job.id != self.shown:
             self.shown = job.id
@@ -140,7 +148,9 @@ class JobsScreen(Screen):
             self.series = ""
             self.query_one(LossPlot).reset()
         e = eta(job)
-        line = f"{job.kind} {job.id}: {job.status}  {100 * (1.0 if job.status == 'finished' else job.progress or 0):.0f}%"
+        line = (
+            f"{job.kind} {job.id}: {job.status}  {100 * (1.0 if job.status == 'finished' else job.progress or 0):.0f}%"
+        )
         if e is not None:
             line += f"  ETA {duration(e)}"
         if job.message:
@@ -148,7 +158,9 @@ class JobsScreen(Screen):
         if job.error:
             line += f"  error: {job.error}"
         self.query_one("#job-progress-line", Static).update(line)
-        self.query_one(ProgressBar).update(total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100)
+        self.query_one(ProgressBar).update(
+            total=100, progress=100 * (job.progress or 0) if job.status != "finished" else 100
+        )
         after = self.metric_after
         try:
             rows = await self.app.store.metrics(job.id, after_id=after)
@@ -165,7 +177,9 @@ class JobsScreen(Screen):
         is_eval = self.is_eval(job)
         self.query_one("#job-results-box").display = is_eval
         if is_eval:
-            self.query_one(ResultsTable).show(job.result, empty="no results yet" if job.status == "running" else "no results")
+            self.query_one(ResultsTable).show(
+                job.result, empty="no results yet" if job.status == "running" else "no results"
+            )
         summary = result_summary(job.result) if not is_eval and job.status == "finished" else ""
         result_line = self.query_one("#job-result-line", Static)
         result_line.update(summary)

@@ -9,7 +9,8 @@ the scrolling fields, so it stays on screen at any terminal height.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from textual import on
 from textual.app import ComposeResult

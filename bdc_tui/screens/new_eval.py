@@ -84,12 +84,14 @@ def eval_config(
     out_ds = []
     for name in datasets:
         info = infos.get(name, {})
-        out_ds.append({
-            "name": name,
-            "path": data_path if (data_path and info.get("file_based", True)) else None,
-            "limit": limit,
-            "difficulty": difficulty if difficulty and difficulty in info.get("difficulties", ()) else None,
-        })
+        out_ds.append(
+            {
+                "name": name,
+                "path": data_path if (data_path and info.get("file_based", True)) else None,
+                "limit": limit,
+                "difficulty": difficulty if difficulty and difficulty in info.get("difficulties", ()) else None,
+            }
+        )
     return {
         "solvers": specs,
         "datasets": out_ds,
@@ -112,8 +114,9 @@ def solver_folder(spec: str, artifacts: Path) -> Path | None:
     return None
 
 
-def missing_paths(*, solvers: list[str], adapters: list[str], datasets: list[str], data_path: str | None,
-                  artifacts: str | None) -> list[str]:
+def missing_paths(
+    *, solvers: list[str], adapters: list[str], datasets: list[str], data_path: str | None, artifacts: str | None
+) -> list[str]:
     """Every folder or file the evaluation would need but does not find (checked before
     the job starts, not minutes into loading a model)."""
     out: list[str] = []
@@ -162,8 +165,11 @@ class NewEvalScreen(LaunchForm):
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Datasets (space to tick)")
-                    yield CheckList(*[(f"{n}  {infos[n].get('description', '')}", n, n in ticked) for n in names],
-                                    id="datasets", compact=True)
+                    yield CheckList(
+                        *[(f"{n}  {infos[n].get('description', '')}", n, n in ticked) for n in names],
+                        id="datasets",
+                        compact=True,
+                    )
                 with Vertical():
                     yield Label("Solvers (none ticked yet)")
                     yield CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True)
@@ -171,35 +177,64 @@ class NewEvalScreen(LaunchForm):
                 with Vertical():
                     yield Label("Difficulty")
                     remembered = self.memory.get("difficulty")
-                    yield Select([(ANY, ANY)] + [(d, d) for d in difficulties],
-                                 value=remembered if remembered in difficulties else ANY, allow_blank=False,
-                                 id="difficulty", compact=True,
-                                 tooltip="applies to the ticked datasets that have it; the others run whole")
+                    yield Select(
+                        [(ANY, ANY)] + [(d, d) for d in difficulties],
+                        value=remembered if remembered in difficulties else ANY,
+                        allow_blank=False,
+                        id="difficulty",
+                        compact=True,
+                        tooltip="applies to the ticked datasets that have it; the others run whole",
+                    )
                 with Vertical():
                     yield Label("Limit")
-                    yield Input(mem("limit", "20"), placeholder="all", id="limit", compact=True,
-                                tooltip="first N problems of each dataset; empty = all")
+                    yield Input(
+                        mem("limit", "20"),
+                        placeholder="all",
+                        id="limit",
+                        compact=True,
+                        tooltip="first N problems of each dataset; empty = all",
+                    )
                 with Vertical():
                     yield Label("Data file/folder")
-                    yield Input(mem("data-path"), placeholder="default location", id="data-path", compact=True,
-                                tooltip="file or folder of MBPP / APPS / CodeContests (HumanEval ships with bdc)")
+                    yield Input(
+                        mem("data-path"),
+                        placeholder="default location",
+                        id="data-path",
+                        compact=True,
+                        tooltip="file or folder of MBPP / APPS / CodeContests (HumanEval ships with bdc)",
+                    )
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Artifacts folder")
-                    yield Input(mem("artifacts"), placeholder="bdc train --out", id="artifacts", compact=True,
-                                tooltip="needed by sft / experts / merge / disenlora / twin")
+                    yield Input(
+                        mem("artifacts"),
+                        placeholder="bdc train --out",
+                        id="artifacts",
+                        compact=True,
+                        tooltip="needed by sft / experts / merge / disenlora / twin",
+                    )
                 with Vertical():
                     yield Label("Extra adapters")
-                    yield Input(mem("adapters"), placeholder="dir1, dir2", id="adapters", compact=True,
-                                tooltip="comma-separated LoRA adapter folders, each evaluated as a solver")
+                    yield Input(
+                        mem("adapters"),
+                        placeholder="dir1, dir2",
+                        id="adapters",
+                        compact=True,
+                        tooltip="comma-separated LoRA adapter folders, each evaluated as a solver",
+                    )
                 with Vertical():
                     yield Label("Base model")
                     yield Input(mem("base"), placeholder="default", id="base", compact=True)
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Quantisation")
-                    yield Select([("none", "none"), ("4bit", "4bit")], value="4bit" if self.memory.get("quant") == "4bit" else "none",
-                                 allow_blank=False, id="quant", compact=True)
+                    yield Select(
+                        [("none", "none"), ("4bit", "4bit")],
+                        value="4bit" if self.memory.get("quant") == "4bit" else "none",
+                        allow_blank=False,
+                        id="quant",
+                        compact=True,
+                    )
                 with Vertical():
                     yield Label("Max new tokens")
                     yield Input(mem("max-new-tokens", "512"), id="max-new-tokens", compact=True)
@@ -218,7 +253,9 @@ class NewEvalScreen(LaunchForm):
         """Offer only the difficulties the ticked datasets have (HumanEval and MBPP: none)."""
         infos = services.dataset_infos()
         ticked = self.query_one("#datasets", CheckList).selected
-        levels = list(dict.fromkeys(d for name in ticked for d in infos.get(name, {}).get("difficulties", ()) if d != "all"))
+        levels = list(
+            dict.fromkeys(d for name in ticked for d in infos.get(name, {}).get("difficulties", ()) if d != "all")
+        )
         select = self.query_one("#difficulty", Select)
         keep = select.value if select.value in levels else ANY
         select.set_options([(ANY, ANY)] + [(d, d) for d in levels])
@@ -247,7 +284,8 @@ class NewEvalScreen(LaunchForm):
         config = None
         try:
             config = eval_config(
-                **fields, **numbers,
+                **fields,
+                **numbers,
                 difficulty=None if difficulty in (ANY, Select.BLANK) else str(difficulty),
                 base=self._text("#base") or None,
                 quant=str(self.query_one("#quant", Select).value),
@@ -262,9 +300,11 @@ class NewEvalScreen(LaunchForm):
 
     def remember(self) -> None:
         values: dict[str, Any] = {k: self.query_one(f"#{k}", Input).value for k in REMEMBERED}
-        values.update(datasets=list(self.query_one("#datasets", CheckList).selected),
-                      difficulty=self.query_one("#difficulty", Select).value,
-                      quant=self.query_one("#quant", Select).value)
+        values.update(
+            datasets=list(self.query_one("#datasets", CheckList).selected),
+            difficulty=self.query_one("#difficulty", Select).value,
+            quant=self.query_one("#quant", Select).value,
+        )
         form_memory.save("eval", values)
 
     def action_submit(self) -> None:
@@ -294,6 +334,7 @@ class NewEvalScreen(LaunchForm):
 
 def summary(config: dict[str, Any]) -> list[str]:
     """What the confirmation shows: each solver loads a model and answers every problem."""
+
     def dataset_line(d: dict[str, Any]) -> str:
         parts = [f"first {d['limit']}" if d.get("limit") else "all problems"]
         if d.get("difficulty"):

@@ -24,8 +24,10 @@ from bdc_tui.widgets.check_list import CheckList
 from engine.errors import BdcError
 
 ANY = "any"
-SUBSET_HINT = ("Problems are picked in this order: Difficulty, then Start–End (index range, End excluded), "
-               "then Sample (N at random, drawn with Seed, order kept), then the first Limit.")
+SUBSET_HINT = (
+    "Problems are picked in this order: Difficulty, then Start–End (index range, End excluded), "
+    "then Sample (N at random, drawn with Seed, order kept), then the first Limit."
+)
 # (field id, label, placeholder, tooltip)
 SUBSET_FIELDS = (
     ("start", "Start", "0", "index of the first problem (0-based)"),
@@ -47,7 +49,9 @@ class NewSearchScreen(LaunchForm):
     LAUNCH_LABEL = "Launch search (ctrl+s)"
     AUTO_FOCUS = "#dataset"
 
-    def __init__(self, *, dataset: str | None = None, limit: int | None = None, agents: list[str] | None = None) -> None:
+    def __init__(
+        self, *, dataset: str | None = None, limit: int | None = None, agents: list[str] | None = None
+    ) -> None:
         super().__init__()
         self.prefill_dataset = dataset
         self.prefill_limit = limit
@@ -69,20 +73,34 @@ class NewSearchScreen(LaunchForm):
                     yield Select([(d, d) for d in datasets], value=ds, allow_blank=False, id="dataset", compact=True)
                 with Vertical():
                     yield Label("Dataset file")
-                    yield Input(mem("path"), placeholder="default location", id="path", compact=True,
-                                tooltip="a JSONL/JSON/parquet file; empty = the dataset's default location")
+                    yield Input(
+                        mem("path"),
+                        placeholder="default location",
+                        id="path",
+                        compact=True,
+                        tooltip="a JSONL/JSON/parquet file; empty = the dataset's default location",
+                    )
             with Horizontal(classes="row"):
                 with Vertical():
                     yield Label("Difficulty")
                     options = difficulty_options(ds)
                     self.difficulties = [v for _, v in options]  # what Difficulty offers now
                     remembered = self.memory.get("difficulty")
-                    yield Select(options, value=remembered if remembered in dict(options).values() else ANY,
-                                 allow_blank=False, id="difficulty", compact=True)
+                    yield Select(
+                        options,
+                        value=remembered if remembered in dict(options).values() else ANY,
+                        allow_blank=False,
+                        id="difficulty",
+                        compact=True,
+                    )
                 for name, label, ph, tip in SUBSET_FIELDS:
                     with Vertical():
                         yield Label(label)
-                        default = str(self.prefill_limit) if name == "limit" and self.prefill_limit else mem(name, "1" if name == "limit" else "")
+                        default = (
+                            str(self.prefill_limit)
+                            if name == "limit" and self.prefill_limit
+                            else mem(name, "1" if name == "limit" else "")
+                        )
                         yield Input(default, placeholder=ph, id=name, compact=True, tooltip=tip)
             yield Static(SUBSET_HINT, classes="hint", id="subset-hint")
             with Horizontal(classes="row"):
@@ -90,8 +108,13 @@ class NewSearchScreen(LaunchForm):
                     yield Label("Strategy")
                     default = "mcts" if "mcts" in strategies else strategies[0]
                     remembered = self.memory.get("strategy")
-                    yield Select([(s, s) for s in strategies], value=remembered if remembered in strategies else default,
-                                 allow_blank=False, id="strategy", compact=True)
+                    yield Select(
+                        [(s, s) for s in strategies],
+                        value=remembered if remembered in strategies else default,
+                        allow_blank=False,
+                        id="strategy",
+                        compact=True,
+                    )
                 with Vertical():
                     yield Label("Rollouts")
                     yield Input(mem("rollouts", "8"), id="rollouts", compact=True, tooltip="MCTS rollouts per problem")
@@ -105,7 +128,8 @@ class NewSearchScreen(LaunchForm):
             wanted = set(self.prefill_agents or [])
             yield CheckList(
                 *[(label, i, spec["name"] in wanted) for i, (label, spec) in enumerate(self.agent_specs)],
-                id="agents", compact=True,
+                id="agents",
+                compact=True,
             )
         yield from self.compose_actions()
         yield Footer(compact=True)
@@ -160,9 +184,11 @@ class NewSearchScreen(LaunchForm):
 
     def remember(self) -> None:
         values = {k: self.query_one(f"#{k}", Input).value for k in REMEMBERED}
-        values.update(dataset=self.query_one("#dataset", Select).value,
-                      difficulty=self.query_one("#difficulty", Select).value,
-                      strategy=self.query_one("#strategy", Select).value)
+        values.update(
+            dataset=self.query_one("#dataset", Select).value,
+            difficulty=self.query_one("#difficulty", Select).value,
+            strategy=self.query_one("#strategy", Select).value,
+        )
         form_memory.save("search", values)
 
     def action_submit(self) -> None:
@@ -190,7 +216,9 @@ class NewSearchScreen(LaunchForm):
             from engine.search.runner import refuse_unknown_agents  # the preflight `bdc search` runs too
 
             await asyncio.to_thread(refuse_unknown_agents, form["agents"])
-            problems = await asyncio.to_thread(services.load_problems, form["dataset"], form["dataset_path"], form["subset"])
+            problems = await asyncio.to_thread(
+                services.load_problems, form["dataset"], form["dataset_path"], form["subset"]
+            )
             if not problems:
                 raise BdcError("the subset selects no problems; widen it")
         except Exception as e:
@@ -205,8 +233,11 @@ class NewSearchScreen(LaunchForm):
         try:
             config = services.build_run_config(form)
             run_id = await self.app.store.create_run(
-                dataset=form["dataset"], strategy=form["strategy"], agents=[a["name"] for a in form["agents"]],
-                config=config, problems=problems,
+                dataset=form["dataset"],
+                strategy=form["strategy"],
+                agents=[a["name"] for a in form["agents"]],
+                config=config,
+                problems=problems,
             )
         except Exception as e:
             self.failed(e, "creating the run")

@@ -42,8 +42,12 @@ def stage_of(folder: Path | None) -> dict[str, bool]:
     """Which steps' outputs the folder holds."""
     if folder is None:
         return {"examples": False, "clusters": False, "experts": False, "hyper": False}
-    return {"examples": (folder / EXAMPLES).is_file(), "clusters": (folder / "clusters.json").is_file(),
-            "experts": any((folder / "experts").glob("expert_*")), "hyper": (folder / "disenlora").is_dir()}
+    return {
+        "examples": (folder / EXAMPLES).is_file(),
+        "clusters": (folder / "clusters.json").is_file(),
+        "experts": any((folder / "experts").glob("expert_*")),
+        "hyper": (folder / "disenlora").is_dir(),
+    }
 
 
 async def export_examples(store, run_ids: list[str], out: Path) -> tuple[int, int]:
@@ -100,14 +104,16 @@ class PipelineScreen(Screen):
         mark = {True: "✓", False: "·"}
         where = str(self.folder) if self.folder else f"(none yet: 1 creates one under {pipeline_root()})"
         lines = [
-            f"pipeline folder: {where}", "",
+            f"pipeline folder: {where}",
+            "",
             f" {mark[have['examples']]} 1  export training examples from {len(self.finished_runs)} finished searches"
             f" → {EXAMPLES}",
             f" {mark[have['clusters']]} 2  cluster the examples (k by silhouette) → clusters.json       [background job]",
             f" {mark[have['experts']]} 3  train one LoRA expert per cluster → experts/              [background job]",
             f" {mark[have['hyper']]} 4  train the DisenLoRA hypernetwork → disenlora/            [background job]",
             "   5  evaluate (the evaluation form; artifacts: the pipeline folder)",
-            "", "Jobs show their progress and loss on the jobs screen (j). Each job asks before it starts.",
+            "",
+            "Jobs show their progress and loss on the jobs screen (j). Each job asks before it starts.",
         ]
         self.query_one("#pipeline-steps", Static).update("\n".join(lines))
 
@@ -139,8 +145,15 @@ class PipelineScreen(Screen):
         if not self._need("examples", "export training examples (1)"):
             return
         folder = self.folder
-        config = {"data": str(folder / EXAMPLES), "k": None, "k_max": 8, "encoder": "auto", "base": None,
-                  "out": str(folder), "seed": 0}
+        config = {
+            "data": str(folder / EXAMPLES),
+            "k": None,
+            "k_max": 8,
+            "encoder": "auto",
+            "base": None,
+            "out": str(folder),
+            "seed": 0,
+        }
         self.start_job("cluster", config, f"Cluster the examples in {folder}?")
 
     def action_train(self, mode: str) -> None:
@@ -149,8 +162,14 @@ class PipelineScreen(Screen):
         if mode == "hyper" and not self._need("experts", "train the experts (3)"):
             return
         folder = self.folder
-        config = {"mode": mode, "data": str(folder / EXAMPLES), "out": str(folder), "base": None, "train": {},
-                  "clusters": str(folder)}
+        config = {
+            "mode": mode,
+            "data": str(folder / EXAMPLES),
+            "out": str(folder),
+            "base": None,
+            "train": {},
+            "clusters": str(folder),
+        }
         what = "one LoRA expert per cluster" if mode == "experts" else "the DisenLoRA hypernetwork"
         self.start_job("train", config, f"Train {what} (loads the base model; may take long)?")
 

@@ -145,8 +145,9 @@ class ReplayScreen(RunViewScreen):
         if tl is None:
             return
         marks = {g: tl.marks(g) for g in ("prune", "refine", "solution")}
-        self.query_one(TimelineBar).show(tl.position, len(tl), marks, tl.current_event(), playing=self.playing,
-                                         speed=SPEEDS[self.speed_index])
+        self.query_one(TimelineBar).show(
+            tl.position, len(tl), marks, tl.current_event(), playing=self.playing, speed=SPEEDS[self.speed_index]
+        )
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in ("step", "play", "jump", "seek_to", "speed") and self.timeline is None:
@@ -167,7 +168,9 @@ class ReplayScreen(RunViewScreen):
         groups = ("prune", "refine", "solution") if group == "any" else (group,)
         target = self.timeline.next_mark(groups, forward)
         if target is None:
-            self.notify(f"no {'next' if forward else 'previous'} {group if group != 'any' else 'prune/refine/solution'}")
+            self.notify(
+                f"no {'next' if forward else 'previous'} {group if group != 'any' else 'prune/refine/solution'}"
+            )
             return
         self.move_to(target)
 

@@ -6,7 +6,7 @@ Both fold ``TreeState`` from the same events; subclasses decide where events com
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -139,12 +139,17 @@ class RunViewScreen(Screen):
         for e in events:
             count += 1
             pid = e.problem_id
-            if pid is not None and (pid not in self.state.problems or e.kind in (ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED)):
+            if pid is not None and (
+                pid not in self.state.problems or e.kind in (ev.SOLUTION_FOUND, ev.PROBLEM_FINISHED)
+            ):
                 new_problem = True  # the picker lists it, or its mark changes
             changed = self.state.apply(e)
             if pid is not None and pid == self.problem_id:
                 ids |= changed
-            if pid is not None and (self.problem_id is None or (self.follow and pid != self.problem_id and e.kind in (ev.PROBLEM_STARTED, ev.ROOT))):
+            if pid is not None and (
+                self.problem_id is None
+                or (self.follow and pid != self.problem_id and e.kind in (ev.PROBLEM_STARTED, ev.ROOT))
+            ):
                 self.problem_id = pid
                 ids = set()
                 self.tree_view.show(None)
@@ -244,8 +249,9 @@ class RunViewScreen(Screen):
         node = tree.nodes.get(nid) if tree is not None and nid is not None else None
         sol = node.best_solution() if node is not None else None
         if sol is None or not sol.get("code"):
-            self.notify("this node has no program to copy" if node is not None else "select a node first",
-                        severity="warning")
+            self.notify(
+                "this node has no program to copy" if node is not None else "select a node first", severity="warning"
+            )
             return
         export_program(self.app, sol["code"], self.run_id, tree.problem_id, f"node{nid}", str(sol.get("policy") or ""))
 
@@ -270,9 +276,14 @@ class RunViewScreen(Screen):
         tree = self.tree
         if tree is None:
             return
-        self.inspector.show_node(tree, node_id, calls=self._calls.get((tree.problem_id, node_id)),
-                                 sandbox=self._sandbox.get((tree.problem_id, node_id)), best_id=self._best_id(tree),
-                                 context=self.root_context(tree) if node_id == "0" else None)
+        self.inspector.show_node(
+            tree,
+            node_id,
+            calls=self._calls.get((tree.problem_id, node_id)),
+            sandbox=self._sandbox.get((tree.problem_id, node_id)),
+            best_id=self._best_id(tree),
+            context=self.root_context(tree) if node_id == "0" else None,
+        )
         if reload_calls:
             # debounced: holding a cursor key must not queue a store read (and a second
             # render of the panel) per node passed over
@@ -303,5 +314,11 @@ class RunViewScreen(Screen):
         self._sandbox[(problem_id, node_id)] = sandbox
         tree = self.tree
         if tree is not None and self.inspector.node_id == node_id and tree.problem_id == problem_id:
-            self.inspector.show_node(tree, node_id, calls=calls, sandbox=sandbox, best_id=self._best_id(tree),
-                                     context=self.root_context(tree) if node_id == "0" else None)
+            self.inspector.show_node(
+                tree,
+                node_id,
+                calls=calls,
+                sandbox=sandbox,
+                best_id=self._best_id(tree),
+                context=self.root_context(tree) if node_id == "0" else None,
+            )

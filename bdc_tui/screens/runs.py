@@ -72,7 +72,11 @@ class RunsScreen(Screen):
         self.app.run_ids = [s.id for s in summaries]
         self.table.load(summaries)
         empty = self.query_one("#runs-empty", Static)
-        empty.update("" if summaries else f"No runs in {self.app.db_path} yet. Press n to start a search (or run `bdc search` headless; it appears here live).")
+        empty.update(
+            ""
+            if summaries
+            else f"No runs in {self.app.db_path} yet. Press n to start a search (or run `bdc search` headless; it appears here live)."
+        )
         empty.display = not summaries
         self.refresh_bindings()
 
@@ -148,4 +152,6 @@ class RunsScreen(Screen):
 
         from bdc_tui.screens.confirm import ConfirmScreen
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {run_id} and all its events? This cannot be undone."), confirmed)
+        self.app.push_screen(
+            ConfirmScreen(f"Delete run {run_id} and all its events? This cannot be undone."), confirmed
+        )

@@ -36,8 +36,11 @@ def first_search_agents() -> list[str] | None:
     only API models could run, since those cost money."""
     installed = {name for name, _, inst in services.catalog_models() if inst}
     if installed:
-        return [spec["name"] for _, spec in services.agent_choices()
-                if str(spec.get("model", "")).removeprefix("local/") in installed] or None
+        return [
+            spec["name"]
+            for _, spec in services.agent_choices()
+            if str(spec.get("model", "")).removeprefix("local/") in installed
+        ] or None
     return None if services.has_api_keys() else ["scripted-canonical", "scripted-broken"]
 
 
@@ -97,7 +100,9 @@ class WelcomeScreen(ModalScreen[None]):
             for i, name in enumerate(names):
                 self.app.call_from_thread(status.update, f"installing {name} ({i + 1}/{len(names)})…")
 
-                def progress(report: object, total: float | None = None, *_: object, _i: int = i) -> None:
+                def progress(
+                    report: object, total: float | None = None, *_: object, _i: int = i, name: str = name
+                ) -> None:
                     # engine.agents.install reports InstallProgress(stage, done, total, message)
                     done = getattr(report, "done", report)
                     total = getattr(report, "total", total)
@@ -106,11 +111,15 @@ class WelcomeScreen(ModalScreen[None]):
                     stage = getattr(report, "stage", "")
                     self.app.call_from_thread(bar.update, progress=100 * (_i + frac) / len(names))
                     if stage:
-                        self.app.call_from_thread(status.update, f"installing {name}: {stage} {getattr(report, 'message', '')}")
+                        self.app.call_from_thread(
+                            status.update, f"installing {name}: {stage} {getattr(report, 'message', '')}"
+                        )
 
                 self.app.installer(name, progress=progress)
             self.app.call_from_thread(bar.update, progress=100)
-            self.app.call_from_thread(status.update, "[green]models installed.[/] Press s to start a search on HumanEval/0.")
+            self.app.call_from_thread(
+                status.update, "[green]models installed.[/] Press s to start a search on HumanEval/0."
+            )
         except Exception as e:  # network, disk, checksum: tell the user, keep the app
             self.app.call_from_thread(status.update, f"[red]install failed:[/] {e}")
             self.app.call_from_thread(self.app.report, e, "installing models")

@@ -23,8 +23,10 @@ class ClusterPlot(PlotextPlot):
         k = int(result.get("k") or (max(labels) + 1 if labels else 1))
         plt.title(f"training examples, 2-D projection, k={k}")
         for c in range(k):
-            xs = [p[0] for p, l in zip(points, labels) if l == c]
-            ys = [p[1] for p, l in zip(points, labels) if l == c]
+            xs = [p[0] for p, lab in zip(points, labels) if lab == c]
+            ys = [p[1] for p, lab in zip(points, labels) if lab == c]
             if xs:
-                plt.scatter(xs, ys, marker=MARKERS[c % len(MARKERS)], color=COLORS[c % len(COLORS)], label=f"cluster {c}")
+                plt.scatter(
+                    xs, ys, marker=MARKERS[c % len(MARKERS)], color=COLORS[c % len(COLORS)], label=f"cluster {c}"
+                )
         self.refresh()

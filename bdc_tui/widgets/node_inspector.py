@@ -9,6 +9,7 @@ cost, latency) that produced the node.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -16,8 +17,6 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
-from functools import lru_cache
-
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -148,7 +147,7 @@ class NodeInspector(ScrollView, can_focus=True):
             strip = Strip.blank(width, self.rich_style)
         return strip.apply_style(self.rich_style)
 
-    def clear(self, message: str = "Select a node in the tree.") -> "NodeInspector":
+    def clear(self, message: str = "Select a node in the tree.") -> NodeInspector:
         self.node_id = None
         self._show(Text(message))
         return self
@@ -175,7 +174,9 @@ class NodeInspector(ScrollView, can_focus=True):
         head.append(f"#{node.id}" if node.parent is not None else "root", style="bold")
         if node.policy:
             head.append(f"  policy {node.policy}", style="cyan")
-        head.append(f"  depth {node.depth}  visits {node.visits}  value {node.value:.3f}  pass rate {pct(node.pass_rate)}  prior {node.prior:.2f}")
+        head.append(
+            f"  depth {node.depth}  visits {node.visits}  value {node.value:.3f}  pass rate {pct(node.pass_rate)}  prior {node.prior:.2f}"
+        )
         parts.append(head)
         flags = Text()
         if node.pruned:
@@ -193,16 +194,28 @@ class NodeInspector(ScrollView, can_focus=True):
         if flags.plain:
             parts.append(flags)
         if node.parent is None:
-            parts.append(Text(f"problem {tree.problem_id}: {len(tree.nodes)} nodes, {tree.rollouts_done} rollouts, "
-                              f"{tree.prunes} prunes, {tree.refinements} refines"))
+            parts.append(
+                Text(
+                    f"problem {tree.problem_id}: {len(tree.nodes)} nodes, {tree.rollouts_done} rollouts, "
+                    f"{tree.prunes} prunes, {tree.refinements} refines"
+                )
+            )
             parts.extend(context or [])
         if node.thought:
             parts.append(Panel(Text(node.thought), title="thought", title_align="left", border_style="blue"))
         for i, old in enumerate(node.old_thoughts, 1):
-            parts.append(Panel(Text(old, style="strike dim"), title=f"old thought {i} (replaced)",
-                               title_align="left", border_style="yellow"))
+            parts.append(
+                Panel(
+                    Text(old, style="strike dim"),
+                    title=f"old thought {i} (replaced)",
+                    title_align="left",
+                    border_style="yellow",
+                )
+            )
         if node.summary:
-            parts.append(Panel(Text(node.summary), title="reflection summary", title_align="left", border_style="yellow"))
+            parts.append(
+                Panel(Text(node.summary), title="reflection summary", title_align="left", border_style="yellow")
+            )
         by_policy: dict[str, list[dict]] = {}
         for row in sandbox or []:
             by_policy.setdefault(str(row.get("policy")), []).append(row)
@@ -215,14 +228,24 @@ class NodeInspector(ScrollView, can_focus=True):
             body: list[RenderableType] = [verdict_text(sol.get("verdicts") or [])]
             if sol.get("parse_error"):
                 body.append(Text(f"parse error: {sol['parse_error']}", style="red"))
-            details = [d for row in by_policy.get(policy, [])[-1:] if (d := _detail_rows(row.get("verdicts") or [])) is not None]
+            details = [
+                d
+                for row in by_policy.get(policy, [])[-1:]
+                if (d := _detail_rows(row.get("verdicts") or [])) is not None
+            ]
             if details:  # the sandbox's record says the same as the feedback, per test: show it once
                 body.extend(details)
             elif sol.get("feedback") and (sol.get("pass_rate") or 0) < 1:
                 body.append(Text(str(sol["feedback"]).rstrip(), style="red"))
             body.append(numbered(sol.get("code", "") or "# (no code)"))
-            parts.append(Panel(Group(*body), title=title, title_align="left",
-                               border_style="green" if (sol.get("pass_rate") or 0) >= 1 else "red"))
+            parts.append(
+                Panel(
+                    Group(*body),
+                    title=title,
+                    title_align="left",
+                    border_style="green" if (sol.get("pass_rate") or 0) >= 1 else "red",
+                )
+            )
         if calls is not None:
             parts.append(self._calls_table(calls))
         self._show(Group(*parts))
@@ -260,12 +283,20 @@ class NodeInspector(ScrollView, can_focus=True):
             tin += c.get("tokens_in") or 0
             tout += c.get("tokens_out") or 0
             cost += c.get("cost") or 0
-            row = [str(c.get("policy") or ""), str(c.get("model") or ""), str(c.get("tokens_in") or 0),
-                   str(c.get("tokens_out") or 0), money(c.get("cost")), f"{c.get('latency_s') or 0:.2f}s"]
+            row = [
+                str(c.get("policy") or ""),
+                str(c.get("model") or ""),
+                str(c.get("tokens_in") or 0),
+                str(c.get("tokens_out") or 0),
+                money(c.get("cost")),
+                f"{c.get('latency_s') or 0:.2f}s",
+            ]
             if cached:
                 row.append("yes" if c.get("cached") else "")
             if errors:
                 row.append(Text(str(c.get("error") or ""), style="red"))
             table.add_row(*row)
-        table.add_row("total", "", str(int(tin)), str(int(tout)), money(cost), "", *([""] * (cached + errors)), style="bold")
+        table.add_row(
+            "total", "", str(int(tin)), str(int(tout)), money(cost), "", *([""] * (cached + errors)), style="bold"
+        )
         return table

@@ -25,7 +25,8 @@ def summaries_from_rows(rows: list[dict[str, Any]]) -> Summaries:
     for r in rows:
         cell = {"pr": float(r.get("pr") or 0), "ac": float(r.get("ac") or 0), "n": float(r.get("n") or 0)}
         out.setdefault(str(r.get("solver", "?")), {}).setdefault(str(r.get("dataset", "?")), {})[
-            str(r.get("difficulty") or "unknown")] = cell
+            str(r.get("difficulty") or "unknown")
+        ] = cell
     for by_ds in out.values():
         for diffs in by_ds.values():
             if "overall" in diffs:

@@ -15,8 +15,22 @@ from rich.text import Text
 
 from engine.store import RunRow
 
-SEARCH_KEYS = ("rollouts", "c_puct", "c_base", "gamma", "thoughts_per_policy", "max_depth", "backup", "prune",
-               "refine", "refine_limit", "refine_limit_per_node", "stop_on_solve", "beam_width", "max_policies")
+SEARCH_KEYS = (
+    "rollouts",
+    "c_puct",
+    "c_base",
+    "gamma",
+    "thoughts_per_policy",
+    "max_depth",
+    "backup",
+    "prune",
+    "refine",
+    "refine_limit",
+    "refine_limit_per_node",
+    "stop_on_solve",
+    "beam_width",
+    "max_policies",
+)
 
 
 def outcome(run: RunRow) -> Text | None:
@@ -57,8 +71,12 @@ def statement(problem: dict | None) -> RenderableType | None:
     text = problem.get("statement") or problem.get("prompt") or problem.get("description")
     if not text:
         return None
-    return Panel(Text(str(text).rstrip()), title=f"problem {problem.get('id', '')}".rstrip(), title_align="left",
-                 border_style="cyan")
+    return Panel(
+        Text(str(text).rstrip()),
+        title=f"problem {problem.get('id', '')}".rstrip(),
+        title_align="left",
+        border_style="cyan",
+    )
 
 
 def run_summary(run: RunRow) -> list[RenderableType]:

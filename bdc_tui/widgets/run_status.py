@@ -5,9 +5,9 @@ problem, rollouts, nodes, prunes, refines, errors."""
 from __future__ import annotations
 
 from rich.text import Text
-from bdc_tui.widgets.text_line import TextLine
 
 from bdc_tui.format import PRUNED, REFINED, SOLVED, money
+from bdc_tui.widgets.text_line import TextLine
 from engine.search.tree import ProblemTree, TreeState
 from engine.store.call_progress import describe
 
@@ -27,8 +27,16 @@ class RunStatus(TextLine):
         more = len(self.in_flight) - 1
         return describe(first) + (f" (+{more} more)" if more else "")
 
-    def show(self, state: TreeState, tree: ProblemTree | None, *, status: str | None, cost: float | None = None,
-             extra: str = "", error: str | None = None) -> None:
+    def show(
+        self,
+        state: TreeState,
+        tree: ProblemTree | None,
+        *,
+        status: str | None,
+        cost: float | None = None,
+        extra: str = "",
+        error: str | None = None,
+    ) -> None:
         t = Text()
         status = status or state.status or "?"
         t.append(f" {status} ", style="reverse bold red" if status == "failed" else "reverse")

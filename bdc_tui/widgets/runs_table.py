@@ -65,8 +65,16 @@ class RunsTable(DataTable):
         r = s.run
         agents = ", ".join(r.agents[:3]) + (f" +{len(r.agents) - 3}" if len(r.agents) > 3 else "")
         return [
-            r.id, status_text(r.status, r.error), r.dataset or "–", r.strategy or "–", agents,
-            f"{s.done}/{s.total}", pct(s.pr), pct(s.ac), money(s.cost), local_time(r.created_at),
+            r.id,
+            status_text(r.status, r.error),
+            r.dataset or "–",
+            r.strategy or "–",
+            agents,
+            f"{s.done}/{s.total}",
+            pct(s.pr),
+            pct(s.ac),
+            money(s.cost),
+            local_time(r.created_at),
         ]
 
     def _cells(self, s: RunSummary) -> dict[str, Any]:
@@ -75,8 +83,10 @@ class RunsTable(DataTable):
     def column_widths(self) -> dict[str, int]:
         """Each column's drawn width (padding included) for the current rows."""
         rows = [self._cells(s) for s in self.summaries.values()]
-        return {c: 2 * self.cell_padding + (FIXED_WIDTHS.get(c) or max([cell_len(c)] + [cell_len(str(r[c])) for r in rows]))
-                for c in COLUMNS}
+        return {
+            c: 2 * self.cell_padding + (FIXED_WIDTHS.get(c) or max([cell_len(c)] + [cell_len(str(r[c])) for r in rows]))
+            for c in COLUMNS
+        }
 
     def fitting_columns(self, width: int) -> tuple[str, ...]:
         """COLUMNS minus the fewest low-value ones that make the rest fit in ``width``."""

@@ -20,7 +20,7 @@ touched, so the whole tree is rescanned only when the best node itself lost its 
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from rich.text import Text
 from textual.binding import Binding
@@ -152,7 +152,9 @@ class SearchTreeView(Tree[str]):
                     stack.extend(item.children)
             fresh: set[str] = set()
         else:
-            new = sorted((i for i in ids if i in nodes and i not in self._items), key=lambda i: (nodes[i].depth, _num(i)))
+            new = sorted(
+                (i for i in ids if i in nodes and i not in self._items), key=lambda i: (nodes[i].depth, _num(i))
+            )
             fresh = set()
             for nid in new:
                 n = nodes[nid]
@@ -169,7 +171,9 @@ class SearchTreeView(Tree[str]):
     def _update_best(self, tree: ProblemTree, ids: set[str] | None) -> None:
         nodes = tree.nodes
         cur = self._best
-        rescan = ids is None or (cur is not None and (cur not in nodes or (cur in ids and best_key(nodes[cur]) != self._best_key)))
+        rescan = ids is None or (
+            cur is not None and (cur not in nodes or (cur in ids and best_key(nodes[cur]) != self._best_key))
+        )
         if rescan:
             self._best = best_id_of(tree)
             self._best_key = best_key(nodes[self._best]) if self._best is not None else None
@@ -288,7 +292,7 @@ class SearchTreeView(Tree[str]):
         item = self.reveal(nid) if nid is not None else None
         if item is None:
             return False
-        self._tree_lines  # rebuild line numbers now if an expand invalidated them
+        _ = self._tree_lines  # rebuild line numbers now if an expand invalidated them
         if self.cursor_node is item:
             # already under the cursor: no highlight event would follow, so send one (the
             # inspector may still show something else, e.g. nothing before the first move)

@@ -23,9 +23,15 @@ def describe(e: Event | None) -> str:
     return f"{head} {rest}" if rest else head
 
 
-KIND_WORDS = {ev.PRUNE: f"{PRUNED} prune", ev.REFINE: f"{REFINED} refine", ev.SOLUTION_FOUND: f"{SOLVED} solution",
-              ev.LLM_ERROR: "! LLM error", ev.BUDGET_EXHAUSTED: "! budget exhausted", ev.RUN_FINISHED: "run",
-              ev.PROBLEM_FINISHED: "problem"}
+KIND_WORDS = {
+    ev.PRUNE: f"{PRUNED} prune",
+    ev.REFINE: f"{REFINED} refine",
+    ev.SOLUTION_FOUND: f"{SOLVED} solution",
+    ev.LLM_ERROR: "! LLM error",
+    ev.BUDGET_EXHAUSTED: "! budget exhausted",
+    ev.RUN_FINISHED: "run",
+    ev.PROBLEM_FINISHED: "problem",
+}
 
 
 def details(e: Event) -> str:
@@ -69,7 +75,9 @@ def details(e: Event) -> str:
 class TimelineBar(TextLine):
     """Position, markers and the current event of a replay."""
 
-    def show(self, position: int, total: int, marks: dict[str, list[int]], current, *, playing: bool, speed: float) -> None:
+    def show(
+        self, position: int, total: int, marks: dict[str, list[int]], current, *, playing: bool, speed: float
+    ) -> None:
         width = max(10, (self.size.width or 80) - 2)
         cells = ["─"] * width
         styles = [""] * width
@@ -77,7 +85,11 @@ class TimelineBar(TextLine):
         def cell(i: int) -> int:
             return min(width - 1, (i - 1) * width // max(total, 1))
 
-        for group, sym, style in (("prune", PRUNED, "red"), ("refine", REFINED, "yellow"), ("solution", SOLVED, "green")):
+        for group, sym, style in (
+            ("prune", PRUNED, "red"),
+            ("refine", REFINED, "yellow"),
+            ("solution", SOLVED, "green"),
+        ):
             for i in marks.get(group, []):
                 c = cell(i)
                 cells[c], styles[c] = sym, style

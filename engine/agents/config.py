@@ -31,8 +31,9 @@ import os
 import re
 import stat
 import tomllib
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from engine.agents.types import Budget, PolicySpec
 from engine.errors import ConfigError
@@ -79,8 +80,9 @@ def agent_presets(env: Mapping[str, str] | None = None) -> dict[str, list[Policy
 # -- secrets: masked on screen, kept out of the run store, registered for log redaction ---------------
 # A parameter is secret by its name (api_key, aws_secret_access_key, azure_ad_token, an
 # Authorization header...) or by a value shaped like a provider key. ``max_tokens`` is not.
-_SECRET_NAME = re.compile(r"(key|token|secret|password|passwd|credentials?|authorization|auth|cookie)$|secret|passw",
-                          re.IGNORECASE)
+_SECRET_NAME = re.compile(
+    r"(key|token|secret|password|passwd|credentials?|authorization|auth|cookie)$|secret|passw", re.IGNORECASE
+)
 _KEY_PREFIXES = ("sk-", "sk_")
 # what the run store holds instead of a key from the config file; resolved again when the run
 # (or its resume) builds its agents, so a key never has to be written anywhere but the config
@@ -97,8 +99,12 @@ def is_secret(name: Any, value: Any = None) -> bool:
 def _map_secrets(obj: Any, fn: Callable[[Any], Any]) -> Any:
     """A copy of ``obj`` (nested mappings and lists) with ``fn(value)`` for each secret value."""
     if isinstance(obj, Mapping):
-        return {k: fn(v) if is_secret(k, v) and not isinstance(v, (Mapping, list)) and v not in ("", None)
-                else _map_secrets(v, fn) for k, v in obj.items()}
+        return {
+            k: fn(v)
+            if is_secret(k, v) and not isinstance(v, (Mapping, list)) and v not in ("", None)
+            else _map_secrets(v, fn)
+            for k, v in obj.items()
+        }
     if isinstance(obj, list):
         return [_map_secrets(v, fn) for v in obj]
     return fn(obj) if is_secret(None, obj) else obj
@@ -125,8 +131,10 @@ def _attach(value: Any, source: Any, where: str) -> Any:
     """``value`` with each ``SECRET_REF`` replaced by what ``source`` holds at the same place."""
     if value == SECRET_REF:
         if source in (None, "", SECRET_REF) or isinstance(source, (Mapping, list)):
-            raise ConfigError(f"{where}: its key was kept out of the run store and {config_path()} no longer "
-                              "holds it: put it back, or set the provider's environment variable")
+            raise ConfigError(
+                f"{where}: its key was kept out of the run store and {config_path()} no longer "
+                "holds it: put it back, or set the provider's environment variable"
+            )
         return source
     if isinstance(value, Mapping):
         src = source if isinstance(source, Mapping) else {}
@@ -173,11 +181,14 @@ def _check_shape(cfg: dict[str, Any], p: Path) -> None:
     if "preset" in cfg and not isinstance(cfg["preset"], str):
         raise ConfigError(f"{p}: 'preset' must be a string (local or paper), got {cfg['preset']!r}")
     if "budget" in cfg and not isinstance(cfg["budget"], dict):
-        raise ConfigError(f"{p}: 'budget' must be a [budget] table (max_calls, max_tokens, max_cost_usd), "
-                          f"got {cfg['budget']!r}")
+        raise ConfigError(
+            f"{p}: 'budget' must be a [budget] table (max_calls, max_tokens, max_cost_usd), got {cfg['budget']!r}"
+        )
     agents = cfg.get("agents")
     if agents is not None and (not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents)):
-        raise ConfigError(f"{p}: 'agents' must be a list of [[agents]] tables (each with a model), got {mask_secrets(agents)!r}")
+        raise ConfigError(
+            f"{p}: 'agents' must be a list of [[agents]] tables (each with a model), got {mask_secrets(agents)!r}"
+        )
     for i, a in enumerate(agents or []):
         if "extra" in a and not isinstance(a["extra"], dict):
             raise ConfigError(f"{p}: [[agents]] #{i + 1}: 'extra' must be a table, got {mask_secrets(a['extra'])!r}")
@@ -196,8 +207,9 @@ def _keep_private(p: Path) -> None:
     except OSError as e:
         log.warning("%s holds a key and others can read it (%s); run: chmod 600 %s", p, e.strerror, p)
         return
-    log.warning("%s holds a key and was readable by others (mode %o): made it owner-only (600)",
-                p, stat.S_IMODE(st.st_mode))
+    log.warning(
+        "%s holds a key and was readable by others (mode %o): made it owner-only (600)", p, stat.S_IMODE(st.st_mode)
+    )
 
 
 def spec_from_dict(d: Mapping[str, Any], where: str = "agent") -> PolicySpec:
@@ -280,7 +292,9 @@ def load_agents(
             presets = agent_presets(env)
             if chosen not in presets:
                 hint = " (set OPENAI_API_KEY and/or ANTHROPIC_API_KEY)" if chosen == "paper" else ""
-                raise ConfigError(f"unknown or unavailable agent preset {chosen!r}: choose from {sorted(presets)}{hint}")
+                raise ConfigError(
+                    f"unknown or unavailable agent preset {chosen!r}: choose from {sorted(presets)}{hint}"
+                )
             specs = presets[chosen] if preset or not cfg.get("agents") else []
         else:
             specs = []
@@ -312,8 +326,9 @@ def load_budget(path: Path | str | None = None, **overrides: Any) -> Budget:
             out[key] = kind(v)
         except (TypeError, ValueError):
             where = Path(path) if path is not None else config_path()
-            raise ConfigError(f"{where}: [budget] {key} = {v!r} is not {'an integer' if kind is int else 'a number'}"
-                              ) from None
+            raise ConfigError(
+                f"{where}: [budget] {key} = {v!r} is not {'an integer' if kind is int else 'a number'}"
+            ) from None
     return Budget(**out)
 
 
@@ -350,7 +365,9 @@ def dump_config(cfg: Mapping[str, Any]) -> str:
             for item in v:
                 lines += ["", f"[[{_toml_key(k)}]]"]
                 sub = {a: b for a, b in item.items() if isinstance(b, Mapping)}
-                lines += [f"{_toml_key(a)} = {_toml_value(b)}" for a, b in item.items() if a not in sub and b is not None]
+                lines += [
+                    f"{_toml_key(a)} = {_toml_value(b)}" for a, b in item.items() if a not in sub and b is not None
+                ]
                 for a, b in sub.items():
                     if b:
                         lines += [f"[{_toml_key(k)}.{_toml_key(a)}]"]
@@ -372,7 +389,5 @@ def default_config() -> dict[str, Any]:
     return {
         "preset": "",
         "budget": {"max_calls": 1000, "max_cost_usd": 5.0},
-        "agents": [
-            {k: v for k, v in s.to_dict().items() if k != "extra" or v} for s in default_agent_specs()
-        ],
+        "agents": [{k: v for k, v in s.to_dict().items() if k != "extra" or v} for s in default_agent_specs()],
     }

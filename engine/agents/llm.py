@@ -22,10 +22,10 @@ import json
 import os
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any
 
-from engine.logs import redact
 from engine.agents.progress import REPORT_TOKENS, ProgressSink
 from engine.agents.types import (
     Budget,
@@ -37,6 +37,7 @@ from engine.agents.types import (
     PolicyError,
     PolicySpec,
 )
+from engine.logs import redact
 
 _SECRET_PARAMS = {"api_key", "aws_secret_access_key", "aws_access_key_id", "azure_ad_token"}
 
@@ -90,7 +91,12 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     low = msg.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(exc, getattr(litellm, "Timeout", ())):
         return "timeout", True
-    if isinstance(exc, litellm.AuthenticationError) or "missing credentials" in low or "api_key" in low and "set" in low:
+    if (
+        isinstance(exc, litellm.AuthenticationError)
+        or "missing credentials" in low
+        or "api_key" in low
+        and "set" in low
+    ):
         return "missing_key", False
     if "llm provider not provided" in low or isinstance(exc, litellm.NotFoundError):
         return "unknown_model", False
@@ -166,7 +172,12 @@ class LLMClient:
         return {**params, "api_base": key[i % len(key)]}
 
     async def complete(
-        self, spec: PolicySpec, messages: list[dict], *, ctx: CallContext, policy: str | None = None,
+        self,
+        spec: PolicySpec,
+        messages: list[dict],
+        *,
+        ctx: CallContext,
+        policy: str | None = None,
         kind: str = "call",
     ) -> Reply:
         """The reply text for ``messages``; raises PolicyError or BudgetExceeded."""
@@ -208,7 +219,13 @@ class LLMClient:
             self._inflight.pop(key, None)
 
     async def _call_shown(
-        self, spec: PolicySpec, messages: list[dict], params: dict, ctx: CallContext, name: str, prompt_hash: str,
+        self,
+        spec: PolicySpec,
+        messages: list[dict],
+        params: dict,
+        ctx: CallContext,
+        name: str,
+        prompt_hash: str,
         kind: str,
     ) -> Reply:
         """``_call`` shown as in flight in the progress sink (with a token reporter bound for

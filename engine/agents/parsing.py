@@ -60,8 +60,11 @@ def strip_test_scaffolding(code: str, entry_point: str | None) -> str:
             isinstance(node, ast.Assert)
             or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
             or _is_main_guard(node)
-            or (isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None
-                and _calls(node.value, entry_point))
+            or (
+                isinstance(node, (ast.Assign, ast.AnnAssign))
+                and node.value is not None
+                and _calls(node.value, entry_point)
+            )
         )
         if is_demo:
             drop.append((node.lineno, node.end_lineno or node.lineno))
@@ -143,8 +146,11 @@ def parse_thoughts(reply: str, k: int | None = None) -> tuple[list[str], str | N
                 if isinstance(d, str):
                     items.append(d)
                 elif isinstance(d, dict):
-                    val = d.get("thought") or d.get("text") or d.get("step") or next(
-                        (v for v in d.values() if isinstance(v, str)), ""
+                    val = (
+                        d.get("thought")
+                        or d.get("text")
+                        or d.get("step")
+                        or next((v for v in d.values() if isinstance(v, str)), "")
                     )
                     items.append(val)
             items = [_clean_item(i) for i in items if i and i.strip()]

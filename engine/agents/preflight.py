@@ -15,7 +15,7 @@ Without this a run whose local models are not installed, or whose API key is mis
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 from engine.agents.types import PolicyError, PolicySpec
 
@@ -48,8 +48,10 @@ def problem_with(spec: PolicySpec, env: Mapping[str, str] | None = None) -> str 
     extra = spec.extra or {}
     if extra.get("api_key") or extra.get("api_base"):
         return None
-    provider = model.split("/", 1)[0] if "/" in model else next(
-        (p for prefix, p in BARE_MODEL_PROVIDERS if model.startswith(prefix)), None
+    provider = (
+        model.split("/", 1)[0]
+        if "/" in model
+        else next((p for prefix, p in BARE_MODEL_PROVIDERS if model.startswith(prefix)), None)
     )
     keys = PROVIDER_KEYS.get(provider or "")
     if keys and not any(env.get(k) for k in keys):
@@ -84,12 +86,15 @@ def _litellm_unknown(model: str, extra: Mapping[str, object]) -> str | None:
     litellm = import_litellm()
     try:
         with contextlib.redirect_stdout(io.StringIO()):  # litellm prints a provider list on failure
-            litellm.get_llm_provider(model, custom_llm_provider=extra.get("custom_llm_provider"),
-                                     api_base=extra.get("api_base"))
+            litellm.get_llm_provider(
+                model, custom_llm_provider=extra.get("custom_llm_provider"), api_base=extra.get("api_base")
+            )
     except Exception:  # noqa: BLE001 - litellm's error is a multi-line banner; ours names the model
         if "/" in model:
-            return (f"unknown provider {model.split('/', 1)[0]!r} in {model!r}: use one litellm knows "
-                    f"(openai/..., anthropic/..., ollama/..., see https://docs.litellm.ai/docs/providers) or local/<model>")
+            return (
+                f"unknown provider {model.split('/', 1)[0]!r} in {model!r}: use one litellm knows "
+                f"(openai/..., anthropic/..., ollama/..., see https://docs.litellm.ai/docs/providers) or local/<model>"
+            )
         return f"unknown model {model!r}: name its provider, e.g. openai/{model}, ollama/{model} or local/<model>"
     return None
 

@@ -9,8 +9,9 @@ generation thread. Nothing here writes per token: a sink decides how often a cou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Callable, Protocol
+from typing import Protocol
 
 from engine.agents.types import CallContext
 

@@ -13,7 +13,8 @@ import hashlib
 import inspect
 import json
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from engine.agents.policy import rank_priors
 from engine.agents.types import CallContext, CallSink, LLMCallRecord, Solution, Thought
@@ -85,9 +86,7 @@ class ScriptedPolicy:
         self.reflect_fn = _table(reflect_fn) or (
             lambda problem, path, code, feedback, value: f"{name}: the last step lowered the pass rate to {value:.2f}"
         )
-        self.refine_fn = _table(refine_fn) or (
-            lambda problem, path, ill, summary, value: f"{ill} (refined by {name})"
-        )
+        self.refine_fn = _table(refine_fn) or (lambda problem, path, ill, summary, value: f"{ill} (refined by {name})")
         self.complete_fn = _table(complete_fn) or (lambda messages: f"```python\n{_default_solution_for(messages)}```")
         self.latency_s = latency_s
         self.sink = sink
@@ -104,7 +103,9 @@ class ScriptedPolicy:
         out = await _call(fn, *args)
         self.calls += 1
         if self.sink is not None:
-            prompt = json.dumps([what, [getattr(a, "id", a) if isinstance(a, Problem) else a for a in args]], default=str)
+            prompt = json.dumps(
+                [what, [getattr(a, "id", a) if isinstance(a, Problem) else a for a in args]], default=str
+            )
             self.sink.record_llm_call(
                 LLMCallRecord(
                     run_id=ctx.run_id,
@@ -132,9 +133,7 @@ class ScriptedPolicy:
         out = await self._run("thoughts", ctx, self.thoughts_fn, problem.prompt_view(), list(path), k)
         items = list(out or [])[:k]
         priors = rank_priors(len(items))
-        return [
-            it if isinstance(it, Thought) else Thought(str(it), p, self.name) for it, p in zip(items, priors)
-        ]
+        return [it if isinstance(it, Thought) else Thought(str(it), p, self.name) for it, p in zip(items, priors)]
 
     async def write_solution(self, problem: Problem, path: list[str], *, ctx: CallContext) -> Solution:
         out = await self._run("solution", ctx, self.solution_fn, problem.prompt_view(), list(path))
@@ -146,13 +145,17 @@ class ScriptedPolicy:
     async def reflect(
         self, problem: Problem, path: list[str], code: str, feedback: str, value: float, *, ctx: CallContext
     ) -> str:
-        return str(await self._run("reflect", ctx, self.reflect_fn, problem.prompt_view(), list(path), code, feedback, value))
+        return str(
+            await self._run("reflect", ctx, self.reflect_fn, problem.prompt_view(), list(path), code, feedback, value)
+        )
 
     async def refine(
         self, problem: Problem, path: list[str], ill_thought: str, summary: str, value: float, *, ctx: CallContext
     ) -> str:
         return str(
-            await self._run("refine", ctx, self.refine_fn, problem.prompt_view(), list(path), ill_thought, summary, value)
+            await self._run(
+                "refine", ctx, self.refine_fn, problem.prompt_view(), list(path), ill_thought, summary, value
+            )
         )
 
 

@@ -66,8 +66,11 @@ def _summary(console: Console, name: str, problems: list[Problem]) -> None:
     for level, count in sorted(by.items()):
         group = [p for p in problems if p.difficulty == level]
         table.add_row(
-            level, str(count), str(sum(len(p.public_tests) for p in group)),
-            str(sum(len(p.private_tests) for p in group)), str(sum(1 for p in group if p.solutions)),
+            level,
+            str(count),
+            str(sum(len(p.public_tests) for p in group)),
+            str(sum(len(p.private_tests) for p in group)),
+            str(sum(1 for p in group if p.solutions)),
         )
     console.print(table)
     styles = Counter(p.style.value for p in problems)

@@ -6,9 +6,9 @@ import asyncio
 import datetime as dt
 
 import click
-from engine.cli.console import make_console
 from rich.table import Table
 
+from engine.cli.console import make_console
 from engine.errors import BdcError
 from engine.store import Store
 

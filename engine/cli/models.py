@@ -19,12 +19,11 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
 
     Safe to interrupt: running it again resumes where it stopped.
     """
-    from engine.cli.console import make_console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from engine.agents.install import InstallProgress, install_model
     from engine.agents.local.catalog import CATALOG
-
+    from engine.cli.console import make_console
     from engine.paths import cache_dir, private_dir
 
     console = make_console(stderr=True)
@@ -61,11 +60,11 @@ def install(names: tuple[str, ...], force: bool, keep_files: bool) -> None:
 @models.command("list")
 def list_() -> None:
     """Catalog models with their install state, and the agents a run would use."""
-    from engine.cli.console import make_console
     from rich.table import Table
 
     from engine.agents.config import agent_presets, load_agents
     from engine.agents.local.catalog import CATALOG, is_installed, models_dir
+    from engine.cli.console import make_console
 
     console = make_console()
     t = Table(title="Local models")
@@ -106,8 +105,6 @@ def _print_agents(console, specs, title: str) -> None:
 @click.option("--show", is_flag=True, help="Also print the config file itself (secrets masked).")
 def config(init_: bool, preset: str | None, show: bool) -> None:
     """Show where the config file is and what it configures (agents, budget)."""
-    from engine.cli.console import make_console
-
     from engine.agents.config import (
         agent_presets,
         default_config,
@@ -118,6 +115,7 @@ def config(init_: bool, preset: str | None, show: bool) -> None:
         read_config,
         write_config,
     )
+    from engine.cli.console import make_console
     from engine.errors import ConfigError
     from engine.paths import config_path
 

@@ -8,15 +8,25 @@ import click
 
 
 @click.command()
-@click.option("--scale", type=click.Choice(["tiny", "small", "paper"]), default="tiny", show_default=True,
-              help="tiny: CI, scripted agents and a tiny model; small: a 2-core CPU in ~2 h; paper: the paper's sizes.")
-@click.option("--out", "out", type=click.Path(file_okay=False), required=True, help="Folder for report.md, runs, artifacts.")
+@click.option(
+    "--scale",
+    type=click.Choice(["tiny", "small", "paper"]),
+    default="tiny",
+    show_default=True,
+    help="tiny: CI, scripted agents and a tiny model; small: a 2-core CPU in ~2 h; paper: the paper's sizes.",
+)
+@click.option(
+    "--out", "out", type=click.Path(file_okay=False), required=True, help="Folder for report.md, runs, artifacts."
+)
 @click.option("--agents", default=None, help="Comma-separated agents (default: the scale's, else the config file's).")
-@click.option("--base", default=None, help="Base model (default: a tiny random Llama at tiny scale, else the installed one).")
+@click.option(
+    "--base", default=None, help="Base model (default: a tiny random Llama at tiny scale, else the installed one)."
+)
 @click.option("--max-calls", type=int, default=None, help="LLM call budget per search run.")
 @click.option("--max-cost", "max_cost_usd", type=float, default=None, help="USD budget per search run.")
-def reproduce(scale: str, out: str, agents: str | None, base: str | None, max_calls: int | None,
-              max_cost_usd: float | None) -> None:
+def reproduce(
+    scale: str, out: str, agents: str | None, base: str | None, max_calls: int | None, max_cost_usd: float | None
+) -> None:
     """Tables 1-3 of the paper at SCALE into OUT/report.md; run it again to resume."""
     from engine.agents.config import load_agents, parse_agent_arg
     from engine.reproduce.pipeline import Budgets, Reproduction
@@ -34,8 +44,14 @@ def reproduce(scale: str, out: str, agents: str | None, base: str | None, max_ca
         tiny = folder / "tiny-base"
         base = str(tiny if (tiny / "config.json").is_file() else make_tiny_llama(tiny, hidden=32, layers=2, heads=2))
     base = resolve_base(base)
-    rep = Reproduction(folder, sc, [s.to_dict() for s in specs], base, Budgets(max_calls, max_cost_usd),
-                       say=lambda m: click.echo(m, err=True))
+    rep = Reproduction(
+        folder,
+        sc,
+        [s.to_dict() for s in specs],
+        base,
+        Budgets(max_calls, max_cost_usd),
+        say=lambda m: click.echo(m, err=True),
+    )
     results = rep.run()
     path = write_report(folder, results, scale, [s.name for s in specs], base)
     click.echo(f"wrote {path}")

@@ -21,6 +21,7 @@ async def _open(db: str):
 
     return await Store.open(db)
 
+
 @click.command()
 @click.option("--all", "show_all", is_flag=True, help="Also non-search runs.")
 @click.pass_context
@@ -38,15 +39,37 @@ def runs(ctx: click.Context, show_all: bool) -> None:
 
     rows = asyncio.run(go())
     table = Table(title="runs")
-    for col in ("id", "name", "status", "dataset", "strategy", "agents", "done", "solved", "PR", "AC", "calls", "cost",
-                "created"):
+    for col in (
+        "id",
+        "name",
+        "status",
+        "dataset",
+        "strategy",
+        "agents",
+        "done",
+        "solved",
+        "PR",
+        "AC",
+        "calls",
+        "cost",
+        "created",
+    ):
         table.add_column(col, justify="right" if col in ("done", "solved", "PR", "AC", "calls", "cost") else "left")
     for r in rows:
         t = r.totals or {}
         table.add_row(
-            r.id, r.name or "", r.status, r.dataset or "", r.strategy or "", ",".join(r.agents),
-            f"{t.get('problems_done', 0)}/{t.get('problems_total', '?')}", str(t.get("solved_public", "")),
-            _pct(t.get("pr")), _pct(t.get("ac")), str(t.get("calls", "")), f"${t.get('cost', 0):.4f}",
+            r.id,
+            r.name or "",
+            r.status,
+            r.dataset or "",
+            r.strategy or "",
+            ",".join(r.agents),
+            f"{t.get('problems_done', 0)}/{t.get('problems_total', '?')}",
+            str(t.get("solved_public", "")),
+            _pct(t.get("pr")),
+            _pct(t.get("ac")),
+            str(t.get("calls", "")),
+            f"${t.get('cost', 0):.4f}",
             time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created_at)),
         )
     make_console().print(table)
@@ -77,14 +100,32 @@ def show(ctx: click.Context, run_id: str) -> None:
     row, probs = asyncio.run(go())
     con = make_console()
     search = row.config.get("search", {})
-    con.print(f"[bold]{row.id}[/bold] {row.name or ''}  status [bold]{row.status}[/bold]"
-              + (f"  error: {row.error}" if row.error else ""))
-    con.print(f"dataset {row.dataset}  subset {row.config.get('subset') or '(all)'}  strategy {row.strategy}  "
-              f"agents {', '.join(row.agents)}")
+    con.print(
+        f"[bold]{row.id}[/bold] {row.name or ''}  status [bold]{row.status}[/bold]"
+        + (f"  error: {row.error}" if row.error else "")
+    )
+    con.print(
+        f"dataset {row.dataset}  subset {row.config.get('subset') or '(all)'}  strategy {row.strategy}  "
+        f"agents {', '.join(row.agents)}"
+    )
     con.print("search " + "  ".join(f"{k}={v}" for k, v in search.items()))
     table = Table(title="problems")
-    for col in ("problem", "difficulty", "status", "public", "private", "AC", "policy", "rollouts", "nodes", "prunes",
-                "refines", "calls", "cost", "wall s"):
+    for col in (
+        "problem",
+        "difficulty",
+        "status",
+        "public",
+        "private",
+        "AC",
+        "policy",
+        "rollouts",
+        "nodes",
+        "prunes",
+        "refines",
+        "calls",
+        "cost",
+        "wall s",
+    ):
         table.add_column(col)
     results = []
     for p in probs:
@@ -92,12 +133,19 @@ def show(ctx: click.Context, run_id: str) -> None:
         if p["result"]:
             results.append(r)
         table.add_row(
-            p["problem_id"], p["difficulty"] or "", r.get("status", p["status"] or "pending"),
-            _pct(r.get("public_pass_rate")) if r else "", _pct(r.get("private_pass_rate")) if r else "",
+            p["problem_id"],
+            p["difficulty"] or "",
+            r.get("status", p["status"] or "pending"),
+            _pct(r.get("public_pass_rate")) if r else "",
+            _pct(r.get("private_pass_rate")) if r else "",
             ("-" if r.get("scored") is False else "yes" if r.get("passed_private") else "no") if r else "",
             r.get("policy") or "",
-            str(r.get("rollouts", "")), str(r.get("nodes", "")), str(r.get("prunes", "")),
-            str(r.get("refinements", "")), str(r.get("calls", "")), f"{r.get('cost', 0):.4f}" if r else "",
+            str(r.get("rollouts", "")),
+            str(r.get("nodes", "")),
+            str(r.get("prunes", "")),
+            str(r.get("refinements", "")),
+            str(r.get("calls", "")),
+            f"{r.get('cost', 0):.4f}" if r else "",
             f"{r.get('wall_s', 0):.1f}" if r else "",
         )
     con.print(table)
@@ -106,12 +154,22 @@ def show(ctx: click.Context, run_id: str) -> None:
     for col in ("difficulty", "n", "PR", "AC", "solved public", "calls", "tokens", "cost"):
         mt.add_column(col)
     for name, g in [*m["by_difficulty"].items(), ("overall", m["overall"])]:
-        mt.add_row(name, str(g["n"]), _pct(g["pr"]), _pct(g["ac"]), str(g["solved_public"]), str(g["calls"]),
-                   str(g["tokens"]), f"${g['cost']:.4f}")
+        mt.add_row(
+            name,
+            str(g["n"]),
+            _pct(g["pr"]),
+            _pct(g["ac"]),
+            str(g["solved_public"]),
+            str(g["calls"]),
+            str(g["tokens"]),
+            f"${g['cost']:.4f}",
+        )
     con.print(mt)
     if m["overall"]["unscored"]:
-        con.print(f"{m['overall']['unscored']} problem(s) left out of PR/AC (no private tests apart from the "
-                  f"public ones): {', '.join(m['overall']['unscored_ids'])}")
+        con.print(
+            f"{m['overall']['unscored']} problem(s) left out of PR/AC (no private tests apart from the "
+            f"public ones): {', '.join(m['overall']['unscored_ids'])}"
+        )
 
 
 @click.command()
@@ -141,8 +199,10 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
         if unfinished:
             notes.append(f"{row.id}: {unfinished} of {len(probs)} problems unfinished, counted as not solved")
         if m["overall"]["unscored"]:
-            notes.append(f"{row.id}: {m['overall']['unscored']} problem(s) left out of PR/AC (no private tests "
-                         "apart from the public ones)")
+            notes.append(
+                f"{row.id}: {m['overall']['unscored']} problem(s) left out of PR/AC (no private tests "
+                "apart from the public ones)"
+            )
         for d in m["by_difficulty"]:
             if d not in diffs:
                 diffs.append(d)
@@ -159,8 +219,14 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
             g = m["by_difficulty"].get(d)
             cells += [_pct(g["pr"]), _pct(g["ac"])] if g else ["-", "-"]
         o = m["overall"]
-        cells += [_pct(o["pr"]), _pct(o["ac"]), str(o["calls"]), str(o["tokens"]), f"${o['cost']:.4f}",
-                  f"{o['wall_s']:.1f}"]
+        cells += [
+            _pct(o["pr"]),
+            _pct(o["ac"]),
+            str(o["calls"]),
+            str(o["tokens"]),
+            f"${o['cost']:.4f}",
+            f"{o['wall_s']:.1f}",
+        ]
         table.add_row(*cells)
     con = make_console()
     con.print(table)
@@ -171,18 +237,40 @@ def compare(ctx: click.Context, run_ids: tuple[str, ...]) -> None:
 @click.command()
 @click.argument("run_ids", nargs=-1, required=True)
 @click.option("--out", required=True, type=OutputFile(), help="File to write (JSONL, or parquet with --trees).")
-@click.option("--per-node", is_flag=True,
-              help="Every simulated node's pairs (finer, not the paper's data) instead of one pair per solved problem.")
-@click.option("--min-pass-rate", type=fraction(), default=0.0, show_default=True, help="With --per-node: drop weaker pairs.")
+@click.option(
+    "--per-node",
+    is_flag=True,
+    help="Every simulated node's pairs (finer, not the paper's data) instead of one pair per solved problem.",
+)
+@click.option(
+    "--min-pass-rate", type=fraction(), default=0.0, show_default=True, help="With --per-node: drop weaker pairs."
+)
 @click.option("--stage", type=click.Choice(["p2t", "t2s", "both"]), default="both", show_default=True)
-@click.option("--trees", is_flag=True, help="Export the whole trees (one row per problem, nodes nested: thoughts, "
-                                            "reflections, prunes, refinements, solutions, verdicts, calls) plus a "
-                                            "dataset card README.md beside OUT.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "jsonl"]), default=None,
-              help="With --trees: file format (default: from OUT's suffix, .parquet or else jsonl).")
+@click.option(
+    "--trees",
+    is_flag=True,
+    help="Export the whole trees (one row per problem, nodes nested: thoughts, "
+    "reflections, prunes, refinements, solutions, verdicts, calls) plus a "
+    "dataset card README.md beside OUT.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["parquet", "jsonl"]),
+    default=None,
+    help="With --trees: file format (default: from OUT's suffix, .parquet or else jsonl).",
+)
 @click.pass_context
-def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: bool, min_pass_rate: float,
-           stage: str, trees: bool, fmt: str | None) -> None:
+def export(
+    ctx: click.Context,
+    run_ids: tuple[str, ...],
+    out: str,
+    per_node: bool,
+    min_pass_rate: float,
+    stage: str,
+    trees: bool,
+    fmt: str | None,
+) -> None:
     """Write p2t / t2s training examples (input for `bdc cluster` / `bdc train`): by default the
     paper's D^{p2t}, D^{t2s}, one pair each per solved problem (full chain of thoughts, best code).
     With --trees, the whole search trees as a dataset (parquet or JSONL)."""
@@ -217,8 +305,10 @@ def export(ctx: click.Context, run_ids: tuple[str, ...], out: str, per_node: boo
     save_examples(examples, out)
     n_p2t = sum(1 for e in examples if e.stage == "p2t")
     solved = len({e.problem_id for e in examples})
-    click.echo(f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}"
-               + ("" if per_node else f" from {solved} solved of {n_searched} searched problems"))
+    click.echo(
+        f"wrote {len(examples)} examples ({n_p2t} p2t, {len(examples) - n_p2t} t2s) to {out}"
+        + ("" if per_node else f" from {solved} solved of {n_searched} searched problems")
+    )
 
 
 def _export_trees(db: str, run_ids: tuple[str, ...], out: str, fmt: str | None, *, per_node: bool) -> None:

@@ -27,13 +27,18 @@ def sandbox() -> None:
 
 @sandbox.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the raw dict.")
-@click.option("--isolation", type=click.Choice(["auto", "full", "bwrap", "net", "plain"]), default="auto",
-              show_default=True, help="Launch mode to start (auto: the strongest that works here).")
+@click.option(
+    "--isolation",
+    type=click.Choice(["auto", "full", "bwrap", "net", "plain"]),
+    default="auto",
+    show_default=True,
+    help="Launch mode to start (auto: the strongest that works here).",
+)
 def info(as_json: bool, isolation: str) -> None:
     """Which protections are active on this machine: backend, visible paths, seccomp..."""
-    from engine.cli.console import make_console
     from rich.table import Table
 
+    from engine.cli.console import make_console
     from engine.sandbox import Sandbox
     from engine.sandbox.sandbox import WorkerError
 
@@ -77,8 +82,9 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
                 try:
                     line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
-                    raise DatasetError(f"{path}:{i}: not UTF-8 text (bad byte at column {e.start + 1}); "
-                                       "save the samples as UTF-8") from None
+                    raise DatasetError(
+                        f"{path}:{i}: not UTF-8 text (bad byte at column {e.start + 1}); save the samples as UTF-8"
+                    ) from None
                 if not line.strip():
                     continue
                 try:
@@ -115,17 +121,20 @@ def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -
 @sandbox.command()
 @click.argument("samples", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--dataset", "dataset", required=True, help="humaneval, mbpp, apps or codecontests.")
-@click.option("--dataset-path", type=click.Path(dir_okay=False), default=None, help="Dataset file (default: its usual place).")
+@click.option(
+    "--dataset-path", type=click.Path(dir_okay=False), default=None, help="Dataset file (default: its usual place)."
+)
 @click.option("--out", type=OutputFile(), default=None, help="Result lines (default: SAMPLES_results.jsonl).")
 @click.option("--k", "ks", type=IntList(min=1), default="1,10,100", show_default=True, help="pass@k values to report.")
 @click.option("--workers", type=positive_int(), default=2, show_default=True, help="Programs run at once.")
 @click.option("--timeout", type=seconds(), default=3.0, show_default=True, help="Seconds per test.")
-def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: list[int],
-          workers: int, timeout: float) -> None:
+def check(
+    samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: list[int], workers: int, timeout: float
+) -> None:
     """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests."""
-    from engine.cli.console import make_console
     from rich.progress import Progress
 
+    from engine.cli.console import make_console
     from engine.problems import load_dataset
     from engine.sandbox import Sandbox, SandboxLimits
 
@@ -155,8 +164,12 @@ def check(samples: Path, dataset: str, dataset_path: str | None, out: Path | Non
             first_bad = next((r for r in res.results if not r.passed), None)
             line = dict(row)
             line["passed"] = res.passed
-            line["result"] = "passed" if res.passed else f"failed: {first_bad.verdict.value}" + (
-                f" ({first_bad.error_type})" if first_bad and first_bad.error_type else "")
+            line["result"] = (
+                "passed"
+                if res.passed
+                else f"failed: {first_bad.verdict.value}"
+                + (f" ({first_bad.error_type})" if first_bad and first_bad.error_type else "")
+            )
             line["verdicts"] = [r.verdict.value for r in res.results]
             f.write(json.dumps(line) + "\n")
 

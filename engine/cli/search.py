@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -22,36 +23,71 @@ def _agents(values: tuple[str, ...]) -> list[str]:
 
 def backend_options(f: Any) -> Any:
     """--backend and --address, shared by `bdc search` and `bdc resume`."""
-    f = click.option("--address", default=None,
-                     help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
-                          "default: start Ray on this machine.")(f)
-    return click.option("--backend", type=click.Choice(["asyncio", "ray"]), default="asyncio", show_default=True,
-                        help="Where problems are searched: this process, or actors on a Ray cluster "
-                             "(pip install 'bdc[ray]'; concurrency and sandbox options are then per node).")(f)
+    f = click.option(
+        "--address",
+        default=None,
+        help="With --backend ray: 'auto' (the cluster this machine is in) or 'ray://HEAD:10001'; "
+        "default: start Ray on this machine.",
+    )(f)
+    return click.option(
+        "--backend",
+        type=click.Choice(["asyncio", "ray"]),
+        default="asyncio",
+        show_default=True,
+        help="Where problems are searched: this process, or actors on a Ray cluster "
+        "(pip install 'bdc[ray]'; concurrency and sandbox options are then per node).",
+    )(f)
 
 
 @click.command()
 @click.option("--dataset", required=True, help="humaneval, mbpp, apps, codecontests (see `bdc datasets list`).")
 @click.option("--path", "dataset_path", default=None, help="Dataset file or folder (default: its usual place).")
-@click.option("--strategy", default="mcts", show_default=True,
-              help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats, rethinkmcts "
-                   "(single-model strategies run once per agent).")
-@click.option("--agents", "agents", multiple=True,
-              help="Comma-separated agents: [name=]provider/model[@temp], local/<name>, scripted:canonical, "
-                   "scripted:broken. Default: the config file's agents.")
+@click.option(
+    "--strategy",
+    default="mcts",
+    show_default=True,
+    help="mcts, mcts-single, mcts-noprune, mcts-norefine, zero-shot, reflexion, tot, lats, rethinkmcts "
+    "(single-model strategies run once per agent).",
+)
+@click.option(
+    "--agents",
+    "agents",
+    multiple=True,
+    help="Comma-separated agents: [name=]provider/model[@temp], local/<name>, scripted:canonical, "
+    "scripted:broken. Default: the config file's agents.",
+)
 @click.option("--preset", default=None, help="An agent preset from the config instead of --agents.")
 @click.option("--rollouts", type=positive_int(), default=16, show_default=True)
-@click.option("--thoughts", "thoughts_per_policy", type=positive_int(), default=3, show_default=True, help="Thoughts per policy per expansion.")
+@click.option(
+    "--thoughts",
+    "thoughts_per_policy",
+    type=positive_int(),
+    default=3,
+    show_default=True,
+    help="Thoughts per policy per expansion.",
+)
 @click.option("--max-depth", type=positive_int(), default=4, show_default=True)
-@click.option("--thought-tokens", type=positive_int(), default=None,
-              help="Token budget of a thought call (default 128, or [search] thought_tokens in the config).")
-@click.option("--solution-tokens", type=positive_int(), default=None, help="Token budget of a solution call (default 512).")
-@click.option("--reflection-tokens", type=positive_int(), default=None, help="Token budget of a reflection call (default 192).")
-@click.option("--refinement-tokens", type=positive_int(), default=None, help="Token budget of a refinement call (default 96).")
+@click.option(
+    "--thought-tokens",
+    type=positive_int(),
+    default=None,
+    help="Token budget of a thought call (default 128, or [search] thought_tokens in the config).",
+)
+@click.option(
+    "--solution-tokens", type=positive_int(), default=None, help="Token budget of a solution call (default 512)."
+)
+@click.option(
+    "--reflection-tokens", type=positive_int(), default=None, help="Token budget of a reflection call (default 192)."
+)
+@click.option(
+    "--refinement-tokens", type=positive_int(), default=None, help="Token budget of a refinement call (default 96)."
+)
 @click.option("--gamma", type=fraction(), default=0.9, show_default=True)
 @click.option("--c-puct", type=non_negative(), default=4.0, show_default=True)
 @click.option("--c-base", type=FiniteFloat(min=0, min_open=True), default=10.0, show_default=True)
-@click.option("--refine-limit", type=click.IntRange(min=0), default=6, show_default=True, help="Refinements per problem.")
+@click.option(
+    "--refine-limit", type=click.IntRange(min=0), default=6, show_default=True, help="Refinements per problem."
+)
 @click.option("--refine-limit-per-node", type=click.IntRange(min=0), default=2, show_default=True)
 @click.option("--keep-exploring", is_flag=True, help="Do not stop a problem when a solution passes every public test.")
 @click.option("--limit", type=positive_int(), default=None, help="First N problems of the subset.")
@@ -90,18 +126,32 @@ def search(ctx: click.Context, **kw: Any) -> None:
     if kw["sample"] is not None:
         subset["seed"] = kw["seed"]
     cfg = RunConfig(
-        dataset=kw["dataset"], dataset_path=kw["dataset_path"], strategy=kw["strategy"],
-        agents=[stored_agent(s) for s in specs], subset=subset,  # keys stay in the config file
+        dataset=kw["dataset"],
+        dataset_path=kw["dataset_path"],
+        strategy=kw["strategy"],
+        agents=[stored_agent(s) for s in specs],
+        subset=subset,  # keys stay in the config file
         search=SearchConfig(
-            rollouts=kw["rollouts"], thoughts_per_policy=kw["thoughts_per_policy"], max_depth=kw["max_depth"],
-            gamma=kw["gamma"], c_puct=kw["c_puct"], c_base=kw["c_base"], refine_limit=kw["refine_limit"],
-            refine_limit_per_node=kw["refine_limit_per_node"], stop_on_solve=not kw["keep_exploring"],
-            **call_budget_settings(**{k: kw[k] for k in
-                                      ("thought_tokens", "solution_tokens", "reflection_tokens", "refinement_tokens")}),
+            rollouts=kw["rollouts"],
+            thoughts_per_policy=kw["thoughts_per_policy"],
+            max_depth=kw["max_depth"],
+            gamma=kw["gamma"],
+            c_puct=kw["c_puct"],
+            c_base=kw["c_base"],
+            refine_limit=kw["refine_limit"],
+            refine_limit_per_node=kw["refine_limit_per_node"],
+            stop_on_solve=not kw["keep_exploring"],
+            **call_budget_settings(
+                **{k: kw[k] for k in ("thought_tokens", "solution_tokens", "reflection_tokens", "refinement_tokens")}
+            ),
         ),
-        llm_concurrency=kw["llm_concurrency"], sandbox_workers=kw["sandbox_workers"],
-        problem_concurrency=kw["problem_concurrency"], sequential=kw["sequential"],
-        max_calls=kw["max_calls"], max_tokens=kw["max_tokens"], max_cost_usd=kw["max_cost_usd"],
+        llm_concurrency=kw["llm_concurrency"],
+        sandbox_workers=kw["sandbox_workers"],
+        problem_concurrency=kw["problem_concurrency"],
+        sequential=kw["sequential"],
+        max_calls=kw["max_calls"],
+        max_tokens=kw["max_tokens"],
+        max_cost_usd=kw["max_cost_usd"],
     )
     asyncio_run(_search_per_model(ctx.obj["db"], cfg, kw["name"], kw["quiet"], _backend(kw["backend"], kw["address"])))
 
@@ -117,8 +167,9 @@ async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool, ba
     if cls is None or not cls.single_policy or len(cfg.agents) <= 1:
         await _search(db, cfg, name, quiet, backend)
         return
-    click.echo(f"{cfg.strategy} is a single-model method: one run per agent "
-               f"({', '.join(a['name'] for a in cfg.agents)})")
+    click.echo(
+        f"{cfg.strategy} is a single-model method: one run per agent ({', '.join(a['name'] for a in cfg.agents)})"
+    )
     for agent in cfg.agents:
         await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet, backend)
 
@@ -151,7 +202,7 @@ def asyncio_run(coro: Any) -> None:
         asyncio.run(coro)
     except (asyncio.CancelledError, KeyboardInterrupt):
         click.echo("cancelled: the run can be continued with `bdc resume`", err=True)
-        raise SystemExit(130)
+        raise SystemExit(130) from None
 
 
 async def _search(db: str, cfg: Any, name: str | None, quiet: bool, backend: Any = None) -> None:
@@ -194,9 +245,9 @@ async def _resume(db: str, run_id: str, quiet: bool, backend: Any = None) -> Non
 
 
 async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) -> None:
-    from engine.cli.console import make_console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from engine.cli.console import make_console
     from engine.search.runner import execute_run
 
     console = make_console(stderr=True)
@@ -206,17 +257,27 @@ async def _execute(store: Any, run_id: str, quiet: bool, backend: Any = None) ->
         await execute_run(store, run_id, backend=backend)
     else:
         with Progress(
-            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TextColumn("[cyan]{task.fields[call]}"), console=console, transient=False,
+            TextColumn("[bold]search"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            TextColumn("[cyan]{task.fields[call]}"),
+            console=console,
+            transient=False,
         ) as progress:
             task = progress.add_task("search", total=total, info="", call="")
 
             def update(t: dict[str, Any]) -> None:
-                info = (f"active {t['active']}  solved {t['solved_public']}  PR {100 * t['pr']:.1f}  "
-                        f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}")
+                info = (
+                    f"active {t['active']}  solved {t['solved_public']}  PR {100 * t['pr']:.1f}  "
+                    f"AC {100 * t['ac']:.1f}  calls {t['calls']} (+{t['cached']} cached)  ${t['cost']:.4f}"
+                )
                 progress.update(task, completed=t["problems_done"], info=info)
 
-            watcher = asyncio.create_task(_show_calls_in_flight(store, run_id, lambda line: progress.update(task, call=line)))
+            watcher = asyncio.create_task(
+                _show_calls_in_flight(store, run_id, lambda line: progress.update(task, call=line))
+            )
             try:
                 await execute_run(store, run_id, on_progress=update, backend=backend)
             finally:

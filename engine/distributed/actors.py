@@ -17,15 +17,16 @@ import logging
 import os
 import socket
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 from engine.agents.types import Budget
 from engine.problems.model import Problem
+from engine.search import events as ev
 from engine.search.config import RunConfig
 from engine.search.context import ProblemContext
 from engine.search.limits import LimitedPolicy
 from engine.search.registry import make_strategy
-from engine.search import events as ev
 from engine.search.strategy import solve_problem
 from engine.search.tree import TreeState
 
@@ -60,17 +61,26 @@ class ChannelStore:
     def __init__(self, channel: ProblemChannel) -> None:
         self.channel = channel
 
-    def emit(self, run_id: str, kind: str, payload: dict[str, Any], *, problem_id: str | None = None,
-             node_id: str | None = None) -> int:
+    def emit(
+        self,
+        run_id: str,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        problem_id: str | None = None,
+        node_id: str | None = None,
+    ) -> int:
         self.channel.seq += 1  # this problem's own count; the driver's store gives the run's seq
         self.channel.put(("event", kind, payload, problem_id, node_id))
         return self.channel.seq
 
-    def record_sandbox_run(self, *, run_id: str | None, problem_id: str | None, node_id: str | None,
-                           policy: str | None, result: Any) -> None:
+    def record_sandbox_run(
+        self, *, run_id: str | None, problem_id: str | None, node_id: str | None, policy: str | None, result: Any
+    ) -> None:
         d = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-        self.channel.put(("sandbox", {"run_id": run_id, "problem_id": problem_id, "node_id": node_id,
-                                      "policy": policy, "result": d}))
+        self.channel.put(
+            ("sandbox", {"run_id": run_id, "problem_id": problem_id, "node_id": node_id, "policy": policy, "result": d})
+        )
 
     async def flush(self) -> None:
         """Nothing to make durable here: the driver's store does that."""
@@ -105,10 +115,22 @@ class ActorSink:
 
 def failed_result(problem: Problem, error: str, rollouts: int, wall_s: float) -> dict[str, Any]:
     """The result of a problem whose search crashed (the shape ``engine.search.runner`` records)."""
-    return {"status": "failed", "error": error, "difficulty": problem.difficulty,
-            "private_pass_rate": 0.0, "passed_private": False, "public_pass_rate": 0.0,
-            "node": None, "policy": None, "code": "", "rollouts": rollouts,
-            "calls": 0, "tokens": 0, "cost": 0.0, "wall_s": round(wall_s, 3)}
+    return {
+        "status": "failed",
+        "error": error,
+        "difficulty": problem.difficulty,
+        "private_pass_rate": 0.0,
+        "passed_private": False,
+        "public_pass_rate": 0.0,
+        "node": None,
+        "policy": None,
+        "code": "",
+        "rollouts": rollouts,
+        "calls": 0,
+        "tokens": 0,
+        "cost": 0.0,
+        "wall_s": round(wall_s, 3),
+    }
 
 
 class SearchNode:
@@ -147,8 +169,12 @@ class SearchNode:
                 self.sandbox = sb
         import ray
 
-        return {"node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "pid": os.getpid(),
-                "unusable": list(self.unusable)}
+        return {
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "unusable": list(self.unusable),
+        }
 
     async def _build_policies(self) -> list[Any]:
         from engine.distributed.services import RemoteBudget
@@ -160,9 +186,14 @@ class SearchNode:
             base = list(given)
         else:
             limits = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
-            base = build_policies(cfg.agents, list(self.problems.values()), ActorSink(self.channels, self.services),
-                                  RemoteBudget(self.services, limits), lambda n, why: self.unusable.append((n, why)),
-                                  cfg.search.call_budgets())
+            base = build_policies(
+                cfg.agents,
+                list(self.problems.values()),
+                ActorSink(self.channels, self.services),
+                RemoteBudget(self.services, limits),
+                lambda n, why: self.unusable.append((n, why)),
+                cfg.search.call_budgets(),
+            )
         sem = asyncio.Semaphore(1 if cfg.sequential else cfg.llm_concurrency)
         return [LimitedPolicy(p, sem) for p in self.strategy.select_policies(base)]
 
@@ -174,9 +205,17 @@ class SearchNode:
         problem = self.problems[problem_id]
         channel = ProblemChannel(prior_calls)
         self.channels[problem_id] = channel
-        px = ProblemContext(store=ChannelStore(channel), run_id=self.run_id, problem=problem, state=TreeState(),
-                            policies=self.policies, sandbox=self.sandbox, config=self.strategy.config,
-                            journal=journal, sequential=self.cfg.sequential)
+        px = ProblemContext(
+            store=ChannelStore(channel),
+            run_id=self.run_id,
+            problem=problem,
+            state=TreeState(),
+            policies=self.policies,
+            sandbox=self.sandbox,
+            config=self.strategy.config,
+            journal=journal,
+            sequential=self.cfg.sequential,
+        )
         task = asyncio.ensure_future(self._search(px))
         try:
             last = time.monotonic()
@@ -207,8 +246,9 @@ class SearchNode:
             raise
         except Exception as e:  # one broken problem must not sink the run
             log.exception("problem %s failed", px.problem.id)
-            result = failed_result(px.problem, f"{type(e).__name__}: {e}", px.tree.rollouts_done,
-                                   time.monotonic() - px.started)
+            result = failed_result(
+                px.problem, f"{type(e).__name__}: {e}", px.tree.rollouts_done, time.monotonic() - px.started
+            )
             px.store.emit(self.run_id, ev.PROBLEM_FINISHED, result, problem_id=px.problem.id)
             return result
 

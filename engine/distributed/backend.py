@@ -17,7 +17,8 @@ import logging
 import time
 import uuid
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.distributed import require_ray
 from engine.distributed.actors import SearchNode, failed_result
@@ -41,8 +42,14 @@ class RayBackend:
     """Where and how a run is spread over Ray. ``address``: None starts Ray on this machine,
     ``"auto"`` joins the cluster this machine belongs to, ``"ray://host:10001"`` is Ray Client."""
 
-    def __init__(self, address: str | None = None, *, max_nodes: int | None = None, max_attempts: int = 3,
-                 init_kwargs: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        max_nodes: int | None = None,
+        max_attempts: int = 3,
+        init_kwargs: dict[str, Any] | None = None,
+    ) -> None:
         self.address = address
         self.max_nodes = max_nodes
         self.max_attempts = max_attempts
@@ -69,8 +76,9 @@ class RayBackend:
             ray.init(**kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = self.address or "a local Ray"
-            raise ConfigError(f"cannot connect to Ray at {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-                              ) from e
+            raise ConfigError(
+                f"cannot connect to Ray at {where}: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            ) from e
         self.started_ray = True
         return ray
 
@@ -88,8 +96,17 @@ class RayBackend:
         return nodes[: self.max_nodes] if self.max_nodes else nodes
 
     # ------------------------------------------------------------------ the run
-    async def execute(self, store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], policies: list | None,
-                      sandbox: Any, progress: RunProgress, on_progress: Callable | None) -> None:
+    async def execute(
+        self,
+        store: Any,
+        run_id: str,
+        cfg: RunConfig,
+        problems: list[Problem],
+        policies: list | None,
+        sandbox: Any,
+        progress: RunProgress,
+        on_progress: Callable | None,
+    ) -> None:
         if sandbox is not None:
             raise ConfigError("--backend ray: every node owns its sandbox pool; a given sandbox cannot be used")
         _, journal, todo = await prepare_run(store, run_id, cfg, problems, progress)
@@ -104,12 +121,16 @@ class RayBackend:
         # the search actors find the services by name: a restartable actor's constructor
         # arguments should hold no object reference (ray-project/ray#53727)
         services_name = f"bdc-services-{run_id}-{uuid.uuid4().hex[:8]}"
-        services = ray.remote(num_cpus=0)(RunServices).options(name=services_name).remote(
-            cfg.max_calls, cfg.max_tokens, cfg.max_cost_usd, [p.to_dict() for p in problems], policies)
+        services = (
+            ray.remote(num_cpus=0)(RunServices)
+            .options(name=services_name)
+            .remote(cfg.max_calls, cfg.max_tokens, cfg.max_cost_usd, [p.to_dict() for p in problems], policies)
+        )
         node_cls = ray.remote(num_cpus=0, max_restarts=MAX_RESTARTS)(SearchNode)
         actors = self.actors = [
             node_cls.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)).remote(
-                run_id, cfg.to_dict(), services_name)
+                run_id, cfg.to_dict(), services_name
+            )
             for n in self.nodes
         ]
         tasks: list[asyncio.Task] = []
@@ -127,8 +148,10 @@ class RayBackend:
             run = _Dispatch(self, ray, store, run_id, journal, progress, on_progress, queue)
             await asyncio.gather(*(run.slot(a) for a in actors for _ in range(per_node)))
             if queue:
-                raise BdcError(f"every search actor died with {len(queue)} problems left: `bdc resume {run_id}` "
-                               "continues from the stored events")
+                raise BdcError(
+                    f"every search actor died with {len(queue)} problems left: `bdc resume {run_id}` "
+                    "continues from the stored events"
+                )
         finally:
             for t in tasks:
                 t.cancel()
@@ -138,7 +161,7 @@ class RayBackend:
     async def _ready_all(self, ray: Any, actors: list[Any]) -> list[dict[str, Any]]:
         try:
             return list(await asyncio.wait_for(asyncio.gather(*(a.ready.remote() for a in actors)), READY_S))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise BdcError(f"the Ray search actors were not ready within {READY_S:g} s") from None
         except ray.exceptions.RayTaskError as e:
             cause = getattr(e, "cause", None)
@@ -148,8 +171,17 @@ class RayBackend:
 class _Dispatch:
     """Hands problems to node slots, relays their streams, retries a dead actor's problems."""
 
-    def __init__(self, backend: RayBackend, ray: Any, store: Any, run_id: str, journal: dict[str, list[Any]],
-                 progress: RunProgress, on_progress: Callable | None, queue: deque[Problem]) -> None:
+    def __init__(
+        self,
+        backend: RayBackend,
+        ray: Any,
+        store: Any,
+        run_id: str,
+        journal: dict[str, list[Any]],
+        progress: RunProgress,
+        on_progress: Callable | None,
+        queue: deque[Problem],
+    ) -> None:
         self.backend, self.ray, self.store, self.run_id = backend, ray, store, run_id
         self.journal, self.progress, self.on_progress, self.queue = journal, progress, on_progress, queue
         self.attempts: dict[str, int] = {}
@@ -188,8 +220,14 @@ class _Dispatch:
             except (errors.RayActorError, errors.ActorUnavailableError, StreamStalled, StreamEnded) as e:
                 n = self.attempts[p.id] = self.attempts.get(p.id, 0) + 1
                 self.backend.retries += 1
-                log.warning("problem %s: search actor lost (%s: %s), attempt %d of %d", p.id, type(e).__name__,
-                            str(e).splitlines()[0] if str(e) else "", n, self.backend.max_attempts)
+                log.warning(
+                    "problem %s: search actor lost (%s: %s), attempt %d of %d",
+                    p.id,
+                    type(e).__name__,
+                    str(e).splitlines()[0] if str(e) else "",
+                    n,
+                    self.backend.max_attempts,
+                )
                 if isinstance(e, StreamStalled):
                     self.ray.kill(actor, no_restart=False)
                 if n >= self.backend.max_attempts:
@@ -226,7 +264,7 @@ async def _stop(ray: Any, actors: list[Any], services: Any) -> None:
     """Close the sandbox pools (bounded), then let the actors go."""
     try:
         await asyncio.wait_for(asyncio.gather(*(a.close.remote() for a in actors), return_exceptions=True), 30.0)
-    except (asyncio.TimeoutError, asyncio.CancelledError):
+    except (TimeoutError, asyncio.CancelledError):
         pass
     for a in [*actors, services]:
         try:

@@ -40,8 +40,12 @@ def netns_env() -> dict[str, str]:
     """The environment of a re-executed child: this one, Ray's auth off, marked as the child."""
     root = str(Path(__file__).resolve().parents[2])
     path = os.environ.get("PYTHONPATH", "")
-    return {**os.environ, NETNS_ENV: "1", "RAY_AUTH_MODE": "disabled",
-            "PYTHONPATH": root + (os.pathsep + path if path else "")}
+    return {
+        **os.environ,
+        NETNS_ENV: "1",
+        "RAY_AUTH_MODE": "disabled",
+        "PYTHONPATH": root + (os.pathsep + path if path else ""),
+    }
 
 
 class LocalCluster:
@@ -53,7 +57,7 @@ class LocalCluster:
         self.cluster: Any = None
         self.startup_s = 0.0
 
-    def __enter__(self) -> "LocalCluster":
+    def __enter__(self) -> LocalCluster:
         import logging
 
         import ray

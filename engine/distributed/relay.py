@@ -55,7 +55,7 @@ async def relay_problem(store: Any, run_id: str, stream: Any, stall_s: float = S
             batch = await asyncio.wait_for(ref, stall_s)
         except StopAsyncIteration:
             raise StreamEnded("the problem's stream ended without a result") from None
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise StreamStalled(f"no word from the search actor for {stall_s:g} s") from None
         for item in batch:
             result = write_item(store, run_id, item)

@@ -21,8 +21,14 @@ MISS_WAIT_S = 30.0  # a driver that does not answer a lookup in this long counts
 class RunServices:
     """The budget and reply cache of one run (a Ray async actor; plain class for tests)."""
 
-    def __init__(self, max_calls: int | None, max_tokens: int | None, max_cost_usd: float | None,
-                 problems: list[dict[str, Any]] | None = None, policies: list[Any] | None = None) -> None:
+    def __init__(
+        self,
+        max_calls: int | None,
+        max_tokens: int | None,
+        max_cost_usd: float | None,
+        problems: list[dict[str, Any]] | None = None,
+        policies: list[Any] | None = None,
+    ) -> None:
         self._problems = list(problems or [])
         self._policies = policies
         self.budget = Budget(max_calls=max_calls, max_tokens=max_tokens, max_cost_usd=max_cost_usd)
@@ -72,7 +78,7 @@ class RunServices:
             self.wake.set()
         try:
             value = await asyncio.wait_for(asyncio.shield(fut), MISS_WAIT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return dict(value) if value is not None else None
 
@@ -92,7 +98,7 @@ class RunServices:
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), wait_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         keys = [k for k in self.waiting if k not in self.asked]
         self.asked.update(keys)

@@ -50,8 +50,10 @@ def train_experts_on_ray(config: dict[str, Any], rep: Any) -> dict[str, Any]:
 def _train(ray: Any, config: dict[str, Any], experts: list[int], gpus: float, rep: Any) -> dict[str, Any]:
     have = float(ray.cluster_resources().get("GPU", 0.0))
     if gpus > have:
-        raise ConfigError(f"each expert needs {gpus:g} GPU but the Ray cluster has {have:g}: "
-                          "add GPU nodes, or --gpus-per-expert 0 to train on CPUs")
+        raise ConfigError(
+            f"each expert needs {gpus:g} GPU but the Ray cluster has {have:g}: "
+            "add GPU nodes, or --gpus-per-expert 0 to train on CPUs"
+        )
     task = ray.remote(num_gpus=gpus, max_retries=TASK_RETRIES)(train_one_expert)
     base = {key: v for key, v in config.items() if key not in ("backend", "address", "gpus_per_expert")}
     refs = {task.remote({**base, "experts": [e]}): e for e in experts}

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from engine.evaluation.samples import match_samples, sample_row, solver_dir_name, write_jsonl
 from engine.evaluation.tables import ProblemResult, summarize
@@ -108,8 +109,12 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
         pairs = match_samples(read_samples(src), problems, str(src))
         wanted = {p.id for p, _ in pairs}
         problems = [p for p in problems if p.id in wanted]
-        given = {p.id: ProblemResult(p.id, p.dataset, p.difficulty, 0.0, False, program, status="generated",
-                                     scored=p.scorable) for p, program in pairs}
+        given = {
+            p.id: ProblemResult(
+                p.id, p.dataset, p.difficulty, 0.0, False, program, status="generated", scored=p.scorable
+            )
+            for p, program in pairs
+        }
         name = config.get("name") or (src.parent.name if src.name == "samples.jsonl" else src.stem)
         solvers: Any = [(0, _SamplesSolver(name))]
         base = "samples"
@@ -119,13 +124,22 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
         from engine.training.base import resolve_base
 
         # training problems never score an evaluation (checked before any model loads)
-        overlap = check_separation(problems, specs, config.get("artifacts"),
-                                   allow_overlap=bool(config.get("allow_overlap")))
+        overlap = check_separation(
+            problems, specs, config.get("artifacts"), allow_overlap=bool(config.get("allow_overlap"))
+        )
         base = resolve_base(config.get("base"))
         max_new = int(config.get("max_new_tokens") or MAX_NEW_TOKENS)
-        solvers = ((i, s) for i, spec in enumerate(specs)
-                   for s in make_solvers(spec, base=base, artifacts=config.get("artifacts"),
-                                         quant=config.get("quant", "none"), max_new_tokens=max_new))
+        solvers = (
+            (i, s)
+            for i, spec in enumerate(specs)
+            for s in make_solvers(
+                spec,
+                base=base,
+                artifacts=config.get("artifacts"),
+                quant=config.get("quant", "none"),
+                max_new_tokens=max_new,
+            )
+        )
     key = evaluation_key(config)
     out_dir = Path(config["out_dir"]) if config.get("out_dir") else default_out_dir(db, key)
     summaries: dict[str, Any] = {}
@@ -157,22 +171,49 @@ def run_eval(config: dict[str, Any], rep: Any) -> dict[str, Any]:
                 written[solver.name] = str(write_outputs(out_dir / solver_dir_name(solver.name), problems, res))
     rows = [
         {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
-        for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()
+        for s, by_ds in summaries.items()
+        for ds, by_diff in by_ds.items()
+        for diff, v in by_diff.items()
     ]
-    errors = {s: [{"problem_id": r["problem_id"], "error": r["error"]} for r in rs if r["status"] == "error"]
-              for s, rs in records.items()}
-    return {"rows": rows, "summaries": summaries, "results": records, "base": base, "overlap": overlap,
-            "samples": written, "eval_key": key, "generate_only": bool(config.get("generate_only")),
-            "errors": {s: e for s, e in errors.items() if e}}
+    errors = {
+        s: [{"problem_id": r["problem_id"], "error": r["error"]} for r in rs if r["status"] == "error"]
+        for s, rs in records.items()
+    }
+    return {
+        "rows": rows,
+        "summaries": summaries,
+        "results": records,
+        "base": base,
+        "overlap": overlap,
+        "samples": written,
+        "eval_key": key,
+        "generate_only": bool(config.get("generate_only")),
+        "errors": {s: e for s, e in errors.items() if e},
+    }
 
 
-async def evaluate_solver(solver: Any, problems: list[Any], config: dict[str, Any],
-                          previous: dict[str, ProblemResult], progress: Any, should_stop: Any, keep: Any) -> list[ProblemResult]:
+async def evaluate_solver(
+    solver: Any,
+    problems: list[Any],
+    config: dict[str, Any],
+    previous: dict[str, ProblemResult],
+    progress: Any,
+    should_stop: Any,
+    keep: Any,
+) -> list[ProblemResult]:
     from engine.evaluation.runner import evaluate
 
-    return await evaluate(solver, problems, batch_size=int(config.get("batch_size") or 1), progress=progress,
-                          should_stop=should_stop, previous=previous, retry_errors=int(config.get("retry_errors") or 0),
-                          generate_only=bool(config.get("generate_only")), on_result=keep)
+    return await evaluate(
+        solver,
+        problems,
+        batch_size=int(config.get("batch_size") or 1),
+        progress=progress,
+        should_stop=should_stop,
+        previous=previous,
+        retry_errors=int(config.get("retry_errors") or 0),
+        generate_only=bool(config.get("generate_only")),
+        on_result=keep,
+    )
 
 
 def write_outputs(folder: Path, problems: list[Any], results: list[ProblemResult]) -> Path:
@@ -186,8 +227,14 @@ def write_outputs(folder: Path, problems: list[Any], results: list[ProblemResult
         row = sample_row(by_id[r.problem_id], r.program)
         samples.append(row)
         if r.status != "generated":
-            scored.append({**row, "passed": r.passed, "pass_rate": r.pass_rate,
-                           "result": f"error: {r.error}" if r.status == "error" else r.status})
+            scored.append(
+                {
+                    **row,
+                    "passed": r.passed,
+                    "pass_rate": r.pass_rate,
+                    "result": f"error: {r.error}" if r.status == "error" else r.status,
+                }
+            )
     path = write_jsonl(folder / "samples.jsonl", samples)
     if scored:
         write_jsonl(folder / "samples.jsonl_results.jsonl", scored)

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from engine.evaluation.codegen import build_program
 from engine.evaluation.tables import ProblemResult
@@ -69,8 +70,16 @@ async def evaluate(
 
         async with Sandbox(workers=workers) as sb:
             return await evaluate(
-                solver, problems, sandbox=sb, batch_size=batch_size, progress=progress, should_stop=should_stop,
-                previous=previous, retry_errors=retry_errors, generate_only=generate_only, on_result=on_result,
+                solver,
+                problems,
+                sandbox=sb,
+                batch_size=batch_size,
+                progress=progress,
+                should_stop=should_stop,
+                previous=previous,
+                retry_errors=retry_errors,
+                generate_only=generate_only,
+                on_result=on_result,
             )
     done: dict[str, ProblemResult] = dict(previous or {})
     name = getattr(solver, "name", "")
@@ -86,8 +95,17 @@ async def evaluate(
         if _finished(r, generate_only) or r.status == "error":
             counter["n"] += 1
         if progress:
-            progress({"event": "progress", "step": min(counter["n"], len(problems)), "total": len(problems),
-                      "problem_id": r.problem_id, "pass_rate": r.pass_rate, "status": r.status, "solver": name})
+            progress(
+                {
+                    "event": "progress",
+                    "step": min(counter["n"], len(problems)),
+                    "total": len(problems),
+                    "problem_id": r.problem_id,
+                    "pass_rate": r.pass_rate,
+                    "status": r.status,
+                    "solver": name,
+                }
+            )
 
     async def run_pass(todo: list[Any]) -> None:
         pending: set[asyncio.Task] = set()
@@ -117,8 +135,9 @@ async def evaluate(
                 if len(replies) != len(batch):
                     raise RuntimeError(f"{len(replies)} replies for {len(batch)} inputs")
             except Exception as e:
-                log.warning("generation failed for %s: %r", [p.id for p in batch], e, exc_info=True,
-                            extra={"console": False})
+                log.warning(
+                    "generation failed for %s: %r", [p.id for p in batch], e, exc_info=True, extra={"console": False}
+                )
                 for p in batch:
                     land(_result(p, error=f"generation: {type(e).__name__}: {e}"))
                 continue
@@ -127,8 +146,9 @@ async def evaluate(
         if pending:
             await asyncio.gather(*pending)
 
-    await run_pass([p for p in problems if p.id not in done
-                    or (done[p.id].status == "generated" and not generate_only)])
+    await run_pass(
+        [p for p in problems if p.id not in done or (done[p.id].status == "generated" and not generate_only)]
+    )
     for _ in range(retry_errors):
         failed = [p for p in problems if p.id in done and done[p.id].status == "error"]
         if not failed or (should_stop and should_stop()):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.errors import DatasetError
 
@@ -31,7 +32,7 @@ def sample_row(problem: Any, program: str) -> dict[str, str]:
     """The samples.jsonl row for ``program`` scored on ``problem``."""
     prompt = getattr(problem, "starter_code", "") or ""
     if prompt and program.startswith(prompt):
-        return {"task_id": task_id(problem), "completion": program[len(prompt):]}
+        return {"task_id": task_id(problem), "completion": program[len(prompt) :]}
     return {"task_id": task_id(problem), "solution": program}
 
 
@@ -69,8 +70,10 @@ def match_samples(rows: list[dict[str, Any]], problems: list[Any], source: str) 
         if prob is None:
             raise DatasetError(f"{source}: sample {i}: task_id {tid!r} is not in the dataset")
         if prob.id in seen:
-            raise DatasetError(f"{source}: sample {i}: a second sample for {tid!r}; `bdc eval --score` scores one "
-                               "per task (pass@1), `bdc sandbox check` reports pass@k over several")
+            raise DatasetError(
+                f"{source}: sample {i}: a second sample for {tid!r}; `bdc eval --score` scores one "
+                "per task (pass@1), `bdc sandbox check` reports pass@k over several"
+            )
         seen.add(prob.id)
         out.append((prob, program_of(prob, row)))
     return out

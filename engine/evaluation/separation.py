@@ -7,7 +7,8 @@ user says ``--allow-overlap``; the result (and the table) then says how many wer
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from engine.errors import ConfigError
 from engine.training.provenance import trained_problems
@@ -27,12 +28,12 @@ def overlapping(problems: Iterable[Any], trained: dict[str, str]) -> list[str]:
     when the record has no digest for it. A reused id with another statement (APPS numbers
     its train and test splits alike) is a different problem."""
     digests = {v for v in trained.values() if v}
-    return [p.id for p in problems
-            if p.digest in digests or (p.id in trained and not trained[p.id])]
+    return [p.id for p in problems if p.digest in digests or (p.id in trained and not trained[p.id])]
 
 
-def check_separation(problems: Sequence[Any], solver_specs: Sequence[str], artifacts: str | None,
-                     *, allow_overlap: bool) -> dict[str, Any]:
+def check_separation(
+    problems: Sequence[Any], solver_specs: Sequence[str], artifacts: str | None, *, allow_overlap: bool
+) -> dict[str, Any]:
     """``{"count", "ids", "allowed"}`` of evaluation problems the solvers were trained on;
     raises ConfigError when there are any and ``allow_overlap`` is not set."""
     trained = trained_problems(artifact_paths(solver_specs, artifacts))

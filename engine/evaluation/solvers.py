@@ -14,8 +14,9 @@ themselves, exactly like training did. Decoding is greedy, as in the paper.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 from engine.errors import ConfigError
 
@@ -81,8 +82,14 @@ class DisenLoRASolver:
     default_name = "DisenLoRA"
 
     def __init__(
-        self, path: str | Path, *, base: str | None = None, quant: str = "none", max_new_tokens: int = MAX_NEW_TOKENS,
-        encoder: Any = None, name: str | None = None,
+        self,
+        path: str | Path,
+        *,
+        base: str | None = None,
+        quant: str = "none",
+        max_new_tokens: int = MAX_NEW_TOKENS,
+        encoder: Any = None,
+        name: str | None = None,
     ):
         from engine.training.hypernet import make_encoder
 
@@ -106,8 +113,12 @@ class DisenLoRASolver:
         self.tok.padding_side = "left"
         enc = self.tok([format_prompt(self.tok, t) for t in inputs], return_tensors="pt", padding=True)
         out = self.model.generate(
-            enc["input_ids"], emb, attention_mask=enc["attention_mask"], max_new_tokens=self.max_new_tokens,
-            do_sample=False, pad_token_id=self.tok.pad_token_id,
+            enc["input_ids"],
+            emb,
+            attention_mask=enc["attention_mask"],
+            max_new_tokens=self.max_new_tokens,
+            do_sample=False,
+            pad_token_id=self.tok.pad_token_id,
         )
         return self.tok.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
 
@@ -126,7 +137,12 @@ class TwinSolver(DisenLoRASolver):
 
 
 def make_solvers(
-    spec: str, *, base: str, artifacts: str | Path | None = None, quant: str = "none", max_new_tokens: int = MAX_NEW_TOKENS
+    spec: str,
+    *,
+    base: str,
+    artifacts: str | Path | None = None,
+    quant: str = "none",
+    max_new_tokens: int = MAX_NEW_TOKENS,
 ) -> list[Solver]:
     """Solvers for a ``--solver`` value. Trained artefacts are looked up under ``artifacts``
     (the folder given to `bdc train --out`): ``sft/``, ``experts/expert_<k>/``,

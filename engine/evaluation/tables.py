@@ -3,8 +3,9 @@ a (PR, AC) column pair per difficulty and per dataset's Overall)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 # the paper's column order; unknown difficulties follow in sorted order
 DIFFICULTY_ORDER = ["introductory", "interview", "competition", "easy", "medium", "hard", "unknown"]
@@ -28,8 +29,9 @@ class ProblemResult:
 
     def __post_init__(self) -> None:
         if not self.status:
-            self.status = ("error" if self.error else "unscored" if not self.scored
-                           else "passed" if self.passed else "failed")
+            self.status = (
+                "error" if self.error else "unscored" if not self.scored else "passed" if self.passed else "failed"
+            )
 
     @property
     def counts(self) -> bool:
@@ -40,7 +42,7 @@ class ProblemResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ProblemResult":
+    def from_dict(cls, d: dict[str, Any]) -> ProblemResult:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
@@ -102,8 +104,9 @@ def unscored_note(summaries: dict[str, dict[str, dict[str, dict[str, float]]]]) 
         notes.append("left out of PR/AC (no private tests apart from the public ones): " + ", ".join(parts))
     failed = [f"{ds}: {k}" for ds, k in errors.items() if k]
     if failed:
-        notes.append("NOT EVALUATED (sandbox/LLM errors, left out of PR/AC; rerun with --retry-errors N): "
-                     + ", ".join(failed))
+        notes.append(
+            "NOT EVALUATED (sandbox/LLM errors, left out of PR/AC; rerun with --retry-errors N): " + ", ".join(failed)
+        )
     return "\n".join(notes)
 
 

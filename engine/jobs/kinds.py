@@ -18,8 +18,9 @@ eval     {solvers: [spec], datasets: [{name, path, limit, difficulty, ids}], bas
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 
 class Reporter(Protocol):
@@ -53,8 +54,13 @@ def run_cluster(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
     encoder, note = clustering_encoder(config.get("encoder") or "auto", config.get("base"))
     rep({"event": "note", "message": note})
     out = cluster_examples(
-        examples, encoder, k=config.get("k"), k_max=int(config.get("k_max", 8)), out_dir=config["out"],
-        seed=int(config.get("seed", 0)), progress=rep,
+        examples,
+        encoder,
+        k=config.get("k"),
+        k_max=int(config.get("k_max", 8)),
+        out_dir=config["out"],
+        seed=int(config.get("seed", 0)),
+        progress=rep,
     )
     return {**out, "encoder_note": note}
 
@@ -86,15 +92,31 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
     if mode == "experts":
         from engine.training.experts import train_experts
 
-        dirs = train_experts(base, training_examples(config["data"], out), load_result(config.get("clusters") or out),
-                             out / "experts", lora=_lora(config), train=_train_settings(config),
-                             progress=rep, should_stop=rep.should_stop, only=config.get("experts"))
+        dirs = train_experts(
+            base,
+            training_examples(config["data"], out),
+            load_result(config.get("clusters") or out),
+            out / "experts",
+            lora=_lora(config),
+            train=_train_settings(config),
+            progress=rep,
+            should_stop=rep.should_stop,
+            only=config.get("experts"),
+        )
         return {"mode": mode, "adapters": [str(d) for d in dirs]}
     if mode == "sft":
         from engine.training.experts import train_adapter
 
-        res = train_adapter(base, training_examples(config["data"], out), out / "sft", lora=_lora(config),
-                            train=_train_settings(config), progress=rep, should_stop=rep.should_stop, name="sft")
+        res = train_adapter(
+            base,
+            training_examples(config["data"], out),
+            out / "sft",
+            lora=_lora(config),
+            train=_train_settings(config),
+            progress=rep,
+            should_stop=rep.should_stop,
+            name="sft",
+        )
         return {"mode": mode, "status": res.status, "step": res.step, "total": res.total, "final_loss": res.final_loss}
     if mode == "hyper":
         from engine.training.config import HyperSettings
@@ -105,9 +127,15 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
         settings = dict(config.get("train") or {})
         settings["lr"] = settings.get("lr") or 1e-3
         res = train_hypernetwork(
-            base, experts, clusters, training_examples(config["data"], out), out / "disenlora",
+            base,
+            experts,
+            clusters,
+            training_examples(config["data"], out),
+            out / "disenlora",
             hyper=HyperSettings(hidden=int(config.get("hidden", 256)), gate=config.get("gate", "softmax")),
-            train=_train_settings({"train": settings}), progress=rep, should_stop=rep.should_stop,
+            train=_train_settings({"train": settings}),
+            progress=rep,
+            should_stop=rep.should_stop,
         )
         return {"mode": mode, "status": res.status, "step": res.step, "total": res.total, "final_loss": res.final_loss}
     if mode == "merge":
@@ -121,7 +149,9 @@ def run_train(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:
         for i, m in enumerate(methods):
             if rep.should_stop():
                 break
-            merged[m] = str(merge_adapters(base, experts, m, out / "merges" / m, density=float(config.get("density", 0.5))))
+            merged[m] = str(
+                merge_adapters(base, experts, m, out / "merges" / m, density=float(config.get("density", 0.5)))
+            )
             rep({"event": "merged", "method": m, "fraction": (i + 1) / len(methods)})
         return {"mode": mode, "merges": merged}
     if mode == "twin":
@@ -138,15 +168,36 @@ def _run_twin(config: dict[str, Any], base: str, out: Path, rep: Reporter) -> di
 
     clusters = load_result(config.get("clusters") or out)
     experts = [str(out / "experts" / f"expert_{k}") for k in range(clusters["k"])]
-    twin = TwinSettings(shared=config.get("shared") or "linear", scaling=config.get("scaling"),
-                        density=float(config.get("density") or 0.5), shared_rank=config.get("shared_rank"),
-                        exclusive_rank=config.get("rank"))
-    router = RouterSettings(hidden=int(config.get("hidden") or 256), temperature=float(config.get("temperature") or 1.0))
-    res, metrics = train_twin(base, experts, clusters, training_examples(config["data"], out), out / "twin", twin=twin,
-                              router=router, train=router_train_settings(**(config.get("train") or {})),
-                              progress=rep, should_stop=rep.should_stop)
-    return {"mode": "twin", "status": res.status, "step": res.step, "total": res.total,
-            "final_loss": res.final_loss, **metrics}
+    twin = TwinSettings(
+        shared=config.get("shared") or "linear",
+        scaling=config.get("scaling"),
+        density=float(config.get("density") or 0.5),
+        shared_rank=config.get("shared_rank"),
+        exclusive_rank=config.get("rank"),
+    )
+    router = RouterSettings(
+        hidden=int(config.get("hidden") or 256), temperature=float(config.get("temperature") or 1.0)
+    )
+    res, metrics = train_twin(
+        base,
+        experts,
+        clusters,
+        training_examples(config["data"], out),
+        out / "twin",
+        twin=twin,
+        router=router,
+        train=router_train_settings(**(config.get("train") or {})),
+        progress=rep,
+        should_stop=rep.should_stop,
+    )
+    return {
+        "mode": "twin",
+        "status": res.status,
+        "step": res.step,
+        "total": res.total,
+        "final_loss": res.final_loss,
+        **metrics,
+    }
 
 
 def run_eval(config: dict[str, Any], rep: Reporter) -> dict[str, Any]:

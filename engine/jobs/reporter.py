@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.store import Store
 
@@ -74,7 +75,9 @@ class JobReporter:
                     self.store.metric(key, float(e[key]), step=metric_step, job_id=self.job_id)
             self.store.job_progress(self.job_id, self._overall(e, frac), msg)
         else:
-            detail = ", ".join(f"{k}={v}" for k, v in e.items() if k not in ("event", "phase") and not isinstance(v, (list, dict)))
+            detail = ", ".join(
+                f"{k}={v}" for k, v in e.items() if k not in ("event", "phase") and not isinstance(v, (list, dict))
+            )
             self.store.job_progress(self.job_id, self._overall(e, None), f"{kind}{': ' + detail if detail else ''}")
 
     def _overall(self, e: dict[str, Any], frac: float | None) -> float:

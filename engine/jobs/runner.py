@@ -15,7 +15,8 @@ import asyncio
 import logging
 import signal
 import traceback
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.errors import BdcError
 from engine.jobs.reporter import JobReporter
@@ -51,8 +52,14 @@ async def execute_job(
         return await _execute(store, job_id, job.kind, job.config, kinds[job.kind], echo)
 
 
-async def _execute(store: Store, job_id: str, kind: str, config: dict[str, Any], work: Work,
-                   echo: Callable[[dict[str, Any]], None] | None) -> tuple[str, Any]:
+async def _execute(
+    store: Store,
+    job_id: str,
+    kind: str,
+    config: dict[str, Any],
+    work: Work,
+    echo: Callable[[dict[str, Any]], None] | None,
+) -> tuple[str, Any]:
     loop = asyncio.get_running_loop()
     reporter = JobReporter(store, job_id, loop, echo=echo)
     previous = {}

@@ -34,8 +34,9 @@ def _call_source(expr: str, entry_point: str) -> str | None:
     except SyntaxError:
         return None
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    calls = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == entry_point
-                for n in ast.walk(tree))
+    calls = any(
+        isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == entry_point for n in ast.walk(tree)
+    )
     if not calls or any(n != entry_point and not hasattr(builtins, n) for n in names):
         return None
     return ast.unparse(tree)
@@ -83,7 +84,9 @@ def _doctest_examples(lines: list[str], entry_point: str) -> list[tuple[str, str
             call += "\n" + lines[i][3:].strip()
             i += 1
         result: list[str] = []
-        while i < len(lines) and lines[i] and not lines[i].startswith(">>>") and not lines[i].startswith(('"""', "'''")):
+        while (
+            i < len(lines) and lines[i] and not lines[i].startswith(">>>") and not lines[i].startswith(('"""', "'''"))
+        ):
             result.append(lines[i])
             i += 1
         expected = _normalize(" ".join(result))

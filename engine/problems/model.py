@@ -83,7 +83,7 @@ class Problem:
         public = set(self.public_tests)
         return any(t not in public for t in self.private_tests)
 
-    def prompt_view(self) -> "Problem":
+    def prompt_view(self) -> Problem:
         """A copy that is safe to show to a policy: no private tests, no solutions."""
         return Problem(
             id=self.id,
@@ -105,7 +105,7 @@ class Problem:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Problem":
+    def from_dict(cls, d: dict[str, Any]) -> Problem:
         d = dict(d)
         d["style"] = TestStyle(d["style"])
         d["public_tests"] = [TestCase(**t) for t in d["public_tests"]]

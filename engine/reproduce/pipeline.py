@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.errors import ConfigError, DatasetError
 from engine.problems.model import Problem
@@ -126,16 +127,18 @@ class Reproduction:
         return train[:n_train] if n_train else train, test[:n_test] if n_test else test
 
     # ------------------------------------------------------------ searches
-    def search(self, key: str, strategy: str, agents: list[dict[str, Any]], problems: list[Problem],
-               dataset: str) -> dict[str, Any]:
+    def search(
+        self, key: str, strategy: str, agents: list[dict[str, Any]], problems: list[Problem], dataset: str
+    ) -> dict[str, Any]:
         done = self.state.done(key)
         if done is not None:
             return done
         self.say(f"{key}: {strategy} on {len(problems)} problems")
         return self.state.mark(key, asyncio.run(self._search(key, strategy, agents, problems, dataset)))
 
-    async def _search(self, key: str, strategy: str, agents: list[dict[str, Any]], problems: list[Problem],
-                      dataset: str) -> dict[str, Any]:
+    async def _search(
+        self, key: str, strategy: str, agents: list[dict[str, Any]], problems: list[Problem], dataset: str
+    ) -> dict[str, Any]:
         from engine.search.config import RunConfig, SearchConfig
         from engine.search.metrics import results_counting_unfinished, summarize
         from engine.search.runner import create_search_run, execute_run
@@ -146,9 +149,14 @@ class Reproduction:
             await store.mark_dead_runs_interrupted()
             run_id = self.state.data["runs"].get(key)
             if run_id is None:
-                cfg = RunConfig(dataset=dataset, strategy=strategy, agents=agents,
-                                search=SearchConfig(rollouts=self.scale.rollouts, thoughts_per_policy=self.scale.thoughts),
-                                max_calls=self.budgets.max_calls, max_cost_usd=self.budgets.max_cost_usd)
+                cfg = RunConfig(
+                    dataset=dataset,
+                    strategy=strategy,
+                    agents=agents,
+                    search=SearchConfig(rollouts=self.scale.rollouts, thoughts_per_policy=self.scale.thoughts),
+                    max_calls=self.budgets.max_calls,
+                    max_cost_usd=self.budgets.max_cost_usd,
+                )
                 run_id = await create_search_run(store, cfg, problems, name=f"reproduce {key}")
                 self.state.data["runs"][key] = run_id
                 self.state.save()
@@ -157,8 +165,13 @@ class Reproduction:
         finally:
             await store.close()
         results, unfinished = results_counting_unfinished(probs)
-        return {"run_id": run_id, "strategy": strategy, "agents": [a["name"] for a in agents],
-                "metrics": summarize(results), "unfinished": unfinished}
+        return {
+            "run_id": run_id,
+            "strategy": strategy,
+            "agents": [a["name"] for a in agents],
+            "metrics": summarize(results),
+            "unfinished": unfinished,
+        }
 
     def table1(self) -> dict[str, list[dict[str, Any]]]:
         from engine.search.registry import STRATEGIES
@@ -187,8 +200,9 @@ class Reproduction:
         examples = asyncio.run(self._examples(res["run_id"], examples_from_run))
         examples = one_per_problem(examples)
         if not examples:
-            raise ConfigError("the data search solved no train problem: no training data (more rollouts or "
-                              "stronger agents)")
+            raise ConfigError(
+                "the data search solved no train problem: no training data (more rollouts or stronger agents)"
+            )
         save_examples(examples, path)
         solved = len({e.problem_id for e in examples})
         self.state.mark("data", {"examples": len(examples), "solved": solved, "searched": len(train)})
@@ -219,17 +233,37 @@ class Reproduction:
         art = self.out / "art"
         train = {**self.scale.train, "max_steps": self.scale.train_steps}
         common = {"data": str(data), "out": str(art), "base": self.base, "train": train}
-        self.job("cluster", "cluster", {"data": str(data), "k": self.scale.clusters, "out": str(art),
-                                        "encoder": "auto", "base": self.base})
+        self.job(
+            "cluster",
+            "cluster",
+            {"data": str(data), "k": self.scale.clusters, "out": str(art), "encoder": "auto", "base": self.base},
+        )
         for mode in ("experts", "sft", "hyper", "twin"):
             self.job(f"train/{mode}", "train", {**common, "mode": mode})
-        self.job("train/merge", "train", {"mode": "merge", "out": str(art), "base": self.base,
-                                          "methods": [s.split(":", 1)[1] for s in SOLVERS if s.startswith("merge:")]})
+        self.job(
+            "train/merge",
+            "train",
+            {
+                "mode": "merge",
+                "out": str(art),
+                "base": self.base,
+                "methods": [s.split(":", 1)[1] for s in SOLVERS if s.startswith("merge:")],
+            },
+        )
         return art
 
     def evaluate(self, step: str, art: Path, datasets: list[dict[str, Any]]) -> dict[str, Any]:
-        res = self.job(step, "eval", {"solvers": list(SOLVERS), "datasets": datasets, "base": self.base,
-                                      "artifacts": str(art), "max_new_tokens": self.scale.max_new_tokens})
+        res = self.job(
+            step,
+            "eval",
+            {
+                "solvers": list(SOLVERS),
+                "datasets": datasets,
+                "base": self.base,
+                "artifacts": str(art),
+                "max_new_tokens": self.scale.max_new_tokens,
+            },
+        )
         return {"summaries": res["summaries"], "overlap": res.get("overlap")}
 
     def run(self) -> dict[str, Any]:
@@ -238,8 +272,11 @@ class Reproduction:
         art = self.train(self.data(train))
         test_spec = {"name": self.scale.data_dataset, "ids": [p.id for p in test]}
         results["table2"] = self.evaluate("table2", art, [test_spec])
-        others = [{"name": n, "limit": self.scale.table3_limit} for n in self.scale.table3_datasets
-                  if n != self.scale.data_dataset and self._load(n)]
+        others = [
+            {"name": n, "limit": self.scale.table3_limit}
+            for n in self.scale.table3_datasets
+            if n != self.scale.data_dataset and self._load(n)
+        ]
         results["table3"] = self.evaluate("table3", art, [test_spec, *others])
         results["data"] = self.state.done("data")
         results["notes"] = list(self.state.data["notes"])

@@ -26,8 +26,11 @@ def bar_chart(rows: list[tuple[str, float, float]], title: str) -> str:
     """An SVG of (label, AC %, PR %) rows."""
     width, label_w, bar_w, row_h = 760, 300, 360, 22
     height = 40 + row_h * len(rows)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
-           'font-size="12">', f'<text x="8" y="20" font-size="14" font-weight="bold">{escape(title)}</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+        'font-size="12">',
+        f'<text x="8" y="20" font-size="14" font-weight="bold">{escape(title)}</text>',
+    ]
     for i, (label, ac, pr) in enumerate(rows):
         y = 32 + i * row_h
         w = max(0.0, min(ac, 100.0)) / 100 * bar_w
@@ -88,9 +91,11 @@ def write_report(out: Path, results: dict[str, Any], scale: str, agents: list[st
     t1, bars1 = table1_markdown(results.get("table1") or {})
     t2, bars2 = eval_markdown(results["table2"]["summaries"], dataset_overall_only=False)
     t3, bars3 = eval_markdown(results["table3"]["summaries"], dataset_overall_only=True)
-    for name, bars, title in (("table1.svg", bars1, "Table 1: AC per method (overall)"),
-                              ("table2.svg", bars2, "Table 2: AC per solver (test split, overall)"),
-                              ("table3.svg", bars3, "Table 3: AC per solver (first dataset)")):
+    for name, bars, title in (
+        ("table1.svg", bars1, "Table 1: AC per method (overall)"),
+        ("table2.svg", bars2, "Table 2: AC per solver (test split, overall)"),
+        ("table3.svg", bars3, "Table 3: AC per solver (first dataset)"),
+    ):
         (out / name).write_text(bar_chart(bars, title))
     data = results.get("data") or {}
     notes = results.get("notes") or []

@@ -24,7 +24,8 @@ from __future__ import annotations
 import sys
 import traceback
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def _resolve(ns: dict[str, Any], target: str) -> Any:
@@ -94,8 +95,9 @@ def _call(ch: Any, ns: dict[str, Any], msg: list[Any], print_exc: Callable[[Base
     return ["ok", value_w, None if after is None or ch.dumps(after) == ch.dumps(args_w) else after]
 
 
-def serve(ch: Any, ns: dict[str, Any], req_fd: int, resp_fd: int, cap: int,
-          print_exc: Callable[[BaseException], None]) -> None:
+def serve(
+    ch: Any, ns: dict[str, Any], req_fd: int, resp_fd: int, cap: int, print_exc: Callable[[BaseException], None]
+) -> None:
     """Answer the checker until it hangs up. ``ch`` is the ``_channel`` module."""
     ch.send(resp_fd, ["ready"])
     while True:

@@ -55,8 +55,10 @@ class NotPlainData(ChannelError):
     """A value that cannot cross the channel: its type is not plain data."""
 
     def __init__(self, type_name: str, where: str = "value") -> None:
-        super().__init__(f"{where} of type {type_name} is not plain data "
-                         "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
+        super().__init__(
+            f"{where} of type {type_name} is not plain data "
+            "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)"
+        )
         self.type_name = type_name
 
 
@@ -203,7 +205,7 @@ def send(fd: int, obj: Any) -> None:
     body = dumps(obj)
     view = memoryview(struct.pack(">I", len(body)) + body)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def read_exact(fd: int, n: int) -> bytes | None:

@@ -141,8 +141,10 @@ class Remote:
             raise _exception_for(ch, reply[1], reply[2])
         if kind == "opaque" and len(reply) == 3:
             what = str(reply[1])[:100]
-            reason = (f"{self._target} returned a value of type {what}, which is not plain data "
-                      "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)")
+            reason = (
+                f"{self._target} returned a value of type {what}, which is not plain data "
+                "(None, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset)"
+            )
             return Unusable(link, reason, truth=reply[2] if type(reply[2]) is bool else None)
         if kind != "ok" or len(reply) != 3:
             detail = f": {str(reply[1:])[:300]}" if kind == "internal" else ""
@@ -293,11 +295,27 @@ def _trusted_namespace(job: dict[str, Any]) -> tuple[dict[str, Any], Any, list[s
         code = _compiled(test, "test.py")
         free = _free_names(test)
     except SyntaxError as e:
-        return ns, None, [], {"status": "syntax_error", "where": "test", "error_type": "SyntaxError",
-                              "message": "".join(traceback.format_exception_only(type(e), e))[-EXCERPT:]}
+        return (
+            ns,
+            None,
+            [],
+            {
+                "status": "syntax_error",
+                "where": "test",
+                "error_type": "SyntaxError",
+                "message": "".join(traceback.format_exception_only(type(e), e))[-EXCERPT:],
+            },
+        )
     except BaseException as e:  # noqa: BLE001 - the dataset's own text failed: not the program's fault
-        return ns, None, [], {"status": "checker_error", "message": "the problem's prompt or test setup failed: "
-                                                                    f"{type(e).__name__}: {str(e)[:300]}"}
+        return (
+            ns,
+            None,
+            [],
+            {
+                "status": "checker_error",
+                "message": f"the problem's prompt or test setup failed: {type(e).__name__}: {str(e)[:300]}",
+            },
+        )
     entry = (job.get("entry_point") or "").strip()
     wanted = set(_stub_names(prelude)) | {n for n in free if n not in ns and not hasattr(builtins, n)}
     wanted.discard("candidate")
@@ -318,8 +336,11 @@ def _first_message(ch: Any, link: Link) -> dict[str, Any] | None:
         return {"status": "candidate_gone"}
     name = ch.short_name(first[1]) if len(first) > 1 else None
     if first[0] == "internal":  # the child's sandbox setup failed before the program ran
-        return {"status": "internal", "error_type": name or "SandboxSetup",
-                "message": str(first[2] if len(first) > 2 else "")[:500]}
+        return {
+            "status": "internal",
+            "error_type": name or "SandboxSetup",
+            "message": str(first[2] if len(first) > 2 else "")[:500],
+        }
     if first[0] == "syntax_error":
         return {"status": "syntax_error", "where": "program", "error_type": name or "SyntaxError"}
     if first[0] == "load_error":
@@ -363,8 +384,11 @@ def check(ch: Any, job: dict[str, Any], link: Link) -> dict[str, Any]:
             return {"status": "assert_failed", "message": _user_tb()}
     except BaseException as e:  # noqa: BLE001 - a failing test, reported by the program's exception name
         if link.failure is None:
-            return {"status": "error", "error_type": getattr(e, "candidate_type", type(e).__name__),
-                    "message": _user_tb()}
+            return {
+                "status": "error",
+                "error_type": getattr(e, "candidate_type", type(e).__name__),
+                "message": _user_tb(),
+            }
     if link.failure is not None:
         return {"status": link.failure.status, "message": str(link.failure)}
     return {"status": "passed"}

@@ -31,7 +31,8 @@ import ctypes
 import os
 import re
 import stat
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_MOVE, MS_REC = 32, 4096, 8192, 16384
@@ -39,8 +40,15 @@ MS_NOATIME, MS_NODIRATIME, MS_RELATIME, MS_PRIVATE = 1024, 2048, 1 << 21, 1 << 1
 MNT_DETACH = 2
 # statvfs f_flag bits -> the mount flags a read-only remount must keep (the kernel refuses
 # to clear a flag locked by a more privileged namespace)
-_ST_TO_MS = ((1, MS_RDONLY), (2, MS_NOSUID), (4, MS_NODEV), (8, MS_NOEXEC),
-             (1024, MS_NOATIME), (2048, MS_NODIRATIME), (4096, MS_RELATIME))
+_ST_TO_MS = (
+    (1, MS_RDONLY),
+    (2, MS_NOSUID),
+    (4, MS_NODEV),
+    (8, MS_NOEXEC),
+    (1024, MS_NOATIME),
+    (2048, MS_NODIRATIME),
+    (4096, MS_RELATIME),
+)
 
 PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 38, 24, 47, 4
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
@@ -195,7 +203,7 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
         dst = new + p
         if home is not None:
             keep = f"{KEEP}/{len(volatile)}"
-            volatile.append((keep, SCRATCH + p[len(home):]))
+            volatile.append((keep, SCRATCH + p[len(home) :]))
             dst = new + keep
         if p in links:
             _mkdirs(os.path.dirname(dst))
@@ -223,8 +231,12 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
         if os.path.exists(f"{old}/dev/{name}"):
             open(f"{new}/dev/{name}", "x").close()
             mount(f"{old}/dev/{name}", f"{new}/dev/{name}", None, MS_BIND)
-    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
-                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+    for name, target in (
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ):
         os.symlink(target, f"{new}/dev/{name}")
     private: list[str] = []
     readonly: list[str] = []
@@ -259,9 +271,14 @@ def build_root(paths: list[str], proc_options: Iterable[str], tmp_base: str = "/
     umount_lazy(".")
     os.chdir("/")
     writable = [p for p, o in _mountinfo() if "ro" not in o.split(",")]
-    return {"visible": [*bound, *links, *files, "/dev", "/proc", SCRATCH, *private], "private_tmp": [SCRATCH, *private],
-            "volatile": volatile,
-            "readonly_world_writable": readonly, "proc": proc_used, "writable_mounts": writable}
+    return {
+        "visible": [*bound, *links, *files, "/dev", "/proc", SCRATCH, *private],
+        "private_tmp": [SCRATCH, *private],
+        "volatile": volatile,
+        "readonly_world_writable": readonly,
+        "proc": proc_used,
+        "writable_mounts": writable,
+    }
 
 
 class Scratch:
@@ -279,8 +296,9 @@ class Scratch:
         """Mount a fresh tmpfs; return the program's work directory inside it."""
         self.leave()  # a test that failed half way must not leave its tmpfs under the next one
         inodes = max(1024, size_mb * 64)
-        mount("tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              f"mode=1777,size={size_mb}m,nr_inodes={inodes}")
+        mount(
+            "tmpfs", SCRATCH, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, f"mode=1777,size={size_mb}m,nr_inodes={inodes}"
+        )
         self.mounted = True
         for keep, at in self.volatile:
             _mkdirs(at)
@@ -365,8 +383,10 @@ class SeccompProgram:
         program and slow CPU-bound code; it guards a process's memory against itself, and
         nothing secret shares the program's address space. Older kernels: plain prctl."""
         addr = ctypes.addressof(self._prog)
-        if _libc.syscall(_SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW,
-                         ctypes.c_void_p(addr)) == 0:
+        if (
+            _libc.syscall(_SYS_SECCOMP, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_SPEC_ALLOW, ctypes.c_void_p(addr))
+            == 0
+        ):
             return
         if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, addr, 0, 0) != 0:
             e = ctypes.get_errno()

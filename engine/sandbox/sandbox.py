@@ -34,8 +34,9 @@ import os
 import signal
 import struct
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.problems.model import Problem, TestCase, TestStyle
 from engine.sandbox import backends
@@ -62,6 +63,7 @@ def worker_user(user: str, index: int) -> str:
     uid = AUTO_UID_BASE + ((os.getpid() % (1 << 20)) * 64 + index % 64) % AUTO_UID_SPAN
     return f"{uid}:{NOGROUP_GID}"
 
+
 # what the server's environment holds: nothing from the parent (API keys stay out)
 CLEAN_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "HOME": "/tmp"}
 
@@ -84,8 +86,12 @@ def _describe_user(requested: str, active: str | None) -> str:
 WORKER_FAULTS = frozenset({"SandboxSetup", "SandboxJudge", "CheckerError"})
 HEALTH_REQUEST: dict[str, Any] = {
     "program": "import os\nassert os.listdir('.') == [], os.listdir('.')\nopen('h', 'w').write('x')\n"
-               "print(int(input()) * 2)\n",
-    "style": "stdio", "entry_point": None, "fn_name": None, "test_setup": "", "trusted_prelude": "",
+    "print(int(input()) * 2)\n",
+    "style": "stdio",
+    "entry_point": None,
+    "fn_name": None,
+    "test_setup": "",
+    "trusted_prelude": "",
     "tests": [{"input": "21\n", "output": "42\n"}],
     "limits": SandboxLimits(timeout_s=10.0).to_dict(),
 }
@@ -106,13 +112,16 @@ class _Worker:
     async def start(self, timeout: float = 30.0) -> None:
         self.proc = await asyncio.create_subprocess_exec(
             *_command(self.mode, self.user),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=dict(CLEAN_ENV), start_new_session=True,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(CLEAN_ENV),
+            start_new_session=True,
         )
         self._stderr_task = asyncio.create_task(self._drain_stderr())
         try:
             msg = await asyncio.wait_for(self._recv(), timeout)
-        except (asyncio.TimeoutError, WorkerError) as e:
+        except (TimeoutError, WorkerError) as e:
             await self.kill()
             raise WorkerError(f"worker ({self.mode}) did not start: {e} {self._stderr_tail[-500:]!r}") from e
         self.hello = msg["hello"]
@@ -145,7 +154,7 @@ class _Worker:
             raise WorkerError(f"worker pipe closed: {e}") from e
         try:
             return await asyncio.wait_for(self._recv(), timeout)
-        except asyncio.TimeoutError as e:
+        except TimeoutError as e:
             raise WorkerError("worker did not answer in time") from e
 
     @property
@@ -159,7 +168,7 @@ class _Worker:
             self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             await self.kill()
         if self._stderr_task:
             self._stderr_task.cancel()
@@ -187,8 +196,9 @@ def reference_test_case(problem: Problem) -> TestCase:
 class Sandbox:
     """Runs untrusted programs against tests. ``async with Sandbox() as sb: await sb.run(...)``."""
 
-    def __init__(self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "auto",
-                 isolation: str = "auto") -> None:
+    def __init__(
+        self, limits: SandboxLimits | None = None, workers: int = 2, user: str = "auto", isolation: str = "auto"
+    ) -> None:
         """``isolation``: "auto" (the strongest launch mode that works), or force one of
         "full", "bwrap", "net", "plain" (see ``backends``). ``user``: "auto" (a uid per
         worker) or an account name."""
@@ -205,7 +215,7 @@ class Sandbox:
         self._start_lock = asyncio.Lock()
         self._spawned = 0  # workers started so far: the next one's index for its uid
 
-    async def __aenter__(self) -> "Sandbox":
+    async def __aenter__(self) -> Sandbox:
         await self.start()
         return self
 
@@ -264,7 +274,8 @@ class Sandbox:
             "backend": backends.BACKEND.get(mode or "", None),
             "workers": self.n_workers,
             "user_switch": bool(h.get("user")),
-            "user": _describe_user(self.user, h.get("user")) if not h.get("userns")
+            "user": _describe_user(self.user, h.get("user"))
+            if not h.get("userns")
             else "the one uid of a user namespace, every capability dropped",
             "network_namespace": bool(h.get("netns")),
             "socket_block_audit_hook": not h.get("netns"),
@@ -277,15 +288,22 @@ class Sandbox:
             "writable_mounts_besides_tmp": h.get("writable_mounts", []),
             "seccomp": (h.get("seccomp") or {}).get("denied") or False,
             "seccomp_binding": (h.get("seccomp") or {}).get("binding") or h.get("seccomp_error"),
-            "memory_accounting": (f"tmpfs of {scratch_mb} MB per test (1/16 of the limit, taken off "
-                                  f"RLIMIT_AS); cgroup v2 memory controller "
-                                  f"{'present but unused' if backends.cgroup_v2_memory() else 'not available'}")
-            if own_root else "RLIMIT_AS only (no private tmpfs)",
+            "memory_accounting": (
+                f"tmpfs of {scratch_mb} MB per test (1/16 of the limit, taken off "
+                f"RLIMIT_AS); cgroup v2 memory controller "
+                f"{'present but unused' if backends.cgroup_v2_memory() else 'not available'}"
+            )
+            if own_root
+            else "RLIMIT_AS only (no private tmpfs)",
             "process_creation_blocked": True,
-            "rlimits": {"cpu_s": lim["cpu_s"], "address_space_mb": lim["memory_mb"] - (scratch_mb if own_root else 0),
-                        "open_files": lim["open_files"], "file_size_mb": lim["file_size_mb"],
-                        "processes": lim["max_processes"] if h.get("user") or h.get("userns") else None,
-                        "core": 0},
+            "rlimits": {
+                "cpu_s": lim["cpu_s"],
+                "address_space_mb": lim["memory_mb"] - (scratch_mb if own_root else 0),
+                "open_files": lim["open_files"],
+                "file_size_mb": lim["file_size_mb"],
+                "processes": lim["max_processes"] if h.get("user") or h.get("userns") else None,
+                "core": 0,
+            },
             "wall_timeout_s": lim["timeout_s"],
             "output_cap_bytes": lim["output_bytes"],
             "environment": "scrubbed (PATH, LANG, HOME, TMPDIR only)",
@@ -296,13 +314,12 @@ class Sandbox:
             "baseline_rss_kb": h.get("baseline_rss_kb"),
             "stdlib_readable_by_user": h.get("stdlib_readable", True),
             "verdicts": "decided by the server; assert style by a trusted checker process "
-                        "(plain-data calls into the program); stdio/call status schema-checked",
+            "(plain-data calls into the program); stdio/call status schema-checked",
             "dataset_time_factor": lim["dataset_time_factor"],
         }
 
     # ------------------------------------------------------------------ running
-    def _request(self, program: str, problem: Problem, tests: list[TestCase],
-                 limits: SandboxLimits) -> dict[str, Any]:
+    def _request(self, program: str, problem: Problem, tests: list[TestCase], limits: SandboxLimits) -> dict[str, Any]:
         return {
             "program": program,
             "style": TestStyle(problem.style).value,
@@ -316,8 +333,9 @@ class Sandbox:
             "limits": limits.to_dict(),
         }
 
-    async def run(self, program: str, problem: Problem, tests: Iterable[TestCase],
-                  limits: SandboxLimits | None = None) -> ExecutionResult:
+    async def run(
+        self, program: str, problem: Problem, tests: Iterable[TestCase], limits: SandboxLimits | None = None
+    ) -> ExecutionResult:
         """Run ``program`` on ``tests``; one verdict per test, in order.
 
         A problem's own time limit (``problem.meta["time_limit_s"]``, CodeContests) replaces
@@ -336,7 +354,7 @@ class Sandbox:
         budget = 2 * len(tests) * (limits.timeout_s + 2.0) + 30.0  # a time limit may be re-run once
         last = ""
         results: list[TestResult] | None = None
-        for attempt in range(2):
+        for _attempt in range(2):
             worker = await self._idle.get()
             try:
                 try:
@@ -360,10 +378,9 @@ class Sandbox:
                     self._idle.put_nowait(worker)
         if results is not None:
             return ExecutionResult(results)  # the fault came back on a healthy worker: as it is
-        return ExecutionResult([
-            TestResult(Verdict.RUNTIME_ERROR, error_type="SandboxError", stderr_excerpt=last[-1000:])
-            for _ in tests
-        ])
+        return ExecutionResult(
+            [TestResult(Verdict.RUNTIME_ERROR, error_type="SandboxError", stderr_excerpt=last[-1000:]) for _ in tests]
+        )
 
     async def _healthy(self, worker: _Worker) -> bool:
         """The worker still runs a known program right (and gives it an empty directory)."""
@@ -382,14 +399,16 @@ class Sandbox:
         self._workers = [new if w is worker else w for w in self._workers]
         return new
 
-    async def run_many(self, jobs: Iterable[tuple[str, Problem, list[TestCase]]],
-                       limits: SandboxLimits | None = None) -> list[ExecutionResult]:
+    async def run_many(
+        self, jobs: Iterable[tuple[str, Problem, list[TestCase]]], limits: SandboxLimits | None = None
+    ) -> list[ExecutionResult]:
         """Run many programs, at most ``workers`` at once; results in input order."""
         if self._idle is None:
             await self.start()
         return list(await asyncio.gather(*(self.run(p, prob, t, limits) for p, prob, t in jobs)))
 
-    async def run_reference(self, program: str, problem: Problem,
-                            limits: SandboxLimits | None = None) -> ExecutionResult:
+    async def run_reference(
+        self, program: str, problem: Problem, limits: SandboxLimits | None = None
+    ) -> ExecutionResult:
         """HumanEval's exact protocol: the program, then the dataset's own ``check(candidate)``."""
         return await self.run(program, problem, [reference_test_case(problem)], limits)

@@ -36,7 +36,7 @@ class SandboxLimits:
     # with timeout_s = that limit x this factor (cpu_s derived from it); None: timeout_s always.
     dataset_time_factor: float | None = 2.0
 
-    def for_problem(self, time_limit_s: float | None) -> "SandboxLimits":
+    def for_problem(self, time_limit_s: float | None) -> SandboxLimits:
         """These limits with the problem's own time limit applied (see ``dataset_time_factor``)."""
         if not time_limit_s or time_limit_s <= 0 or self.dataset_time_factor is None:
             return self
@@ -83,7 +83,7 @@ class TestResult:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TestResult":
+    def from_dict(cls, d: dict[str, Any]) -> TestResult:
         d = dict(d)
         d["verdict"] = Verdict(d["verdict"])
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
@@ -139,9 +139,8 @@ class ExecutionResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"results": [r.to_dict() for r in self.results], "pass_rate": self.pass_rate,
-                "passed": self.passed}
+        return {"results": [r.to_dict() for r in self.results], "pass_rate": self.pass_rate, "passed": self.passed}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ExecutionResult":
+    def from_dict(cls, d: dict[str, Any]) -> ExecutionResult:
         return cls(results=[TestResult.from_dict(r) for r in d.get("results", [])])

@@ -63,8 +63,9 @@ class Reflexion(Strategy):
                 px.backup(path, 0.0, rollout)
                 px.emit(ev.ROLLOUT_FINISHED, {"rollout": rollout})
                 continue
-            [child_id] = px.expand_with(node, rollout, [{"thought": f"Reflection: {summary}", "policy": reflector.name,
-                                                         "prior": 1.0}])
+            [child_id] = px.expand_with(
+                node, rollout, [{"thought": f"Reflection: {summary}", "policy": reflector.name, "prior": 1.0}]
+            )
             await px.simulate([child_id], rollout)
             child = px.tree.nodes[child_id]
             px.backup(path, px.value(child), rollout, leaves={child_id: px.value(child)})

@@ -19,12 +19,13 @@ The instrumented program is untrusted code like any solution: it runs in the san
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 TRACE_FN = "__bdc_block__"
 MAX_TRACE_LINES = 40
-_PRELUDE = f'''
+_PRELUDE = f"""
 def {TRACE_FN}(_i, _vars, _n=[0]):
     import sys as _s
     if _n[0] >= {MAX_TRACE_LINES}:
@@ -42,9 +43,19 @@ def {TRACE_FN}(_i, _vars, _n=[0]):
             _r = "<unprintable>"
         _shown.append(_k + "=" + (_r if len(_r) <= 60 else _r[:57] + "..."))
     _s.stderr.write("[block %d] %s\\n" % (_i, ", ".join(_shown) or "(no variables)"))
-'''
-_COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.With, ast.AsyncWith, ast.Try, ast.FunctionDef,
-             ast.AsyncFunctionDef, ast.ClassDef)
+"""
+_COMPOUND = (
+    ast.If,
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.With,
+    ast.AsyncWith,
+    ast.Try,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
 _EXITS = (ast.Return, ast.Raise, ast.Break, ast.Continue)
 _BODIES = ("body", "orelse", "finalbody")
 
@@ -98,10 +109,13 @@ def split_blocks(code: str) -> list[Block]:
     blocks = []
     for i, (first, last) in enumerate(pairs, 1):
         lo = first.lineno
-        hi = first.body[0].lineno - 1 if first is last and isinstance(first, _COMPOUND) and getattr(first, "body", None) \
+        hi = (
+            first.body[0].lineno - 1
+            if first is last and isinstance(first, _COMPOUND) and getattr(first, "body", None)
             else (last.end_lineno or last.lineno)
+        )
         hi = max(hi, lo)
-        blocks.append(Block(i, lo, hi, "\n".join(lines[lo - 1:hi])))
+        blocks.append(Block(i, lo, hi, "\n".join(lines[lo - 1 : hi])))
     return blocks
 
 
@@ -112,8 +126,11 @@ class _Tracer(ast.NodeTransformer):
         self.counter = 0
 
     def _call(self, n: int) -> ast.stmt:
-        return ast.Expr(ast.Call(ast.Name(TRACE_FN, ast.Load()),
-                                 [ast.Constant(n), ast.Call(ast.Name("locals", ast.Load()), [], [])], []))
+        return ast.Expr(
+            ast.Call(
+                ast.Name(TRACE_FN, ast.Load()), [ast.Constant(n), ast.Call(ast.Name("locals", ast.Load()), [], [])], []
+            )
+        )
 
     def instrument_body(self, stmts: list[ast.stmt]) -> list[ast.stmt]:
         out: list[ast.stmt] = []

@@ -12,7 +12,6 @@ from typing import Any
 
 from engine.errors import ConfigError
 
-
 # the kinds of LLM call a policy makes; baselines (zero-shot, Reflexion, ...) write solutions
 CALL_KINDS = ("thought", "solution", "reflection", "refinement")
 
@@ -81,7 +80,7 @@ class SearchConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any] | None) -> "SearchConfig":
+    def from_dict(cls, d: dict[str, Any] | None) -> SearchConfig:
         return cls(**_known(cls, d or {}, "search config"))
 
 
@@ -116,7 +115,7 @@ class RunConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
         if "dataset" not in d:
             raise ConfigError("stored run config has no dataset: this run was not created by `bdc search`")
         return cls(**_known(cls, d, "run config"))

@@ -10,8 +10,9 @@ stored result and calls a policy only when there is none.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from enum import Enum
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from engine.agents.types import BudgetExceeded, CallContext
 from engine.problems.model import Problem, TestCase
@@ -73,7 +74,7 @@ class ProblemContext:
                 for c in coros:
                     out.append(await c)
             finally:
-                for c in coros[len(out) + 1:]:  # not started after a failure: close, don't leak
+                for c in coros[len(out) + 1 :]:  # not started after a failure: close, don't leak
                     close = getattr(c, "close", None)
                     if close is not None:
                         close()
@@ -112,7 +113,9 @@ class ProblemContext:
             bool(self.config.terminal_marker) and self.config.terminal_marker in text
         )
 
-    async def compute_children(self, parent: Node, rollout: int, policies: Sequence[Any] | None = None) -> dict[str, Any]:
+    async def compute_children(
+        self, parent: Node, rollout: int, policies: Sequence[Any] | None = None
+    ) -> dict[str, Any]:
         """Eq. 4 without emitting: every policy proposes thoughts for ``parent`` concurrently.
 
         Ids are assigned later, in ``emit_expand``, so concurrent expansions stay deterministic.
@@ -137,8 +140,7 @@ class ProblemContext:
             for t in thoughts or []:
                 text = str(t.text).strip()
                 if text:
-                    children.append({"thought": text, "policy": t.policy or p.name,
-                                     "prior": float(t.prior)})
+                    children.append({"thought": text, "policy": t.policy or p.name, "prior": float(t.prior)})
         return {"children": children, "errors": errors}
 
     def emit_expand(self, parent: Node, rollout: int, computed: dict[str, Any]) -> list[str]:
@@ -176,21 +178,34 @@ class ProblemContext:
             return ev.Solution(policy=p.name, total=total, parse_error=err, error=True)
         code = sol.code or ""
         if not code.strip():
-            return ev.Solution(policy=p.name, code=code, total=total, parse_error=sol.parse_error,
-                               feedback=f"no code: {sol.parse_error or 'empty reply'}")
+            return ev.Solution(
+                policy=p.name,
+                code=code,
+                total=total,
+                parse_error=sol.parse_error,
+                feedback=f"no code: {sol.parse_error or 'empty reply'}",
+            )
         res = await self.run_tests(code, self.problem.public_tests, node_id=node_id, policy=p.name)
         return ev.Solution(policy=p.name, code=code, parse_error=sol.parse_error, **res)
 
-    async def run_tests(self, code: str, tests: list[TestCase], *, node_id: str | None, policy: str | None) -> dict[str, Any]:
+    async def run_tests(
+        self, code: str, tests: list[TestCase], *, node_id: str | None, policy: str | None
+    ) -> dict[str, Any]:
         """Run ``code`` in the sandbox; the verdict summary a node keeps."""
         res = await self.sandbox.run(code, self.problem, tests)
         if self.store is not None:
-            self.store.record_sandbox_run(run_id=self.run_id, problem_id=self.problem.id, node_id=node_id,
-                                          policy=policy, result=res)
+            self.store.record_sandbox_run(
+                run_id=self.run_id, problem_id=self.problem.id, node_id=node_id, policy=policy, result=res
+            )
         verdicts = [r.verdict.value if isinstance(r.verdict, Enum) else str(r.verdict) for r in res.results]
         passed = sum(1 for r in res.results if r.passed)
-        return {"pass_rate": float(res.pass_rate), "passed": passed, "total": len(res.results),
-                "verdicts": verdicts, "feedback": str(res.summary)}
+        return {
+            "pass_rate": float(res.pass_rate),
+            "passed": passed,
+            "total": len(res.results),
+            "verdicts": verdicts,
+            "feedback": str(res.summary),
+        }
 
     async def _simulate_one(self, node_id: str, rollout: int, policies: Sequence[Any]) -> ev.Simulate:
         stored = self.recorded(ev.SIMULATE, node=node_id, rollout=rollout)
@@ -203,12 +218,16 @@ class ProblemContext:
         return ev.Simulate(node=node_id, rollout=rollout, pass_rate=pr, solutions=sols)
 
     async def simulate(
-        self, node_ids: Sequence[str], rollout: int, policies: Sequence[Any] | Callable[[str], Sequence[Any]] | None = None
+        self,
+        node_ids: Sequence[str],
+        rollout: int,
+        policies: Sequence[Any] | Callable[[str], Sequence[Any]] | None = None,
     ) -> None:
         """Eq. 9-10 for several nodes at once (every policy writes a solution from each state).
 
         ``policies`` may be a function of the node id (LATS: a node is one policy's solution).
         """
+
         def pols(nid: str) -> list[Any]:
             if callable(policies):
                 return list(policies(nid))
@@ -228,15 +247,22 @@ class ProblemContext:
             return
         for s in node.solutions:
             if s.get("total") and s.get("passed") == s.get("total"):
-                self.emit(ev.SOLUTION_FOUND, ev.SolutionFound(node=node_id, policy=s["policy"], code=s["code"],
-                                                              public_pass_rate=s["pass_rate"]), node_id=node_id)
+                self.emit(
+                    ev.SOLUTION_FOUND,
+                    ev.SolutionFound(node=node_id, policy=s["policy"], code=s["code"], public_pass_rate=s["pass_rate"]),
+                    node_id=node_id,
+                )
                 return
 
     def value(self, node: Node) -> float:
         return node_value(node.pass_rate or 0.0, node.terminal, self.config.gamma)
 
     def backup(
-        self, path: list[str], reward: float, rollout: int, leaves: dict[str, float] | None = None,
+        self,
+        path: list[str],
+        reward: float,
+        rollout: int,
+        leaves: dict[str, float] | None = None,
         mode: str | None = None,
     ) -> None:
         """Eq. 5-6 along ``path`` plus first values/visits of freshly simulated ``leaves``."""
@@ -244,8 +270,11 @@ class ProblemContext:
         for nid, v in (leaves or {}).items():
             q[nid] = v
             n[nid] = self.tree.nodes[nid].visits + 1
-        self.emit(ev.BACKUP, ev.Backup(rollout=rollout, path=list(path), reward=reward, q=q, n=n),
-                  node_id=path[-1] if path else None)
+        self.emit(
+            ev.BACKUP,
+            ev.Backup(rollout=rollout, path=list(path), reward=reward, q=q, n=n),
+            node_id=path[-1] if path else None,
+        )
 
     async def compute_reflection(
         self, node_id: str, rollout: int, reflector: Any, solution: dict[str, Any] | None
@@ -259,7 +288,10 @@ class ProblemContext:
         value = float(solution.get("pass_rate", 0.0)) if solution else 0.0
         path = self.tree.path_thoughts(node_id)
         summary, err = await self._guard(
-            reflector, "reflect", lambda: reflector.reflect(self.view, path, code, feedback, value, ctx=self.ctx(node_id)))
+            reflector,
+            "reflect",
+            lambda: reflector.reflect(self.view, path, code, feedback, value, ctx=self.ctx(node_id)),
+        )
         if err is None and not str(summary or "").strip():
             err = "empty reflection"
         return (None, err) if err is not None else (str(summary).strip(), None)
@@ -268,8 +300,11 @@ class ProblemContext:
         if err is not None:
             self._llm_error(reflector, "reflect", err)
         else:
-            self.emit(ev.REFLECT, ev.Reflect(node=node_id, rollout=rollout, policy=reflector.name, summary=summary),
-                      node_id=node_id)
+            self.emit(
+                ev.REFLECT,
+                ev.Reflect(node=node_id, rollout=rollout, policy=reflector.name, summary=summary),
+                node_id=node_id,
+            )
 
     async def _refine_chain(self, node_id: str, rollout: int) -> dict[str, Any]:
         """Eq. 7-8 for one ill node, computed without emitting (the caller emits in order).
@@ -289,9 +324,12 @@ class ProblemContext:
             feedback = (sol.get("feedback") or sol.get("parse_error") or "") if sol else ""
             path = self.tree.path_thoughts(node_id)
             summary, err = await self._guard(
-                reflector, "reflect",
-                lambda: reflector.reflect(self.view, path, code, feedback, node.pass_rate or 0.0,
-                                          ctx=self.ctx(node_id, node.refinements)))
+                reflector,
+                "reflect",
+                lambda: reflector.reflect(
+                    self.view, path, code, feedback, node.pass_rate or 0.0, ctx=self.ctx(node_id, node.refinements)
+                ),
+            )
             if err is not None or not str(summary or "").strip():
                 out["errors"].append((reflector, "reflect", err or "empty reflection"))
                 return out
@@ -302,9 +340,17 @@ class ProblemContext:
             return out
         parent_path = self.tree.path_thoughts(node.parent) if node.parent else []
         new, err = await self._guard(
-            author, "refine",
-            lambda: author.refine(self.view, parent_path, node.thought, out["summary"], node.pass_rate or 0.0,
-                                  ctx=self.ctx(node_id, node.refinements)))
+            author,
+            "refine",
+            lambda: author.refine(
+                self.view,
+                parent_path,
+                node.thought,
+                out["summary"],
+                node.pass_rate or 0.0,
+                ctx=self.ctx(node_id, node.refinements),
+            ),
+        )
         if err is not None or not str(new or "").strip():
             out["errors"].append((author, "refine", err or "empty refinement"))
             return out
@@ -320,13 +366,25 @@ class ProblemContext:
             for pol, stage, msg in c["errors"]:
                 self._llm_error(pol, stage, msg)
             if "summary" in c:
-                self.emit(ev.REFLECT, ev.Reflect(node=nid, rollout=rollout, policy=c["reflector"].name,
-                                                 summary=c["summary"]), node_id=nid)
+                self.emit(
+                    ev.REFLECT,
+                    ev.Reflect(node=nid, rollout=rollout, policy=c["reflector"].name, summary=c["summary"]),
+                    node_id=nid,
+                )
             if "new_thought" in c:
                 node = self.tree.nodes[nid]
-                self.emit(ev.REFINE, ev.Refine(node=nid, rollout=rollout, policy=c["author"].name,
-                                               old_thought=node.thought, new_thought=c["new_thought"],
-                                               summary=c["summary"]), node_id=nid)
+                self.emit(
+                    ev.REFINE,
+                    ev.Refine(
+                        node=nid,
+                        rollout=rollout,
+                        policy=c["author"].name,
+                        old_thought=node.thought,
+                        new_thought=c["new_thought"],
+                        summary=c["summary"],
+                    ),
+                    node_id=nid,
+                )
                 refined.append(nid)
         return refined
 

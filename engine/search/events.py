@@ -54,10 +54,10 @@ class Payload:
     decodes tens of thousands of payloads), but never mutated: the fold copies what it keeps."""
 
     # fields holding a list of nested payload objects: name -> their type
-    NESTED: ClassVar[dict[str, type["Payload"]]] = {}
+    NESTED: ClassVar[dict[str, type[Payload]]] = {}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Payload":
+    def from_dict(cls, data: dict[str, Any]) -> Payload:
         try:
             if cls.NESTED:  # nested payloads are flat (Child, Solution): build them directly
                 data = dict(data)

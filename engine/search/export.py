@@ -29,7 +29,8 @@ Identical (stage, input, output) pairs are written once, with their best pass ra
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from engine.problems.model import statement_digest
 from engine.search import events as ev
@@ -42,7 +43,9 @@ def _steps(path: list[str]) -> str:
 
 
 def p2t_input(statement: str, starter: str, path: list[str]) -> str:
-    parts = ["Propose the next reasoning step (one or two sentences, no code) towards solving this problem in Python 3."]
+    parts = [
+        "Propose the next reasoning step (one or two sentences, no code) towards solving this problem in Python 3."
+    ]
     if statement.strip():
         parts.append(statement.strip())
     if starter.strip() and starter.strip() not in statement:
@@ -53,8 +56,9 @@ def p2t_input(statement: str, starter: str, path: list[str]) -> str:
 
 def p2t_chain_input(statement: str, starter: str) -> str:
     """The per-problem p2t prompt: the whole reasoning is asked for at once."""
-    parts = ["Write the reasoning (numbered steps of one or two sentences, no code) that solves this problem "
-             "in Python 3."]
+    parts = [
+        "Write the reasoning (numbered steps of one or two sentences, no code) that solves this problem in Python 3."
+    ]
     if statement.strip():
         parts.append(statement.strip())
     if starter.strip() and starter.strip() not in statement:
@@ -68,7 +72,10 @@ def t2s_input(statement: str, starter: str, path: list[str]) -> str:
 
 
 def examples_from_run(
-    run_id: str, events: Iterable[Any], problems: dict[str, dict[str, Any]], *,
+    run_id: str,
+    events: Iterable[Any],
+    problems: dict[str, dict[str, Any]],
+    *,
     stages: tuple[str, ...] = ("p2t", "t2s"),
 ) -> list[TrainingExample]:
     """The paper's data from one run: per solved problem, the chain of thoughts to the node
@@ -95,11 +102,17 @@ def examples_from_run(
             continue
         path, digest = tree.path_thoughts(node.id), statement_digest(statement)
         if "p2t" in stages and path:
-            out.append(TrainingExample("p2t", p2t_chain_input(statement, starter), _steps(path), 1.0, run_id,
-                                       node.id, pid, digest))
+            out.append(
+                TrainingExample(
+                    "p2t", p2t_chain_input(statement, starter), _steps(path), 1.0, run_id, node.id, pid, digest
+                )
+            )
         if "t2s" in stages:
-            out.append(TrainingExample("t2s", t2s_input(statement, starter, path), code_block(code), 1.0, run_id,
-                                       node.id, pid, digest))
+            out.append(
+                TrainingExample(
+                    "t2s", t2s_input(statement, starter, path), code_block(code), 1.0, run_id, node.id, pid, digest
+                )
+            )
     return out
 
 
@@ -116,8 +129,12 @@ def one_per_problem(examples: Iterable[TrainingExample]) -> list[TrainingExample
 
 
 def per_node_examples(
-    run_id: str, events: Iterable[Any], problems: dict[str, dict[str, Any]], *,
-    min_pass_rate: float = 0.0, stages: tuple[str, ...] = ("p2t", "t2s"),
+    run_id: str,
+    events: Iterable[Any],
+    problems: dict[str, dict[str, Any]],
+    *,
+    min_pass_rate: float = 0.0,
+    stages: tuple[str, ...] = ("p2t", "t2s"),
 ) -> list[TrainingExample]:
     """Every simulated node's examples (the finer, non-paper variant); ``problems`` maps
     problem id -> Problem dict (statement, starter_code)."""
@@ -142,11 +159,31 @@ def per_node_examples(
                 continue
             path = tree.path_thoughts(node.id)
             if node.parent is not None:
-                add(TrainingExample("p2t", p2t_input(statement, starter, path[:-1]), node.thought,
-                                    float(node.pass_rate), run_id, node.id, pid, digest))
+                add(
+                    TrainingExample(
+                        "p2t",
+                        p2t_input(statement, starter, path[:-1]),
+                        node.thought,
+                        float(node.pass_rate),
+                        run_id,
+                        node.id,
+                        pid,
+                        digest,
+                    )
+                )
             for sol in node.solutions:
                 code = sol.get("code") or ""
                 if code.strip():
-                    add(TrainingExample("t2s", t2s_input(statement, starter, path), code_block(code),
-                                        float(sol.get("pass_rate", 0.0)), run_id, node.id, pid, digest))
+                    add(
+                        TrainingExample(
+                            "t2s",
+                            t2s_input(statement, starter, path),
+                            code_block(code),
+                            float(sol.get("pass_rate", 0.0)),
+                            run_id,
+                            node.id,
+                            pid,
+                            digest,
+                        )
+                    )
     return list(best.values())

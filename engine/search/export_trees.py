@@ -12,8 +12,9 @@ so every file has the same columns) or JSONL, plus a dataset card (``README.md``
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.search import events as ev
 
@@ -23,31 +24,89 @@ CARD_MARK = "<!-- written by bdc export --trees -->"
 def _schema() -> Any:
     import pyarrow as pa
 
-    call = pa.struct([("policy", pa.string()), ("model", pa.string()), ("tokens_in", pa.int64()),
-                      ("tokens_out", pa.int64()), ("cost", pa.float64()), ("latency_s", pa.float64()),
-                      ("retries", pa.int64()), ("cached", pa.bool_()), ("error", pa.string()), ("ts", pa.float64())])
-    solution = pa.struct([("rollout", pa.int64()), ("policy", pa.string()), ("code", pa.string()),
-                          ("pass_rate", pa.float64()), ("passed", pa.int64()), ("total", pa.int64()),
-                          ("verdicts", pa.list_(pa.string())), ("feedback", pa.string()), ("parse_error", pa.string())])
+    call = pa.struct(
+        [
+            ("policy", pa.string()),
+            ("model", pa.string()),
+            ("tokens_in", pa.int64()),
+            ("tokens_out", pa.int64()),
+            ("cost", pa.float64()),
+            ("latency_s", pa.float64()),
+            ("retries", pa.int64()),
+            ("cached", pa.bool_()),
+            ("error", pa.string()),
+            ("ts", pa.float64()),
+        ]
+    )
+    solution = pa.struct(
+        [
+            ("rollout", pa.int64()),
+            ("policy", pa.string()),
+            ("code", pa.string()),
+            ("pass_rate", pa.float64()),
+            ("passed", pa.int64()),
+            ("total", pa.int64()),
+            ("verdicts", pa.list_(pa.string())),
+            ("feedback", pa.string()),
+            ("parse_error", pa.string()),
+        ]
+    )
     reflection = pa.struct([("rollout", pa.int64()), ("policy", pa.string()), ("summary", pa.string())])
-    refinement = pa.struct([("rollout", pa.int64()), ("policy", pa.string()), ("old_thought", pa.string()),
-                            ("new_thought", pa.string()), ("summary", pa.string())])
-    node = pa.struct([
-        ("node_id", pa.string()), ("parent_id", pa.string()), ("depth", pa.int64()), ("thought", pa.string()),
-        ("policy", pa.string()), ("prior", pa.float64()), ("terminal", pa.bool_()), ("expanded_in", pa.int64()),
-        ("visits", pa.int64()), ("q", pa.float64()), ("pass_rate", pa.float64()), ("pruned", pa.bool_()),
-        ("prune_parent_pass_rate", pa.float64()), ("reflections", pa.list_(reflection)),
-        ("refinements", pa.list_(refinement)), ("solutions", pa.list_(solution)), ("calls", pa.list_(call)),
-    ])
-    return pa.schema([
-        ("run_id", pa.string()), ("run_name", pa.string()), ("strategy", pa.string()), ("problem_id", pa.string()),
-        ("dataset", pa.string()), ("difficulty", pa.string()), ("statement", pa.string()),
-        ("starter_code", pa.string()), ("status", pa.string()), ("solved_by", pa.string()),
-        ("final_code", pa.string()), ("public_pass_rate", pa.float64()), ("private_pass_rate", pa.float64()),
-        ("passed_private", pa.bool_()), ("rollouts", pa.int64()), ("llm_errors", pa.list_(pa.struct([
-            ("policy", pa.string()), ("stage", pa.string()), ("message", pa.string())]))),
-        ("other_calls", pa.list_(call)), ("nodes", pa.list_(node)),
-    ])
+    refinement = pa.struct(
+        [
+            ("rollout", pa.int64()),
+            ("policy", pa.string()),
+            ("old_thought", pa.string()),
+            ("new_thought", pa.string()),
+            ("summary", pa.string()),
+        ]
+    )
+    node = pa.struct(
+        [
+            ("node_id", pa.string()),
+            ("parent_id", pa.string()),
+            ("depth", pa.int64()),
+            ("thought", pa.string()),
+            ("policy", pa.string()),
+            ("prior", pa.float64()),
+            ("terminal", pa.bool_()),
+            ("expanded_in", pa.int64()),
+            ("visits", pa.int64()),
+            ("q", pa.float64()),
+            ("pass_rate", pa.float64()),
+            ("pruned", pa.bool_()),
+            ("prune_parent_pass_rate", pa.float64()),
+            ("reflections", pa.list_(reflection)),
+            ("refinements", pa.list_(refinement)),
+            ("solutions", pa.list_(solution)),
+            ("calls", pa.list_(call)),
+        ]
+    )
+    return pa.schema(
+        [
+            ("run_id", pa.string()),
+            ("run_name", pa.string()),
+            ("strategy", pa.string()),
+            ("problem_id", pa.string()),
+            ("dataset", pa.string()),
+            ("difficulty", pa.string()),
+            ("statement", pa.string()),
+            ("starter_code", pa.string()),
+            ("status", pa.string()),
+            ("solved_by", pa.string()),
+            ("final_code", pa.string()),
+            ("public_pass_rate", pa.float64()),
+            ("private_pass_rate", pa.float64()),
+            ("passed_private", pa.bool_()),
+            ("rollouts", pa.int64()),
+            (
+                "llm_errors",
+                pa.list_(pa.struct([("policy", pa.string()), ("stage", pa.string()), ("message", pa.string())])),
+            ),
+            ("other_calls", pa.list_(call)),
+            ("nodes", pa.list_(node)),
+        ]
+    )
 
 
 def schema() -> Any:
@@ -56,10 +115,18 @@ def schema() -> Any:
 
 
 def _call(c: dict[str, Any]) -> dict[str, Any]:
-    return {"policy": c.get("policy"), "model": c.get("model"), "tokens_in": int(c.get("tokens_in") or 0),
-            "tokens_out": int(c.get("tokens_out") or 0), "cost": float(c.get("cost") or 0.0),
-            "latency_s": float(c.get("latency_s") or 0.0), "retries": int(c.get("retries") or 0),
-            "cached": bool(c.get("cached")), "error": c.get("error"), "ts": c.get("ts")}
+    return {
+        "policy": c.get("policy"),
+        "model": c.get("model"),
+        "tokens_in": int(c.get("tokens_in") or 0),
+        "tokens_out": int(c.get("tokens_out") or 0),
+        "cost": float(c.get("cost") or 0.0),
+        "latency_s": float(c.get("latency_s") or 0.0),
+        "retries": int(c.get("retries") or 0),
+        "cached": bool(c.get("cached")),
+        "error": c.get("error"),
+        "ts": c.get("ts"),
+    }
 
 
 def _opt_float(x: Any) -> float | None:
@@ -67,14 +134,30 @@ def _opt_float(x: Any) -> float | None:
 
 
 def _node(node_id: str, parent: str | None, depth: int, thought: str, **kw: Any) -> dict[str, Any]:
-    return {"node_id": node_id, "parent_id": parent, "depth": depth, "thought": thought, "policy": kw.get("policy"),
-            "prior": _opt_float(kw.get("prior")), "terminal": bool(kw.get("terminal", False)),
-            "expanded_in": kw.get("rollout"), "visits": 0, "q": None, "pass_rate": None, "pruned": False,
-            "prune_parent_pass_rate": None, "reflections": [], "refinements": [], "solutions": [], "calls": []}
+    return {
+        "node_id": node_id,
+        "parent_id": parent,
+        "depth": depth,
+        "thought": thought,
+        "policy": kw.get("policy"),
+        "prior": _opt_float(kw.get("prior")),
+        "terminal": bool(kw.get("terminal", False)),
+        "expanded_in": kw.get("rollout"),
+        "visits": 0,
+        "q": None,
+        "pass_rate": None,
+        "pruned": False,
+        "prune_parent_pass_rate": None,
+        "reflections": [],
+        "refinements": [],
+        "solutions": [],
+        "calls": [],
+    }
 
 
-def tree_rows(run: Any, problems: list[dict[str, Any]], events: Iterable[Any],
-              calls: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def tree_rows(
+    run: Any, problems: list[dict[str, Any]], events: Iterable[Any], calls: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """One row per problem of ``run`` (a RunRow), from its events (oldest first) and LLM calls.
 
     ``problems`` are ``Store.run_problems`` rows. The thought a node ends with is its latest
@@ -85,11 +168,23 @@ def tree_rows(run: Any, problems: list[dict[str, Any]], events: Iterable[Any],
         prob = p.get("problem") or {}
         pid = p["problem_id"]
         trees[pid] = {
-            "run_id": run.id, "run_name": run.name, "strategy": run.strategy, "problem_id": pid,
-            "dataset": prob.get("dataset") or run.dataset, "difficulty": p.get("difficulty") or prob.get("difficulty"),
-            "statement": prob.get("statement", ""), "starter_code": prob.get("starter_code", "") or "",
-            "status": p.get("status"), "solved_by": None, "final_code": None, "public_pass_rate": None,
-            "private_pass_rate": None, "passed_private": None, "rollouts": None, "llm_errors": [], "other_calls": [],
+            "run_id": run.id,
+            "run_name": run.name,
+            "strategy": run.strategy,
+            "problem_id": pid,
+            "dataset": prob.get("dataset") or run.dataset,
+            "difficulty": p.get("difficulty") or prob.get("difficulty"),
+            "statement": prob.get("statement", ""),
+            "starter_code": prob.get("starter_code", "") or "",
+            "status": p.get("status"),
+            "solved_by": None,
+            "final_code": None,
+            "public_pass_rate": None,
+            "private_pass_rate": None,
+            "passed_private": None,
+            "rollouts": None,
+            "llm_errors": [],
+            "other_calls": [],
         }
         nodes[pid] = {}
     for e in events:
@@ -105,18 +200,33 @@ def tree_rows(run: Any, problems: list[dict[str, Any]], events: Iterable[Any],
             pdepth = ns[parent]["depth"] if parent in ns else 0
             for c in pl.get("children") or []:
                 nid = str(c["node"])
-                ns[nid] = _node(nid, parent, int(c.get("depth", pdepth + 1)), c.get("thought", ""),
-                                policy=c.get("policy"), prior=c.get("prior"), terminal=c.get("terminal"),
-                                rollout=pl.get("rollout"))
+                ns[nid] = _node(
+                    nid,
+                    parent,
+                    int(c.get("depth", pdepth + 1)),
+                    c.get("thought", ""),
+                    policy=c.get("policy"),
+                    prior=c.get("prior"),
+                    terminal=c.get("terminal"),
+                    rollout=pl.get("rollout"),
+                )
         elif e.kind == ev.SIMULATE and str(pl.get("node")) in ns:
             n = ns[str(pl["node"])]
             n["pass_rate"] = _opt_float(pl.get("pass_rate"))
             for s in pl.get("solutions") or []:
-                n["solutions"].append({
-                    "rollout": pl.get("rollout"), "policy": s.get("policy"), "code": s.get("code"),
-                    "pass_rate": _opt_float(s.get("pass_rate")), "passed": s.get("passed"), "total": s.get("total"),
-                    "verdicts": [str(v) for v in s.get("verdicts") or []], "feedback": s.get("feedback"),
-                    "parse_error": s.get("parse_error")})
+                n["solutions"].append(
+                    {
+                        "rollout": pl.get("rollout"),
+                        "policy": s.get("policy"),
+                        "code": s.get("code"),
+                        "pass_rate": _opt_float(s.get("pass_rate")),
+                        "passed": s.get("passed"),
+                        "total": s.get("total"),
+                        "verdicts": [str(v) for v in s.get("verdicts") or []],
+                        "feedback": s.get("feedback"),
+                        "parse_error": s.get("parse_error"),
+                    }
+                )
         elif e.kind == ev.BACKUP:
             for nid, q in (pl.get("q") or {}).items():
                 if str(nid) in ns:
@@ -129,19 +239,27 @@ def tree_rows(run: Any, problems: list[dict[str, Any]], events: Iterable[Any],
             n["pruned"], n["prune_parent_pass_rate"] = True, _opt_float(pl.get("parent_pass_rate"))
         elif e.kind == ev.REFLECT and str(pl.get("node")) in ns:
             ns[str(pl["node"])]["reflections"].append(
-                {"rollout": pl.get("rollout"), "policy": pl.get("policy"), "summary": pl.get("summary")})
+                {"rollout": pl.get("rollout"), "policy": pl.get("policy"), "summary": pl.get("summary")}
+            )
         elif e.kind == ev.REFINE and str(pl.get("node")) in ns:
             n = ns[str(pl["node"])]
-            n["refinements"].append({k: pl.get(k) for k in ("rollout", "policy", "old_thought", "new_thought", "summary")})
+            n["refinements"].append(
+                {k: pl.get(k) for k in ("rollout", "policy", "old_thought", "new_thought", "summary")}
+            )
             n["thought"] = pl.get("new_thought") or n["thought"]
         elif e.kind == ev.SOLUTION_FOUND:
             t["solved_by"] = str(pl.get("node")) if pl.get("node") is not None else None
         elif e.kind == ev.LLM_ERROR:
             t["llm_errors"].append({k: pl.get(k) for k in ("policy", "stage", "message")})
         elif e.kind == ev.PROBLEM_FINISHED:
-            t.update(final_code=pl.get("code"), public_pass_rate=_opt_float(pl.get("public_pass_rate")),
-                     private_pass_rate=_opt_float(pl.get("private_pass_rate")), rollouts=pl.get("rollouts"),
-                     passed_private=pl.get("passed_private"), status=pl.get("status") or t["status"])
+            t.update(
+                final_code=pl.get("code"),
+                public_pass_rate=_opt_float(pl.get("public_pass_rate")),
+                private_pass_rate=_opt_float(pl.get("private_pass_rate")),
+                rollouts=pl.get("rollouts"),
+                passed_private=pl.get("passed_private"),
+                status=pl.get("status") or t["status"],
+            )
     for c in calls:
         pid, nid = c.get("problem_id"), c.get("node_id")
         if pid not in trees:
@@ -162,8 +280,9 @@ async def read_trees(store: Any, run_ids: Iterable[str]) -> list[dict[str, Any]]
     rows: list[dict[str, Any]] = []
     for rid in run_ids:
         run = await store.run(rid)
-        rows += tree_rows(run, await store.run_problems(run.id), await store.events(run.id),
-                          await store.llm_calls(run.id))
+        rows += tree_rows(
+            run, await store.run_problems(run.id), await store.events(run.id), await store.llm_calls(run.id)
+        )
     return rows
 
 
@@ -217,7 +336,7 @@ the problem's private tests, which never guided the search.
 ```python
 import datasets, pandas as pd
 ds = datasets.load_dataset("{loader}", data_files="{out.name}", split="train")
-df = pd.read_{'parquet' if fmt == 'parquet' else 'json'}("{out.name}"{'' if fmt == 'parquet' else ', lines=True'})
+df = pd.read_{"parquet" if fmt == "parquet" else "json"}("{out.name}"{"" if fmt == "parquet" else ", lines=True"})
 ```
 
 ## Schema

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from engine.errors import BdcError
 from engine.search import events as ev
@@ -37,8 +38,9 @@ def _norm(payload: Any) -> Any:
 class Journal:
     """The event log of one problem under search: emit live, or check against and replay stored events."""
 
-    def __init__(self, *, store: Any, run_id: str, problem_id: str, state: TreeState,
-                 stored: Iterable[Event] = ()) -> None:
+    def __init__(
+        self, *, store: Any, run_id: str, problem_id: str, state: TreeState, stored: Iterable[Event] = ()
+    ) -> None:
         self.store = store
         self.run_id = run_id
         self.problem_id = problem_id
@@ -66,7 +68,11 @@ class Journal:
         return self._pos < len(self._stored) and self._stored[self._pos].kind == ev.LLM_ERROR
 
     def _live(self, kind: str, payload: Any, node_id: str | None) -> None:
-        seq = self.store.emit(self.run_id, kind, payload, problem_id=self.problem_id, node_id=node_id) if self.store else 0
+        seq = (
+            self.store.emit(self.run_id, kind, payload, problem_id=self.problem_id, node_id=node_id)
+            if self.store
+            else 0
+        )
         self.state.apply(Event(self.run_id, seq, time.time(), kind, self.problem_id, node_id, payload))
 
     def _replay_next(self) -> Event:

@@ -44,7 +44,9 @@ class MCTreeOfAgents(Strategy):
         for rollout in range(1, cfg.rollouts + 1):
             path = select_path(px.tree, cfg.c_puct, cfg.c_base)
             if path is None:
-                px.emit(ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason="tree exhausted: every branch is pruned or terminal"))
+                px.emit(
+                    ev.BUDGET_EXHAUSTED, ev.BudgetExhausted(reason="tree exhausted: every branch is pruned or terminal")
+                )
                 return
             await self.rollout(px, path, rollout)
             px.emit(ev.ROLLOUT_FINISHED, ev.RolloutFinished(rollout=rollout))
@@ -76,8 +78,13 @@ class MCTreeOfAgents(Strategy):
 
     def prune(self, px: ProblemContext, path: list[str], node_id: str, parent_pr: float, rollout: int) -> None:
         node = px.tree.nodes[node_id]
-        px.emit(ev.PRUNE, ev.Prune(node=node_id, parent=path[-1], rollout=rollout, pass_rate=node.pass_rate,
-                                   parent_pass_rate=parent_pr), node_id=node_id)
+        px.emit(
+            ev.PRUNE,
+            ev.Prune(
+                node=node_id, parent=path[-1], rollout=rollout, pass_rate=node.pass_rate, parent_pass_rate=parent_pr
+            ),
+            node_id=node_id,
+        )
         px.backup(path, 0.0, rollout, leaves={node_id: 0.0}, mode="mean")  # instant zero-reward backup: downweights
 
     async def prune_and_refine(self, px: ProblemContext, path: list[str], ids: list[str], rollout: int) -> None:
@@ -91,8 +98,12 @@ class MCTreeOfAgents(Strategy):
         # handed out in child order before any call, so concurrent rounds stay deterministic
         while ill:
             quota = self.config.refine_limit - px.tree.refinements
-            todo = [i for i in ill if px.tree.nodes[i].refinements < self.config.refine_limit_per_node
-                    and not px.tree.nodes[i].solves_public()][: max(quota, 0)]
+            todo = [
+                i
+                for i in ill
+                if px.tree.nodes[i].refinements < self.config.refine_limit_per_node
+                and not px.tree.nodes[i].solves_public()
+            ][: max(quota, 0)]
             if not todo:
                 return
             refined = await px.refine_nodes(todo, rollout)

@@ -8,7 +8,8 @@ them as percentages. A problem without private tests apart from its public ones
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from engine.problems.model import Problem
 
@@ -54,7 +55,15 @@ def results_counting_unfinished(probs: list[dict]) -> tuple[list[dict], int]:
             continue
         unfinished += 1
         scored = Problem.from_dict(p["problem"]).scorable
-        out.append({"problem_id": p["problem_id"], "difficulty": p["difficulty"], "status": "unfinished",
-                    "public_pass_rate": 0.0, "private_pass_rate": 0.0 if scored else None, "scored": scored,
-                    **({"passed_private": False} if scored else {})})
+        out.append(
+            {
+                "problem_id": p["problem_id"],
+                "difficulty": p["difficulty"],
+                "status": "unfinished",
+                "public_pass_rate": 0.0,
+                "private_pass_rate": 0.0 if scored else None,
+                "scored": scored,
+                **({"passed_private": False} if scored else {}),
+            }
+        )
     return out, unfinished

@@ -11,8 +11,17 @@ from engine.search.strategy import Strategy
 
 STRATEGIES: dict[str, type[Strategy]] = {
     cls.name: cls
-    for cls in (MCTreeOfAgents, SingleMCTreeOfAgents, MCTSNoPrune, MCTSNoRefine, ZeroShot, Reflexion, TreeOfThoughts, LATS,
-                RethinkMCTS)
+    for cls in (
+        MCTreeOfAgents,
+        SingleMCTreeOfAgents,
+        MCTSNoPrune,
+        MCTSNoRefine,
+        ZeroShot,
+        Reflexion,
+        TreeOfThoughts,
+        LATS,
+        RethinkMCTS,
+    )
 }
 
 

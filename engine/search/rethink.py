@@ -55,7 +55,9 @@ class RethinkMCTS(MCTreeOfAgents):
         todo = [i for i in ids if self.failing(px, i)]
         while todo:
             quota = self.config.refine_limit - px.tree.refinements
-            todo = [i for i in todo if px.tree.nodes[i].refinements < self.config.refine_limit_per_node][: max(quota, 0)]
+            todo = [i for i in todo if px.tree.nodes[i].refinements < self.config.refine_limit_per_node][
+                : max(quota, 0)
+            ]
             if not todo:
                 return
             chains = await px.gather([self._rethink_one(px, i, rollout) for i in todo])
@@ -68,9 +70,18 @@ class RethinkMCTS(MCTreeOfAgents):
                 if summary is not None:
                     px.emit_reflection(nid, rollout, author, summary, None)
                 if new_thought is not None:
-                    px.emit(ev.REFINE, {"node": nid, "rollout": rollout, "policy": author.name,
-                                        "old_thought": node.thought, "new_thought": new_thought,
-                                        "summary": summary}, node_id=nid)
+                    px.emit(
+                        ev.REFINE,
+                        {
+                            "node": nid,
+                            "rollout": rollout,
+                            "policy": author.name,
+                            "old_thought": node.thought,
+                            "new_thought": new_thought,
+                            "summary": summary,
+                        },
+                        node_id=nid,
+                    )
                     rewritten.append(nid)
             if not rewritten:
                 return
@@ -94,8 +105,9 @@ class RethinkMCTS(MCTreeOfAgents):
             return summary, stored.new_thought, errors
         parent_path = px.tree.path_thoughts(node.parent) if node.parent else []
         try:
-            new = await author.refine(px.view, parent_path, node.thought, summary, node.pass_rate or 0.0,
-                                      ctx=px.ctx(nid, node.refinements))
+            new = await author.refine(
+                px.view, parent_path, node.thought, summary, node.pass_rate or 0.0, ctx=px.ctx(nid, node.refinements)
+            )
         except BudgetExceeded:
             raise
         except Exception as e:  # noqa: BLE001 - a failing policy call must not sink the search

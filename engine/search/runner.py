@@ -19,7 +19,8 @@ import asyncio
 import signal
 import time
 from collections import Counter
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.agents.types import Budget, PolicySpec
 from engine.errors import BdcError, StoreError
@@ -83,7 +84,6 @@ def build_policies(
             continue
         if client is None:
             from engine.agents.llm import LLMClient
-
             from engine.store.call_progress import progress_sink
 
             client = LLMClient(sink=store, budget=budget, progress=progress_sink(store))
@@ -113,10 +113,16 @@ class RunProgress:
     def totals(self, llm: dict[str, Any]) -> dict[str, Any]:
         m = summarize(self.results.values())["overall"]
         return {
-            "calls": int(llm.get("calls", 0) - llm.get("cached", 0)), "cached": int(llm.get("cached", 0)),
-            "tokens": int(llm.get("tokens_in", 0) + llm.get("tokens_out", 0)), "cost": float(llm.get("cost", 0.0)),
-            "problems_total": self.total, "problems_done": len(self.results), "active": len(self.active),
-            "solved_public": m["solved_public"], "pr": m["pr"], "ac": m["ac"],
+            "calls": int(llm.get("calls", 0) - llm.get("cached", 0)),
+            "cached": int(llm.get("cached", 0)),
+            "tokens": int(llm.get("tokens_in", 0) + llm.get("tokens_out", 0)),
+            "cost": float(llm.get("cost", 0.0)),
+            "problems_total": self.total,
+            "problems_done": len(self.results),
+            "active": len(self.active),
+            "solved_public": m["solved_public"],
+            "pr": m["pr"],
+            "ac": m["ac"],
             "wall_s": round(time.monotonic() - self.started, 2),
         }
 
@@ -162,13 +168,17 @@ async def execute_run(
             loop.remove_signal_handler(signal.SIGTERM)
 
 
-async def _close(store: Any, run_id: str, status: str, progress: RunProgress, error: str | None,
-                 on_progress: Callable | None) -> None:
+async def _close(
+    store: Any, run_id: str, status: str, progress: RunProgress, error: str | None, on_progress: Callable | None
+) -> None:
     try:
         totals = progress.totals(await store.llm_totals(run_id))
         store.update_run_totals(run_id, totals)
-        store.emit(run_id, ev.RUN_FINISHED, ev.RunFinished(status=status, metrics=summarize(progress.results.values()),
-                                                           error=error))
+        store.emit(
+            run_id,
+            ev.RUN_FINISHED,
+            ev.RunFinished(status=status, metrics=summarize(progress.results.values()), error=error),
+        )
         await store.set_run_status(run_id, status, error)
         if on_progress:
             on_progress(totals)
@@ -176,8 +186,9 @@ async def _close(store: Any, run_id: str, status: str, progress: RunProgress, er
         pass
 
 
-async def prepare_run(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem],
-                      progress: RunProgress) -> tuple[TreeState, dict[str, list[Any]], list[Problem]]:
+async def prepare_run(
+    store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], progress: RunProgress
+) -> tuple[TreeState, dict[str, list[Any]], list[Problem]]:
     """Fold the stored events: (run state, each problem's stored events as its journal, the
     problems still to search). Finished problems count in ``progress`` and are not searched again."""
     stored = await store.events(run_id)
@@ -220,16 +231,28 @@ async def finish_run(store: Any, run_id: str, progress: RunProgress, on_progress
     await store.set_run_status(run_id, "finished")
 
 
-async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Problem], policies: list | None,
-                   sandbox: Any, progress: RunProgress, on_progress: Callable | None) -> None:
+async def _execute(
+    store: Any,
+    run_id: str,
+    cfg: RunConfig,
+    problems: list[Problem],
+    policies: list | None,
+    sandbox: Any,
+    progress: RunProgress,
+    on_progress: Callable | None,
+) -> None:
     state, journal, todo = await prepare_run(store, run_id, cfg, problems, progress)
     budget = Budget(max_calls=cfg.max_calls, max_tokens=cfg.max_tokens, max_cost_usd=cfg.max_cost_usd)
     strategy = make_strategy(cfg.strategy, cfg.search)
+
     def unusable(name: str, why: str) -> None:
         store.emit(run_id, ev.LLM_ERROR, ev.LLMError(policy=name, stage="preflight", message=why))
 
-    base = policies if policies is not None else build_policies(cfg.agents, problems, store, budget, unusable,
-                                                                     cfg.search.call_budgets())
+    base = (
+        policies
+        if policies is not None
+        else build_policies(cfg.agents, problems, store, budget, unusable, cfg.search.call_budgets())
+    )
     if not base:
         from engine.errors import ConfigError
 
@@ -246,19 +269,40 @@ async def _execute(store: Any, run_id: str, cfg: RunConfig, problems: list[Probl
     async def one(p: Problem, sb: Any) -> None:
         async with problem_sem:
             progress.active.add(p.id)
-            px = ProblemContext(store=store, run_id=run_id, problem=p, state=state, policies=pols, sandbox=sb,
-                                config=strategy.config, journal=journal.get(p.id, ()), sequential=cfg.sequential)
+            px = ProblemContext(
+                store=store,
+                run_id=run_id,
+                problem=p,
+                state=state,
+                policies=pols,
+                sandbox=sb,
+                config=strategy.config,
+                journal=journal.get(p.id, ()),
+                sequential=cfg.sequential,
+            )
             try:
                 result = await solve_problem(strategy, px)
             except (asyncio.CancelledError, StoreError):  # a failing store sinks the run, loudly
                 raise
             except Exception as e:  # one broken problem must not sink the run
-                result = {"status": "failed", "error": f"{type(e).__name__}: {e}", "difficulty": p.difficulty,
-                          "problem_id": p.id, "scored": p.scorable, "public_pass_rate": 0.0,
-                          "private_pass_rate": 0.0 if p.scorable else None,
-                          "passed_private": False if p.scorable else None,
-                          "node": None, "policy": None, "code": "", "rollouts": px.tree.rollouts_done,
-                          "calls": 0, "tokens": 0, "cost": 0.0, "wall_s": round(time.monotonic() - px.started, 3)}
+                result = {
+                    "status": "failed",
+                    "error": f"{type(e).__name__}: {e}",
+                    "difficulty": p.difficulty,
+                    "problem_id": p.id,
+                    "scored": p.scorable,
+                    "public_pass_rate": 0.0,
+                    "private_pass_rate": 0.0 if p.scorable else None,
+                    "passed_private": False if p.scorable else None,
+                    "node": None,
+                    "policy": None,
+                    "code": "",
+                    "rollouts": px.tree.rollouts_done,
+                    "calls": 0,
+                    "tokens": 0,
+                    "cost": 0.0,
+                    "wall_s": round(time.monotonic() - px.started, 3),
+                }
                 store.emit(run_id, ev.PROBLEM_FINISHED, result, problem_id=p.id)
             finally:
                 progress.active.discard(p.id)
@@ -312,8 +356,14 @@ def load_problems(cfg: RunConfig) -> list[Problem]:
     return select_subset(load_dataset(cfg.dataset, cfg.dataset_path), **cfg.subset)
 
 
-async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] | None = None,
-                            *, name: str | None = None, run_id: str | None = None) -> str:
+async def create_search_run(
+    store: Any,
+    cfg: RunConfig,
+    problems: list[Problem] | None = None,
+    *,
+    name: str | None = None,
+    run_id: str | None = None,
+) -> str:
     """Store a new run (config + its problems, so it can be executed or resumed from the store)."""
     from engine.errors import DatasetError
 
@@ -323,6 +373,11 @@ async def create_search_run(store: Any, cfg: RunConfig, problems: list[Problem] 
         raise DatasetError(f"the subset {cfg.subset or '(all)'} of {cfg.dataset} has no problems")
     make_strategy(cfg.strategy, cfg.search)  # fail early on a bad strategy name
     return await store.create_run(
-        dataset=cfg.dataset, strategy=cfg.strategy,
-        agents=[a.get("name") or a.get("model") for a in cfg.agents], config=cfg.to_dict(), problems=probs, name=name, run_id=run_id,
+        dataset=cfg.dataset,
+        strategy=cfg.strategy,
+        agents=[a.get("name") or a.get("model") for a in cfg.agents],
+        config=cfg.to_dict(),
+        problems=probs,
+        name=name,
+        run_id=run_id,
     )

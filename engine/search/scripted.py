@@ -18,7 +18,7 @@ looks the reference up by problem id in the run's own problem list, which the ru
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable
+from collections.abc import Iterable
 
 from engine.agents.scripted import ScriptedPolicy
 from engine.agents.types import CallSink, PolicySpec
@@ -40,13 +40,13 @@ def broken_code(problem: Problem) -> str:
     return "print('wrong answer')\n"
 
 
-def scripted_policy(
-    spec: PolicySpec, problems: Iterable[Problem], *, sink: CallSink | None = None
-) -> ScriptedPolicy:
+def scripted_policy(spec: PolicySpec, problems: Iterable[Problem], *, sink: CallSink | None = None) -> ScriptedPolicy:
     """The ScriptedPolicy for a ``scripted:<kind>`` spec over the run's ``problems``."""
     kind = spec.model.split(":", 1)[1]
     if kind not in SCRIPTED_KINDS:
-        raise ConfigError(f"unknown scripted agent {spec.model!r}: choose from scripted:{', scripted:'.join(SCRIPTED_KINDS)}")
+        raise ConfigError(
+            f"unknown scripted agent {spec.model!r}: choose from scripted:{', scripted:'.join(SCRIPTED_KINDS)}"
+        )
     by_id = {p.id: p for p in problems}
     seed = str(spec.extra.get("seed", 0))
 
@@ -64,8 +64,15 @@ def scripted_policy(
     def thoughts(view: Problem, path: list[str], k: int) -> list[str]:
         depth = len(path) + 1
         verb = {"canonical": "Solve", "broken": "Guess"}.get(kind, f"Try idea {seed}")
-        return [f"{verb} step {depth}.{i + 1}: handle case {i + 1} of {view.entry_point or view.fn_name or 'the input'}"
-                for i in range(k)]
+        return [
+            f"{verb} step {depth}.{i + 1}: handle case {i + 1} of {view.entry_point or view.fn_name or 'the input'}"
+            for i in range(k)
+        ]
 
-    return ScriptedPolicy(spec.name, thoughts_fn=thoughts, solution_fn=solution,
-                          latency_s=float(spec.extra.get("latency_s", 0.0)), sink=sink)
+    return ScriptedPolicy(
+        spec.name,
+        thoughts_fn=thoughts,
+        solution_fn=solution,
+        latency_s=float(spec.extra.get("latency_s", 0.0)),
+        sink=sink,
+    )

@@ -45,10 +45,16 @@ class Strategy(ABC):
 async def solve_problem(strategy: Strategy, px: ProblemContext) -> dict[str, Any]:
     """Search one problem with ``strategy`` and score the chosen answer; returns the problem's result."""
     p = px.problem
-    px.emit(ev.PROBLEM_STARTED, ev.ProblemStarted(
-        difficulty=p.difficulty, statement_preview=p.statement.strip()[:200],
-        public_tests=len(p.public_tests), private_tests=len(p.private_tests), strategy=strategy.name,
-    ))
+    px.emit(
+        ev.PROBLEM_STARTED,
+        ev.ProblemStarted(
+            difficulty=p.difficulty,
+            statement_preview=p.statement.strip()[:200],
+            public_tests=len(p.public_tests),
+            private_tests=len(p.private_tests),
+            strategy=strategy.name,
+        ),
+    )
     px.emit(ev.ROOT, ev.Root(node="0", statement_preview=p.statement.strip()[:200]), node_id="0")
     status = "finished"
     try:
@@ -94,12 +100,24 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     if tree.solved_by is not None and status == "finished":
         status = "solved"
     result = {
-        "problem_id": p.id, "node": node_id, "policy": sol.get("policy") if sol else None, "code": code,
-        "public_pass_rate": public, "private_pass_rate": private, "scored": scored,
+        "problem_id": p.id,
+        "node": node_id,
+        "policy": sol.get("policy") if sol else None,
+        "code": code,
+        "public_pass_rate": public,
+        "private_pass_rate": private,
+        "scored": scored,
         "passed_private": passed,
-        "rollouts": tree.rollouts_done, "calls": calls, "tokens": tokens, "cost": cost,
-        "wall_s": round(time.monotonic() - px.started, 3), "status": status, "difficulty": p.difficulty,
-        "nodes": len(tree.nodes), "prunes": tree.prunes, "refinements": tree.refinements,
+        "rollouts": tree.rollouts_done,
+        "calls": calls,
+        "tokens": tokens,
+        "cost": cost,
+        "wall_s": round(time.monotonic() - px.started, 3),
+        "status": status,
+        "difficulty": p.difficulty,
+        "nodes": len(tree.nodes),
+        "prunes": tree.prunes,
+        "refinements": tree.refinements,
     }
     px.emit(ev.PROBLEM_FINISHED, result, node_id=result["node"])
     return result

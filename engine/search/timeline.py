@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import bisect
 import copy
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from engine.search.events import KIND_GROUPS
 from engine.search.tree import Node, ProblemTree, TreeState

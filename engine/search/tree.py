@@ -8,8 +8,9 @@ construction (and tested).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from engine.search import events as ev
 
@@ -97,9 +98,19 @@ class ProblemTree:
         """A comparable summary of the whole tree (used to test fold == search tree)."""
         return sorted(
             (
-                n.id, n.parent, n.thought, n.policy, round(n.prior, 9), n.depth, n.terminal,
-                tuple(n.children), n.visits, round(n.value, 9),
-                None if n.pass_rate is None else round(n.pass_rate, 9), n.pruned, n.refinements,
+                n.id,
+                n.parent,
+                n.thought,
+                n.policy,
+                round(n.prior, 9),
+                n.depth,
+                n.terminal,
+                tuple(n.children),
+                n.visits,
+                round(n.value, 9),
+                None if n.pass_rate is None else round(n.pass_rate, 9),
+                n.pruned,
+                n.refinements,
                 tuple(n.old_thoughts),
             )
             for n in self.nodes.values()
@@ -121,7 +132,7 @@ class TreeState:
             t = self.problems[problem_id] = ProblemTree(problem_id)
         return t
 
-    def apply_all(self, events: Any) -> "TreeState":
+    def apply_all(self, events: Any) -> TreeState:
         for e in events:
             self.apply(e)
         return self
@@ -160,8 +171,13 @@ def _expand(t: ProblemTree, p: ev.Expand) -> set[str]:
     parent = t.nodes[p.parent]
     for c in p.children:
         t.nodes[c.node] = Node(
-            id=c.node, parent=parent.id, thought=c.thought, policy=c.policy, prior=float(c.prior),
-            depth=parent.depth + 1 if c.depth is None else int(c.depth), terminal=bool(c.terminal),
+            id=c.node,
+            parent=parent.id,
+            thought=c.thought,
+            policy=c.policy,
+            prior=float(c.prior),
+            depth=parent.depth + 1 if c.depth is None else int(c.depth),
+            terminal=bool(c.terminal),
             created_rollout=p.rollout,
         )
         parent.children.append(c.node)

@@ -22,8 +22,10 @@ from engine.agents.types import CallContext
 INTERVAL_S = 1.0
 _ids = itertools.count(1)
 
-_INSERT = ("INSERT OR REPLACE INTO call_progress (call_id, run_id, problem_id, node_id, policy, model, kind, tokens, "
-           "started_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)")
+_INSERT = (
+    "INSERT OR REPLACE INTO call_progress (call_id, run_id, problem_id, node_id, policy, model, kind, tokens, "
+    "started_at, updated_at) VALUES (?,?,?,?,?,?,?,0,?,?)"
+)
 _UPDATE = "UPDATE call_progress SET tokens=?, updated_at=? WHERE call_id=?"
 _DELETE = "DELETE FROM call_progress WHERE call_id=?"
 
@@ -39,7 +41,7 @@ DOING = {
 class _Shown:
     """One call's row; ``tokens`` is called from the generation thread."""
 
-    def __init__(self, table: "CallProgressTable", call_id: str) -> None:
+    def __init__(self, table: CallProgressTable, call_id: str) -> None:
         self.table = table
         self.call_id = call_id
         self.count = 0
@@ -113,7 +115,9 @@ async def calls_in_flight(store: Any, run_id: str) -> list[dict[str, Any]]:
     try:
         return await store._fetchdicts(
             "SELECT call_id, problem_id, node_id, policy, model, kind, tokens, started_at, updated_at "
-            "FROM call_progress WHERE run_id=? ORDER BY started_at", (run_id,))
+            "FROM call_progress WHERE run_id=? ORDER BY started_at",
+            (run_id,),
+        )
     except Exception as e:  # noqa: BLE001 - an old store has no such table: nothing to show
         if "no such table" in str(e):
             return []

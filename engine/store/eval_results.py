@@ -19,11 +19,30 @@ from typing import Any
 
 from engine.evaluation.tables import ProblemResult
 
-_COLUMNS = ("problem_id", "dataset", "difficulty", "status", "pass_rate", "passed", "scored", "program", "error",
-            "attempts")
+_COLUMNS = (
+    "problem_id",
+    "dataset",
+    "difficulty",
+    "status",
+    "pass_rate",
+    "passed",
+    "scored",
+    "program",
+    "error",
+    "attempts",
+)
 # what an evaluation's results depend on; batch size, retries and output folders do not change them
-KEY_FIELDS = ("solvers", "datasets", "base", "artifacts", "quant", "max_new_tokens", "samples", "samples_sha256",
-              "model_files")
+KEY_FIELDS = (
+    "solvers",
+    "datasets",
+    "base",
+    "artifacts",
+    "quant",
+    "max_new_tokens",
+    "samples",
+    "samples_sha256",
+    "model_files",
+)
 
 
 def eval_key(config: dict[str, Any]) -> str:
@@ -43,7 +62,7 @@ class EvalResults:
     def close(self) -> None:
         self.conn.close()
 
-    def __enter__(self) -> "EvalResults":
+    def __enter__(self) -> EvalResults:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,8 +85,22 @@ class EvalResults:
         self.conn.execute(
             f"INSERT OR REPLACE INTO eval_results (eval_key, job_id, solver, {', '.join(_COLUMNS)}, ts) "
             f"VALUES (?,?,?,{','.join('?' * len(_COLUMNS))},?)",
-            (key, job_id, solver, r.problem_id, r.dataset, r.difficulty, r.status, float(r.pass_rate), int(r.passed),
-             int(r.scored), r.program or "", r.error, int(r.attempts), time.time()),
+            (
+                key,
+                job_id,
+                solver,
+                r.problem_id,
+                r.dataset,
+                r.difficulty,
+                r.status,
+                float(r.pass_rate),
+                int(r.passed),
+                int(r.scored),
+                r.program or "",
+                r.error,
+                int(r.attempts),
+                time.time(),
+            ),
         )
 
     def clear(self, key: str) -> int:

@@ -19,8 +19,9 @@ class Event:
 
     __slots__ = ("run_id", "seq", "ts", "kind", "problem_id", "node_id", "_raw", "_payload")
 
-    def __init__(self, run_id: str, seq: int, ts: float, kind: str, problem_id: str | None,
-                 node_id: str | None, payload: Any) -> None:
+    def __init__(
+        self, run_id: str, seq: int, ts: float, kind: str, problem_id: str | None, node_id: str | None, payload: Any
+    ) -> None:
         """``payload``: the stored JSON text (decoded lazily), a dict or a typed payload."""
         self.run_id, self.seq, self.ts, self.kind = run_id, seq, ts, kind
         self.problem_id, self.node_id = problem_id, node_id
@@ -31,7 +32,7 @@ class Event:
             self._raw, self._payload = None, _decoder()(kind, payload)
 
     @classmethod
-    def from_row(cls, row: tuple) -> "Event":
+    def from_row(cls, row: tuple) -> Event:
         """From ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``."""
         return cls(*row)
 
@@ -52,7 +53,14 @@ class Event:
         if not isinstance(other, Event):
             return NotImplemented
         return (self.run_id, self.seq, self.ts, self.kind, self.problem_id, self.node_id, self.payload) == (
-            other.run_id, other.seq, other.ts, other.kind, other.problem_id, other.node_id, other.payload)
+            other.run_id,
+            other.seq,
+            other.ts,
+            other.kind,
+            other.problem_id,
+            other.node_id,
+            other.payload,
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -97,7 +105,7 @@ class RunRow:
     )
 
     @classmethod
-    def from_row(cls, row: tuple) -> "RunRow":
+    def from_row(cls, row: tuple) -> RunRow:
         r = list(row)
         r[6] = json.loads(r[6])
         r[7] = json.loads(r[7])
@@ -128,7 +136,7 @@ class JobRow:
     )
 
     @classmethod
-    def from_row(cls, row: tuple) -> "JobRow":
+    def from_row(cls, row: tuple) -> JobRow:
         r = list(row)
         r[4] = json.loads(r[4])
         r[12] = json.loads(r[12]) if r[12] else None

@@ -194,7 +194,5 @@ def migrate(conn: sqlite3.Connection) -> int:
     """Bring ``conn``'s database to ``SCHEMA_VERSION``; refuse a newer one. Returns old version."""
     version = check_version(conn)
     for target in range(version + 1, SCHEMA_VERSION + 1):
-        conn.executescript(
-            "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
-        )
+        conn.executescript("BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;")
     return version

@@ -32,8 +32,9 @@ import socket
 import sqlite3
 import time
 import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import aiosqlite
 
@@ -46,10 +47,7 @@ log = logging.getLogger(__name__)
 
 RUN_STATUSES = ("pending", "running", "finished", "interrupted", "failed", "cancelled")
 
-_EVENT_SQL = (
-    "INSERT INTO events (run_id, seq, ts, kind, problem_id, node_id, payload) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
+_EVENT_SQL = "INSERT INTO events (run_id, seq, ts, kind, problem_id, node_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?)"
 _LLM_SQL = (
     "INSERT INTO llm_calls (run_id, problem_id, node_id, policy, model, prompt_hash, "
     "reply_hash, tokens_in, tokens_out, cost, latency_s, retries, cached, error, ts) "
@@ -130,7 +128,7 @@ class Store:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    async def open(cls, path: str | Path, *, readonly: bool = False) -> "Store":
+    async def open(cls, path: str | Path, *, readonly: bool = False) -> Store:
         path = Path(path).expanduser()
         store = cls(path, readonly)
         try:
@@ -201,7 +199,7 @@ class Store:
                     await conn.close()
             self._wconn = self._rconn = None
 
-    async def __aenter__(self) -> "Store":
+    async def __aenter__(self) -> Store:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -511,11 +509,17 @@ class Store:
         self._enqueue(
             _SANDBOX_SQL,
             (
-                run_id, problem_id, node_id, policy, passed, len(tests),
+                run_id,
+                problem_id,
+                node_id,
+                policy,
+                passed,
+                len(tests),
                 passed / len(tests) if tests else 0.0,
                 sum(t.get("time_s", 0) or 0 for t in tests),
                 max((t.get("peak_memory_kb", 0) or 0 for t in tests), default=0),
-                _dumps(tests), time.time(),
+                _dumps(tests),
+                time.time(),
             ),
         )
 
@@ -546,7 +550,9 @@ class Store:
         return dict(zip(("calls", "tokens_in", "tokens_out", "cost", "cached"), row))
 
     # ------------------------------------------------------------------ jobs and metrics
-    async def create_job(self, kind: str, config: dict[str, Any], *, run_id: str | None = None, job_id: str | None = None) -> str:
+    async def create_job(
+        self, kind: str, config: dict[str, Any], *, run_id: str | None = None, job_id: str | None = None
+    ) -> str:
         job_id = job_id or new_id("j")
         await self._write_durable(
             "INSERT INTO jobs (id, kind, status, run_id, config, created_at) VALUES (?,?,?,?,?,?)",
@@ -561,7 +567,9 @@ class Store:
         )
 
     def job_progress(self, job_id: str, progress: float, message: str | None = None) -> None:
-        self._enqueue("UPDATE jobs SET progress=?, message=COALESCE(?, message) WHERE id=?", (progress, message, job_id))
+        self._enqueue(
+            "UPDATE jobs SET progress=?, message=COALESCE(?, message) WHERE id=?", (progress, message, job_id)
+        )
 
     async def finish_job(self, job_id: str, status: str, *, result: Any = None, error: str | None = None) -> None:
         await self._write_durable(
@@ -569,7 +577,9 @@ class Store:
             (status, _dumps(result) if result is not None else None, error, time.time(), job_id),
         )
 
-    def metric(self, name: str, value: float, *, step: int | None = None, job_id: str | None = None, run_id: str | None = None) -> None:
+    def metric(
+        self, name: str, value: float, *, step: int | None = None, job_id: str | None = None, run_id: str | None = None
+    ) -> None:
         self._enqueue(
             "INSERT INTO metrics (job_id, run_id, name, step, value, ts) VALUES (?,?,?,?,?,?)",
             (job_id, run_id, name, step, float(value), time.time()),

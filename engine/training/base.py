@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from engine.errors import ConfigError
 
@@ -56,8 +57,7 @@ def resolve_base(path_or_id: str | None) -> str:
         if cand.is_dir():
             return str(cand)
         raise ConfigError(
-            f"base model {name!r} is not installed at {cand}; run `bdc models install {short}` "
-            "or pass --base PATH"
+            f"base model {name!r} is not installed at {cand}; run `bdc models install {short}` or pass --base PATH"
         )
     if "/" in name and not name.startswith((".", "/")):
         for short, hub_id in HUB_IDS.items():  # an installed conversion of this hub model
@@ -87,7 +87,7 @@ def model_id(path_or_id: str) -> str:
                 return HUB_IDS[name]
         parts = p.resolve().parts
         if len(parts) >= 3 and parts[-2] == "snapshots" and parts[-3].startswith("models--"):
-            return parts[-3][len("models--"):].replace("--", "/", 1)
+            return parts[-3][len("models--") :].replace("--", "/", 1)
         return str(p.resolve())
     short = KNOWN_BASES.get(path_or_id.lower())
     return HUB_IDS.get(short, path_or_id) if short else path_or_id
@@ -101,14 +101,14 @@ def name_base_model(peft_model: Any, base: str, adapters: Sequence[str] | None =
         peft_model.peft_config[name].base_model_name_or_path = ident
 
 
-def default_dtype() -> "torch.dtype":
+def default_dtype() -> torch.dtype:
     """bf16 where the CPU has native bf16 (these machines), else fp32."""
     import torch
 
     return torch.bfloat16 if os.environ.get("BDC_DTYPE", "bf16") == "bf16" else torch.float32
 
 
-def load_tokenizer(path: str) -> "PreTrainedTokenizerBase":
+def load_tokenizer(path: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(path)
@@ -239,11 +239,11 @@ def load_base_model(
     path: str,
     *,
     quant: str = "none",
-    dtype: "torch.dtype | None" = None,
+    dtype: torch.dtype | None = None,
     for_training: bool = False,
     gradient_checkpointing: bool | None = None,
     upcast_fp32: bool | None = None,
-) -> "PreTrainedModel":
+) -> PreTrainedModel:
     """Load the base model; ``quant`` is ``none`` or ``4bit`` (nf4, double quant: QLoRA).
 
     With ``for_training`` and 4-bit the model is prepared by

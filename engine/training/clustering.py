@@ -12,9 +12,10 @@ TUI's cluster view.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -55,9 +56,7 @@ def cosine_kmeans(
     km = KMeans(n_clusters=k, n_init=n_init, random_state=seed).fit(x)
     labels = km.labels_.astype(np.int64)
     for _ in range(max_iter):
-        cent = np.stack(
-            [x[labels == j].mean(0) if (labels == j).any() else km.cluster_centers_[j] for j in range(k)]
-        )
+        cent = np.stack([x[labels == j].mean(0) if (labels == j).any() else km.cluster_centers_[j] for j in range(k)])
         cent = _unit(cent)
         new = (x @ cent.T).argmax(1)
         if np.array_equal(new, labels):
@@ -99,9 +98,7 @@ def project_2d(x: np.ndarray) -> np.ndarray:
     return p.astype(np.float32)
 
 
-def cluster_embeddings(
-    x: np.ndarray, k: int | None = None, *, k_max: int = 8, seed: int = 0
-) -> ClusterResult:
+def cluster_embeddings(x: np.ndarray, k: int | None = None, *, k_max: int = 8, seed: int = 0) -> ClusterResult:
     """Cluster encodings; ``k=None`` chooses K by silhouette."""
     from sklearn.metrics import silhouette_score
 

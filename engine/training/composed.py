@@ -13,8 +13,9 @@ generation and persistence. A subclass only says where the gates come from
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -165,5 +166,10 @@ class ComposedModel(nn.Module):
         :meth:`gating_config`."""
         from engine.training.artifacts import save_gating
 
-        return save_gating(self.gating, out_dir, {**meta, **self.gating_config()},
-                           config_file=self.config_file, weights_file=self.weights_file)
+        return save_gating(
+            self.gating,
+            out_dir,
+            {**meta, **self.gating_config()},
+            config_file=self.config_file,
+            weights_file=self.weights_file,
+        )

@@ -16,7 +16,8 @@ The process group is set up from the launcher's environment (``RANK``, ``WORLD_S
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 

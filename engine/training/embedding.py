@@ -19,7 +19,8 @@ Encoders return L2-normalised float32 numpy arrays, so cosine similarity is a do
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -36,7 +37,7 @@ class Encoder(Protocol):
     def encode(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
-def _mean_pool(hidden: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+def _mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
@@ -54,8 +55,7 @@ class _HFEncoder:
     """Mean-pooled hidden states of any transformers model (encoder or decoder).
     ``keep_end``: a text longer than ``max_length`` loses its start, not its end."""
 
-    def __init__(self, name: str, model: Any, tokenizer: Any, max_length: int, batch_size: int,
-                 keep_end: bool = False):
+    def __init__(self, name: str, model: Any, tokenizer: Any, max_length: int, batch_size: int, keep_end: bool = False):
         self.name = name
         self.model = model
         self.tokenizer = tokenizer
@@ -64,7 +64,7 @@ class _HFEncoder:
         self.keep_end = keep_end
         self.dim = int(model.config.hidden_size)
 
-    def encode_tensor(self, texts: Sequence[str]) -> "torch.Tensor":
+    def encode_tensor(self, texts: Sequence[str]) -> torch.Tensor:
         import torch
 
         outs = []
@@ -117,8 +117,10 @@ def minilm_encoder(*, max_length: int = 256, batch_size: int = 32) -> _HFEncoder
 
 def context_length(model: Any, tokenizer: Any) -> int:
     """The longest input the model takes, capped at ``BASE_CONTEXT``."""
-    limits = [int(getattr(model.config, "max_position_embeddings", 0) or 0),
-              int(getattr(tokenizer, "model_max_length", 0) or 0)]
+    limits = [
+        int(getattr(model.config, "max_position_embeddings", 0) or 0),
+        int(getattr(tokenizer, "model_max_length", 0) or 0),
+    ]
     known = [n for n in limits if 0 < n < _HUGE]
     return min([BASE_CONTEXT, *known])
 
@@ -140,8 +142,9 @@ def base_model_encoder(
             raise ConfigError("base_model_encoder needs the tokenizer with a loaded model")
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return _HFEncoder("base", model, tokenizer, max_length or context_length(model, tokenizer), batch_size,
-                      keep_end=True)
+    return _HFEncoder(
+        "base", model, tokenizer, max_length or context_length(model, tokenizer), batch_size, keep_end=True
+    )
 
 
 def get_encoder(name: str, base: str | None = None, **kw: Any) -> _HFEncoder:

@@ -17,9 +17,10 @@ pipeline can be exercised on real code.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.errors import DatasetError
 

@@ -10,8 +10,9 @@ any peft user can load with ``PeftModel.from_pretrained`` on the base model its 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from engine.errors import ConfigError
 from engine.training.config import LoraSettings, TrainSettings
@@ -107,9 +108,7 @@ def train_adapter(
     return result
 
 
-def split_by_cluster(
-    examples: Sequence[TrainingExample], labels: Sequence[int], k: int
-) -> list[list[TrainingExample]]:
+def split_by_cluster(examples: Sequence[TrainingExample], labels: Sequence[int], k: int) -> list[list[TrainingExample]]:
     if len(labels) != len(examples):
         raise ConfigError(
             f"clustering has {len(labels)} assignments but the data has {len(examples)} examples; "
@@ -155,8 +154,14 @@ def train_experts(
         if not group:
             raise ConfigError(f"cluster {k} is empty; re-cluster with a smaller K")
         r = train_adapter(
-            base, group, d, lora=lora, train=train, progress=tagged(progress, expert=k, experts=len(groups)),
-            should_stop=should_stop, name=f"expert_{k}",
+            base,
+            group,
+            d,
+            lora=lora,
+            train=train,
+            progress=tagged(progress, expert=k, experts=len(groups)),
+            should_stop=should_stop,
+            name=f"expert_{k}",
         )
         if r.status != "done":
             break

@@ -18,8 +18,9 @@ cross-entropy on shuffled input/output pairs of the training data.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -157,8 +158,12 @@ def load_disenlora(
     p = Path(path)
     cfg = read_config(p, CONFIG_FILE, what="DisenLoRA", command="bdc train hyper")
     model, tok = build_disenlora(
-        base or resolve_base(cfg["base"]), resolve_dirs(cfg["experts"], p), cfg["centroids"],
-        settings=HyperSettings.from_dict(cfg["hyper"]), quant=quant, dtype=dtype,
+        base or resolve_base(cfg["base"]),
+        resolve_dirs(cfg["experts"], p),
+        cfg["centroids"],
+        settings=HyperSettings.from_dict(cfg["hyper"]),
+        quant=quant,
+        dtype=dtype,
     )
     model.hypernet.load_state_dict(load_gating_state(p, WEIGHTS_FILE))
     model.eval()
@@ -228,9 +233,7 @@ def train_hypernetwork(
 
     def loss_fn(batch: dict[str, Any]):
         with model.gated(model.gates(batch["embeddings"])):
-            return causal_lm_loss(
-                model.peft_model, batch["input_ids"], batch["labels"], batch.get("attention_mask")
-            )
+            return causal_lm_loss(model.peft_model, batch["input_ids"], batch["labels"], batch.get("attention_mask"))
 
     out = Path(out_dir)
     result = run_loop(
@@ -248,8 +251,14 @@ def train_hypernetwork(
     from engine.training.ddp import DataParallel
 
     if result.status == "done" and DataParallel().main:  # data-parallel: the main process writes
-        model.save(out, {"base": model_id(base), "experts": relative_dirs(expert_dirs, out),
-                         "encoder": getattr(enc, "name", enc_name)})
+        model.save(
+            out,
+            {
+                "base": model_id(base),
+                "experts": relative_dirs(expert_dirs, out),
+                "encoder": getattr(enc, "name", enc_name),
+            },
+        )
         (out / "training.json").write_text(
             json.dumps({"losses": result.losses, "step": result.step, "train": train.to_dict()})
         )

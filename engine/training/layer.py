@@ -25,7 +25,8 @@ weights cannot absorb an update, into one rank-K*r low-rank pair.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -83,9 +84,7 @@ class ComposedLoraLayer(nn.Module):
     def refresh(self) -> None:
         """Re-stack the experts (call after changing their weights; they are frozen)."""
         self.A_cat = torch.cat([self.lora_A[a].weight for a in self.adapters], 0).detach()
-        self.B_cat = torch.cat(
-            [self.lora_B[a].weight * s for a, s in zip(self.adapters, self.scaling)], 1
-        ).detach()
+        self.B_cat = torch.cat([self.lora_B[a].weight * s for a, s in zip(self.adapters, self.scaling)], 1).detach()
         self._b_for_weight = None
 
     def delta_weight(self, gate: torch.Tensor) -> torch.Tensor:

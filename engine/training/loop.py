@@ -19,9 +19,10 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from engine.training.config import TrainSettings
 
@@ -33,6 +34,8 @@ def tagged(progress: Progress | None, **tags: Any) -> Progress | None:
     if progress is None:
         return None
     return lambda ev: progress({**tags, **ev})
+
+
 ShouldStop = Callable[[], bool]
 CHECKPOINT = "checkpoint.pt"
 
@@ -83,8 +86,10 @@ def split_held_out(n_items: int, fraction: float, seed: int) -> tuple[list[int],
 
 
 def held_out_loss(
-    loss_fn: Callable[[dict[str, Any]], Any], make_batch: Callable[[list[int]], dict[str, Any]],
-    items: list[int], batch_size: int,
+    loss_fn: Callable[[dict[str, Any]], Any],
+    make_batch: Callable[[list[int]], dict[str, Any]],
+    items: list[int],
+    batch_size: int,
 ) -> Callable[[], dict[str, float]]:
     """An ``evaluate`` callback for :func:`run_loop`: the mean loss over ``items`` (no grad)."""
 
@@ -197,8 +202,11 @@ def run_loop(
         emit({"event": "checkpoint", "step": step, "total": total})
 
     already_done = step >= total  # a finished job run again: nothing to train, log or evaluate
-    run_log = RunLog(s.report_to, s.logging_dir or ckpt_dir.parent / "logs", ckpt_dir.parent.name,
-                     s.to_dict()) if s.report_to and not already_done and dp.main else None
+    run_log = (
+        RunLog(s.report_to, s.logging_dir or ckpt_dir.parent / "logs", ckpt_dir.parent.name, s.to_dict())
+        if s.report_to and not already_done and dp.main
+        else None
+    )
 
     def run_eval() -> None:
         if evaluate is None:

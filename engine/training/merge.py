@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from engine.errors import ConfigError
 
@@ -78,8 +78,13 @@ def merge_adapters(
     pm.save_pretrained(str(out), selected_adapters=["default"])
     (out / "merge.json").write_text(
         json.dumps(
-            {"method": method, "weights": weights, "density": density if method in _SPARSE else None,
-             "experts": relative_dirs(expert_dirs, out), "base": model_id(base)}
+            {
+                "method": method,
+                "weights": weights,
+                "density": density if method in _SPARSE else None,
+                "experts": relative_dirs(expert_dirs, out),
+                "base": model_id(base),
+            }
         )
     )
     return out

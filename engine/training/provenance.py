@@ -13,8 +13,9 @@ record of the tree's root by looking up its parents.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 TRAINED_ON = "trained_on.json"
 _LOOK_UP = 3  # parent folders searched for a record (adapter:art/merges/ties -> art)
@@ -61,4 +62,3 @@ def trained_problems(paths: Iterable[str | Path]) -> dict[str, str]:
                 out.update({str(k): str(v) for k, v in rec["problems"].items()})
                 break
     return out
-

@@ -14,8 +14,9 @@ validation split is held out and the router's accuracy on it is reported.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +35,12 @@ class Router(nn.Module):
         self.k, self.enc_dim, self.settings = k, enc_dim, settings
         h = settings.hidden
         self.net = nn.Sequential(
-            nn.Linear(enc_dim, h), nn.GELU(), nn.Dropout(settings.dropout),
-            nn.Linear(h, h), nn.GELU(), nn.Dropout(settings.dropout),
+            nn.Linear(enc_dim, h),
+            nn.GELU(),
+            nn.Dropout(settings.dropout),
+            nn.Linear(h, h),
+            nn.GELU(),
+            nn.Dropout(settings.dropout),
             nn.Linear(h, k),
         )
 
@@ -127,8 +132,15 @@ def train_router(
     torch.set_num_threads(1)
     try:
         result = run_loop(
-            module=router, params=dict(router.named_parameters()), n_items=len(tr), make_batch=make_batch,
-            loss_fn=loss_fn, settings=train, ckpt_dir=ckpt_dir, progress=progress, should_stop=should_stop,
+            module=router,
+            params=dict(router.named_parameters()),
+            n_items=len(tr),
+            make_batch=make_batch,
+            loss_fn=loss_fn,
+            settings=train,
+            ckpt_dir=ckpt_dir,
+            progress=progress,
+            should_stop=should_stop,
             evaluate=held_out if va else None,
         )
     finally:

@@ -10,8 +10,9 @@ are used when their package is installed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from engine.errors import ConfigError
 
@@ -40,7 +41,9 @@ def check_report_to(names: Sequence[str]) -> list[str]:
     missing = [n for n in wanted if n != "all" and n not in available]
     if missing:
         n = missing[0]
-        raise ConfigError(f"--report-to {n}: the {n} package is not installed ({INSTALL_HINT.get(n, f'pip install {n}')})")
+        raise ConfigError(
+            f"--report-to {n}: the {n} package is not installed ({INSTALL_HINT.get(n, f'pip install {n}')})"
+        )
     if "all" in wanted and not available:
         raise ConfigError("--report-to all: no tracker package is installed (pip install 'bdc[tensorboard]')")
     return wanted
@@ -54,8 +57,9 @@ def _hparam(v: Any) -> Any:
 class RunLog:
     """One tracked run: ``log(values, step)`` to every tracker, ``close()`` at the end."""
 
-    def __init__(self, report_to: Sequence[str], logging_dir: str | Path, run_name: str,
-                 config: Mapping[str, Any] | None = None):
+    def __init__(
+        self, report_to: Sequence[str], logging_dir: str | Path, run_name: str, config: Mapping[str, Any] | None = None
+    ):
         from accelerate import Accelerator
 
         names = check_report_to(report_to)
@@ -68,7 +72,9 @@ class RunLog:
 
     def log(self, values: Mapping[str, Any], step: int) -> None:
         if self.active:
-            scalars = {k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+            scalars = {
+                k: float(v) for k, v in values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+            }
             if scalars:
                 self._acc.log(scalars, step=step)
 

@@ -38,8 +38,9 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -94,8 +95,10 @@ def dense_svd(w: torch.Tensor, rank: int) -> tuple[torch.Tensor, torch.Tensor]:
 def expert_factors(lora_layer: nn.Module, names: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(s_k B_k, A_k) of every expert in one peft LoRA layer, so dW_k = first @ second."""
     return [
-        (lora_layer.lora_B[n].weight.detach().double() * float(lora_layer.scaling[n]),
-         lora_layer.lora_A[n].weight.detach().double())
+        (
+            lora_layer.lora_B[n].weight.detach().double() * float(lora_layer.scaling[n]),
+            lora_layer.lora_A[n].weight.detach().double(),
+        )
         for n in names
     ]
 
@@ -154,8 +157,12 @@ def modularise(
 
 
 def build_twin_adapters(
-    base: str, expert_dirs: Sequence[str | Path], out_dir: str | Path, settings: TwinSettings,
-    *, progress: Progress | None = None,
+    base: str,
+    expert_dirs: Sequence[str | Path],
+    out_dir: str | Path,
+    settings: TwinSettings,
+    *,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Modularise the experts and save ``shared`` and ``exclusive_<k>`` PEFT folders in
     ``out_dir``; returns what was built (also written to ``modularisation.json``)."""
@@ -171,8 +178,12 @@ def build_twin_adapters(
     targets = sorted(pm.peft_config[names[0]].target_modules)
     new = [SHARED] + [exclusive_name(k) for k in range(len(names))]
     for adapter, rank in zip(new, [r_shared] + [r_ex] * len(names)):
-        pm.add_adapter(adapter, LoraConfig(r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=targets,
-                                           bias="none", task_type="CAUSAL_LM"))
+        pm.add_adapter(
+            adapter,
+            LoraConfig(
+                r=rank, lora_alpha=rank, lora_dropout=0.0, target_modules=targets, bias="none", task_type="CAUSAL_LM"
+            ),
+        )
     with torch.no_grad():
         for layer_name, factors in parts.items():
             layer = pm.get_submodule(layer_name)
@@ -184,8 +195,14 @@ def build_twin_adapters(
         shutil.rmtree(out / adapter, ignore_errors=True)
     name_base_model(pm, base, new)
     pm.save_pretrained(str(out), selected_adapters=new)
-    info = {"experts": relative_dirs(expert_dirs, out), "base": model_id(base), "twin": settings.to_dict(),
-            "shared_rank": r_shared, "exclusive_rank": r_ex, "layers": len(parts)}
+    info = {
+        "experts": relative_dirs(expert_dirs, out),
+        "base": model_id(base),
+        "twin": settings.to_dict(),
+        "shared_rank": r_shared,
+        "exclusive_rank": r_ex,
+        "layers": len(parts),
+    }
     (out / BUILD_FILE).write_text(json.dumps(info))
     return info
 
@@ -248,8 +265,9 @@ def save_router(router: Router, out_dir: str | Path, meta: dict[str, Any]) -> Pa
     :meth:`TwinModel.save` writes the same files from a loaded model."""
     from engine.training.artifacts import save_gating
 
-    return save_gating(router, out_dir, {**meta, **router_config(router)},
-                       config_file=CONFIG_FILE, weights_file=ROUTER_FILE)
+    return save_gating(
+        router, out_dir, {**meta, **router_config(router)}, config_file=CONFIG_FILE, weights_file=ROUTER_FILE
+    )
 
 
 def load_twin_adapters(base_model: nn.Module, path: str | Path, k: int) -> tuple[nn.Module, list[str]]:
@@ -325,19 +343,42 @@ def train_twin(
     emit = progress or (lambda _e: None)
     if {k: build.get(k) for k in wanted} != wanted:
         build = build_twin_adapters(base, expert_dirs, out, twin, progress=lambda ev: emit({"adapter": "twin", **ev}))
-    emit({"event": "modularised", "adapter": "twin", "layers": build["layers"],
-          "shared_rank": build["shared_rank"], "exclusive_rank": build["exclusive_rank"]})
+    emit(
+        {
+            "event": "modularised",
+            "adapter": "twin",
+            "layers": build["layers"],
+            "shared_rank": build["shared_rank"],
+            "exclusive_rank": build["exclusive_rank"],
+        }
+    )
     enc_name = clusters.get("encoder") or "minilm"
     enc = encoder or get_encoder(enc_name, base)
     emb = torch.as_tensor(enc.encode([ex.input for ex in examples]), dtype=torch.float32)
     model, result, metrics = train_router(
-        emb, labels, int(clusters["k"]), out / "checkpoint", settings=router, train=train,
-        progress=(lambda ev: emit({"adapter": "router", **ev})), should_stop=should_stop,
+        emb,
+        labels,
+        int(clusters["k"]),
+        out / "checkpoint",
+        settings=router,
+        train=train,
+        progress=(lambda ev: emit({"adapter": "router", **ev})),
+        should_stop=should_stop,
     )
     if result.status == "done":
-        save_router(model, out, {
-            "base": wanted["base"], "encoder": getattr(enc, "name", enc_name), "experts": wanted["experts"],
-            "twin": twin.to_dict(), "shared_rank": build["shared_rank"], "exclusive_rank": build["exclusive_rank"],
-            "metrics": metrics, "losses": result.losses, "train": train.to_dict(),
-        })
+        save_router(
+            model,
+            out,
+            {
+                "base": wanted["base"],
+                "encoder": getattr(enc, "name", enc_name),
+                "experts": wanted["experts"],
+                "twin": twin.to_dict(),
+                "shared_rank": build["shared_rank"],
+                "exclusive_rank": build["exclusive_rank"],
+                "metrics": metrics,
+                "losses": result.losses,
+                "train": train.to_dict(),
+            },
+        )
     return result, metrics

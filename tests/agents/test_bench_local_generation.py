@@ -16,7 +16,10 @@ BENCH = Path(__file__).resolve().parents[2] / "bench" / "local_generation.py"
 def run_bench(model: str, limit_s: float, **env: str) -> tuple[subprocess.CompletedProcess, float]:
     start = time.monotonic()
     out = subprocess.run(
-        [sys.executable, str(BENCH), model], capture_output=True, text=True, timeout=limit_s + 120,
+        [sys.executable, str(BENCH), model],
+        capture_output=True,
+        text=True,
+        timeout=limit_s + 120,
         env={**os.environ, "BENCH_ROUNDS": "1", "BENCH_MAX_TOKENS": "8", "BENCH_TIME_LIMIT_S": str(limit_s), **env},
     )
     return out, time.monotonic() - start

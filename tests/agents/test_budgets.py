@@ -9,8 +9,8 @@ from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicySpec
 from engine.agents.local.batcher import DynamicBatcher
 from engine.agents.local.loader import load_model
 from engine.agents.local.provider import LocalEngine
-from engine.agents.policy import close_thought_list
 from engine.agents.parsing import parse_thoughts
+from engine.agents.policy import close_thought_list
 from engine.errors import ConfigError
 from engine.search.config import RunConfig, SearchConfig, call_budget_settings
 
@@ -30,7 +30,11 @@ async def test_each_call_kind_sends_its_own_budget_and_stops():
     sent = {}
     for kind, reply, call in [
         ("thought", '["a", "b"]', lambda p: p.propose_thoughts(problem, [], 3, ctx=CTX)),
-        ("solution", "```python\ndef add(a, b):\n    return a + b\n```", lambda p: p.write_solution(problem, [], ctx=CTX)),
+        (
+            "solution",
+            "```python\ndef add(a, b):\n    return a + b\n```",
+            lambda p: p.write_solution(problem, [], ctx=CTX),
+        ),
         ("reflection", "wrong sign", lambda p: p.reflect(problem, [], "x", "fail", 0.0, ctx=CTX)),
         ("refinement", "add them", lambda p: p.refine(problem, [], "subtract", "wrong sign", 0.0, ctx=CTX)),
     ]:
@@ -45,22 +49,30 @@ async def test_each_call_kind_sends_its_own_budget_and_stops():
 
 async def test_agent_max_tokens_stays_the_ceiling_and_no_budgets_keeps_the_old_call():
     rec = Recorder()
-    pol = Policy(spec("```python\nx = 1\n```", max_tokens=300), LLMClient(MemorySink(), completion_fn=rec),
-                 SearchConfig().call_budgets())
+    pol = Policy(
+        spec("```python\nx = 1\n```", max_tokens=300),
+        LLMClient(MemorySink(), completion_fn=rec),
+        SearchConfig().call_budgets(),
+    )
     await pol.write_solution(make_problem(), [], ctx=CTX)
     assert rec.calls[0]["max_tokens"] == 300
     rec = Recorder()
-    await Policy(spec('["a"]'), LLMClient(MemorySink(), completion_fn=rec)).propose_thoughts(make_problem(), [], 2, ctx=CTX)
+    await Policy(spec('["a"]'), LLMClient(MemorySink(), completion_fn=rec)).propose_thoughts(
+        make_problem(), [], 2, ctx=CTX
+    )
     assert rec.calls[0]["max_tokens"] == 768 and "stop" not in rec.calls[0]
 
 
-@pytest.mark.parametrize("cut, expected", [
-    ('["Add the numbers.", "Handle negatives', ["Add the numbers.", "Handle negatives"]),  # at the stop '"]'
-    ('["Add the numbers.", "Handle neg', ["Add the numbers.", "Handle neg"]),  # at the token budget
-    ('["Add the numbers.", ', ["Add the numbers."]),
-    ('["Add the numbers."]', ["Add the numbers."]),
-    ("1. Add the numbers.", ["Add the numbers."]),
-])
+@pytest.mark.parametrize(
+    "cut, expected",
+    [
+        ('["Add the numbers.", "Handle negatives', ["Add the numbers.", "Handle negatives"]),  # at the stop '"]'
+        ('["Add the numbers.", "Handle neg', ["Add the numbers.", "Handle neg"]),  # at the token budget
+        ('["Add the numbers.", ', ["Add the numbers."]),
+        ('["Add the numbers."]', ["Add the numbers."]),
+        ("1. Add the numbers.", ["Add the numbers."]),
+    ],
+)
 def test_a_cut_thought_list_still_parses(cut, expected):
     assert parse_thoughts(close_thought_list(cut), 3)[0] == expected
 
@@ -133,8 +145,25 @@ def test_cli_flags_reach_the_stored_run_config_and_run_started(tmp_path, monkeyp
     conf.write_text("[search]\nreflection_tokens = 150\n")
     monkeypatch.setenv("BDC_CONFIG", str(conf))
     db = str(tmp_path / "cli.db")
-    r = CliRunner().invoke(cli, ["--db", db, "search", "--dataset", "humaneval", "--limit", "1", "--rollouts", "1",
-                                 "--agents", "good=scripted:canonical", "--thought-tokens", "80", "--quiet"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            db,
+            "search",
+            "--dataset",
+            "humaneval",
+            "--limit",
+            "1",
+            "--rollouts",
+            "1",
+            "--agents",
+            "good=scripted:canonical",
+            "--thought-tokens",
+            "80",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
 
     async def stored():

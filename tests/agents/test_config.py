@@ -26,7 +26,12 @@ def test_config_roundtrip_and_precedence(tmp_path):
         "preset": "",
         "budget": {"max_calls": 10, "max_cost_usd": 0.5},
         "agents": [
-            {"name": "a", "model": "openai/gpt-4o-mini", "temperature": 0.2, "extra": {"api_base": 'http://h:1/v1 "q"'}},
+            {
+                "name": "a",
+                "model": "openai/gpt-4o-mini",
+                "temperature": 0.2,
+                "extra": {"api_base": 'http://h:1/v1 "q"'},
+            },
             {"name": "b", "model": "local/smollm2-135m", "top_p": 0.9},
         ],
     }

@@ -17,10 +17,10 @@ import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicySpec
 from engine.agents.local.batcher import DynamicBatcher
-from engine.agents.local.rows import REPEAT_WINDOW, GenRequest
 from engine.agents.local.continuous import ContinuousBatcher, supports_continuous
 from engine.agents.local.loader import load_model
 from engine.agents.local.provider import LocalEngine, set_engine
+from engine.agents.local.rows import REPEAT_WINDOW, GenRequest
 
 
 @pytest.fixture(scope="module")

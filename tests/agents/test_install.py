@@ -24,7 +24,10 @@ def fake_model(tmp_path, monkeypatch):
     m = CatalogModel(
         name="fake-model",
         title="Fake",
-        parts=(WheelPart("fake-pkg-a==1.0", "fake_pkg_a/data/p1.bin"), WheelPart("fake-pkg-b==1.0", "fake_pkg_b/data/p2.bin")),
+        parts=(
+            WheelPart("fake-pkg-a==1.0", "fake_pkg_a/data/p1.bin"),
+            WheelPart("fake-pkg-b==1.0", "fake_pkg_b/data/p2.bin"),
+        ),
         gguf_name="fake.gguf",
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),

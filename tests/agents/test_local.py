@@ -9,9 +9,9 @@ import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicyError, PolicySpec
 from engine.agents.local.batcher import DynamicBatcher
-from engine.agents.local.rows import GenRequest
 from engine.agents.local.loader import load_model, resolve_source
 from engine.agents.local.provider import LocalEngine, get_engine, set_engine
+from engine.agents.local.rows import GenRequest
 
 from .helpers import make_problem
 

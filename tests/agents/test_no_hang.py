@@ -109,8 +109,9 @@ def test_a_manager_with_a_changed_entry_point_is_refused_before_it_starts(tiny, 
     engine = LocalEngine(model, tok, batching="continuous")
     try:
         assert engine.batching == "dynamic"
-        assert [r.getMessage() for r in caplog.records].count(next(
-            r.getMessage() for r in caplog.records if "add_request" in r.getMessage())) == 1
+        assert [r.getMessage() for r in caplog.records].count(
+            next(r.getMessage() for r in caplog.records if "add_request" in r.getMessage())
+        ) == 1
     finally:
         engine.close()
 

@@ -44,7 +44,9 @@ class Recorder:
 async def test_propose_thoughts_with_mock_response_and_recording():
     sink = MemorySink()
     rec = Recorder()
-    pol = Policy(mock_spec('["Add the numbers.", "Handle negatives.", "Use sum()."]'), LLMClient(sink, completion_fn=rec))
+    pol = Policy(
+        mock_spec('["Add the numbers.", "Handle negatives.", "Use sum()."]'), LLMClient(sink, completion_fn=rec)
+    )
     thoughts = await pol.propose_thoughts(make_problem(), [], 3, ctx=CTX)
     assert [t.text for t in thoughts] == ["Add the numbers.", "Handle negatives.", "Use sum()."]
     assert all(t.policy == "gpt" for t in thoughts)
@@ -61,7 +63,9 @@ async def test_propose_thoughts_with_mock_response_and_recording():
 
 async def test_write_solution_reflect_refine():
     problem = make_problem()
-    sol = await Policy(mock_spec("```python\ndef add(a, b):\n    return a + b\n```")).write_solution(problem, ["x"], ctx=CTX)
+    sol = await Policy(mock_spec("```python\ndef add(a, b):\n    return a + b\n```")).write_solution(
+        problem, ["x"], ctx=CTX
+    )
     assert sol.code.startswith("def add") and sol.parse_error is None and sol.policy == "gpt"
     bad = await Policy(mock_spec("no idea")).write_solution(problem, [], ctx=CTX)
     assert bad.code == "" and bad.parse_error
@@ -69,7 +73,9 @@ async def test_write_solution_reflect_refine():
         problem, ["x"], "def add(a,b): return a-b", "assert failed", 0.0, ctx=CTX
     )
     assert summary == "it subtracts instead of adding"
-    new = await Policy(mock_spec("1. Return a + b directly.")).refine(problem, [], "Return a - b", summary, 0.0, ctx=CTX)
+    new = await Policy(mock_spec("1. Return a + b directly.")).refine(
+        problem, [], "Return a - b", summary, 0.0, ctx=CTX
+    )
     assert new == "Return a + b directly."
 
 
@@ -143,7 +149,9 @@ async def test_retries_with_backoff_on_rate_limit_then_success():
     async def flaky(**kw):
         attempts["n"] += 1
         if attempts["n"] <= 2:
-            kw["mock_response"] = litellm.RateLimitError(message="slow down", llm_provider="openai", model="gpt-4o-mini")
+            kw["mock_response"] = litellm.RateLimitError(
+                message="slow down", llm_provider="openai", model="gpt-4o-mini"
+            )
         return await litellm.acompletion(**kw)
 
     sink = MemorySink()

@@ -41,12 +41,20 @@ async def test_a_run_whose_agents_all_cannot_work_fails_with_the_reasons(tmp_pat
     from engine.store import Store
 
     async with await Store.open(tmp_path / "bdc.db") as store:
-        cfg = RunConfig(dataset="humaneval", strategy="mcts", subset={"limit": 1}, search=SearchConfig(rollouts=1),
-                        agents=[{"name": "gpt", "model": "openai/gpt-4o-mini"}, {"name": "s", "model": "local/smollm2-135m"}])
+        cfg = RunConfig(
+            dataset="humaneval",
+            strategy="mcts",
+            subset={"limit": 1},
+            search=SearchConfig(rollouts=1),
+            agents=[{"name": "gpt", "model": "openai/gpt-4o-mini"}, {"name": "s", "model": "local/smollm2-135m"}],
+        )
         run_id = await create_search_run(store, cfg)
         with pytest.MonkeyPatch.context() as mp:
             mp.delenv("OPENAI_API_KEY", raising=False)
-            with pytest.raises(ConfigError, match="no agent of this run can work here: gpt: .*OPENAI_API_KEY.*; s: .*bdc models install"):
+            with pytest.raises(
+                ConfigError,
+                match="no agent of this run can work here: gpt: .*OPENAI_API_KEY.*; s: .*bdc models install",
+            ):
                 await execute_run(store, run_id)
         run = await store.run(run_id)
         assert run.status == "failed" and "OPENAI_API_KEY" in run.error
@@ -60,8 +68,13 @@ async def test_the_usable_agents_go_on_when_one_cannot_work(tmp_path, bdc_home) 
     from engine.store import Store
 
     async with await Store.open(tmp_path / "bdc.db") as store:
-        cfg = RunConfig(dataset="humaneval", strategy="mcts", subset={"limit": 1}, search=SearchConfig(rollouts=1),
-                        agents=[{"name": "good", "model": "scripted:canonical"}, {"name": "s", "model": "local/smollm2-135m"}])
+        cfg = RunConfig(
+            dataset="humaneval",
+            strategy="mcts",
+            subset={"limit": 1},
+            search=SearchConfig(rollouts=1),
+            agents=[{"name": "good", "model": "scripted:canonical"}, {"name": "s", "model": "local/smollm2-135m"}],
+        )
         run_id = await create_search_run(store, cfg)
         await execute_run(store, run_id)
         run = await store.run(run_id)
@@ -75,10 +88,19 @@ def test_unknown_providers_and_models_are_named(tmp_path) -> None:
     assert "unknown model 'model-xyz'" in unknown(PolicySpec(name="x", model="model-xyz"))
     assert "unknown local model 'nosuch'" in unknown(PolicySpec(name="x", model="local/nosuch"))
     assert "does not exist" in unknown(PolicySpec(name="x", model=f"local/{tmp_path}/missing.gguf"))
-    for fine in ("openai/gpt-4o-mini", "claude-3-5-sonnet-20240620", "ollama/qwen2.5-coder", "gemini/gemini-1.5-pro",
-                 "local/smollm2-135m", f"local/{tmp_path}", "scripted:canonical"):
+    for fine in (
+        "openai/gpt-4o-mini",
+        "claude-3-5-sonnet-20240620",
+        "ollama/qwen2.5-coder",
+        "gemini/gemini-1.5-pro",
+        "local/smollm2-135m",
+        f"local/{tmp_path}",
+        "scripted:canonical",
+    ):
         assert unknown(PolicySpec(name="x", model=fine)) is None, fine  # known, even if not usable here
-    assert set(unknown_agents([PolicySpec(name="a", model="nosuch/m"), PolicySpec(name="b", model="openai/gpt-4o")])) == {"a"}
+    assert set(
+        unknown_agents([PolicySpec(name="a", model="nosuch/m"), PolicySpec(name="b", model="openai/gpt-4o")])
+    ) == {"a"}
 
 
 def test_bdc_search_refuses_an_unknown_agent_before_creating_a_run(tmp_path, bdc_home) -> None:
@@ -87,13 +109,31 @@ def test_bdc_search_refuses_an_unknown_agent_before_creating_a_run(tmp_path, bdc
 
     db = tmp_path / "bdc.db"
     code = "from engine.cli import main; main()"
-    out = subprocess.run([sys.executable, "-c", code, "--db", str(db), "search", "--dataset", "humaneval", "--limit", "1",
-                          "--agents", "nosuch/model-xyz"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "--db",
+            str(db),
+            "search",
+            "--dataset",
+            "humaneval",
+            "--limit",
+            "1",
+            "--agents",
+            "nosuch/model-xyz",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode != 0
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "unknown provider 'nosuch'" in lines[0], out.stderr
-    runs = subprocess.run([sys.executable, "-c", code, "--db", str(db), "runs"], capture_output=True, text=True,
-                          timeout=120)
+    runs = subprocess.run(
+        [sys.executable, "-c", code, "--db", str(db), "runs"], capture_output=True, text=True, timeout=120
+    )
     assert "nosuch" not in runs.stdout and "run" not in out.stdout  # no run was created
 
 
@@ -106,10 +146,17 @@ async def test_a_run_whose_calls_all_fail_ends_failed_with_the_reason(tmp_path, 
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     async with await Store.open(tmp_path / "bdc.db") as store:
-        cfg = RunConfig(dataset="humaneval", strategy="mcts", subset={"limit": 2}, search=SearchConfig(rollouts=2),
-                        agents=[{"name": "broken", "model": f"local/{empty}"}])
+        cfg = RunConfig(
+            dataset="humaneval",
+            strategy="mcts",
+            subset={"limit": 2},
+            search=SearchConfig(rollouts=2),
+            agents=[{"name": "broken", "model": f"local/{empty}"}],
+        )
         run_id = await create_search_run(store, cfg)
-        with pytest.raises(AgentsFailed, match=r"all \d+ LLM calls of problem HumanEval/\d+ failed .*cannot load local model"):
+        with pytest.raises(
+            AgentsFailed, match=r"all \d+ LLM calls of problem HumanEval/\d+ failed .*cannot load local model"
+        ):
             await execute_run(store, run_id)
         run = await store.run(run_id)
         assert run.status == "failed"

@@ -58,18 +58,30 @@ def test_check_with_a_good_destination_still_writes_the_results(bdc, samples, tm
 
 def test_samples_that_are_not_utf8(bdc, tmp_path):
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(b'{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/0", "completion": "caf\xe9"}\n')
+    path.write_bytes(
+        b'{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": "HumanEval/0", "completion": "caf\xe9"}\n'
+    )
     r = bdc("sandbox", "check", "--dataset", "humaneval", str(path))
     assert r.code == 2
     line = _one_error_line(r.err)
     assert f"{path}:2" in line and "not UTF-8" in line
 
 
-@pytest.mark.parametrize("option,value,words", [
-    ("--timeout", "-1", "range"), ("--timeout", "0", "range"), ("--timeout", "nan", "finite"),
-    ("--timeout", "inf", "finite"), ("--timeout", "-inf", "range"), ("--k", "0", ">= 1"), ("--k", "-1", ">= 1"),
-    ("--k", "1,0", ">= 1"), ("--k", "x", "integers"), ("--workers", "0", "range"),
-])
+@pytest.mark.parametrize(
+    "option,value,words",
+    [
+        ("--timeout", "-1", "range"),
+        ("--timeout", "0", "range"),
+        ("--timeout", "nan", "finite"),
+        ("--timeout", "inf", "finite"),
+        ("--timeout", "-inf", "range"),
+        ("--k", "0", ">= 1"),
+        ("--k", "-1", ">= 1"),
+        ("--k", "1,0", ">= 1"),
+        ("--k", "x", "integers"),
+        ("--workers", "0", "range"),
+    ],
+)
 def test_check_refuses_bad_numbers(bdc, samples, option, value, words):
     r = bdc("sandbox", "check", "--dataset", "humaneval", str(samples), option, value)
     assert r.code == 2
@@ -77,14 +89,17 @@ def test_check_refuses_bad_numbers(bdc, samples, option, value, words):
     assert option in line and words in line
 
 
-@pytest.mark.parametrize("text,words", [
-    (b"agents = 5\n", "'agents' must be a list of [[agents]] tables"),
-    (b'budget = "x"\n', "'budget' must be a [budget] table"),
-    (b'preset = "caf\xe9"\n', ":1: not UTF-8"),
-    (b'[budget]\nmax_calls = "many"\n', "[budget] max_calls = 'many' is not an integer"),
-    (b"[[agents]]\nmodel = 'openai/x'\nextra = 3\n", "'extra' must be a table"),
-    (b"agents = [", "cannot read config"),
-])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        (b"agents = 5\n", "'agents' must be a list of [[agents]] tables"),
+        (b'budget = "x"\n', "'budget' must be a [budget] table"),
+        (b'preset = "caf\xe9"\n', ":1: not UTF-8"),
+        (b'[budget]\nmax_calls = "many"\n', "[budget] max_calls = 'many' is not an integer"),
+        (b"[[agents]]\nmodel = 'openai/x'\nextra = 3\n", "'extra' must be a table"),
+        (b"agents = [", "cannot read config"),
+    ],
+)
 def test_bad_config_is_one_line_naming_the_file(bdc, bdc_home, text, words):
     bdc_home.mkdir(parents=True, exist_ok=True)
     (bdc_home / "config.toml").write_bytes(text)
@@ -94,10 +109,17 @@ def test_bad_config_is_one_line_naming_the_file(bdc, bdc_home, text, words):
     assert "config.toml" in line and words in line, line
 
 
-@pytest.mark.parametrize("args,option", [
-    (("--rollouts", "0"), "--rollouts"), (("--gamma", "nan"), "--gamma"), (("--gamma", "1.5"), "--gamma"),
-    (("--max-cost", "-1"), "--max-cost"), (("--limit", "0"), "--limit"), (("--llm-concurrency", "0"), "--llm-concurrency"),
-])
+@pytest.mark.parametrize(
+    "args,option",
+    [
+        (("--rollouts", "0"), "--rollouts"),
+        (("--gamma", "nan"), "--gamma"),
+        (("--gamma", "1.5"), "--gamma"),
+        (("--max-cost", "-1"), "--max-cost"),
+        (("--limit", "0"), "--limit"),
+        (("--llm-concurrency", "0"), "--llm-concurrency"),
+    ],
+)
 def test_search_refuses_bad_numbers_before_creating_a_run(bdc, bdc_home, args, option):
     r = bdc("search", "--dataset", "humaneval", "--agents", "scripted:canonical", *args)
     assert r.code == 2 and option in _one_error_line(r.err)

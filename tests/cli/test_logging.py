@@ -60,8 +60,9 @@ def test_a_detached_job_logs_to_its_file_once(tmp_path: Path, bdc_home: Path):
 
     async def create() -> str:
         async with await Store.open(db) as store:
-            return await store.create_job("train", {"mode": "merge", "out": str(tmp_path / "none"),
-                                                    "base": str(tmp_path)})
+            return await store.create_job(
+                "train", {"mode": "merge", "out": str(tmp_path / "none"), "base": str(tmp_path)}
+            )
 
     job_id = asyncio.run(create())
     launch_job(db, job_id)
@@ -104,11 +105,16 @@ def test_the_real_entry_point_prints_one_line(tmp_path: Path, bdc_home: Path):
 
     samples = tmp_path / "s.jsonl"
     samples.write_bytes(b"\xff\xfe not utf-8\n")
-    p = subprocess.run([sys.executable, "-m", "engine", "sandbox", "check", "--dataset", "humaneval", str(samples)],
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "engine", "sandbox", "check", "--dataset", "humaneval", str(samples)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 2
-    assert p.stderr.strip().splitlines() == [f"error: {samples}:1: not UTF-8 text (bad byte at column 1); "
-                                             "save the samples as UTF-8"]
+    assert p.stderr.strip().splitlines() == [
+        f"error: {samples}:1: not UTF-8 text (bad byte at column 1); save the samples as UTF-8"
+    ]
     assert "Traceback" in (bdc_home / "logs" / "bdc.log").read_text()
 
 
@@ -119,6 +125,7 @@ def test_a_dying_thread_logs_its_traceback_and_prints_one_line(bdc_home: Path, c
 
     logs.setup("info")
     try:
+
         def work() -> None:
             raise RuntimeError("worker broke\nwith detail")
 

@@ -1,6 +1,6 @@
 """A ``--backend ray`` driver in its own process, for the driver-crash test (killed with -9).
 
-    python -m tests.distributed.ray_driver DB RUN_ID RAY_ADDRESS
+python -m tests.distributed.ray_driver DB RUN_ID RAY_ADDRESS
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ import sys
 def slow_policies():
     from tests.search.helpers import make_policy
 
-    return [make_policy("A", ["up", "same", "down"], latency_s=0.15),
-            make_policy("B", ["same", "down", "up"], refine_to="same again", latency_s=0.15)]
+    return [
+        make_policy("A", ["up", "same", "down"], latency_s=0.15),
+        make_policy("B", ["same", "down", "up"], refine_to="same again", latency_s=0.15),
+    ]
 
 
 async def main(db: str, run_id: str, address: str) -> None:

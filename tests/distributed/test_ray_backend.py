@@ -35,16 +35,27 @@ if not INSIDE:
 
     @pytest.mark.timeout(900)
     def test_ray_backend_in_its_own_network_namespace():
-        argv = netns_argv([sys.executable, "-m", "pytest", str(Path(__file__).relative_to(ROOT)), "-q", "-x",
-                           "-p", "no:cacheprovider"])
+        argv = netns_argv(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                str(Path(__file__).relative_to(ROOT)),
+                "-q",
+                "-x",
+                "-p",
+                "no:cacheprovider",
+            ]
+        )
         if argv is None:
-            pytest.skip("Ray needs a reachable address: run as root (unshare -n) or inside an isolated network "
-                        "namespace with loopback up")
+            pytest.skip(
+                "Ray needs a reachable address: run as root (unshare -n) or inside an isolated network "
+                "namespace with loopback up"
+            )
         proc = subprocess.run(argv, cwd=ROOT, env=netns_env(), capture_output=True, text=True, timeout=840)
         tail = proc.stdout[-6000:] + proc.stderr[-3000:]
         assert proc.returncode == 0, tail
         assert " passed" in proc.stdout and "skipped" not in proc.stdout, tail
-
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +68,14 @@ def cluster():
 
 def _cfg(**kw) -> RunConfig:
     agents = [{"name": "A", "model": "scripted:broken"}, {"name": "B", "model": "scripted:canonical"}]
-    base = dict(dataset="synthetic", strategy="mcts", agents=agents, search=SearchConfig(rollouts=3, stop_on_solve=False),
-                problem_concurrency=2, sandbox_workers=1)
+    base = dict(
+        dataset="synthetic",
+        strategy="mcts",
+        agents=agents,
+        search=SearchConfig(rollouts=3, stop_on_solve=False),
+        problem_concurrency=2,
+        sandbox_workers=1,
+    )
     return RunConfig(**{**base, **kw})
 
 
@@ -158,8 +175,11 @@ async def test_a_crashed_driver_is_resumed_from_the_log(cluster, tmp_path):
         trees_l, kinds_l = await _slow_reference(store, cfg, probs)
         remote = await create_search_run(store, cfg, probs)
         await store.flush()
-        driver = subprocess.Popen([sys.executable, "-m", "tests.distributed.ray_driver", str(db), remote,
-                                   cluster.cluster.address], cwd=ROOT, env=netns_env())
+        driver = subprocess.Popen(
+            [sys.executable, "-m", "tests.distributed.ray_driver", str(db), remote, cluster.cluster.address],
+            cwd=ROOT,
+            env=netns_env(),
+        )
         try:
             for _ in range(1200):
                 await asyncio.sleep(0.1)
@@ -183,12 +203,30 @@ async def test_a_crashed_driver_is_resumed_from_the_log(cluster, tmp_path):
 
 
 def test_bdc_search_backend_ray(cluster, tmp_path, bdc_home):
-    from engine.cli import main
     from engine import logs
+    from engine.cli import main
 
     db = tmp_path / "cli.db"
-    args = ["--db", str(db), "search", "--dataset", "humaneval", "--limit", "2", "--agents", "scripted:canonical",
-            "--rollouts", "1", "--sandbox-workers", "1", "--quiet", "--backend", "ray", "--address", cluster.cluster.address]
+    args = [
+        "--db",
+        str(db),
+        "search",
+        "--dataset",
+        "humaneval",
+        "--limit",
+        "2",
+        "--agents",
+        "scripted:canonical",
+        "--rollouts",
+        "1",
+        "--sandbox-workers",
+        "1",
+        "--quiet",
+        "--backend",
+        "ray",
+        "--address",
+        cluster.cluster.address,
+    ]
     try:
         main(args)
     except SystemExit as e:
@@ -226,8 +264,16 @@ def test_train_experts_one_ray_task_per_expert(cluster, tmp_path):
 
     base = str(make_tiny_llama(tmp_path / "llama", hidden=32, layers=2, heads=2))
     data, out = write_build(tmp_path)
-    config = {"mode": "experts", "data": str(data), "out": str(out), "base": base, "r": 4,
-              "train": {"max_steps": 2, "batch_size": 4, "max_length": 64}, "backend": "ray", "gpus_per_expert": 0}
+    config = {
+        "mode": "experts",
+        "data": str(data),
+        "out": str(out),
+        "base": base,
+        "r": 4,
+        "train": {"max_steps": 2, "batch_size": 4, "max_length": 64},
+        "backend": "ray",
+        "gpus_per_expert": 0,
+    }
     with pytest.raises(ConfigError, match="each expert needs 1 GPU but the Ray cluster has 0"):
         train_experts_on_ray({**config, "gpus_per_expert": 1}, _Rep())
     rep = _Rep()

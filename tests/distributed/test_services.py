@@ -55,7 +55,9 @@ class NodeSink(MemorySink):
 
 def _reply(text):
     msg = SimpleNamespace(content=text)
-    return SimpleNamespace(choices=[SimpleNamespace(message=msg)], usage=SimpleNamespace(prompt_tokens=3, completion_tokens=4))
+    return SimpleNamespace(
+        choices=[SimpleNamespace(message=msg)], usage=SimpleNamespace(prompt_tokens=3, completion_tokens=4)
+    )
 
 
 def _client(handle, limits, calls):

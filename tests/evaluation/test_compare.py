@@ -20,11 +20,23 @@ def test_compare_counts_unfinished_problems_in_its_denominators(tmp_path):
     async def make() -> str:
         store = await Store.open(db)
         try:
-            run_id = await store.create_run(dataset="synthetic", strategy="mcts", agents=["a"], config={},
-                                            problems=problems)
-            store.set_problem_result(run_id, problems[0].id, "solved", {
-                "problem_id": problems[0].id, "difficulty": "easy", "status": "solved", "public_pass_rate": 1.0,
-                "private_pass_rate": 1.0, "passed_private": True, "scored": True})
+            run_id = await store.create_run(
+                dataset="synthetic", strategy="mcts", agents=["a"], config={}, problems=problems
+            )
+            store.set_problem_result(
+                run_id,
+                problems[0].id,
+                "solved",
+                {
+                    "problem_id": problems[0].id,
+                    "difficulty": "easy",
+                    "status": "solved",
+                    "public_pass_rate": 1.0,
+                    "private_pass_rate": 1.0,
+                    "passed_private": True,
+                    "scored": True,
+                },
+            )
             await store.set_run_status(run_id, "interrupted")
             await store.flush()
             return run_id

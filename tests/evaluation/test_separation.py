@@ -19,7 +19,9 @@ from engine.training.provenance import TRAINED_ON, record_trained_problems, trai
 
 
 def _p(pid: str, statement: str) -> Problem:
-    return Problem(id=pid, dataset="apps", statement=statement, style=TestStyle.STDIO, public_tests=[], private_tests=[])
+    return Problem(
+        id=pid, dataset="apps", statement=statement, style=TestStyle.STDIO, public_tests=[], private_tests=[]
+    )
 
 
 def test_training_records_its_problems_in_the_artifact_folder(tmp_path: Path) -> None:
@@ -31,7 +33,9 @@ def test_training_records_its_problems_in_the_artifact_folder(tmp_path: Path) ->
     assert rec["problems"]["HumanEval/0"] == he0.digest
     assert {e.problem_id for e in examples} == set(rec["problems"])
     # a second training into the same folder adds to the record
-    record_trained_problems(art, [TrainingExample("p2t", "x", "y", problem_id="apps/7", problem_digest="d")], "run.jsonl")
+    record_trained_problems(
+        art, [TrainingExample("p2t", "x", "y", problem_id="apps/7", problem_digest="d")], "run.jsonl"
+    )
     rec = json.loads((art / TRAINED_ON).read_text())
     assert len(rec["problems"]) == 165 and rec["sources"] == ["canonical:humaneval", "run.jsonl"]
     # a solver folder inside the tree finds the record of its root
@@ -41,8 +45,14 @@ def test_training_records_its_problems_in_the_artifact_folder(tmp_path: Path) ->
 
 
 def test_overlap_is_refused_unless_allowed(tmp_path: Path) -> None:
-    record_trained_problems(tmp_path, [TrainingExample("t2s", "x", "y", problem_id="apps/1", problem_digest=_p("", "sum a b").digest),
-                                       TrainingExample("t2s", "x", "y", problem_id="old/3")], "data")
+    record_trained_problems(
+        tmp_path,
+        [
+            TrainingExample("t2s", "x", "y", problem_id="apps/1", problem_digest=_p("", "sum a b").digest),
+            TrainingExample("t2s", "x", "y", problem_id="old/3"),
+        ],
+        "data",
+    )
     problems = [_p("apps/1", "sum  a\nb"), _p("apps/2", "Other"), _p("apps/9", "sum a b"), _p("old/3", "?")]
     with pytest.raises(ConfigError, match="3 of the 4 evaluation problems were in the training data"):
         check_separation(problems, ["sft"], str(tmp_path), allow_overlap=False)
@@ -50,7 +60,9 @@ def test_overlap_is_refused_unless_allowed(tmp_path: Path) -> None:
     # same statement under another id counts; an id without digest counts by id
     assert got == {"count": 3, "ids": ["apps/1", "apps/9", "old/3"], "allowed": True}
     # APPS numbers train and test alike: the same id with another statement is another problem
-    assert check_separation([_p("apps/1", "A different task")], ["sft"], str(tmp_path), allow_overlap=False)["count"] == 0
+    assert (
+        check_separation([_p("apps/1", "A different task")], ["sft"], str(tmp_path), allow_overlap=False)["count"] == 0
+    )
     # the untuned base is not checked against the artifacts
     assert artifact_paths(["base"], str(tmp_path)) == []
     assert artifact_paths(["base", "adapter:/x/y", "merge:ties"], "art") == ["/x/y", "art"]
@@ -66,8 +78,19 @@ def test_cli_eval_refuses_trained_problems_and_says_when_allowed(tmp_path: Path,
     art = tmp_path / "art"
     (adapter,) = make_random_adapters(base, art / "experts", 1)
     training_examples("canonical:humaneval", art)
-    args = ["eval", "--base", base, "--solver", f"adapter:{adapter}", "--dataset", "humaneval", "--limit", "2",
-            "--max-new-tokens", "4"]
+    args = [
+        "eval",
+        "--base",
+        base,
+        "--solver",
+        f"adapter:{adapter}",
+        "--dataset",
+        "humaneval",
+        "--limit",
+        "2",
+        "--max-new-tokens",
+        "4",
+    ]
     refused = CliRunner().invoke(cli, args)
     assert refused.exit_code != 0
     assert "2 of the 2 evaluation problems were in the training data" in str(refused.exception) + refused.output

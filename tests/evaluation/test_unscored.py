@@ -25,12 +25,20 @@ async def store(tmp_path: Path):
 
 
 async def _solve(store, problem, sandbox):
-    run_id = await store.create_run(dataset="synthetic", strategy="zero-shot", agents=["p"], config={},
-                                    problems=[problem])
+    run_id = await store.create_run(
+        dataset="synthetic", strategy="zero-shot", agents=["p"], config={}, problems=[problem]
+    )
     await store.claim_run(run_id)
     strat = make_strategy("zero-shot", SearchConfig(rollouts=1, thoughts_per_policy=1))
-    px = ProblemContext(store=store, run_id=run_id, problem=problem, state=TreeState(),
-                        policies=[make_policy("p", ["up"], solve_at=1)], sandbox=sandbox, config=strat.config)
+    px = ProblemContext(
+        store=store,
+        run_id=run_id,
+        problem=problem,
+        state=TreeState(),
+        policies=[make_policy("p", ["up"], solve_at=1)],
+        sandbox=sandbox,
+        config=strat.config,
+    )
     return await solve_problem(strat, px)
 
 
@@ -51,8 +59,11 @@ async def test_search_never_scores_on_the_tests_that_guided_it(store):
 
 
 def test_eval_tables_leave_unscored_problems_out_and_say_so():
-    rs = [ProblemResult("a", "mbpp", "all", 1.0, True), ProblemResult("b", "mbpp", "all", 0.0, False),
-          ProblemResult("c", "mbpp", "all", 0.0, False, scored=False)]
+    rs = [
+        ProblemResult("a", "mbpp", "all", 1.0, True),
+        ProblemResult("b", "mbpp", "all", 0.0, False),
+        ProblemResult("c", "mbpp", "all", 0.0, False, scored=False),
+    ]
     s = summarize(rs)
     assert s["mbpp"]["overall"] == {"pr": 50.0, "ac": 50.0, "n": 2, "unscored": 1, "errors": 0}
     assert unscored_note({"base": s}) == "left out of PR/AC (no private tests apart from the public ones): mbpp: 1"

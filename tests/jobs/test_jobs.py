@@ -27,10 +27,28 @@ def data(tmp_path: Path) -> Path:
     """Two visibly different families of training examples (strings vs arithmetic)."""
     rows = []
     for i in range(8):
-        rows.append({"stage": "t2s", "input": f"Reverse the string number {i}.", "output": f"def f(s):\n    return s[::-{i % 2 + 1}]",
-                     "pass_rate": 1.0, "run_id": "r", "node_id": str(i), "problem_id": f"s{i}"})
-        rows.append({"stage": "t2s", "input": f"Add {i} to a number.", "output": f"def g(x):\n    return x + {i}",
-                     "pass_rate": 1.0, "run_id": "r", "node_id": str(100 + i), "problem_id": f"a{i}"})
+        rows.append(
+            {
+                "stage": "t2s",
+                "input": f"Reverse the string number {i}.",
+                "output": f"def f(s):\n    return s[::-{i % 2 + 1}]",
+                "pass_rate": 1.0,
+                "run_id": "r",
+                "node_id": str(i),
+                "problem_id": f"s{i}",
+            }
+        )
+        rows.append(
+            {
+                "stage": "t2s",
+                "input": f"Add {i} to a number.",
+                "output": f"def g(x):\n    return x + {i}",
+                "pass_rate": 1.0,
+                "run_id": "r",
+                "node_id": str(100 + i),
+                "problem_id": f"a{i}",
+            }
+        )
     path = tmp_path / "data.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return path
@@ -47,7 +65,9 @@ async def _jobs(db: Path) -> list:
         return await store.jobs()
 
 
-def test_disenlora_pipeline_from_the_cli_is_recorded_as_jobs(tmp_path: Path, tiny_base: str, data: Path, bdc_home: Path) -> None:
+def test_disenlora_pipeline_from_the_cli_is_recorded_as_jobs(
+    tmp_path: Path, tiny_base: str, data: Path, bdc_home: Path
+) -> None:
     db, out = tmp_path / "bdc.db", tmp_path / "art"
     _invoke(db, "cluster", str(data), "--k", "2", "--out", str(out))
     clusters = json.loads((out / "clusters.json").read_text())
@@ -56,8 +76,22 @@ def test_disenlora_pipeline_from_the_cli_is_recorded_as_jobs(tmp_path: Path, tin
     assert (out / "experts" / "expert_1" / "adapter_config.json").is_file()
     _invoke(db, "train", "hyper", str(data), "--out", str(out), "--base", tiny_base, "--max-steps", "2")
     _invoke(db, "train", "merge", "--out", str(out), "--base", tiny_base, "--method", "linear")
-    output = _invoke(db, "eval", "--solver", "base", "--solver", "disenlora", "--artifacts", str(out),
-                     "--base", tiny_base, "--limit", "1", "--max-new-tokens", "4")
+    output = _invoke(
+        db,
+        "eval",
+        "--solver",
+        "base",
+        "--solver",
+        "disenlora",
+        "--artifacts",
+        str(out),
+        "--base",
+        tiny_base,
+        "--limit",
+        "1",
+        "--max-new-tokens",
+        "4",
+    )
     assert "DisenLoRA" in output and "humaneval" in output
 
     jobs = {j.kind + ":" + (j.config.get("mode") or ""): j for j in asyncio.run(_jobs(db))}
@@ -76,7 +110,9 @@ def test_disenlora_pipeline_from_the_cli_is_recorded_as_jobs(tmp_path: Path, tin
 
 def test_failed_job_keeps_a_clear_error(tmp_path: Path, data: Path, bdc_home: Path) -> None:
     db = tmp_path / "bdc.db"
-    result = CliRunner().invoke(cli, ["--db", str(db), "train", "merge", "--out", str(tmp_path / "none"), "--base", str(tmp_path)])
+    result = CliRunner().invoke(
+        cli, ["--db", str(db), "train", "merge", "--out", str(tmp_path / "none"), "--base", str(tmp_path)]
+    )
     assert result.exit_code != 0
     [job] = asyncio.run(_jobs(db))
     assert job.status == "failed" and job.error
@@ -87,10 +123,17 @@ def test_detached_job_can_be_cancelled_and_resumed(tmp_path: Path, tiny_base: st
 
     async def create() -> str:
         async with await Store.open(db) as store:
-            return await store.create_job("train", {
-                "mode": "sft", "data": str(data), "out": str(out), "base": tiny_base, "r": 4,
-                "train": {"epochs": 8, "max_steps": 120, "batch_size": 1, "checkpoint_every": 1},
-            })
+            return await store.create_job(
+                "train",
+                {
+                    "mode": "sft",
+                    "data": str(data),
+                    "out": str(out),
+                    "base": tiny_base,
+                    "r": 4,
+                    "train": {"epochs": 8, "max_steps": 120, "batch_size": 1, "checkpoint_every": 1},
+                },
+            )
 
     job_id = asyncio.run(create())
     pid = launch_job(db, job_id)

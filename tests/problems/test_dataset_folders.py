@@ -27,14 +27,17 @@ def _shards(folder: Path, split: str, rows: list[dict], n: int) -> None:
     (folder / "data").mkdir(parents=True, exist_ok=True)
     size = -(-len(rows) // n)
     for i in range(n):
-        pq.write_table(pa.Table.from_pylist(rows[i * size:(i + 1) * size]),
-                       folder / "data" / f"{split}-{i:05d}-of-{n:05d}.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(rows[i * size : (i + 1) * size]),
+            folder / "data" / f"{split}-{i:05d}-of-{n:05d}.parquet",
+        )
 
 
 def _same(a, b) -> None:
     assert [p.id for p in a] == [p.id for p in b]
-    assert [(p.public_tests, p.private_tests, p.difficulty, p.statement) for p in a] == \
-        [(p.public_tests, p.private_tests, p.difficulty, p.statement) for p in b]
+    assert [(p.public_tests, p.private_tests, p.difficulty, p.statement) for p in a] == [
+        (p.public_tests, p.private_tests, p.difficulty, p.statement) for p in b
+    ]
 
 
 @pytest.mark.parametrize("name,file", [("apps", "apps_sample.jsonl"), ("codecontests", "codecontests_sample.jsonl")])
@@ -86,8 +89,9 @@ def test_saved_to_disk_folder(tmp_path: Path) -> None:
         return
     datasets.Dataset.from_list(rows).save_to_disk(str(folder))
     _same(load_dataset("apps", folder), load_dataset("apps", DATA / "apps_sample.jsonl"))
-    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows[:4]),
-                          "train": datasets.Dataset.from_list(rows[4:])}).save_to_disk(str(tmp_path / "dd"))
+    datasets.DatasetDict(
+        {"test": datasets.Dataset.from_list(rows[:4]), "train": datasets.Dataset.from_list(rows[4:])}
+    ).save_to_disk(str(tmp_path / "dd"))
     with pytest.raises(DatasetError, match="holds splits test, train"):
         load_dataset("apps", tmp_path / "dd")
     assert len(load_dataset("apps", tmp_path / "dd" / "test")) == 4

@@ -20,21 +20,33 @@ def _write_jsonl(path: Path, rows: list) -> Path:
 
 
 APPS_STDIO = {
-    "problem_id": 7, "question": "Sum two numbers.", "difficulty": "interview", "starter_code": "",
+    "problem_id": 7,
+    "question": "Sum two numbers.",
+    "difficulty": "interview",
+    "starter_code": "",
     "solutions": json.dumps(["a, b = map(int, input().split())\nprint(a + b)"]),
-    "input_output": json.dumps({"inputs": ["1 2\n", "3 4\n", "5 6\n", ["7 8"]], "outputs": ["3\n", "7\n", "11\n", ["15"]]}),
+    "input_output": json.dumps(
+        {"inputs": ["1 2\n", "3 4\n", "5 6\n", ["7 8"]], "outputs": ["3\n", "7\n", "11\n", ["15"]]}
+    ),
 }
 APPS_CALL = {
-    "problem_id": 8, "question": "Double it.", "difficulty": "introductory", "starter_code": "def double(x):\n",
-    "solutions": "", "input_output": json.dumps({"fn_name": "double", "inputs": [[1], [2]], "outputs": [[2], [4]]}),
+    "problem_id": 8,
+    "question": "Double it.",
+    "difficulty": "introductory",
+    "starter_code": "def double(x):\n",
+    "solutions": "",
+    "input_output": json.dumps({"fn_name": "double", "inputs": [[1], [2]], "outputs": [[2], [4]]}),
 }
 CC_ROW = {
-    "name": "1_A. Theatre Square", "description": "Pave it.", "difficulty": 12,
+    "name": "1_A. Theatre Square",
+    "description": "Pave it.",
+    "difficulty": 12,
     "public_tests": {"input": ["6 6 4\n"], "output": ["4\n"]},
     "private_tests": {"input": ["1 1 1\n", "2 2 1\n"], "output": ["1\n", "4\n"]},
     "generated_tests": {"input": [], "output": []},
     "solutions": {"language": [2, 3], "solution": ["int main(){}", "print(4)"]},
-    "time_limit": {"seconds": 1, "nanos": 500000000}, "memory_limit_bytes": 256000000,
+    "time_limit": {"seconds": 1, "nanos": 500000000},
+    "memory_limit_bytes": 256000000,
 }
 
 
@@ -80,8 +92,9 @@ def test_scorable_needs_a_private_test_apart_from_the_public_ones() -> None:
     t1, t2 = TestCase("1"), TestCase("2")
 
     def p(public, private):
-        return Problem(id="x", dataset="d", statement="", style=TestStyle.STDIO, public_tests=public,
-                       private_tests=private)
+        return Problem(
+            id="x", dataset="d", statement="", style=TestStyle.STDIO, public_tests=public, private_tests=private
+        )
 
     assert p([t1], [t2]).scorable and p([t1], [t1, t2]).scorable and p([], [t1]).scorable
     assert not p([t1], []).scorable and not p([t1], [t1]).scorable and not p([], []).scorable
@@ -91,8 +104,9 @@ def test_single_test_rows_are_searchable_but_not_scorable(tmp_path: Path) -> Non
     one_apps = dict(APPS_STDIO, problem_id=9, input_output=json.dumps({"inputs": ["1 2\n"], "outputs": ["3\n"]}))
     (apps,) = load_dataset("apps", _write_jsonl(tmp_path / "apps.jsonl", [one_apps]))
     assert apps.public_tests == [TestCase("1 2\n", "3\n")] and apps.private_tests == [] and not apps.scorable
-    only_private = dict(CC_ROW, public_tests={"input": [], "output": []},
-                        private_tests={"input": ["1 1 1\n"], "output": ["1\n"]})
+    only_private = dict(
+        CC_ROW, public_tests={"input": [], "output": []}, private_tests={"input": ["1 1 1\n"], "output": ["1\n"]}
+    )
     (cc,) = load_dataset("codecontests", _write_jsonl(tmp_path / "cc.jsonl", [only_private]))
     assert cc.public_tests == [TestCase("1 1 1\n", "1\n")] and cc.private_tests == [] and not cc.scorable
     three_private = dict(only_private, private_tests={"input": ["1\n", "2\n", "3\n"], "output": ["a\n", "b\n", "c\n"]})
@@ -101,10 +115,20 @@ def test_single_test_rows_are_searchable_but_not_scorable(tmp_path: Path) -> Non
 
 
 def test_mbpp_humaneval_schema_and_original_schema(tmp_path: Path) -> None:
-    he_row = {"task_id": "MbppEval/2", "prompt": "def f(x):\n", "entry_point": "f", "canonical_solution": "    return x\n",
-              "test": "import math\ndef check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) == 2\n"}
-    orig_row = {"task_id": 11, "text": "Remove first and last occurrence of a char.", "code": "def remove_Occ(s, ch): ...",
-                "test_list": ["assert remove_Occ('hello','l') == 'heo'", "assert remove_Occ('abcda','a') == 'bcd'"], "test_imports": []}
+    he_row = {
+        "task_id": "MbppEval/2",
+        "prompt": "def f(x):\n",
+        "entry_point": "f",
+        "canonical_solution": "    return x\n",
+        "test": "import math\ndef check(candidate):\n    assert candidate(1) == 1\n    assert candidate(2) == 2\n",
+    }
+    orig_row = {
+        "task_id": 11,
+        "text": "Remove first and last occurrence of a char.",
+        "code": "def remove_Occ(s, ch): ...",
+        "test_list": ["assert remove_Occ('hello','l') == 'heo'", "assert remove_Occ('abcda','a') == 'bcd'"],
+        "test_imports": [],
+    }
     single = dict(orig_row, task_id=12, test_list=orig_row["test_list"][:1])
     problems = load_dataset("mbpp", _write_jsonl(tmp_path / "mbpp.jsonl", [he_row, orig_row, single]))
     assert [p.id for p in problems] == ["MbppEval/2", "mbpp/11", "mbpp/12"]
@@ -146,8 +170,11 @@ def test_datasets_rows_api_accepts_an_iterable_of_dicts() -> None:
     "content, message",
     [
         ('{"problem_id": 1}\n', r"apps\.jsonl:1: missing field\(s\) question, input_output"),
-        ('not json\n', r"apps\.jsonl:1: malformed JSON line"),
-        (json.dumps(dict(APPS_STDIO, input_output=json.dumps({"inputs": [], "outputs": []}))) + "\n", r"apps\.jsonl:1: .*no tests"),
+        ("not json\n", r"apps\.jsonl:1: malformed JSON line"),
+        (
+            json.dumps(dict(APPS_STDIO, input_output=json.dumps({"inputs": [], "outputs": []}))) + "\n",
+            r"apps\.jsonl:1: .*no tests",
+        ),
         (json.dumps(APPS_STDIO) + "\n[1, 2]\n", r"apps\.jsonl:2: expected a JSON object"),
     ],
 )
@@ -176,7 +203,10 @@ def test_missing_file_and_unknown_dataset() -> None:
 
 
 def test_subsets_difficulty_range_sample_limit() -> None:
-    problems = [Problem(str(i), "d", "s", TestStyle.STDIO, [TestCase("1")], [], difficulty="hard" if i % 2 else "easy") for i in range(20)]
+    problems = [
+        Problem(str(i), "d", "s", TestStyle.STDIO, [TestCase("1")], [], difficulty="hard" if i % 2 else "easy")
+        for i in range(20)
+    ]
     assert [p.id for p in select_subset(problems, difficulty="hard", limit=3)] == ["1", "3", "5"]
     assert [p.id for p in select_subset(problems, start=5, end=8)] == ["5", "6", "7"]
     a = select_subset(problems, sample=5, seed=3)
@@ -219,8 +249,9 @@ def test_cli_reports_bad_input_without_traceback(tmp_path: Path, bdc_home: Path)
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"problem_id": 1}\n')
-    proc = subprocess.run([sys.executable, "-m", "engine", "datasets", "show", "apps", "--path", str(bad)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "engine", "datasets", "show", "apps", "--path", str(bad)], capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert "bad.jsonl:1: missing field(s)" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -12,17 +12,25 @@ def _inputs(prompt: str, entry: str = "f") -> list[str]:
 
 
 def test_doctest_examples_with_results_and_continuations() -> None:
-    prompt = ('def f(xs, y):\n    """Doc.\n    >>> f([1, 2],\n    ...   3)\n    [1, 2, 3]\n'
-              "    >>> f([], 1)  # empty\n    [1]\n    >>> print('x')\n    x\n    \"\"\"\n")
+    prompt = (
+        'def f(xs, y):\n    """Doc.\n    >>> f([1, 2],\n    ...   3)\n    [1, 2, 3]\n'
+        '    >>> f([], 1)  # empty\n    [1]\n    >>> print(\'x\')\n    x\n    """\n'
+    )
     assert _inputs(prompt) == ["assert (f([1, 2], 3)) == ([1, 2, 3])", "assert (f([], 1)) == ([1])"]
 
 
 def test_inline_forms_and_float_tolerance() -> None:
-    prompt = ('def f(s):\n    """\n    f("ab") == 2\n    f("a") ➞ 1\n    f("") => 0\n    f("x") ==> true\n'
-              "    f('y') should return False.\n    f(1.5) -> 0.5\n    \"\"\"\n")
+    prompt = (
+        'def f(s):\n    """\n    f("ab") == 2\n    f("a") ➞ 1\n    f("") => 0\n    f("x") ==> true\n'
+        '    f(\'y\') should return False.\n    f(1.5) -> 0.5\n    """\n'
+    )
     assert _inputs(prompt) == [
-        "assert (f('ab')) == (2)", "assert (f('a')) == (1)", "assert (f('')) == (0)", "assert (f('x')) == (True)",
-        "assert (f('y')) == (False)", "assert abs((f(1.5)) - (0.5)) <= 1e-06",
+        "assert (f('ab')) == (2)",
+        "assert (f('a')) == (1)",
+        "assert (f('')) == (0)",
+        "assert (f('x')) == (True)",
+        "assert (f('y')) == (False)",
+        "assert abs((f(1.5)) - (0.5)) <= 1e-06",
     ]
 
 

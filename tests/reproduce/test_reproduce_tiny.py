@@ -15,16 +15,29 @@ def _datasets(folder: Path) -> Path:
     folder.mkdir(parents=True)
     apps = []
     for i, level in enumerate(["introductory", "interview", "competition"]):
-        apps.append({"problem_id": i, "question": f"Print the sum of two integers plus {i}.", "difficulty": level,
-                     "solutions": json.dumps([f"a, b = map(int, input().split())\nprint(a + b + {i})"]),
-                     "input_output": json.dumps({"inputs": ["1 2\n", "3 4\n", "5 6\n"],
-                                                 "outputs": [f"{3 + i}\n", f"{7 + i}\n", f"{11 + i}\n"]})})
+        apps.append(
+            {
+                "problem_id": i,
+                "question": f"Print the sum of two integers plus {i}.",
+                "difficulty": level,
+                "solutions": json.dumps([f"a, b = map(int, input().split())\nprint(a + b + {i})"]),
+                "input_output": json.dumps(
+                    {"inputs": ["1 2\n", "3 4\n", "5 6\n"], "outputs": [f"{3 + i}\n", f"{7 + i}\n", f"{11 + i}\n"]}
+                ),
+            }
+        )
     cc = []
     for i, level in enumerate([7, 12]):
-        cc.append({"name": f"{i}_A. Double", "description": "Print twice the integer.", "difficulty": level,
-                   "public_tests": {"input": ["2\n"], "output": ["4\n"]},
-                   "private_tests": {"input": ["5\n", "0\n"], "output": ["10\n", "0\n"]},
-                   "solutions": {"language": [3], "solution": ["print(2 * int(input()))"]}})
+        cc.append(
+            {
+                "name": f"{i}_A. Double",
+                "description": "Print twice the integer.",
+                "difficulty": level,
+                "public_tests": {"input": ["2\n"], "output": ["4\n"]},
+                "private_tests": {"input": ["5\n", "0\n"], "output": ["10\n", "0\n"]},
+                "solutions": {"language": [3], "solution": ["print(2 * int(input()))"]},
+            }
+        )
     (folder / "apps.jsonl").write_text("\n".join(json.dumps(r) for r in apps) + "\n")
     (folder / "codecontests.jsonl").write_text("\n".join(json.dumps(r) for r in cc) + "\n")
     return folder
@@ -38,8 +51,12 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> No
     assert res.exit_code == 0, res.output + repr(res.exception)
     report = (out / "report.md").read_text()
     # Table 1: per-model baseline rows and the multi-agent MC-Tree-Of-Agents row, both datasets
-    for row in ("| zero-shot (good) | 100.00 | 100.00 |", "| zero-shot (bad) | 0.00 | 0.00 |",
-                "| rethinkmcts (good) |", "| mcts (good, bad) |"):
+    for row in (
+        "| zero-shot (good) | 100.00 | 100.00 |",
+        "| zero-shot (bad) | 0.00 | 0.00 |",
+        "| rethinkmcts (good) |",
+        "| mcts (good, bad) |",
+    ):
         assert row in report, row
     assert "**apps**" in report and "**codecontests**" in report
     assert "8 training pairs from 8 solved of 8 searched train problems" in report

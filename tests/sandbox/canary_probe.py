@@ -22,7 +22,7 @@ from engine.sandbox import Sandbox, SandboxLimits
 
 REPO = Path(__file__).resolve().parents[2]
 
-PROBE = r'''
+PROBE = r"""
 import ctypes, errno, json, os, socket
 spec = json.loads(input())
 leaks = []
@@ -65,7 +65,7 @@ for flag in (0x10000000, 0x00020000):  # CLONE_NEWUSER, CLONE_NEWNS
     if libc.unshare(flag) == 0:
         leaks.append("unshare %#x" % flag)
 print(json.dumps(leaks) if leaks else "OK")
-'''
+"""
 
 
 def plant_user_canaries(token: str) -> tuple[list[Path], list[Path]]:
@@ -95,18 +95,29 @@ def listen_unix(path: str) -> socket.socket:
     return s
 
 
-async def probe(isolation: str, token: str, files: list[str], absent: list[str],
-                sockets: list[str]) -> dict[str, Any]:
-    problem = Problem(id="t/canary", dataset="test", statement="", style=TestStyle.STDIO,
-                      public_tests=[], private_tests=[])
-    spec = {"token": token, "files": files, "absent": absent, "sockets": sockets,
-            "host_paths": [str(REPO), str(paths.data_dir())]}
+async def probe(isolation: str, token: str, files: list[str], absent: list[str], sockets: list[str]) -> dict[str, Any]:
+    problem = Problem(
+        id="t/canary", dataset="test", statement="", style=TestStyle.STDIO, public_tests=[], private_tests=[]
+    )
+    spec = {
+        "token": token,
+        "files": files,
+        "absent": absent,
+        "sockets": sockets,
+        "host_paths": [str(REPO), str(paths.data_dir())],
+    }
     async with Sandbox(limits=SandboxLimits(timeout_s=10.0), workers=1, isolation=isolation) as sb:
         r = await sb.run(PROBE, problem, [TestCase(json.dumps(spec), "OK")])
         info = sb.info()
     res = r.results[0]
-    return {"verdict": res.verdict.value, "got": res.got, "stderr": res.stderr_excerpt,
-            "backend": info["backend"], "user_namespace": info["user_namespace"], "seccomp": bool(info["seccomp"])}
+    return {
+        "verdict": res.verdict.value,
+        "got": res.got,
+        "stderr": res.stderr_excerpt,
+        "backend": info["backend"],
+        "user_namespace": info["user_namespace"],
+        "seccomp": bool(info["seccomp"]),
+    }
 
 
 def main() -> None:
@@ -116,8 +127,9 @@ def main() -> None:
     token = extra["token"]
     files, made = plant_user_canaries(token)
     try:
-        out = asyncio.run(probe(isolation, token, [str(f) for f in files] + extra["files"],
-                                extra["absent"], extra["sockets"]))
+        out = asyncio.run(
+            probe(isolation, token, [str(f) for f in files] + extra["files"], extra["absent"], extra["sockets"])
+        )
     finally:
         for f in files:
             f.unlink(missing_ok=True)

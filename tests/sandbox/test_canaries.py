@@ -30,8 +30,15 @@ def _host_places(token: str, tmp_path: Path) -> tuple[dict[str, list[str]], list
             f.write_text(f"secret {token}\n")
             f.chmod(0o644)
             files.append(f)
-    absent = [str(REPO / ".git"), str(REPO / "engine"), str(REPO / "pyproject.toml"), "/etc/passwd",
-              "/etc/hostname", "/home", "/run/lock/.keep-me" if Path("/run/lock/.keep-me").exists() else "/etc/shadow"]
+    absent = [
+        str(REPO / ".git"),
+        str(REPO / "engine"),
+        str(REPO / "pyproject.toml"),
+        "/etc/passwd",
+        "/etc/hostname",
+        "/home",
+        "/run/lock/.keep-me" if Path("/run/lock/.keep-me").exists() else "/etc/shadow",
+    ]
     socks, listeners = [], []
     for p in (f"/run/lock/bdc-canary-{token}.sock", f"/tmp/bdc-canary-{token}.sock", f"@bdc-canary-{token}"):
         if p.startswith("@") or Path(p).parent.is_dir():
@@ -39,8 +46,11 @@ def _host_places(token: str, tmp_path: Path) -> tuple[dict[str, list[str]], list
             socks.append(p)
             if not p.startswith("@"):
                 files.append(Path(p))
-    return {"files": [str(f) for f in files if not str(f).endswith(".sock")], "absent": absent,
-            "sockets": socks}, files, listeners
+    return (
+        {"files": [str(f) for f in files if not str(f).endswith(".sock")], "absent": absent, "sockets": socks},
+        files,
+        listeners,
+    )
 
 
 def _nothing_accepted(listeners: list) -> None:
@@ -72,8 +82,9 @@ async def test_canaries_unreachable_as_engine_user(isolation, host_canaries):
     token = extra["token"]
     files, made = canary_probe.plant_user_canaries(token)
     try:
-        out = await canary_probe.probe(isolation, token, [str(f) for f in files] + extra["files"],
-                                       extra["absent"], extra["sockets"])
+        out = await canary_probe.probe(
+            isolation, token, [str(f) for f in files] + extra["files"], extra["absent"], extra["sockets"]
+        )
     finally:
         for f in files:
             f.unlink(missing_ok=True)
@@ -98,8 +109,12 @@ def test_canaries_unreachable_as_nobody_with_bubblewrap(host_canaries):
 
 
 def _probe_as_nobody(extra: dict, listeners: list, home: Path) -> None:
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO),
-           "LANG": "C.UTF-8"}
+    env = {
+        "HOME": str(home),
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "LANG": "C.UTF-8",
+    }
     cmd = nobody_command([sys.executable, "-m", "tests.sandbox.canary_probe", "auto", json.dumps(extra)], env)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd="/")
     assert proc.returncode == 0, proc.stderr[-3000:]

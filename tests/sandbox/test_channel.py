@@ -13,9 +13,32 @@ import pytest
 from engine.sandbox import _channel as ch
 
 PLAIN = [
-    None, True, False, 0, -7, 2**64 + 1, -(2**200), 1.5, -0.0, float("inf"), 1e308, "", "héllo\udc80",
-    b"\x00\xff", 3 + 4j, complex(float("nan"), 1), [], [1, [2, (3,)]], (1, "a"), (), {1: "a", (2, 3): [4]},
-    {frozenset({1}): {"k": None}}, {1, 2}, frozenset({"x"}), set(), [1, 1.0, True],
+    None,
+    True,
+    False,
+    0,
+    -7,
+    2**64 + 1,
+    -(2**200),
+    1.5,
+    -0.0,
+    float("inf"),
+    1e308,
+    "",
+    "héllo\udc80",
+    b"\x00\xff",
+    3 + 4j,
+    complex(float("nan"), 1),
+    [],
+    [1, [2, (3,)]],
+    (1, "a"),
+    (),
+    {1: "a", (2, 3): [4]},
+    {frozenset({1}): {"k": None}},
+    {1, 2},
+    frozenset({"x"}),
+    set(),
+    [1, 1.0, True],
 ]
 
 
@@ -66,8 +89,9 @@ def test_non_plain_values_are_refused_strictly_and_coerced_leniently():
 
         __hash__ = str.__hash__
 
-    got = ch.from_wire(ch.to_wire([Point(1, 2), Colour.RED, Counter("aab"), OrderedDict(a=1), Weird("w"), Always(3)],
-                                  lenient=True))
+    got = ch.from_wire(
+        ch.to_wire([Point(1, 2), Colour.RED, Counter("aab"), OrderedDict(a=1), Weird("w"), Always(3)], lenient=True)
+    )
     assert got == [(1, 2), 1, {"a": 2, "b": 1}, {"a": 1}, "w", 3]
     assert [type(x) for x in got] == [tuple, int, dict, dict, str, int]
     assert got[4] != "anything else"
@@ -75,10 +99,25 @@ def test_non_plain_values_are_refused_strictly_and_coerced_leniently():
         ch.to_wire(object(), lenient=True)
 
 
-@pytest.mark.parametrize("wire", [
-    {"a": 1}, ["zz", []], ["l"], ["l", "notalist"], ["d", [[["l", []], 1]]], ["s", [["l", []]]],
-    ["i", "xyz"], ["b", "!!!"], ["c", "a", 1], 2**70, ["x", "1e9"], ["d", [[1]]], [], [1, 2],
-])
+@pytest.mark.parametrize(
+    "wire",
+    [
+        {"a": 1},
+        ["zz", []],
+        ["l"],
+        ["l", "notalist"],
+        ["d", [[["l", []], 1]]],
+        ["s", [["l", []]]],
+        ["i", "xyz"],
+        ["b", "!!!"],
+        ["c", "a", 1],
+        2**70,
+        ["x", "1e9"],
+        ["d", [[1]]],
+        [],
+        [1, 2],
+    ],
+)
 def test_malformed_wire_data_is_a_channel_error(wire):
     with pytest.raises(ch.ChannelError):
         ch.from_wire(wire)
@@ -115,17 +154,20 @@ def test_framing_refuses_a_length_over_the_cap():
         os.close(r)
 
 
-@pytest.mark.parametrize("raw, reason", [
-    (json.dumps({"status": "error", "error_type": "x" * 6_000_000}), "error_type"),
-    (json.dumps({"status": "error", "error_type": {"a": 1}}), "error_type"),
-    (json.dumps([{"status": "ok"}]), "not an object"),
-    (json.dumps({"status": "passed"}), "unknown status"),
-    (json.dumps({"status": "ok", "value": {"a": {1, 2}.__class__.__name__}, "exit": "0"}), "exit"),
-    (json.dumps({"status": "ok", "repr": ["x"]}), "repr"),
-    (json.dumps({"status": "ok", "where": "elsewhere"}), "where"),
-    ('{"status": "ok", "value": ' + "[" * 100000 + "]" * 100000 + "}", "JSON"),
-    ("not json", "JSON"),
-])
+@pytest.mark.parametrize(
+    "raw, reason",
+    [
+        (json.dumps({"status": "error", "error_type": "x" * 6_000_000}), "error_type"),
+        (json.dumps({"status": "error", "error_type": {"a": 1}}), "error_type"),
+        (json.dumps([{"status": "ok"}]), "not an object"),
+        (json.dumps({"status": "passed"}), "unknown status"),
+        (json.dumps({"status": "ok", "value": {"a": {1, 2}.__class__.__name__}, "exit": "0"}), "exit"),
+        (json.dumps({"status": "ok", "repr": ["x"]}), "repr"),
+        (json.dumps({"status": "ok", "where": "elsewhere"}), "where"),
+        ('{"status": "ok", "value": ' + "[" * 100000 + "]" * 100000 + "}", "JSON"),
+        ("not json", "JSON"),
+    ],
+)
 def test_status_schema_turns_junk_into_one_bad_result(raw, reason):
     st = ch.parse_status(raw.encode(), 16 << 20)
     assert st["status"] == "bad_result" and st["error_type"] == "BadResultMessage"
@@ -138,7 +180,10 @@ def test_status_schema_keeps_known_fields_only():
     assert ch.parse_status(b"", 1 << 20) is None
     big = json.dumps({"status": "ok", "value": "x" * 2000}).encode()
     assert ch.parse_status(big, 1000)["status"] == "bad_result"
-    assert ch.parse_status(json.dumps({"status": "error", "error_type": "Exit(3)"}).encode(), 1000)["error_type"] == "Exit(3)"
+    assert (
+        ch.parse_status(json.dumps({"status": "error", "error_type": "Exit(3)"}).encode(), 1000)["error_type"]
+        == "Exit(3)"
+    )
 
 
 def test_numpy_scalars_cross_as_their_python_value():

@@ -52,10 +52,12 @@ def test_check_rejects_unknown_task(tmp_path):
 def test_issue_example_forged_completions_score_zero(tmp_path):
     """Issue 11's report: three forged completions and one honest wrong one gave pass@1 = 0.75."""
     forged = [
-        "    return None\nimport os\nos.write(3, b'{\"status\": \"ok\"}')\nos._exit(0)\n",
-        "    return None\nimport json\njson.dumps = lambda *a, **k: '{\"status\": \"ok\"}'\n",
-        ("    return None\nimport os, struct, json\nfor m in (['ready'], ['ok', True, None], {'status': 'passed'}):\n"
-         "    b = json.dumps(m).encode()\n    os.write(3, struct.pack('>I', len(b)) + b)\nos._exit(0)\n"),
+        '    return None\nimport os\nos.write(3, b\'{"status": "ok"}\')\nos._exit(0)\n',
+        '    return None\nimport json\njson.dumps = lambda *a, **k: \'{"status": "ok"}\'\n',
+        (
+            "    return None\nimport os, struct, json\nfor m in (['ready'], ['ok', True, None], {'status': 'passed'}):\n"
+            "    b = json.dumps(m).encode()\n    os.write(3, struct.pack('>I', len(b)) + b)\nos._exit(0)\n"
+        ),
         "    return None\n",
     ]
     samples = tmp_path / "samples.jsonl"

@@ -14,13 +14,15 @@ async def test_plain_mode_blocks_sockets_and_processes():
     async with Sandbox(limits=SandboxLimits(timeout_s=2.0), workers=1, isolation="plain") as sb:
         info = sb.info()
         assert info["mode"] == "plain" and not info["network_namespace"] and info["socket_block_audit_hook"]
-        r = await sb.run("import socket\nsocket.socket(socket.AF_INET, socket.SOCK_STREAM)\n",
-                         stdio_problem(), [T("", "")])
+        r = await sb.run(
+            "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_STREAM)\n", stdio_problem(), [T("", "")]
+        )
         assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "PermissionError"
         r = await sb.run("import os\nos.fork()\n", stdio_problem(), [T("", "")])
         assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "PermissionError"
-        r = await sb.run("import socket\na, b = socket.socketpair()\nprint('local ok')\n", stdio_problem(),
-                         [T("", "local ok")])
+        r = await sb.run(
+            "import socket\na, b = socket.socketpair()\nprint('local ok')\n", stdio_problem(), [T("", "local ok")]
+        )
         assert r.passed, r.summary  # AF_UNIX pairs stay allowed
         r = await sb.run("print(sum(map(int, input().split())))", stdio_problem(), [T("1 2", "3")])
         assert r.passed

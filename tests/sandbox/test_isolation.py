@@ -48,8 +48,17 @@ async def test_info_names_backend_root_and_seccomp(iso):
     assert info["backend"] in ("unshare", "bubblewrap")
     assert info["minimal_root"] and info["fresh_filesystem_per_test"]
     assert info["writable_mounts_besides_tmp"] == []
-    assert {"unshare", "setns", "mount", "ptrace", "bpf", "keyctl", "perf_event_open", "init_module",
-            "kexec_load"} <= set(info["seccomp"])
+    assert {
+        "unshare",
+        "setns",
+        "mount",
+        "ptrace",
+        "bpf",
+        "keyctl",
+        "perf_event_open",
+        "init_module",
+        "kexec_load",
+    } <= set(info["seccomp"])
     assert "pyseccomp" in info["seccomp_binding"]
     assert "tmpfs" in info["memory_accounting"]
     assert str(REPO) not in " ".join(info["visible_paths"])
@@ -96,8 +105,10 @@ async def test_world_writable_places_are_private_and_found_by_scan(iso):
             continue
         planted.append(str(p))
     try:
-        prog = (f"import os\nseen = [p for p in {planted!r} if os.path.exists(p)]\n"
-                "print('seen ' + ' '.join(seen) if seen else 'OK')\n")
+        prog = (
+            f"import os\nseen = [p for p in {planted!r} if os.path.exists(p)]\n"
+            "print('seen ' + ' '.join(seen) if seen else 'OK')\n"
+        )
         await run_ok(iso, prog)
     finally:
         for p in planted:
@@ -165,7 +176,10 @@ async def test_deep_tree_and_locked_dirs_cannot_poison_the_worker(iso):
     still starts clean, and the worker keeps serving (cleanup is a lazy unmount)."""
     r = await iso.run(DEEP_TREE, stdio_problem(), [T("", "OK")] * 3)
     assert r.passed, r.summary
-    await run_ok(iso, "import os\nprint('OK' if os.listdir('/tmp') == ['work'] and os.listdir('.') == [] else os.listdir('/tmp'))")
+    await run_ok(
+        iso,
+        "import os\nprint('OK' if os.listdir('/tmp') == ['work'] and os.listdir('.') == [] else os.listdir('/tmp'))",
+    )
 
 
 @aio
@@ -238,9 +252,11 @@ async def test_proc_shows_only_the_program(iso):
 @aio
 async def test_leftover_processes_are_killed(iso):
     """A ctypes fork that outlives the program (past the audit hook) is gone by the next test."""
-    prog = ("import ctypes, time\nif ctypes.CDLL(None).fork() == 0:\n    time.sleep(30)\nprint('OK')\n")
+    prog = "import ctypes, time\nif ctypes.CDLL(None).fork() == 0:\n    time.sleep(30)\nprint('OK')\n"
     await run_ok(iso, prog)
-    await run_ok(iso, "import os\nps = [d for d in os.listdir('/proc') if d.isdigit()]\nprint('OK' if len(ps) == 1 else ps)")
+    await run_ok(
+        iso, "import os\nps = [d for d in os.listdir('/proc') if d.isdigit()]\nprint('OK' if len(ps) == 1 else ps)"
+    )
 
 
 @needs_backend
@@ -252,8 +268,12 @@ def test_venv_under_tmp_still_imports(isolation):
     try:
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
         vpy = venv / "bin" / "python"
-        site = subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        site = subprocess.run(
+            [str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         Path(site, "bdc_tmp_venv_probe.py").write_text("VALUE = 42\n")
         script = (
             "import asyncio\n"
@@ -301,9 +321,11 @@ async def test_plain_mode_survives_a_deep_tree():
     """Without a mount namespace the work directory is a host directory: a 1,500-level tree
     with chmod 000 directories is still removed and the worker keeps serving."""
     async with Sandbox(limits=SandboxLimits(timeout_s=5.0), workers=1, isolation="plain") as sb:
-        prog = ("import os\nfor i in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n"
-                "os.chdir(os.environ['HOME'])\nos.chmod('d', 0)\nprint('OK' if not os.path.exists('mark') else 'LEAK')\n"
-                "open('mark', 'w').write('1')\n")
+        prog = (
+            "import os\nfor i in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n"
+            "os.chdir(os.environ['HOME'])\nos.chmod('d', 0)\nprint('OK' if not os.path.exists('mark') else 'LEAK')\n"
+            "open('mark', 'w').write('1')\n"
+        )
         r = await sb.run(prog, stdio_problem(), [T("", "OK")] * 2)
         assert r.passed, r.summary
         r = await sb.run("print(int(input()) * 2)", stdio_problem(), [T("21", "42")])
@@ -330,11 +352,13 @@ def test_cli_info_names_the_backend(isolation):
 async def test_program_cannot_signal_the_server(iso):
     """The server is pid 1 of the namespace: with the bwrap backend as an ordinary user the
     program shares its uid, so only pid-1 semantics (no handler, no signal) keep it alive."""
-    prog = ("import os, signal\n"
-            "for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGKILL):\n"
-            "    for pid in (1, -1):\n"
-            "        try:\n            os.kill(pid, sig)\n        except OSError:\n            pass\n"
-            "print('OK')\n")
+    prog = (
+        "import os, signal\n"
+        "for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGKILL):\n"
+        "    for pid in (1, -1):\n"
+        "        try:\n            os.kill(pid, sig)\n        except OSError:\n            pass\n"
+        "print('OK')\n"
+    )
     await iso.run(prog, stdio_problem(), [T("", "OK")])
     await run_ok(iso, "print('OK')")
     r = await iso.run("print(int(input()) * 2)", stdio_problem(), [T("21", "42")])
@@ -362,7 +386,8 @@ def test_plain_mode_as_nobody_survives_kill_minus_one():
         "asyncio.run(main())\n"
     )
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": "/tmp"}
-    out = subprocess.run(nobody_command([sys.executable, "-c", script], env), capture_output=True, text=True,
-                         timeout=120, cwd="/")
+    out = subprocess.run(
+        nobody_command([sys.executable, "-c", script], env), capture_output=True, text=True, timeout=120, cwd="/"
+    )
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.strip() == "engine alive passed", out.stdout

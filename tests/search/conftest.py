@@ -25,16 +25,31 @@ async def store(tmp_path: Path):
 def search_one(store):
     """Search one problem with ``strategy`` through a ProblemContext; returns (px, events, result)."""
 
-    async def run(policies: list[Any], cfg: SearchConfig | None = None, *, strategy: str = "mcts",
-                  problem=None, sandbox=None, sequential: bool = False):
+    async def run(
+        policies: list[Any],
+        cfg: SearchConfig | None = None,
+        *,
+        strategy: str = "mcts",
+        problem=None,
+        sandbox=None,
+        sequential: bool = False,
+    ):
         problem = problem or ladder_problem()
-        run_id = await store.create_run(dataset="synthetic", strategy=strategy, agents=[p.name for p in policies],
-                                        config={}, problems=[problem])
+        run_id = await store.create_run(
+            dataset="synthetic", strategy=strategy, agents=[p.name for p in policies], config={}, problems=[problem]
+        )
         await store.claim_run(run_id)
         strat = make_strategy(strategy, cfg or SearchConfig())
-        px = ProblemContext(store=store, run_id=run_id, problem=problem, state=TreeState(),
-                            policies=strat.select_policies(policies), sandbox=sandbox or FakeSandbox(),
-                            config=strat.config, sequential=sequential)
+        px = ProblemContext(
+            store=store,
+            run_id=run_id,
+            problem=problem,
+            state=TreeState(),
+            policies=strat.select_policies(policies),
+            sandbox=sandbox or FakeSandbox(),
+            config=strat.config,
+            sequential=sequential,
+        )
         result = await solve_problem(strat, px)
         await store.flush()
         return px, await store.events(run_id), result

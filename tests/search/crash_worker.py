@@ -11,8 +11,10 @@ from tests.search.helpers import FakeSandbox, make_policy
 
 
 def crash_policies(latency: float = 0.0):
-    return [make_policy("A", ["up", "down", "same"], latency_s=latency),
-            make_policy("B", ["up up", "same", "down"], refine_to="down again", latency_s=latency)]
+    return [
+        make_policy("A", ["up", "down", "same"], latency_s=latency),
+        make_policy("B", ["up up", "same", "down"], refine_to="down again", latency_s=latency),
+    ]
 
 
 async def main(db: str, run_id: str, latency: float) -> None:

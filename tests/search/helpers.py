@@ -14,10 +14,15 @@ from engine.problems.model import Problem, TestCase, TestStyle
 def ladder_problem(pid: str = "ladder/0", difficulty: str = "easy") -> Problem:
     """f(x) must return x*x; a solution gets the first K public tests right (K from the path)."""
     return Problem(
-        id=pid, dataset="synthetic", statement=f"Return the square of x ({pid}).", style=TestStyle.ASSERT,
+        id=pid,
+        dataset="synthetic",
+        statement=f"Return the square of x ({pid}).",
+        style=TestStyle.ASSERT,
         public_tests=[TestCase(f"assert candidate({i}) == {i * i}") for i in range(4)],
         private_tests=[TestCase(f"assert candidate({i}) == {i * i}  # PRIVATE-{pid}") for i in range(10, 14)],
-        difficulty=difficulty, entry_point="f", solutions=["def f(x):\n    return x * x\n"],
+        difficulty=difficulty,
+        entry_point="f",
+        solutions=["def f(x):\n    return x * x\n"],
     )
 
 
@@ -34,8 +39,17 @@ def level(path: list[str], start: int = 1) -> int:
     return k
 
 
-def make_policy(name: str, thoughts: list[str], *, start: int = 1, refine_to: str = "up (refined)",
-                latency_s: float = 0.0, sink: Any = None, solve_at: int | None = None, log: list | None = None):
+def make_policy(
+    name: str,
+    thoughts: list[str],
+    *,
+    start: int = 1,
+    refine_to: str = "up (refined)",
+    latency_s: float = 0.0,
+    sink: Any = None,
+    solve_at: int | None = None,
+    log: list | None = None,
+):
     """A ScriptedPolicy proposing ``thoughts`` (each with the policy name appended) and writing
     ladder code at the path's level; ``solve_at``: at that level write the real solution."""
 
@@ -62,8 +76,15 @@ def make_policy(name: str, thoughts: list[str], *, start: int = 1, refine_to: st
             log.append(("refine", problem, list(path), summary))
         return refine_to
 
-    return ScriptedPolicy(name, thoughts_fn=thoughts_fn, solution_fn=solution_fn, reflect_fn=reflect_fn,
-                          refine_fn=refine_fn, latency_s=latency_s, sink=sink)
+    return ScriptedPolicy(
+        name,
+        thoughts_fn=thoughts_fn,
+        solution_fn=solution_fn,
+        reflect_fn=reflect_fn,
+        refine_fn=refine_fn,
+        latency_s=latency_s,
+        sink=sink,
+    )
 
 
 @dataclass

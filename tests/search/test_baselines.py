@@ -49,8 +49,11 @@ async def test_reflexion_chains_reflections(search_one):
 
 async def test_tot_keeps_a_beam_per_level(search_one):
     pols = [make_policy("A", ["up", "same"]), make_policy("B", ["down", "up up"])]
-    px, events, _ = await search_one(pols, SearchConfig(rollouts=10, thoughts_per_policy=2, beam_width=2, max_depth=2,
-                                                       stop_on_solve=False), strategy="tot")
+    px, events, _ = await search_one(
+        pols,
+        SearchConfig(rollouts=10, thoughts_per_policy=2, beam_width=2, max_depth=2, stop_on_solve=False),
+        strategy="tot",
+    )
     expands = [e.payload_dict() for e in events if e.kind == ev.EXPAND]
     assert len(expands) == 1 + 2  # root, then the two best children
     level1 = {c["node"]: c["thought"] for c in expands[0]["children"]}
@@ -76,12 +79,28 @@ def test_metrics_on_a_known_outcome():
     results = [
         {"difficulty": "easy", "private_pass_rate": 1.0, "passed_private": True, "public_pass_rate": 1.0, "calls": 4},
         {"difficulty": "easy", "private_pass_rate": 0.5, "passed_private": False, "public_pass_rate": 1.0, "calls": 6},
-        {"difficulty": "hard", "private_pass_rate": 0.0, "passed_private": False, "public_pass_rate": 0.5, "cost": 0.25},
+        {
+            "difficulty": "hard",
+            "private_pass_rate": 0.0,
+            "passed_private": False,
+            "public_pass_rate": 0.5,
+            "cost": 0.25,
+        },
     ]
     m = summarize(results)
     assert m["overall"]["n"] == 3 and abs(m["overall"]["pr"] - 0.5) < 1e-9 and abs(m["overall"]["ac"] - 1 / 3) < 1e-9
-    assert m["by_difficulty"]["easy"] == {"n": 2, "pr": 0.75, "ac": 0.5, "solved_public": 2, "calls": 10, "tokens": 0,
-                                          "cost": 0.0, "wall_s": 0.0, "unscored": 0, "unscored_ids": []}
+    assert m["by_difficulty"]["easy"] == {
+        "n": 2,
+        "pr": 0.75,
+        "ac": 0.5,
+        "solved_public": 2,
+        "calls": 10,
+        "tokens": 0,
+        "cost": 0.0,
+        "wall_s": 0.0,
+        "unscored": 0,
+        "unscored_ids": [],
+    }
     assert m["by_difficulty"]["hard"]["pr"] == 0.0 and m["overall"]["cost"] == 0.25
 
 

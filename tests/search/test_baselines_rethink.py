@@ -16,7 +16,9 @@ async def test_failing_thoughts_are_rethought_from_block_feedback(search_one):
     log: list = []
     # "down" steps lower the ladder; a rethought step ("up (refined)") climbs to the solution
     pol = make_policy("A", ["down"], start=2, solve_at=3, log=log)
-    px, events, result = await search_one([pol], SearchConfig(rollouts=3, thoughts_per_policy=1), strategy="rethinkmcts")
+    px, events, result = await search_one(
+        [pol], SearchConfig(rollouts=3, thoughts_per_policy=1), strategy="rethinkmcts"
+    )
     assert TreeState().apply_all(events).tree(px.problem.id).signature() == px.tree.signature()
     kinds = [e.kind for e in events]
     assert ev.PRUNE not in kinds  # nothing pruned: rethought in place
@@ -30,8 +32,11 @@ async def test_failing_thoughts_are_rethought_from_block_feedback(search_one):
 
 async def test_rethink_quota_is_bounded(search_one):
     pol = make_policy("A", ["down"], start=1, refine_to="down again")
-    px, events, _ = await search_one([pol], SearchConfig(rollouts=4, thoughts_per_policy=1, refine_limit=3,
-                                                        refine_limit_per_node=2), strategy="rethinkmcts")
+    px, events, _ = await search_one(
+        [pol],
+        SearchConfig(rollouts=4, thoughts_per_policy=1, refine_limit=3, refine_limit_per_node=2),
+        strategy="rethinkmcts",
+    )
     assert px.tree.refinements == 3 and all(n.refinements <= 2 for n in px.tree.nodes.values())
 
 
@@ -45,8 +50,11 @@ def test_blocks_and_their_trace_text():
 
     class R:
         def __init__(self, passed, **kw):
-            self.passed, self.verdict, self.__dict__ = passed, "wrong_answer", {**kw, "passed": passed,
-                                                                               "verdict": "wrong_answer"}
+            self.passed, self.verdict, self.__dict__ = (
+                passed,
+                "wrong_answer",
+                {**kw, "passed": passed, "verdict": "wrong_answer"},
+            )
 
     trace = R(False, stderr_excerpt="[block 1] xs=[2], total=0\n[block 4] xs=[2], total=2, x=2\n")
     text = describe_failures(code, [R(True), R(False, input="f([2])", expected="2", got="1")], trace)
@@ -58,8 +66,15 @@ async def test_block_trace_runs_in_the_sandbox():
     from engine.problems.model import Problem, TestCase, TestStyle
     from engine.sandbox import Sandbox
 
-    p = Problem(id="t", dataset="t", statement="", style=TestStyle.ASSERT, entry_point="f",
-                public_tests=[TestCase("assert f([2, 3]) == 5")], private_tests=[])
+    p = Problem(
+        id="t",
+        dataset="t",
+        statement="",
+        style=TestStyle.ASSERT,
+        entry_point="f",
+        public_tests=[TestCase("assert f([2, 3]) == 5")],
+        private_tests=[],
+    )
     code = "def f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total - 1\n"
     async with Sandbox(workers=1) as sb:
         res = await sb.run(instrument(code), p, p.public_tests)
@@ -69,9 +84,26 @@ async def test_block_trace_runs_in_the_sandbox():
 
 def test_cli_rethinkmcts_with_scripted_agents_runs_once_per_model(tmp_path):
     db = str(tmp_path / "cli.db")
-    res = CliRunner().invoke(cli, ["--db", db, "search", "--dataset", "humaneval", "--limit", "2", "--rollouts", "2",
-                                   "--thoughts", "1", "--strategy", "rethinkmcts",
-                                   "--agents", "good=scripted:canonical,bad=scripted:broken"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            db,
+            "search",
+            "--dataset",
+            "humaneval",
+            "--limit",
+            "2",
+            "--rollouts",
+            "2",
+            "--thoughts",
+            "1",
+            "--strategy",
+            "rethinkmcts",
+            "--agents",
+            "good=scripted:canonical,bad=scripted:broken",
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert "one run per agent (good, bad)" in res.output
     finished = [line for line in res.output.splitlines() if line.startswith("run ") and " finished:" in line]
@@ -90,13 +122,21 @@ async def test_rethinkmcts_resumes_from_its_journal_without_asking_again(store):
     problem = ladder_problem()
 
     async def run(journal, log):
-        run_id = await store.create_run(dataset="synthetic", strategy="rethinkmcts", agents=["A"], config={},
-                                        problems=[problem])
+        run_id = await store.create_run(
+            dataset="synthetic", strategy="rethinkmcts", agents=["A"], config={}, problems=[problem]
+        )
         await store.claim_run(run_id)
         strat = make_strategy("rethinkmcts", cfg)
-        px = ProblemContext(store=store, run_id=run_id, problem=problem, state=TreeState(),
-                            policies=[make_policy("A", ["down"], start=2, solve_at=3, log=log)],
-                            sandbox=FakeSandbox(), config=strat.config, journal=journal)
+        px = ProblemContext(
+            store=store,
+            run_id=run_id,
+            problem=problem,
+            state=TreeState(),
+            policies=[make_policy("A", ["down"], start=2, solve_at=3, log=log)],
+            sandbox=FakeSandbox(),
+            config=strat.config,
+            journal=journal,
+        )
         await solve_problem(strat, px)
         await store.flush()
         return px, await store.events(run_id)

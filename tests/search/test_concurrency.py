@@ -49,8 +49,13 @@ def metered_policies(meter: Meter) -> list[ScriptedPolicy]:
 
 async def _run(store, **kw):
     meter = Meter()
-    cfg = RunConfig(dataset="synthetic", strategy="mcts", agents=[{"name": "A", "model": "scripted:broken"}],
-                    search=SearchConfig(rollouts=3, stop_on_solve=False), **kw)
+    cfg = RunConfig(
+        dataset="synthetic",
+        strategy="mcts",
+        agents=[{"name": "A", "model": "scripted:broken"}],
+        search=SearchConfig(rollouts=3, stop_on_solve=False),
+        **kw,
+    )
     run_id = await create_search_run(store, cfg, [ladder_problem(f"l/{i}") for i in range(3)])
     await execute_run(store, run_id, policies=metered_policies(meter), sandbox=FakeSandbox())
     state = TreeState().apply_all(await store.events(run_id))

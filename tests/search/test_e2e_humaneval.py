@@ -16,8 +16,13 @@ AGENTS = [{"name": "good", "model": "scripted:canonical"}, {"name": "bad", "mode
 
 
 async def test_humaneval_good_and_bad_policies(store):
-    cfg = RunConfig(dataset="humaneval", strategy="mcts", agents=AGENTS, subset={"limit": 3},
-                    search=SearchConfig(rollouts=2, thoughts_per_policy=2))
+    cfg = RunConfig(
+        dataset="humaneval",
+        strategy="mcts",
+        agents=AGENTS,
+        subset={"limit": 3},
+        search=SearchConfig(rollouts=2, thoughts_per_policy=2),
+    )
     run_id = await create_search_run(store, cfg)
     await execute_run(store, run_id)
     row = await store.run(run_id)
@@ -38,9 +43,13 @@ async def test_humaneval_good_and_bad_policies(store):
 
 
 async def test_humaneval_only_bad_code_searches_and_fails(store):
-    cfg = RunConfig(dataset="humaneval", strategy="mcts",
-                    agents=[{"name": "bad1", "model": "scripted:broken"}, {"name": "bad2", "model": "scripted:broken"}],
-                    subset={"limit": 2}, search=SearchConfig(rollouts=2, thoughts_per_policy=2))
+    cfg = RunConfig(
+        dataset="humaneval",
+        strategy="mcts",
+        agents=[{"name": "bad1", "model": "scripted:broken"}, {"name": "bad2", "model": "scripted:broken"}],
+        subset={"limit": 2},
+        search=SearchConfig(rollouts=2, thoughts_per_policy=2),
+    )
     run_id = await create_search_run(store, cfg)
     await execute_run(store, run_id)
     row = await store.run(run_id)
@@ -54,7 +63,10 @@ def test_cli_search_runs_show_compare_export(tmp_path):
     db = str(tmp_path / "cli.db")
     runner = CliRunner()
     base = ["--db", db, "search", "--dataset", "humaneval", "--limit", "2", "--rollouts", "1", "--thoughts", "1"]
-    r1 = runner.invoke(cli, [*base, "--keep-exploring", "--strategy", "mcts", "--agents", "good=scripted:canonical,bad=scripted:broken"])
+    r1 = runner.invoke(
+        cli,
+        [*base, "--keep-exploring", "--strategy", "mcts", "--agents", "good=scripted:canonical,bad=scripted:broken"],
+    )
     assert r1.exit_code == 0, r1.output
     r2 = runner.invoke(cli, [*base, "--strategy", "zero-shot", "--agents", "bad=scripted:broken"])
     assert r2.exit_code == 0, r2.output
@@ -72,7 +84,16 @@ def test_cli_search_runs_show_compare_export(tmp_path):
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     # the paper's data: one t2s pair per solved problem (solved at the root: no thought chain)
     assert [r["stage"] for r in rows] == ["t2s", "t2s"] and "from 2 solved of 2 searched" in res.output
-    assert set(rows[0]) == {"stage", "input", "output", "pass_rate", "run_id", "node_id", "problem_id", "problem_digest"}
+    assert set(rows[0]) == {
+        "stage",
+        "input",
+        "output",
+        "pass_rate",
+        "run_id",
+        "node_id",
+        "problem_id",
+        "problem_digest",
+    }
     assert all(r["output"].startswith("```python") and r["pass_rate"] == 1.0 for r in rows)
     res = runner.invoke(cli, ["--db", db, "export", *ids, "--out", str(path), "--per-node"])
     rows = [json.loads(line) for line in path.read_text().splitlines()]

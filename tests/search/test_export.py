@@ -23,7 +23,9 @@ async def test_per_problem_export_is_the_full_chain_and_the_solving_code(search_
     assert p2t.output == "Step 1: up [a]\nStep 2: up [a]" and problem.statement in p2t.input
     assert "Reasoning:\nStep 1: up [a]\nStep 2: up [a]" in t2s.input
     assert t2s.output == "```python\ndef f(x):\n    return x * x\n```"
-    assert {e.problem_id for e in examples} == {problem.id} and all(e.problem_digest == problem.digest for e in examples)
+    assert {e.problem_id for e in examples} == {problem.id} and all(
+        e.problem_digest == problem.digest for e in examples
+    )
     assert examples_from_run("r", events, probs, stages=("t2s",)) == [t2s]
 
     # the per-node variant keeps every node's pairs (single next steps), failing code included
@@ -35,8 +37,9 @@ async def test_per_problem_export_is_the_full_chain_and_the_solving_code(search_
 
 async def test_unsolved_problems_give_no_examples_and_runs_give_one_pair_per_problem(search_one):
     problem = ladder_problem("ladder/hard")
-    _, events, result = await search_one([make_policy("a", ["down"], start=0)], SearchConfig(rollouts=2),
-                                         problem=problem)
+    _, events, result = await search_one(
+        [make_policy("a", ["down"], start=0)], SearchConfig(rollouts=2), problem=problem
+    )
     assert result["status"] != "solved"
     assert examples_from_run("r", events, {problem.id: problem.to_dict()}) == []
 

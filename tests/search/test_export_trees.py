@@ -24,8 +24,6 @@ async def _bdc(*args: str):
     return await asyncio.to_thread(CliRunner().invoke, cli, list(args), catch_exceptions=False)
 
 
-
-
 async def test_trees_export_everything_the_search_stored(search_one, store, tmp_path: Path):
     problem = ladder_problem()
     pol = make_policy("a", ["up", "down"], solve_at=4, sink=store)
@@ -40,11 +38,14 @@ async def test_trees_export_everything_the_search_stored(search_one, store, tmp_
     assert row["solved_by"] in nodes and row["status"] == result["status"] == "solved"
     # counts match the event log one for one
     assert len(nodes) == 1 + sum(len(e.payload_dict()["children"]) for e in events if e.kind == ev.EXPAND)
-    assert sum(n["pruned"] for n in nodes.values()) == len({e.payload_dict()["node"] for e in events if e.kind == ev.PRUNE})
+    assert sum(n["pruned"] for n in nodes.values()) == len(
+        {e.payload_dict()["node"] for e in events if e.kind == ev.PRUNE}
+    )
     assert sum(len(n["reflections"]) for n in nodes.values()) == sum(e.kind == ev.REFLECT for e in events)
     assert sum(len(n["refinements"]) for n in nodes.values()) == sum(e.kind == ev.REFINE for e in events)
     assert sum(len(n["solutions"]) for n in nodes.values()) == sum(
-        len(e.payload_dict()["solutions"]) for e in events if e.kind == ev.SIMULATE)
+        len(e.payload_dict()["solutions"]) for e in events if e.kind == ev.SIMULATE
+    )
     refined = next(n for n in nodes.values() if n["refinements"])
     assert refined["thought"] == refined["refinements"][-1]["new_thought"] != refined["refinements"][0]["old_thought"]
     sols = [s for n in nodes.values() for s in n["solutions"]]
@@ -90,7 +91,8 @@ async def test_trees_export_everything_the_search_stored(search_one, store, tmp_
 
 def test_trees_export_keeps_a_foreign_readme_and_says_so(tmp_path: Path, bdc_home: Path):
     (tmp_path / "README.md").write_text("my notes\n")
-    res = CliRunner().invoke(cli, ["--db", str(tmp_path / "bdc.db"), "export", "r", "--trees",
-                                   "--out", str(tmp_path / "t.parquet")])
+    res = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "bdc.db"), "export", "r", "--trees", "--out", str(tmp_path / "t.parquet")]
+    )
     assert res.exit_code != 0 and "was not written by bdc" in str(res.exception)
     assert (tmp_path / "README.md").read_text() == "my notes\n" and not (tmp_path / "t.parquet").exists()

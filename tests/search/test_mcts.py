@@ -16,8 +16,10 @@ B_THOUGHTS = ["up up", "same", "down"]
 
 
 def _policies(log=None, **kw):
-    return [make_policy("A", A_THOUGHTS, log=log, **kw),
-            make_policy("B", B_THOUGHTS, refine_to="down again", log=log, **kw)]
+    return [
+        make_policy("A", A_THOUGHTS, log=log, **kw),
+        make_policy("B", B_THOUGHTS, refine_to="down again", log=log, **kw),
+    ]
 
 
 def _kinds(events, kind):
@@ -35,7 +37,9 @@ async def test_one_rollout_expands_simulates_prunes_and_refines(search_one):
     assert root.pass_rate == 0.25 and len(root.solutions) == 2  # level 1: 1 of 4 public tests
     [expand] = _kinds(events, ev.EXPAND)
     assert [c["policy"] for c in expand["children"]] == ["A"] * 3 + ["B"] * 3
-    assert [c["prior"] for c in expand["children"][:3]] == sorted([c["prior"] for c in expand["children"][:3]], reverse=True)
+    assert [c["prior"] for c in expand["children"][:3]] == sorted(
+        [c["prior"] for c in expand["children"][:3]], reverse=True
+    )
     nodes = _by_thought(px)
     assert nodes["up [A]"].pass_rate == 0.5 and nodes["up up [B]"].pass_rate == 0.75
     assert nodes["same [A]"].pass_rate == 0.25 and not nodes["same [A]"].pruned  # equal PR is not ill
@@ -77,10 +81,14 @@ async def test_global_refine_limit_and_no_refine_and_no_prune(search_one):
     assert len(_kinds(events, ev.REFINE)) == 1 and px.tree.refinements == 1
     assert _kinds(events, ev.REFINE)[0]["old_thought"] == "down [A]"  # quota goes in child order
 
-    px, events, _ = await search_one(_policies(), SearchConfig(rollouts=1, stop_on_solve=False), strategy="mcts-norefine")
+    px, events, _ = await search_one(
+        _policies(), SearchConfig(rollouts=1, stop_on_solve=False), strategy="mcts-norefine"
+    )
     assert len(_kinds(events, ev.PRUNE)) == 2 and not _kinds(events, ev.REFINE) and not _kinds(events, ev.REFLECT)
 
-    px, events, _ = await search_one(_policies(), SearchConfig(rollouts=1, stop_on_solve=False), strategy="mcts-noprune")
+    px, events, _ = await search_one(
+        _policies(), SearchConfig(rollouts=1, stop_on_solve=False), strategy="mcts-noprune"
+    )
     assert not _kinds(events, ev.PRUNE) and not _kinds(events, ev.REFINE)
     assert not any(n.pruned for n in px.tree.nodes.values())
 
@@ -94,7 +102,9 @@ async def test_pruned_nodes_are_never_selected(search_one):
 
 
 async def test_terminal_leaves_back_up_their_reward_without_expanding(search_one):
-    px, events, _ = await search_one(_policies(), SearchConfig(rollouts=5, max_depth=1, stop_on_solve=False, prune=False))
+    px, events, _ = await search_one(
+        _policies(), SearchConfig(rollouts=5, max_depth=1, stop_on_solve=False, prune=False)
+    )
     assert len(_kinds(events, ev.EXPAND)) == 1  # only the root is expandable
     children = [px.tree.nodes[c] for c in px.tree.nodes["0"].children]
     assert all(c.terminal for c in children)
@@ -159,7 +169,9 @@ async def test_failing_policy_is_reported_and_search_goes_on(search_one):
     from engine.agents.scripted import ScriptedPolicy
 
     bad = ScriptedPolicy("C", thoughts_fn=boom)
-    px, events, result = await search_one([make_policy("A", A_THOUGHTS), bad], SearchConfig(rollouts=2, stop_on_solve=False))
+    px, events, result = await search_one(
+        [make_policy("A", A_THOUGHTS), bad], SearchConfig(rollouts=2, stop_on_solve=False)
+    )
     errs = _kinds(events, ev.LLM_ERROR)
     assert errs and errs[0]["policy"] == "C" and "model offline" in errs[0]["message"]
     assert px.tree.errors and result["status"] == "finished"
@@ -184,11 +196,19 @@ def _magic_policies():
             if any("magic" in t for t in path):
                 return real if writer == "A" else "def f(x):\n    return None\n"
             return ladder_code(3)
+
         return fn
 
-    return [ScriptedPolicy(name, thoughts_fn=thoughts(tag), solution_fn=solution(name),
-                           reflect_fn=lambda *a: "it went wrong", refine_fn=lambda *a: "start over")
-            for name, tag in (("A", "magic"), ("B", "same"))]
+    return [
+        ScriptedPolicy(
+            name,
+            thoughts_fn=thoughts(tag),
+            solution_fn=solution(name),
+            reflect_fn=lambda *a: "it went wrong",
+            refine_fn=lambda *a: "start over",
+        )
+        for name, tag in (("A", "magic"), ("B", "same"))
+    ]
 
 
 async def test_refinement_never_throws_away_a_solution_that_passed_the_public_tests(search_one):

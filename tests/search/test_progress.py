@@ -56,15 +56,28 @@ async def test_a_slow_call_shows_in_the_store_within_seconds_and_leaves_when_don
 
     monkeypatch.setattr(CallProgressTable, "write", counting)
     problem = ladder_problem()
-    run_id = await store.create_run(dataset="synthetic", strategy="mcts", agents=["slow"], config={}, problems=[problem])
+    run_id = await store.create_run(
+        dataset="synthetic", strategy="mcts", agents=["slow"], config={}, problems=[problem]
+    )
     await store.claim_run(run_id)
-    fn = slow_local_like({"candidate next reasoning steps": '["square x <END>"]',
-                          "fenced block": "```python\ndef f(x):\n    return x * x\n```"})
+    fn = slow_local_like(
+        {
+            "candidate next reasoning steps": '["square x <END>"]',
+            "fenced block": "```python\ndef f(x):\n    return x * x\n```",
+        }
+    )
     client = LLMClient(sink=store, progress=progress_sink(store), completion_fn=fn)
     policy = Policy(PolicySpec("slow", "openai/gpt-4o-mini"), client, SearchConfig().call_budgets())
     strat = make_strategy("mcts", SearchConfig(rollouts=1))
-    px = ProblemContext(store=store, run_id=run_id, problem=problem, state=TreeState(),
-                        policies=strat.select_policies([policy]), sandbox=FakeSandbox(), config=strat.config)
+    px = ProblemContext(
+        store=store,
+        run_id=run_id,
+        problem=problem,
+        state=TreeState(),
+        policies=strat.select_policies([policy]),
+        sandbox=FakeSandbox(),
+        config=strat.config,
+    )
     launched = time.monotonic()
     search = asyncio.create_task(solve_problem(strat, px))
     first_seen = first_tokens = None
@@ -120,11 +133,26 @@ def test_live_status_line_names_the_call_in_flight():
 
     line = RunStatus()
     now = time.time()
-    line.show_in_flight([
-        {"problem_id": "other", "node_id": "1", "policy": "qwen", "kind": "thought", "tokens": 3, "started_at": now},
-        {"problem_id": "HumanEval/0", "node_id": "12", "policy": "smollm2", "kind": "solution", "tokens": 143,
-         "started_at": now - 9},
-    ])
+    line.show_in_flight(
+        [
+            {
+                "problem_id": "other",
+                "node_id": "1",
+                "policy": "qwen",
+                "kind": "thought",
+                "tokens": 3,
+                "started_at": now,
+            },
+            {
+                "problem_id": "HumanEval/0",
+                "node_id": "12",
+                "policy": "smollm2",
+                "kind": "solution",
+                "tokens": 143,
+                "started_at": now - 9,
+            },
+        ]
+    )
     state = TreeState()
     line.show(state, None, status="running")
     assert "qwen proposing thoughts for #1 · 3 tok" in line._content.plain and "(+1 more)" in line._content.plain

@@ -20,8 +20,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _cfg() -> RunConfig:
-    return RunConfig(dataset="synthetic", strategy="mcts", agents=[{"name": "A", "model": "scripted:broken"}],
-                     search=SearchConfig(rollouts=6, stop_on_solve=False), problem_concurrency=2)
+    return RunConfig(
+        dataset="synthetic",
+        strategy="mcts",
+        agents=[{"name": "A", "model": "scripted:broken"}],
+        search=SearchConfig(rollouts=6, stop_on_solve=False),
+        problem_concurrency=2,
+    )
 
 
 def _problems():
@@ -34,8 +39,11 @@ async def _trees(store, run_id):
 
 
 def _spawn(db: Path, run_id: str, latency: float) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.search.crash_worker", str(db), run_id, str(latency)],
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.search.crash_worker", str(db), run_id, str(latency)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 async def _wait_for_events(store, run_id, n, proc, timeout=60.0) -> int:
@@ -151,8 +159,10 @@ async def test_a_store_write_failure_fails_the_run_with_the_reason(store, tmp_pa
 
     run_id = await create_search_run(store, _cfg(), _problems())
     with sqlite3.connect(store.path) as c:
-        c.execute("CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 40 "
-                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+        c.execute(
+            "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = 40 "
+            "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END"
+        )
     with pytest.raises(StoreWriteError, match="injected disk failure"):
         await execute_run(store, run_id, policies=crash_policies(), sandbox=FakeSandbox())
     row = await store.run(run_id)

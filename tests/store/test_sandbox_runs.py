@@ -13,8 +13,9 @@ async def test_sandbox_runs_filters_by_problem_and_node_and_decodes_verdicts(tmp
     try:
         tests_a = [{"verdict": "passed", "time_s": 0.1}, {"verdict": "failed", "expected": "3", "got": "4"}]
         store.record_sandbox_run(run_id="r1", problem_id="P/0", node_id="1", policy="a", result={"results": tests_a})
-        store.record_sandbox_run(run_id="r1", problem_id="P/0", node_id="2", policy="b",
-                                 result={"results": [{"verdict": "passed"}]})
+        store.record_sandbox_run(
+            run_id="r1", problem_id="P/0", node_id="2", policy="b", result={"results": [{"verdict": "passed"}]}
+        )
         store.record_sandbox_run(run_id="r1", problem_id="P/1", node_id="1", policy="a", result={"results": []})
         store.record_sandbox_run(run_id="r2", problem_id="P/0", node_id="1", policy="a", result={"results": []})
         await store.flush()
@@ -36,8 +37,10 @@ async def test_sandbox_runs_reads_a_corrupt_verdicts_column_as_empty(tmp_path: P
     store = await Store.open(path)
     await store.close()
     with sqlite3.connect(path) as c:
-        c.execute("INSERT INTO sandbox_runs (run_id, problem_id, node_id, policy, passed, total, pass_rate, verdicts, ts) "
-                  "VALUES ('r', 'p', '1', 'a', 0, 1, 0.0, 'not json', 0)")
+        c.execute(
+            "INSERT INTO sandbox_runs (run_id, problem_id, node_id, policy, passed, total, pass_rate, verdicts, ts) "
+            "VALUES ('r', 'p', '1', 'a', 0, 1, 0.0, 'not json', 0)"
+        )
     store = await Store.open(path, readonly=True)
     try:
         rows = await store.sandbox_runs("r", problem_id="p", node_id="1")

@@ -104,7 +104,9 @@ async def test_bdc_data_dir_is_created_for_the_default_store(tmp_path: Path, mon
 def test_cli_with_a_mistyped_db_directory_says_one_line(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "engine", "--db", str(tmp_path / "typo" / "dir" / "x.db"), "runs"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
@@ -118,8 +120,10 @@ async def _store_failing_at_seq(tmp_path: Path, seq: int) -> tuple[Store, str]:
     rid = await store.create_run(dataset=None, strategy=None, agents=[], config={}, run_id="r-fail")
     await store.claim_run(rid)
     with sqlite3.connect(path) as c:
-        c.execute(f"CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = {seq} "
-                  "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END")
+        c.execute(
+            f"CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.seq = {seq} "
+            "BEGIN SELECT RAISE(ABORT, 'injected disk failure'); END"
+        )
     return store, rid
 
 
@@ -180,7 +184,9 @@ def test_migrate_refuses_directly() -> None:
 async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
     problems = load_dataset("humaneval")[:3]
     async with await Store.open(tmp_path / "bdc.db") as store:
-        rid = await store.create_run(dataset="humaneval", strategy="mcts", agents=["a", "b"], config={"rollouts": 4}, problems=problems)
+        rid = await store.create_run(
+            dataset="humaneval", strategy="mcts", agents=["a", "b"], config={"rollouts": 4}, problems=problems
+        )
         await store.claim_run(rid)
         seqs = [store.emit(rid, "tick", {"i": i}, problem_id=problems[0].id, node_id=str(i)) for i in range(5)]
         assert seqs == [1, 2, 3, 4, 5]
@@ -206,8 +212,12 @@ async def test_run_lifecycle_problems_and_events(tmp_path: Path) -> None:
 async def test_llm_calls_cache_and_sandbox_records(tmp_path: Path) -> None:
     async with await Store.open(tmp_path / "bdc.db") as store:
         rid = await store.create_run(dataset=None, strategy=None, agents=[], config={})
-        store.record_llm_call({"run_id": rid, "node_id": "1", "model": "m", "tokens_in": 10, "tokens_out": 5, "cost": 0.01})
-        store.record_llm_call({"run_id": rid, "node_id": "2", "model": "m", "tokens_in": 1, "tokens_out": 1, "cached": True})
+        store.record_llm_call(
+            {"run_id": rid, "node_id": "1", "model": "m", "tokens_in": 10, "tokens_out": 5, "cost": 0.01}
+        )
+        store.record_llm_call(
+            {"run_id": rid, "node_id": "2", "model": "m", "tokens_in": 1, "tokens_out": 1, "cached": True}
+        )
         store.cache_put("k1", "m", {"text": "hi"})
         assert await store.cache_get("k1") == {"text": "hi"}  # visible before the commit
         await store.flush()
@@ -216,8 +226,13 @@ async def test_llm_calls_cache_and_sandbox_records(tmp_path: Path) -> None:
         totals = await store.llm_totals(rid)
         assert totals["calls"] == 2 and totals["tokens_in"] == 11 and totals["cached"] == 1
         assert len(await store.llm_calls(rid, node_id="1")) == 1
-        store.record_sandbox_run(run_id=rid, problem_id="p", node_id="1", policy="a",
-                                 result={"results": [{"verdict": "passed", "time_s": 0.1}, {"verdict": "wrong_answer"}]})
+        store.record_sandbox_run(
+            run_id=rid,
+            problem_id="p",
+            node_id="1",
+            policy="a",
+            result={"results": [{"verdict": "passed", "time_s": 0.1}, {"verdict": "wrong_answer"}]},
+        )
         await store.flush()
         row = (await store._fetchdicts("SELECT passed, total, pass_rate FROM sandbox_runs"))[0]
         assert row == {"passed": 1, "total": 2, "pass_rate": 0.5}
@@ -345,9 +360,12 @@ def test_payloads_written_before_typed_events_still_decode_and_bad_ones_are_name
 
     old = [
         (ev.PROBLEM_STARTED, '{"difficulty":"easy","statement_preview":"x","public_tests":1,"private_tests":2}'),
-        (ev.SIMULATE, '{"node":"1","rollout":1,"pass_rate":0.5,"solutions":[{"policy":"a","code":"x",'
-                      '"pass_rate":0.5,"passed":1,"total":2,"verdicts":["passed","wrong_answer"],'
-                      '"feedback":"","parse_error":null}]}'),
+        (
+            ev.SIMULATE,
+            '{"node":"1","rollout":1,"pass_rate":0.5,"solutions":[{"policy":"a","code":"x",'
+            '"pass_rate":0.5,"passed":1,"total":2,"verdicts":["passed","wrong_answer"],'
+            '"feedback":"","parse_error":null}]}',
+        ),
         (ev.RUN_FINISHED, '{"status":"finished","metrics":{}}'),
     ]
     started, sim, done = (Event("r", i, 0.0, k, "p", None, raw).payload for i, (k, raw) in enumerate(old, 1))

@@ -27,7 +27,10 @@ def make_random_adapters(base: str, root, k: int, r: int = 4, seed: int = 0) -> 
         torch.manual_seed(seed + i)
         model = load_base_model(base, dtype=torch.float32)
         cfg = LoraConfig(
-            r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=["q_proj", "v_proj", "down_proj"],
+            r=r,
+            lora_alpha=2 * r,
+            lora_dropout=0.0,
+            target_modules=["q_proj", "v_proj", "down_proj"],
             init_lora_weights=False,
         )
         pm = get_peft_model(model, cfg)

@@ -33,8 +33,15 @@ def disenlora_dir(tiny_base, tiny_experts, tmp_path):
     for p in model.hypernet.head.parameters():
         torch.nn.init.normal_(p, std=0.5)
     out = art / "disenlora"
-    model.save(out, {"base": model_id(tiny_base), "experts": relative_dirs(experts, out), "encoder": "base",
-                     "trained_problem_ids": ["HumanEval/0", "HumanEval/7"]})
+    model.save(
+        out,
+        {
+            "base": model_id(tiny_base),
+            "experts": relative_dirs(experts, out),
+            "encoder": "base",
+            "trained_problem_ids": ["HumanEval/0", "HumanEval/7"],
+        },
+    )
     return model, out
 
 

@@ -57,18 +57,14 @@ class _FakeEncoder:
 
 
 def test_cluster_examples_writes_the_tui_contract(tmp_path):
-    exs = [
-        TrainingExample("t2s", f"{kw} problem {i}", "code")
-        for kw in ("sort", "graph", "string")
-        for i in range(6)
-    ]
+    exs = [TrainingExample("t2s", f"{kw} problem {i}", "code") for kw in ("sort", "graph", "string") for i in range(6)]
     d = cluster_examples(exs, _FakeEncoder(), k=3, out_dir=tmp_path)
     on_disk = json.loads((tmp_path / "clusters.json").read_text())
     assert on_disk == load_result(tmp_path)
     assert d["k"] == 3 and sorted(d["sizes"]) == [6, 6, 6]
     assert len(d["points"]) == len(d["labels"]) == 18
     assert set(d["samples"]) == {"0", "1", "2"}
-    for j, texts in d["samples"].items():
+    for texts in d["samples"].values():
         kws = {t.split()[0] for t in texts}
         assert len(kws) == 1  # each cluster's samples share one keyword
     assert on_disk["k"] == 3

@@ -17,10 +17,16 @@ def write_build(root, n: int = 8):
     """A training JSONL and a 2-cluster clusters.json in OUT (what `bdc export` / `bdc cluster` leave)."""
     outs = ["def add(a, b):\n    return a + b", "for i in range(10):\n    print(i)"]
     data = root / "train.jsonl"
-    data.write_text("".join(json.dumps(TrainingExample("t2s", f"task {i % 2}", outs[i % 2], problem_id=str(i)).to_dict())
-                            + "\n" for i in range(n)))
+    data.write_text(
+        "".join(
+            json.dumps(TrainingExample("t2s", f"task {i % 2}", outs[i % 2], problem_id=str(i)).to_dict()) + "\n"
+            for i in range(n)
+        )
+    )
     out = root / "out"
-    save_result({"k": 2, "labels": [i % 2 for i in range(n)], "centroids": [[1.0, 0.0], [0.0, 1.0]], "encoder": "kw"}, out)
+    save_result(
+        {"k": 2, "labels": [i % 2 for i in range(n)], "centroids": [[1.0, 0.0], [0.0, 1.0]], "encoder": "kw"}, out
+    )
     return data, out
 
 
@@ -31,8 +37,15 @@ def test_only_the_chosen_expert_is_trained(tiny_base, tmp_path):
 
     data, out = write_build(tmp_path)
     clusters = json.loads((out / "clusters.json").read_text())
-    dirs = train_experts(tiny_base, load_examples(data), clusters, out / "experts", lora=LoraSettings(r=4),
-                         train=TrainSettings(max_steps=2, batch_size=4, max_length=64), only=[1])
+    dirs = train_experts(
+        tiny_base,
+        load_examples(data),
+        clusters,
+        out / "experts",
+        lora=LoraSettings(r=4),
+        train=TrainSettings(max_steps=2, batch_size=4, max_length=64),
+        only=[1],
+    )
     assert [d.name for d in dirs] == ["expert_1"]
     assert (out / "experts" / "expert_1" / "adapter_config.json").is_file()
     assert not (out / "experts" / "expert_0").exists()
@@ -46,8 +59,22 @@ def test_cli_expert_option(tiny_base, tmp_path, bdc_home):
 
     data, out = write_build(tmp_path)
     try:
-        main(["--db", str(tmp_path / "bdc.db"), "train", "experts", str(data), "--out", str(out), "--base", tiny_base,
-              "--expert", "0", *MAX_STEPS])
+        main(
+            [
+                "--db",
+                str(tmp_path / "bdc.db"),
+                "train",
+                "experts",
+                str(data),
+                "--out",
+                str(out),
+                "--base",
+                tiny_base,
+                "--expert",
+                "0",
+                *MAX_STEPS,
+            ]
+        )
     except SystemExit as e:
         assert not e.code
     finally:

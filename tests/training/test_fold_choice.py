@@ -42,8 +42,10 @@ def test_auto_fold_depends_on_length_and_all_folds_agree(composed, monkeypatch):
     monkeypatch.setattr(composed_model, "FOLD_WEIGHTS_MIN_TOKENS", 6)
     ref = model.generate(ids, emb, fold="none", max_new_tokens=6, min_new_tokens=6, **kw)
     assert seen == []
-    outs = {f: model.generate(ids, emb, fold=f, max_new_tokens=6, min_new_tokens=6, **kw)
-            for f in ("weights", "lowrank", "auto")}
+    outs = {
+        f: model.generate(ids, emb, fold=f, max_new_tokens=6, min_new_tokens=6, **kw)
+        for f in ("weights", "lowrank", "auto")
+    }
     assert seen == ["weights", "lowrank", "weights"]
     for f, out in outs.items():
         assert torch.equal(out, ref), f

@@ -23,8 +23,9 @@ def _peft(tiny_base):
     model = load_base_model(tiny_base, dtype=torch.float32, for_training=True)
     for p in model.parameters():
         p.requires_grad_(False)
-    cfg = LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False,
-                     target_modules=["q_proj", "v_proj", "down_proj"])
+    cfg = LoraConfig(
+        r=4, lora_alpha=8, lora_dropout=0.0, init_lora_weights=False, target_modules=["q_proj", "v_proj", "down_proj"]
+    )
     pm = get_peft_model(model, cfg)
     pm.train()
     return pm
@@ -72,8 +73,9 @@ def test_4bit_training_model_on_cpu_is_lean(tiny_base):
     plain = [p for p in model.parameters() if p.__class__.__name__ != "Params4bit"]
     assert plain and all(p.dtype == torch.bfloat16 for p in plain)  # no fp32 upcast on CPU
     assert not any(p.requires_grad for p in model.parameters())
-    off = load_base_model(tiny_base, quant="4bit", dtype=torch.bfloat16, for_training=True,
-                          gradient_checkpointing=False, upcast_fp32=True)
+    off = load_base_model(
+        tiny_base, quant="4bit", dtype=torch.bfloat16, for_training=True, gradient_checkpointing=False, upcast_fp32=True
+    )
     assert not _checkpointing(off)
     assert all(p.dtype == torch.float32 for p in off.parameters() if p.__class__.__name__ != "Params4bit")
 

@@ -30,7 +30,9 @@ def test_cat_merge_equals_uniform_composition(tiny_base, tiny_experts, tmp_path)
     out = merge_adapters(tiny_base, tiny_experts, "cat", tmp_path / "cat")
     ids = torch.tensor([[5, 6, 7, 8, 9]])
     with torch.no_grad():
-        merged = PeftModel.from_pretrained(load_base_model(tiny_base, dtype=torch.float32), str(out))(input_ids=ids).logits
+        merged = PeftModel.from_pretrained(load_base_model(tiny_base, dtype=torch.float32), str(out))(
+            input_ids=ids
+        ).logits
         model, _ = build_disenlora(tiny_base, tiny_experts, np.eye(3, 4, dtype=np.float32), dtype=torch.float32)
         L, K, r = len(model.layers), model.layers[0].k, model.layers[0].r
         with model.gated(torch.full((1, L, K, r), 1.0 / K)):

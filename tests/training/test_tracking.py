@@ -33,11 +33,14 @@ def test_loop_logs_loss_lr_and_eval_to_tensorboard(tmp_path):
     events: list[dict] = []
     evals = iter(range(100))
     res = run_loop(
-        module=model, params=dict(model.named_parameters()), n_items=16,
+        module=model,
+        params=dict(model.named_parameters()),
+        n_items=16,
         make_batch=lambda idx: {"x": x[idx], "y": y[idx], "attention_mask": torch.ones(len(idx), 1)},
         loss_fn=lambda b: torch.nn.functional.mse_loss(model(b["x"]), b["y"]),
         settings=TrainSettings(epochs=3, batch_size=8, lr=1e-2, report_to=("tensorboard",)),
-        ckpt_dir=tmp_path / "adapter" / "checkpoint", progress=events.append,
+        ckpt_dir=tmp_path / "adapter" / "checkpoint",
+        progress=events.append,
         evaluate=lambda: {"val_accuracy": 0.5 + next(evals) / 10},
     )
     assert res.status == "done" and res.step == 6
@@ -57,7 +60,9 @@ def test_report_to_names_are_checked_in_one_line():
         check_report_to(["tensorbored"])
     from accelerate.tracking import get_available_trackers
 
-    absent = [n for n in ("aim", "clearml", "dvclive", "swanlab") if n not in {str(t) for t in get_available_trackers()}]
+    absent = [
+        n for n in ("aim", "clearml", "dvclive", "swanlab") if n not in {str(t) for t in get_available_trackers()}
+    ]
     if absent:
         with pytest.raises(ConfigError, match=f"the {absent[0]} package is not installed"):
             check_report_to([absent[0]])
@@ -69,9 +74,27 @@ def test_eval_report_to_logs_pr_and_ac(tiny_base, tmp_path, bdc_home):
     from engine.cli import cli
 
     logs = tmp_path / "logs"
-    res = CliRunner().invoke(cli, ["--db", str(tmp_path / "bdc.db"), "eval", "--solver", "base", "--base", tiny_base,
-                                   "--limit", "1", "--max-new-tokens", "2", "--report-to", "tensorboard",
-                                   "--logging-dir", str(logs)], catch_exceptions=False)
+    res = CliRunner().invoke(
+        cli,
+        [
+            "--db",
+            str(tmp_path / "bdc.db"),
+            "eval",
+            "--solver",
+            "base",
+            "--base",
+            tiny_base,
+            "--limit",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--report-to",
+            "tensorboard",
+            "--logging-dir",
+            str(logs),
+        ],
+        catch_exceptions=False,
+    )
     assert res.exit_code == 0, res.output
     logged = _scalars(logs)
     assert logged["eval/w/o tuning/humaneval/overall/pr"] == [(0, 0.0)]  # two random tokens pass nothing

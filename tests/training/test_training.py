@@ -36,8 +36,15 @@ def test_interrupted_training_resumes_at_the_same_step(tiny_base, tmp_path):
         calls["n"] += 1
         return calls["n"] > 5
 
-    first = train_adapter(tiny_base, exs, tmp_path / "resumed", lora=LORA, train=settings,
-                          progress=events.append, should_stop=stop_after_5)
+    first = train_adapter(
+        tiny_base,
+        exs,
+        tmp_path / "resumed",
+        lora=LORA,
+        train=settings,
+        progress=events.append,
+        should_stop=stop_after_5,
+    )
     assert first.status == "cancelled" and first.step == 5
     assert not (tmp_path / "resumed" / "adapter_model.safetensors").exists()
     assert any(e["event"] == "cancelled" for e in events)
@@ -61,10 +68,20 @@ def test_interrupted_training_resumes_at_the_same_step(tiny_base, tmp_path):
 
 def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_base, tmp_path):
     exs = _examples(16)
-    clusters = {"k": 2, "labels": [i % 2 for i in range(16)],
-                "centroids": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], "encoder": "kw"}
-    dirs = train_experts(tiny_base, exs, clusters, tmp_path / "experts", lora=LORA,
-                         train=TrainSettings(max_steps=3, batch_size=4, lr=5e-3, max_length=64))
+    clusters = {
+        "k": 2,
+        "labels": [i % 2 for i in range(16)],
+        "centroids": [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]],
+        "encoder": "kw",
+    }
+    dirs = train_experts(
+        tiny_base,
+        exs,
+        clusters,
+        tmp_path / "experts",
+        lora=LORA,
+        train=TrainSettings(max_steps=3, batch_size=4, lr=5e-3, max_length=64),
+    )
     assert [d.name for d in dirs] == ["expert_0", "expert_1"]
     from peft import PeftConfig, PeftModel
     from transformers import AutoModelForCausalLM
@@ -101,7 +118,11 @@ def test_experts_per_cluster_then_hypernetwork_trains_with_experts_frozen(tiny_b
     hn.run_loop = spy_run_loop
     try:
         res = train_hypernetwork(
-            tiny_base, [str(d) for d in dirs], clusters, exs, tmp_path / "disen",
+            tiny_base,
+            [str(d) for d in dirs],
+            clusters,
+            exs,
+            tmp_path / "disen",
             hyper=HyperSettings(hidden=32),
             train=TrainSettings(epochs=6, batch_size=4, lr=3e-2, max_length=64, warmup_ratio=0.0),
             encoder=KeywordEncoder(),
@@ -132,8 +153,15 @@ def test_held_out_examples_never_train_and_their_loss_is_evaluated_each_epoch(ti
     assert len(ev) == 3 and sorted(tr + ev) == list(range(12)) and not set(tr) & set(ev)
     assert split_held_out(12, 0.0, seed=0) == (list(range(12)), [])
     events: list[dict] = []
-    res = train_adapter(tiny_base, _examples(12), tmp_path / "sft", lora=LORA, name="sft", progress=events.append,
-                        train=TrainSettings(epochs=2, batch_size=3, lr=5e-3, max_length=64, eval_fraction=0.25))
+    res = train_adapter(
+        tiny_base,
+        _examples(12),
+        tmp_path / "sft",
+        lora=LORA,
+        name="sft",
+        progress=events.append,
+        train=TrainSettings(epochs=2, batch_size=3, lr=5e-3, max_length=64, eval_fraction=0.25),
+    )
     assert res.status == "done" and res.total == 6  # 9 training examples, 3 per step, 2 epochs
     evals = [e for e in events if e["event"] == "eval"]
     assert [e["step"] for e in evals] == [3, 6] and all(e["adapter"] == "sft" and e["loss"] > 0 for e in evals)

@@ -31,7 +31,9 @@ def _expert_deltas(base: str, experts: list[str]) -> tuple[dict[str, list[torch.
     from peft.tuners.lora import LoraLayer
 
     pm, names = load_experts(load_base_model(base, dtype=torch.float32), experts)
-    dense = {n: [m.get_delta_weight(a).double() for a in names] for n, m in pm.named_modules() if isinstance(m, LoraLayer)}
+    dense = {
+        n: [m.get_delta_weight(a).double() for a in names] for n, m in pm.named_modules() if isinstance(m, LoraLayer)
+    }
     return dense, {"pm": pm, "names": names}
 
 
@@ -74,7 +76,9 @@ def test_ties_shared_expert(deltas):
 
     dense, m = deltas
     # shared rank = the layers' full rank (32): the stored shared expert is the TIES merge itself
-    parts, r_shared, _ = modularise(m["pm"], m["names"], TwinSettings(shared="ties", shared_rank=32, exclusive_rank=R + 32))
+    parts, r_shared, _ = modularise(
+        m["pm"], m["names"], TwinSettings(shared="ties", shared_rank=32, exclusive_rank=R + 32)
+    )
     name = next(n for n in parts if "q_proj" in n)
     merged = ties([d.float() for d in dense[name]], torch.ones(K), 0.5).double()
     torch.testing.assert_close(_product(parts[name][0]), merged, rtol=0, atol=1e-5)
@@ -104,7 +108,9 @@ def full_twin(tiny_base, tiny_experts, tmp_path_factory):
     return out
 
 
-def test_one_hot_route_is_shared_plus_exclusive_and_at_full_rank_the_expert(tiny_base, tiny_experts, deltas, full_twin, tmp_path):
+def test_one_hot_route_is_shared_plus_exclusive_and_at_full_rank_the_expert(
+    tiny_base, tiny_experts, deltas, full_twin, tmp_path
+):
     dense, m = deltas
     model = _twin_model(tiny_base, full_twin, _sharp_router())
     assert model.ranks == [K * R] + [FULL] * K
@@ -132,7 +138,9 @@ def test_mixed_batch_composes_each_row_with_its_own_route(tiny_base, full_twin):
     with torch.no_grad():
         batch = model(ids, emb).logits
         for i in range(3):
-            torch.testing.assert_close(batch[i : i + 1], model(ids[i : i + 1], emb[i : i + 1]).logits, rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(
+                batch[i : i + 1], model(ids[i : i + 1], emb[i : i + 1]).logits, rtol=1e-4, atol=1e-5
+            )
         gen = model.generate(ids, emb, max_new_tokens=4, do_sample=False, pad_token_id=0)
         for i in range(3):  # one input alone takes the folded path
             one = model.generate(ids[i : i + 1], emb[i : i + 1], max_new_tokens=4, do_sample=False, pad_token_id=0)
@@ -168,8 +176,16 @@ def twin_artifacts(tmp_path, tiny_base):
     """Artefacts folder with two visibly different clusters, their labels and two experts."""
     rows, labels = [], []
     for i in range(10):
-        rows.append({"stage": "t2s", "input": f"Reverse the string number {i}.", "output": f"def f(s):\n    return s[::-{i % 2 + 1}]"})
-        rows.append({"stage": "t2s", "input": f"Add {i} to a number and print it.", "output": f"print(int(input()) + {i})"})
+        rows.append(
+            {
+                "stage": "t2s",
+                "input": f"Reverse the string number {i}.",
+                "output": f"def f(s):\n    return s[::-{i % 2 + 1}]",
+            }
+        )
+        rows.append(
+            {"stage": "t2s", "input": f"Add {i} to a number and print it.", "output": f"print(int(input()) + {i})"}
+        )
         labels += [0, 1]
     data = tmp_path / "data.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
@@ -188,14 +204,36 @@ def test_train_twin_from_the_cli_then_eval_solver(twin_artifacts, tiny_base, bdc
 
     data, out = twin_artifacts
     db = bdc_home / "bdc.db"
-    args = ["--db", str(db), "train", "twin", str(data), "--out", str(out), "--base", tiny_base, "--epochs", "4",
-            "--batch-size", "4", "--shared", "ties", "--report-to", "tensorboard"]
+    args = [
+        "--db",
+        str(db),
+        "train",
+        "twin",
+        str(data),
+        "--out",
+        str(out),
+        "--base",
+        tiny_base,
+        "--epochs",
+        "4",
+        "--batch-size",
+        "4",
+        "--shared",
+        "ties",
+        "--report-to",
+        "tensorboard",
+    ]
     res = CliRunner().invoke(cli, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "twin: done at step 16/16; router accuracy" in res.output
     twin = out / "twin"
-    for f in ("twin.json", "router.safetensors", "shared/adapter_config.json", "exclusive_0/adapter_model.safetensors",
-              "exclusive_1/adapter_config.json"):
+    for f in (
+        "twin.json",
+        "router.safetensors",
+        "shared/adapter_config.json",
+        "exclusive_0/adapter_model.safetensors",
+        "exclusive_1/adapter_config.json",
+    ):
         assert (twin / f).is_file(), f
     assert list((twin / "logs" / "twin").glob("events.out.tfevents.*"))  # the router's loss/lr/accuracy
     cfg = json.loads((twin / "twin.json").read_text())
@@ -217,8 +255,17 @@ def test_eval_form_offers_twin_and_needs_artifacts():
     from engine.errors import BdcError
 
     assert ("twin", "Twin-Merging (artifacts/twin)") in SOLVERS and "twin" in NEEDS_ARTIFACTS
-    kw = dict(adapters=[], datasets=["humaneval"], difficulty=None, limit=1, data_path=None, base=None,
-              quant="none", max_new_tokens=8, batch_size=1)
+    kw = dict(
+        adapters=[],
+        datasets=["humaneval"],
+        difficulty=None,
+        limit=1,
+        data_path=None,
+        base=None,
+        quant="none",
+        max_new_tokens=8,
+        batch_size=1,
+    )
     with pytest.raises(BdcError, match="twin"):
         eval_config(solvers=["twin"], artifacts=None, **kw)
     assert eval_config(solvers=["twin"], artifacts="art", **kw)["solvers"] == ["twin"]

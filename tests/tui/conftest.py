@@ -41,6 +41,7 @@ async def wait_for(pilot, predicate, timeout: float = 10.0, step: float = 0.05) 
     """Pause the pilot until ``predicate()`` holds (tests never sleep a fixed long time)."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
+
     def check() -> bool:
         try:
             return bool(predicate())

@@ -10,7 +10,6 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-
 from bdc_tui.app import BdcApp
 from bdc_tui.format import BEST, PRUNED, REFINED
 from bdc_tui.screens.error import ErrorScreen
@@ -48,7 +47,9 @@ async def fold_of(db: Path, run_id: str) -> TreeState:
 
 
 async def open_runs(pilot) -> RunsScreen:
-    assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.table.row_count > 0)
+    assert await wait_for(
+        pilot, lambda: isinstance(pilot.app.screen, RunsScreen) and pilot.app.screen.table.row_count > 0
+    )
     return pilot.app.screen
 
 
@@ -59,7 +60,11 @@ async def test_runs_screen_lists_runs_and_disables_what_cannot_run(demo_db: Path
         table = screen.table
         assert table.row_count == 3
         statuses = {s.id: s.run.status for s in table.summaries.values()}
-        assert statuses == {"r-demo-humaneval": "finished", "r-demo-interrupted": "cancelled", "r-demo-failed": "failed"}
+        assert statuses == {
+            "r-demo-humaneval": "finished",
+            "r-demo-interrupted": "cancelled",
+            "r-demo-failed": "failed",
+        }
         assert "unknown scripted agent" in table.summaries["r-demo-failed"].run.error
         summary = table.summaries["r-demo-humaneval"]
         assert summary.done == summary.total == 3 and summary.ac == 1.0 and summary.cost == 0  # scripted agents
@@ -139,8 +144,9 @@ async def test_attach_to_run_written_by_another_process(tmp_path: Path) -> None:
     store = await Store.open(db)
     from bdc_tui.demo import demo_problems
 
-    run_id = await store.create_run(dataset="humaneval", strategy="mcts", agents=["a"], config={},
-                                    problems=demo_problems(1), run_id="r-live")
+    run_id = await store.create_run(
+        dataset="humaneval", strategy="mcts", agents=["a"], config={}, problems=demo_problems(1), run_id="r-live"
+    )
     await store.close()
     writer = textwrap.dedent(f"""
         import asyncio, sys
@@ -284,7 +290,9 @@ async def test_jobs_and_clusters_screens(demo_db: Path) -> None:
         text = results.plain_text()
         assert "DisenLoRA" in text and "Intro." in text and "Overall" in text  # the CLI table2 labels
         await pilot.press("down")
-        assert await wait_for(pilot, lambda: screen.shown == "j-demo-train" and len(screen.query_one("LossPlot").values) == 60)
+        assert await wait_for(
+            pilot, lambda: screen.shown == "j-demo-train" and len(screen.query_one("LossPlot").values) == 60
+        )
         await pilot.press("c")
         from bdc_tui.screens.clusters import ClustersScreen
 

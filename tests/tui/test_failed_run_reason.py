@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bdc_tui.screens.search import SearchScreen
 from bdc_tui.widgets.run_status import RunStatus
 from bdc_tui.widgets.runs_table import REASON_WIDTH, status_text
 from tests.tui.conftest import SIZE, wait_for
-from bdc_tui.screens.search import SearchScreen
 from tests.tui.test_app import make_app, open_runs
 
 

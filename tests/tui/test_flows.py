@@ -115,7 +115,9 @@ async def test_event_log_of_an_ended_run(demo_db: Path, size) -> None:
         await pilot.press("end")
         assert table.cursor_row == table.row_count - 1
         await pilot.press("f")
-        assert await wait_for(pilot, lambda: any("nothing live to follow" in str(n.message) for n in app._notifications))
+        assert await wait_for(
+            pilot, lambda: any("nothing live to follow" in str(n.message) for n in app._notifications)
+        )
         assert screen.query_one(Footer).compact
 
 
@@ -162,12 +164,24 @@ async def test_evaluation_detail_lists_problems_and_programs(demo_db: Path, size
     from engine.store.eval_results import EvalResults
 
     with EvalResults(demo_db) as results:  # what an evaluation writes as each problem lands
-        results.save("k1", "j-demo-eval", "DisenLoRA", ProblemResult("HumanEval/0", "humaneval", "intro", 1.0, True,
-                                                                     program="def f():\n    return 1\n"))
-        results.save("k1", "j-demo-eval", "DisenLoRA", ProblemResult("HumanEval/1", "humaneval", "intro", 0.5, False,
-                                                                     program="def g():\n    return 2\n"))
-        results.save("k1", "j-demo-eval", "w/o tuning", ProblemResult("HumanEval/0", "humaneval", "intro", 0.0, False,
-                                                                      error="sandbox crashed"))
+        results.save(
+            "k1",
+            "j-demo-eval",
+            "DisenLoRA",
+            ProblemResult("HumanEval/0", "humaneval", "intro", 1.0, True, program="def f():\n    return 1\n"),
+        )
+        results.save(
+            "k1",
+            "j-demo-eval",
+            "DisenLoRA",
+            ProblemResult("HumanEval/1", "humaneval", "intro", 0.5, False, program="def g():\n    return 2\n"),
+        )
+        results.save(
+            "k1",
+            "j-demo-eval",
+            "w/o tuning",
+            ProblemResult("HumanEval/0", "humaneval", "intro", 0.0, False, error="sandbox crashed"),
+        )
     app = make_app(demo_db)
     copied: list[str] = []
     app.copy_to_clipboard = copied.append
@@ -184,13 +198,19 @@ async def test_evaluation_detail_lists_problems_and_programs(demo_db: Path, size
         await pilot.press("down")
         await pilot.press("y")
         files = list((private_data_dir / "exports").glob("*.py"))
-        assert len(files) == 1 and files[0].read_text() == "def g():\n    return 2\n" and copied == ["def g():\n    return 2\n"]
+        assert (
+            len(files) == 1
+            and files[0].read_text() == "def g():\n    return 2\n"
+            and copied == ["def g():\n    return 2\n"]
+        )
         await pilot.press("x")
         assert table.row_count == 2 and "failed only" in str(screen.query_one("#eval-summary").render())
 
 
 @pytest.mark.parametrize("size", SIZES)
-async def test_pipeline_exports_then_starts_a_cluster_job_after_confirmation(demo_db: Path, size, private_data_dir: Path) -> None:
+async def test_pipeline_exports_then_starts_a_cluster_job_after_confirmation(
+    demo_db: Path, size, private_data_dir: Path
+) -> None:
     import json
 
     from bdc_tui.screens.confirm import ConfirmScreen
@@ -202,7 +222,9 @@ async def test_pipeline_exports_then_starts_a_cluster_job_after_confirmation(dem
     async with app.run_test(size=size) as pilot:
         await open_runs(pilot)
         app.push_screen(PipelineScreen())
-        assert await wait_for(pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.finished_runs == ["r-demo-humaneval"])
+        assert await wait_for(
+            pilot, lambda: isinstance(app.screen, PipelineScreen) and app.screen.finished_runs == ["r-demo-humaneval"]
+        )
         screen = app.screen
         await pilot.press("3")  # training before clustering: refused, nothing created
         assert launcher.jobs == []

@@ -26,7 +26,9 @@ def test_seek_matches_fresh_fold_in_any_order() -> None:
     events = _events()
     tl = Timeline(events, interval=50)
     rng = random.Random(0)
-    for target in [len(events), 0, 7, 300, 120, 121, 49, 50, 51, len(events) - 1] + [rng.randrange(len(events)) for _ in range(10)]:
+    for target in [len(events), 0, 7, 300, 120, 121, 49, 50, 51, len(events) - 1] + [
+        rng.randrange(len(events)) for _ in range(10)
+    ]:
         tl.seek(target)
         fresh = TreeState().apply_all(events[:target])
         assert tl.position == target
@@ -114,8 +116,10 @@ def test_lazy_per_problem_fold_matches_fresh_fold() -> None:
 def test_lazy_events_decode_on_use() -> None:
     import json
 
-    events = [Event(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload_dict()))
-              for e in _multi_events()]
+    events = [
+        Event(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload_dict()))
+        for e in _multi_events()
+    ]
     tl = Timeline(events, interval=25)
     tl.seek(len(events))
     tl.state.problems.get(events[-1].problem_id)

@@ -302,8 +302,9 @@ async def test_the_first_search_from_the_welcome_screen_ticks_only_free_agents(t
 
     for key in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setattr(services, "catalog_models", lambda: [("qwen2.5-coder-0.5b", "Qwen", True),
-                                                             ("smollm2-135m", "SmolLM2", False)])
+    monkeypatch.setattr(
+        services, "catalog_models", lambda: [("qwen2.5-coder-0.5b", "Qwen", True), ("smollm2-135m", "SmolLM2", False)]
+    )
     assert first_search_agents() == ["qwen-coder"]  # the model just installed, nothing else
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
     monkeypatch.setattr(services, "catalog_models", lambda: [("qwen2.5-coder-0.5b", "Qwen", False)])

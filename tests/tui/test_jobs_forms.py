@@ -52,14 +52,21 @@ async def test_new_eval_form_creates_the_eval_job_config(tmp_path: Path) -> None
         form.query_one("#batch-size").value = "4"
         await pilot.pause()
         await pilot.press("ctrl+s")
-        assert await wait_for(pilot, lambda: app.screen.query("#confirm-question"), timeout=10), \
-            str(app.screen.query_one("#form-error").render())
+        assert await wait_for(pilot, lambda: app.screen.query("#confirm-question"), timeout=10), str(
+            app.screen.query_one("#form-error").render()
+        )
         await pilot.press("y")
         assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and launcher.jobs, timeout=10)
         job = await app.store.job(launcher.jobs[0])
         assert job.kind == "eval"
         assert job.config == {
-            "solvers": ["base", "merge:ties", "disenlora", f"adapter:{tmp_path / 'ad/one'}", f"adapter:{tmp_path / 'ad/two'}"],
+            "solvers": [
+                "base",
+                "merge:ties",
+                "disenlora",
+                f"adapter:{tmp_path / 'ad/one'}",
+                f"adapter:{tmp_path / 'ad/two'}",
+            ],
             "datasets": [
                 {"name": "humaneval", "path": None, "limit": 5, "difficulty": None},
                 {"name": "apps", "path": str(tmp_path / "apps.jsonl"), "limit": 5, "difficulty": "interview"},
@@ -87,13 +94,30 @@ async def test_new_eval_form_explains_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_eval_config_validation() -> None:
-    kw = dict(solvers=["base"], adapters=[], datasets=["humaneval"], difficulty=None, limit=None, data_path="d/x.jsonl",
-              base=None, artifacts=None, quant="none", max_new_tokens=None, batch_size=None)
+    kw = dict(
+        solvers=["base"],
+        adapters=[],
+        datasets=["humaneval"],
+        difficulty=None,
+        limit=None,
+        data_path="d/x.jsonl",
+        base=None,
+        artifacts=None,
+        quant="none",
+        max_new_tokens=None,
+        batch_size=None,
+    )
     cfg = eval_config(**kw)
     assert cfg["datasets"] == [{"name": "humaneval", "path": None, "limit": None, "difficulty": None}]
     assert eval_config(**dict(kw, datasets=["mbpp"]))["datasets"][0]["path"] == "d/x.jsonl"
-    for bad in (dict(solvers=[]), dict(datasets=[]), dict(limit=0), dict(difficulty="interview"),
-                dict(solvers=["experts"]), dict(batch_size=0)):
+    for bad in (
+        dict(solvers=[]),
+        dict(datasets=[]),
+        dict(limit=0),
+        dict(difficulty="interview"),
+        dict(solvers=["experts"]),
+        dict(batch_size=0),
+    ):
         with pytest.raises(BdcError):
             eval_config(**dict(kw, **bad))
 
@@ -105,9 +129,11 @@ async def test_eval_results_read_the_rows_of_the_job_result(tmp_path: Path) -> N
     db = tmp_path / "r.db"
     store = await Store.open(db)
     job = await store.create_job("eval", {"solvers": ["base", "disenlora"], "datasets": [{"name": "apps"}]})
-    rows = [{"solver": s, "dataset": "apps", "difficulty": d, "pr": pr, "ac": ac, "n": 10}
-            for s, base in (("w/o tuning", 10.0), ("DisenLoRA", 20.0))
-            for d, pr, ac in (("introductory", base + 1.5, base), ("interview", base + 0.5, base - 5))]
+    rows = [
+        {"solver": s, "dataset": "apps", "difficulty": d, "pr": pr, "ac": ac, "n": 10}
+        for s, base in (("w/o tuning", 10.0), ("DisenLoRA", 20.0))
+        for d, pr, ac in (("introductory", base + 1.5, base), ("interview", base + 0.5, base - 5))
+    ]
     await store.finish_job(job, "finished", result={"rows": rows, "summaries": {}, "results": {}, "base": "tiny"})
     await store.close()
     app = make_app(db)
@@ -133,8 +159,13 @@ async def test_real_search_through_the_real_launcher_shows_the_solved_tree(tmp_p
 
     db = tmp_path / "real.db"
     store = await Store.open(db)
-    cfg = RunConfig(dataset="humaneval", strategy="mcts", agents=[{"name": "good", "model": "scripted:canonical"}],
-                    subset={"limit": 1}, search=SearchConfig(rollouts=2, thoughts_per_policy=2))
+    cfg = RunConfig(
+        dataset="humaneval",
+        strategy="mcts",
+        agents=[{"name": "good", "model": "scripted:canonical"}],
+        subset={"limit": 1},
+        search=SearchConfig(rollouts=2, thoughts_per_policy=2),
+    )
     run_id = await create_search_run(store, cfg)
     await store.close()
 
@@ -144,9 +175,10 @@ async def test_real_search_through_the_real_launcher_shows_the_solved_tree(tmp_p
         app.resume_run(run_id)  # the app's own path: launcher.launch_run, then the live view
         assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen), timeout=10)
         screen = app.screen
-        finished = await wait_for(pilot, lambda: screen.state.status == "finished" and screen.run_status == "finished",
-                                  timeout=90, step=0.2)
-        log = (jobs.log_dir(db) / f"{run_id}.log")
+        finished = await wait_for(
+            pilot, lambda: screen.state.status == "finished" and screen.run_status == "finished", timeout=90, step=0.2
+        )
+        log = jobs.log_dir(db) / f"{run_id}.log"
         assert finished, log.read_text() if log.exists() else "no log"
         tree = screen.tree
         assert tree is not None and tree.problem_id == "HumanEval/0"

@@ -17,9 +17,14 @@ from engine.store import Event
 from tests.tui.conftest import wait_for
 from tests.tui.test_app import make_app, open_runs
 
-CRASH = {"verdict": "runtime_error", "error_type": "TypeError", "expected": None, "got": None,
-         "stderr_excerpt": "\nTraceback (most recent call last):\n  File \"test.py\", line 1, in <module>\n"
-                           "TypeError: unsupported operand type(s) for -: 'NoneType' and 'float'\n"}
+CRASH = {
+    "verdict": "runtime_error",
+    "error_type": "TypeError",
+    "expected": None,
+    "got": None,
+    "stderr_excerpt": '\nTraceback (most recent call last):\n  File "test.py", line 1, in <module>\n'
+    "TypeError: unsupported operand type(s) for -: 'NoneType' and 'float'\n",
+}
 
 
 def event(seq: int, kind: str, payload: dict, node: str | None = None) -> Event:
@@ -27,11 +32,20 @@ def event(seq: int, kind: str, payload: dict, node: str | None = None) -> Event:
 
 
 def root_only(pass_rate: float) -> list[Event]:
-    sol = {"policy": "a", "code": "x = 1", "pass_rate": pass_rate, "passed": int(pass_rate * 2), "total": 2,
-           "verdicts": ["passed" if pass_rate else "wrong_answer", "wrong_answer"]}
-    return [event(1, ev.PROBLEM_STARTED, {}), event(2, ev.ROOT, {"node": "0"}, "0"),
-            event(3, ev.SIMULATE, {"node": "0", "rollout": 0, "pass_rate": pass_rate, "solutions": [sol]}, "0"),
-            event(4, ev.BACKUP, {"rollout": 0, "path": [], "reward": 0.45, "q": {"0": 0.45}, "n": {"0": 1}})]
+    sol = {
+        "policy": "a",
+        "code": "x = 1",
+        "pass_rate": pass_rate,
+        "passed": int(pass_rate * 2),
+        "total": 2,
+        "verdicts": ["passed" if pass_rate else "wrong_answer", "wrong_answer"],
+    }
+    return [
+        event(1, ev.PROBLEM_STARTED, {}),
+        event(2, ev.ROOT, {"node": "0"}, "0"),
+        event(3, ev.SIMULATE, {"node": "0", "rollout": 0, "pass_rate": pass_rate, "solutions": [sol]}, "0"),
+        event(4, ev.BACKUP, {"rollout": 0, "path": [], "reward": 0.45, "q": {"0": 0.45}, "n": {"0": 1}}),
+    ]
 
 
 def test_no_best_node_while_nothing_passes() -> None:
@@ -44,12 +58,16 @@ def test_no_best_node_while_nothing_passes() -> None:
 def test_a_backup_counts_the_nodes_it_updated() -> None:
     backup = root_only(0.0)[-1]
     assert describe(backup) == "backup reward 0.45 to 1 node (#0)"
-    two = event(5, ev.BACKUP, {"rollout": 1, "path": ["0"], "reward": 0.6, "q": {"0": 0.6, "6": 0.6}, "n": {"0": 2, "6": 1}})
+    two = event(
+        5, ev.BACKUP, {"rollout": 1, "path": ["0"], "reward": 0.6, "q": {"0": 0.6, "6": 0.6}, "n": {"0": 2, "6": 1}}
+    )
     assert describe(two) == "backup reward 0.60 to 2 nodes (#0, #6)"
 
 
 def test_failed_tests_have_one_notation_and_a_crash_reads_as_its_error() -> None:
-    assert verdict_text(["passed", "wrong_answer", "runtime_error"]).plain == "✓ t1  ✗ t2 wrong_answer  ✗ t3 runtime_error"
+    assert (
+        verdict_text(["passed", "wrong_answer", "runtime_error"]).plain == "✓ t1  ✗ t2 wrong_answer  ✗ t3 runtime_error"
+    )
     assert "?" not in verdict_text([{"verdict": "time_limit"}]).plain
     assert failure_detail(CRASH) == "TypeError: unsupported operand type(s) for -: 'NoneType' and 'float'"
     assert failure_detail({"verdict": "wrong_answer", "expected": "3", "got": "4"}) == "expected 3, got 4"
@@ -62,7 +80,9 @@ async def test_the_inspector_lists_each_failure_once_and_no_best_on_a_zero_root(
     async with app.run_test(size=size) as pilot:
         await open_runs(pilot)
         app.open_run("r-demo-humaneval")
-        assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.tree_view.node_count > 3)
+        assert await wait_for(
+            pilot, lambda: isinstance(app.screen, SearchScreen) and app.screen.tree_view.node_count > 3
+        )
         screen = app.screen
         view = screen.query_one(SearchTreeView)
         # no tree label carries ★ on a node whose best solution passes nothing
@@ -72,7 +92,9 @@ async def test_the_inspector_lists_each_failure_once_and_no_best_on_a_zero_root(
                 assert (node.best_solution() or {}).get("pass_rate", 0) > 0
         # a node with a crashing solution: the sandbox's record replaces the feedback, once
         tree = view.problem
-        crashed = next(n.id for n in tree.nodes.values() for s in n.solutions if "runtime_error" in s.get("verdicts", []))
+        crashed = next(
+            n.id for n in tree.nodes.values() for s in n.solutions if "runtime_error" in s.get("verdicts", [])
+        )
         view.focus_node(crashed)
         inspector = screen.query_one(NodeInspector)
         assert await wait_for(pilot, lambda: "TypeError" in inspector.plain_text(width=200), timeout=15)

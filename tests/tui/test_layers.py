@@ -37,7 +37,10 @@ def test_import_linter_contracts_pass(tmp_path: Path) -> None:
     config.write_text("\n".join(lines) + "\n")
     proc = subprocess.run(
         [sys.executable, "-c", LINT, "--config", str(config), "--no-cache"],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "The engine never imports the TUI or Textual KEPT" in proc.stdout

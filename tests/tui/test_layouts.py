@@ -45,8 +45,9 @@ async def test_a_run_row_updated_live_keeps_status_pr_and_ac_whole(tmp_path: Pat
     async with app.run_test(size=size) as pilot:
         assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
         store = app.store
-        rid = await store.create_run(dataset="humaneval", strategy="mcts", agents=["scripted-canonical"],
-                                     config={}, problems=problems)
+        rid = await store.create_run(
+            dataset="humaneval", strategy="mcts", agents=["scripted-canonical"], config={}, problems=problems
+        )
         screen = app.screen
         assert await wait_for(pilot, lambda: rid in screen.table.summaries)
         assert screen.table.summaries[rid].run.status == "pending"
@@ -84,11 +85,17 @@ def eval_result() -> dict:
     summaries = {}
     for solver, passed in (("w/o tuning", 1), ("DisenLoRA", 3)):
         res = [ProblemResult(f"mbpp/{i}", "mbpp", "all", 1.0 if i < passed else 0.25, i < passed) for i in range(4)]
-        res += [ProblemResult(f"apps/{i}", "apps", d, 1.0 if i < passed else 0.0, i < passed)
-                for i, d in enumerate(("introductory", "interview", "interview", "competition"))]
+        res += [
+            ProblemResult(f"apps/{i}", "apps", d, 1.0 if i < passed else 0.0, i < passed)
+            for i, d in enumerate(("introductory", "interview", "interview", "competition"))
+        ]
         summaries[solver] = summarize(res)
-    rows = [{"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
-            for s, by_ds in summaries.items() for ds, by_diff in by_ds.items() for diff, v in by_diff.items()]
+    rows = [
+        {"solver": s, "dataset": ds, "difficulty": diff, "pr": v["pr"], "ac": v["ac"], "n": v["n"]}
+        for s, by_ds in summaries.items()
+        for ds, by_diff in by_ds.items()
+        for diff, v in by_diff.items()
+    ]
     return {"rows": rows, "summaries": summaries, "results": {}, "base": "/models/tiny-base"}
 
 
@@ -122,9 +129,14 @@ def test_rows_only_results_fold_into_the_same_table() -> None:
 
     result = eval_result()
     rows = [r for r in result["rows"] if r["difficulty"] != "overall"]
+
     def figures(summaries):  # what the table draws: PR, AC and n of each cell
-        return {s: {d: {k: {m: float(c[m]) for m in ("pr", "ac", "n")} for k, c in by_k.items()}
-                    for d, by_k in by_d.items()} for s, by_d in summaries.items()}
+        return {
+            s: {
+                d: {k: {m: float(c[m]) for m in ("pr", "ac", "n")} for k, c in by_k.items()} for d, by_k in by_d.items()
+            }
+            for s, by_d in summaries.items()
+        }
 
     assert figures(summaries_from_rows(rows)) == figures(result["summaries"])
 
@@ -153,7 +165,9 @@ async def test_times_are_local(tmp_path: Path, kolkata_time) -> None:
         created = app.screen.table.summaries[rid].run.created_at
         import time
 
-        assert str(app.screen.table.get_cell(rid, "created")) == time.strftime("%Y-%m-%d %H:%M", time.gmtime(created + 5.5 * 3600))
+        assert str(app.screen.table.get_cell(rid, "created")) == time.strftime(
+            "%Y-%m-%d %H:%M", time.gmtime(created + 5.5 * 3600)
+        )
 
 
 def footer_keys(app) -> set[str]:
@@ -201,7 +215,6 @@ async def test_jobs_and_forms_keep_their_keys_and_whole_labels(demo_db: Path, si
 
     from bdc_tui.screens.new_eval import NewEvalScreen
     from bdc_tui.screens.new_search import NewSearchScreen
-
     from tests.tui.conftest import RecordingLauncher
 
     app = make_app(demo_db, launcher=RecordingLauncher())
@@ -215,7 +228,7 @@ async def test_jobs_and_forms_keep_their_keys_and_whole_labels(demo_db: Path, si
             await pilot.press("escape")
             assert await wait_for(pilot, lambda: isinstance(app.screen, RunsScreen))
             await pilot.press(key)
-            assert await wait_for(pilot, lambda: isinstance(app.screen, form))
+            assert await wait_for(pilot, lambda form=form: isinstance(app.screen, form))
             await pilot.pause()
             assert await keys_shown(pilot, {"escape", "ctrl+s"}), footer_keys(app)
             for label in app.screen.query(Label):
@@ -240,19 +253,28 @@ async def test_jobs_screen_training_results_and_one_curve_per_expert(tmp_path: P
         rep = JobReporter(store, train, asyncio.get_running_loop())
         for k in range(3):
             for step in range(1, 5):
-                rep({"event": "progress", "step": step, "total": 4, "loss": 2.0 - 0.1 * step + k,
-                     "expert": k, "experts": 3})
+                rep(
+                    {
+                        "event": "progress",
+                        "step": step,
+                        "total": 4,
+                        "loss": 2.0 - 0.1 * step + k,
+                        "expert": k,
+                        "experts": 3,
+                    }
+                )
         await pilot.pause()
         await store.flush()
-        await store.finish_job(train, "finished", result={"mode": "experts", "status": "done", "step": 4,
-                                                          "total": 4, "final_loss": 1.6})
+        await store.finish_job(
+            train, "finished", result={"mode": "experts", "status": "done", "step": 4, "total": 4, "final_loss": 1.6}
+        )
         app.action_jobs()
         assert await wait_for(pilot, lambda: isinstance(app.screen, JobsScreen) and app.screen.shown)
         screen = app.screen
         table = screen.query_one("#jobs", DataTable)
         for job in (train, cluster):
             table.move_cursor(row=table.get_row_index(job))
-            assert await wait_for(pilot, lambda: screen.shown == job)
+            assert await wait_for(pilot, lambda job=job: screen.shown == job)
             await pilot.pause(0.2)
             assert not screen.query_one("#job-results-box").display  # no "no results yet" under it
             line = str(screen.query_one("#job-result-line").render())
@@ -293,8 +315,16 @@ async def test_help_explains_the_marks_and_every_screens_keys(demo_db: Path, siz
             assert any(line.strip().startswith(mark) for line in text.splitlines()), mark
         this = text.split("This screen: Runs (home)")[1].split("Live search tree")[0]
         assert "Clusters" in this and "Delete" in this and "Jobs" in this
-        for section in ("Live search tree", "Replay", "Event log", "Jobs: training and evaluation", "Clusters",
-                        "New search form", "New evaluation form", "Everywhere"):
+        for section in (
+            "Live search tree",
+            "Replay",
+            "Event log",
+            "Jobs: training and evaluation",
+            "Clusters",
+            "New search form",
+            "New evaluation form",
+            "Everywhere",
+        ):
             assert section in text
         assert "Command palette" in text.split("Everywhere")[1] and "Quit" in text.split("Everywhere")[1]
         assert app.screen.query_one("#help-box").region.bottom <= size[1]

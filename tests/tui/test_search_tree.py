@@ -32,7 +32,7 @@ async def test_big_tree_materialises_lazily_and_tracks_best_incrementally() -> N
         shown = False
         for k in range(0, len(events), 37):  # polls of 37 events
             ids: set[str] = set()
-            for e in events[k:k + 37]:
+            for e in events[k : k + 37]:
                 ids |= state.apply(e)
             tree = state.problems.get("P/0")
             if tree is None or "0" not in tree.nodes:
@@ -45,7 +45,7 @@ async def test_big_tree_materialises_lazily_and_tracks_best_incrementally() -> N
             expected = tree.best_node()
             assert view.best_id == (expected.id if expected else None)
             # the widget holds a parent-closed subset: every held node's parent is held and expanded
-            for nid, item in view._items.items():
+            for nid in view._items:
                 n = tree.nodes[nid]
                 assert n.parent is None or (n.parent in view._items and view._items[n.parent].is_expanded)
         tree = state.problems["P/0"]

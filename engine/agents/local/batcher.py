@@ -85,7 +85,13 @@ class DynamicBatcher:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None,
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int = 8,
+        wait_s: float = 0.01,
+        threads: int | None = None,
         guard: Callable[[], Any] | None = None,
     ) -> None:
         self.model = model
@@ -228,12 +234,15 @@ class DynamicBatcher:
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         device = next(self.model.parameters()).device
-        stops = _RowStops(width, [r.max_new_tokens for r in reqs], on_step=self._step,
-                          row_step=self._row_step(reqs), eos=self.eos_ids)
+        stops = _RowStops(
+            width, [r.max_new_tokens for r in reqs], on_step=self._step, row_step=self._row_step(reqs), eos=self.eos_ids
+        )
         with self.guard(), torch.inference_mode():
             out = self.model.generate(
-                input_ids=input_ids.to(device), attention_mask=attention.to(device),
-                stopping_criteria=[stops.criterion()], **kwargs,
+                input_ids=input_ids.to(device),
+                attention_mask=attention.to(device),
+                stopping_criteria=[stops.criterion()],
+                **kwargs,
             )
         self.batches_run += 1
         return [
@@ -248,8 +257,12 @@ class _RowStops:
     an end-of-sequence token are finished by ``generate`` itself. ``on_step`` runs every step."""
 
     def __init__(
-        self, prompt_width: int, limits: list[int], on_step: Callable[[], None] | None = None,
-        row_step: Callable[[int, list[int]], bool] | None = None, eos: Collection[int] = (),
+        self,
+        prompt_width: int,
+        limits: list[int],
+        on_step: Callable[[], None] | None = None,
+        row_step: Callable[[int, list[int]], bool] | None = None,
+        eos: Collection[int] = (),
     ) -> None:
         self.width = prompt_width
         self.limits = limits

@@ -50,7 +50,6 @@ from typing import Any
 from engine.agents.local.batcher import DynamicBatcher, default_threads, eos_ids, pad_id
 from engine.agents.local.rows import (
     REPEAT_WINDOW,
-    step_row,
     GenRequest,
     GenResult,
     LocalGenerationError,
@@ -58,6 +57,7 @@ from engine.agents.local.rows import (
     deliver,
     finish_row,
     loops,
+    step_row,
 )
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,15 @@ class ContinuousBatcher:
     """
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, threads: int | None = None,
-        capacity_tokens: int | None = None, max_batch_tokens: int = 512,
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int = 8,
+        wait_s: float = 0.01,
+        threads: int | None = None,
+        capacity_tokens: int | None = None,
+        max_batch_tokens: int = 512,
     ) -> None:
         self.model = model
         self.tokenizer = tokenizer
@@ -198,9 +205,14 @@ class ContinuousBatcher:
 
         try:
             return ContinuousBatchingConfig(
-                page_size=PAGE_SIZE, num_blocks=blocks, max_batch_tokens=max_batch_tokens,
-                max_requests_per_batch=max_batch, allow_block_sharing=False, auto_switch_to_flash=False,
-                use_async_batching=False, use_cuda_graph=False,
+                page_size=PAGE_SIZE,
+                num_blocks=blocks,
+                max_batch_tokens=max_batch_tokens,
+                max_requests_per_batch=max_batch,
+                allow_block_sharing=False,
+                auto_switch_to_flash=False,
+                use_async_batching=False,
+                use_cuda_graph=False,
             )
         except TypeError as e:
             raise ContinuousUnavailable(f"ContinuousBatchingConfig changed: {e}") from e
@@ -242,8 +254,12 @@ class ContinuousBatcher:
             res = self.submit(GenRequest(ids, WARMUP_TOKENS)).result(timeout=timeout_s)
             if self.broken is not None:
                 raise ContinuousUnavailable(self.broken)
-            if not (isinstance(res, GenResult) and len(res.token_ids) <= WARMUP_TOKENS
-                    and res.finish_reason in ("stop", "length") and all(isinstance(t, int) for t in res.token_ids)):
+            if not (
+                isinstance(res, GenResult)
+                and len(res.token_ids) <= WARMUP_TOKENS
+                and res.finish_reason in ("stop", "length")
+                and all(isinstance(t, int) for t in res.token_ids)
+            ):
                 raise ContinuousUnavailable(f"the warm-up generate returned {res!r}")
             self._check_pause(timeout_s)
             self._warming = False
@@ -317,7 +333,10 @@ class ContinuousBatcher:
             return self._fallback().submit(req)
         try:
             added = self._mgr.add_request(
-                list(req.prompt_ids), request_id=rid, max_new_tokens=req.max_new_tokens, streaming=True,
+                list(req.prompt_ids),
+                request_id=rid,
+                max_new_tokens=req.max_new_tokens,
+                streaming=True,
                 eos_token_id=sorted(self.eos_ids) if self.eos_ids else -1,
             )
         except Exception as e:  # noqa: BLE001 - the engine refused it: its rows (this one too) move on
@@ -334,7 +353,11 @@ class ContinuousBatcher:
         with self._lock:
             if self.fallback is None:
                 self.fallback = DynamicBatcher(
-                    self.model, self.tokenizer, max_batch=self.max_batch, wait_s=self.wait_s, threads=self.threads,
+                    self.model,
+                    self.tokenizer,
+                    max_batch=self.max_batch,
+                    wait_s=self.wait_s,
+                    threads=self.threads,
                     guard=self._exclusive,
                 )
             return self.fallback
@@ -417,8 +440,9 @@ class ContinuousBatcher:
                 if claim(row.req.future):
                     deliver(row.req.future, error=LocalGenerationError(why))
             return
-        log.warning("continuous batching stopped (%s): calls go to dynamic batching (%d in flight moved)",
-                    why, len(rows))
+        log.warning(
+            "continuous batching stopped (%s): calls go to dynamic batching (%d in flight moved)", why, len(rows)
+        )
         for row in rows:
             if not row.req.future.done():
                 self._fallback().submit(row.req)
@@ -432,7 +456,9 @@ class ContinuousBatcher:
         try:
             self._answer(rid, row, out)
         except Exception as e:  # noqa: BLE001 - one bad output fails its own row, not the dispatcher
-            self._finish(rid, error=LocalGenerationError(f"continuous batching output unreadable: {type(e).__name__}: {e}"))
+            self._finish(
+                rid, error=LocalGenerationError(f"continuous batching output unreadable: {type(e).__name__}: {e}")
+            )
 
     def _answer(self, rid: str, row: _Row, out: Any) -> None:
         if out.error:

@@ -19,12 +19,13 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from engine.agents.local.batcher import DynamicBatcher
-from engine.agents.progress import REPORT_TOKENS
 from engine.agents.local.rows import Batcher, GenRequest, GenResult
 from engine.agents.local.watchdog import Watchdog
+from engine.agents.progress import REPORT_TOKENS
 
 log = logging.getLogger(__name__)
 BATCHING_MODES = ("continuous", "dynamic")
@@ -36,7 +37,8 @@ def batching_mode() -> str:
     env = os.environ.get("BDC_LOCAL_BATCHING", "").strip().lower()
     return env if env in BATCHING_MODES else DEFAULT_BATCHING
 
-_engines: dict[str, "LocalEngine"] = {}
+
+_engines: dict[str, LocalEngine] = {}
 _engines_lock = threading.Lock()
 
 
@@ -61,7 +63,7 @@ class LocalEngine:
         return "dynamic" if isinstance(self.batcher, DynamicBatcher) else "continuous"
 
     @classmethod
-    def load(cls, source: str) -> "LocalEngine":
+    def load(cls, source: str) -> LocalEngine:
         from engine.agents.local.loader import load_model
 
         model, tok = load_model(source)
@@ -77,15 +79,22 @@ class LocalEngine:
         return list(tok(text)["input_ids"])
 
     def request(
-        self, messages: list[dict], *, max_tokens: int = 256, temperature: float = 0.0, top_p: float = 1.0,
-        stop: str | list[str] | None = None, on_tokens: Callable[[int], None] | None = None,
+        self,
+        messages: list[dict],
+        *,
+        max_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        stop: str | list[str] | None = None,
+        on_tokens: Callable[[int], None] | None = None,
     ):
         """Submit one call; ``stop``: sequences that end the reply (left out of it); ``on_tokens``:
         told the generated-token count as it grows (from the generation thread)."""
         ids = self.encode(messages)
         stops = (stop,) if isinstance(stop, str) else tuple(s for s in (stop or ()) if s)
-        req = GenRequest(ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p),
-                         stop=stops, on_tokens=on_tokens)
+        req = GenRequest(
+            ids, max(1, int(max_tokens)), float(temperature or 0.0), float(top_p), stop=stops, on_tokens=on_tokens
+        )
         return self.watchdog.track(self.batcher.submit(req))
 
     async def agenerate(self, messages: list[dict], **kw: Any) -> GenResult:
@@ -156,27 +165,55 @@ def _make_provider_class():
             model_response.created = int(time.time())
             from litellm.types.utils import Usage
 
-            setattr(
-                model_response,
-                "usage",
-                Usage(
-                    prompt_tokens=res.prompt_tokens,
-                    completion_tokens=len(res.token_ids),
-                    total_tokens=res.prompt_tokens + len(res.token_ids),
-                ),
+            model_response.usage = Usage(
+                prompt_tokens=res.prompt_tokens,
+                completion_tokens=len(res.token_ids),
+                total_tokens=res.prompt_tokens + len(res.token_ids),
             )
             return model_response
 
-        async def acompletion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose,
-                              encoding, api_key, logging_obj, optional_params, acompletion=None, litellm_params=None,
-                              logger_fn=None, headers={}, timeout=None, client=None):  # noqa: B006 - litellm's signature
+        async def acompletion(
+            self,
+            model,
+            messages,
+            api_base,
+            custom_prompt_dict,
+            model_response,
+            print_verbose,
+            encoding,
+            api_key,
+            logging_obj,
+            optional_params,
+            acompletion=None,
+            litellm_params=None,
+            logger_fn=None,
+            headers={},  # noqa: B006 - litellm's signature
+            timeout=None,
+            client=None,
+        ):
             engine = await asyncio.to_thread(get_engine, model)
             res = await engine.agenerate(messages, on_tokens=REPORT_TOKENS.get(), **self._params(optional_params))
             return self._response(model, model_response, res)
 
-        def completion(self, model, messages, api_base, custom_prompt_dict, model_response, print_verbose, encoding,
-                       api_key, logging_obj, optional_params, acompletion=None, litellm_params=None, logger_fn=None,
-                       headers={}, timeout=None, client=None):  # noqa: B006
+        def completion(
+            self,
+            model,
+            messages,
+            api_base,
+            custom_prompt_dict,
+            model_response,
+            print_verbose,
+            encoding,
+            api_key,
+            logging_obj,
+            optional_params,
+            acompletion=None,
+            litellm_params=None,
+            logger_fn=None,
+            headers={},  # noqa: B006 - litellm's signature
+            timeout=None,
+            client=None,
+        ):
             engine = get_engine(model)
             res = engine.request(messages, **self._params(optional_params)).result()
             return self._response(model, model_response, res)

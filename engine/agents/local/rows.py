@@ -17,9 +17,9 @@ dead generation thread); ``claim`` and ``deliver`` make the second answer a no-o
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 # a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
 # is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
@@ -120,7 +120,7 @@ def hit_stop(tokenizer: Any, req: GenRequest, tokens: list[int]) -> bool:
     decoded tail each step, so the cost does not grow with the reply)."""
     if not req.stop:
         return False
-    tail = tokenizer.decode(tokens[-(max(len(s) for s in req.stop) + 4):], skip_special_tokens=True)
+    tail = tokenizer.decode(tokens[-(max(len(s) for s in req.stop) + 4) :], skip_special_tokens=True)
     return cut_at_stop(tail, req.stop) is not None
 
 
@@ -131,7 +131,11 @@ def step_row(tokenizer: Any, req: GenRequest, tokens: list[int]) -> bool:
 
 
 def finish_row(
-    tokenizer: Any, req: GenRequest, tokens: list[int], eos_ids: Collection[int], batch_size: int,
+    tokenizer: Any,
+    req: GenRequest,
+    tokens: list[int],
+    eos_ids: Collection[int],
+    batch_size: int,
     looped_at: int | None = None,
 ) -> GenResult:
     """The one way a row is answered. ``looped_at``: generated length at which the loop guard fired."""

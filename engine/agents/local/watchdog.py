@@ -90,8 +90,10 @@ class Watchdog:
             idle = now - max(self._last_change, self._busy_since)
             if idle < self.stall_s:
                 return
-            why = (f"no token progress for {idle:.0f} s (limit {self.stall_s:.0f} s, BDC_LOCAL_STALL_S): "
-                   f"the local generation thread of {type(self.batcher).__name__} is stuck")
+            why = (
+                f"no token progress for {idle:.0f} s (limit {self.stall_s:.0f} s, BDC_LOCAL_STALL_S): "
+                f"the local generation thread of {type(self.batcher).__name__} is stuck"
+            )
             self.batcher.abandon(why)
             self._busy_since = None
         self.fired.append(why)

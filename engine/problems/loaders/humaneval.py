@@ -83,12 +83,12 @@ def join_prompt_and_body(prompt: str, body: str) -> str:
     except SyntaxError:
         pass
     body = body.expandtabs(4)  # some MBPP solutions indent with tabs
-    prompt_lines = [l for l in prompt.splitlines() if l.strip()]
-    body_lines = [l for l in body.splitlines() if l.strip()]
+    prompt_lines = [line for line in prompt.splitlines() if line.strip()]
+    body_lines = [line for line in body.splitlines() if line.strip()]
     if not prompt_lines or not body_lines:
         return joined
-    target, base = _indent(prompt_lines[-1]), min(_indent(l) for l in body_lines)
-    shifted = "\n".join(" " * target + l[base:] if l.strip() else l for l in body.splitlines())
+    target, base = _indent(prompt_lines[-1]), min(_indent(line) for line in body_lines)
+    shifted = "\n".join(" " * target + line[base:] if line.strip() else line for line in body.splitlines())
     candidate = prompt + shifted + ("\n" if body.endswith("\n") else "")
     try:
         compile(candidate, "<solution>", "exec")
@@ -133,6 +133,10 @@ def _first_called_name(assertion: str) -> str | None:
     except SyntaxError:
         return None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id not in {"set", "len", "abs", "round", "sorted", "list", "tuple", "math"}:
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id not in {"set", "len", "abs", "round", "sorted", "list", "tuple", "math"}
+        ):
             return node.func.id
     return None

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import glob
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from engine.errors import DatasetError
 
@@ -32,14 +33,18 @@ def is_glob(path: str | Path) -> bool:
 def is_saved_dataset(folder: Path) -> bool:
     """A ``datasets`` ``save_to_disk`` folder (a Dataset or a DatasetDict)."""
     return (folder / "dataset_dict.json").is_file() or (
-        (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file())
+        (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file()
+    )
 
 
 def parquet_shards(path: str | Path) -> list[Path]:
     """The parquet files ``path`` (a folder or a glob) names, one complete split, in shard order."""
     text = str(Path(path).expanduser())
-    files = sorted(Path(p) for p in glob.glob(text, recursive=True)) if is_glob(text) \
+    files = (
+        sorted(Path(p) for p in glob.glob(text, recursive=True))
+        if is_glob(text)
         else sorted(Path(text).rglob("*.parquet"))
+    )
     files = [f for f in files if f.is_file() and f.suffix == ".parquet"]
     if not files:
         raise DatasetError(f"{text}: no .parquet files there")
@@ -72,12 +77,15 @@ def saved_dataset_rows(folder: Path) -> Iterable[dict[str, Any]]:
     try:
         import datasets
     except ImportError:
-        raise DatasetError(f"{folder} is a Hugging Face `datasets` folder (save_to_disk); reading it needs the "
-                           "`datasets` package (pip install datasets), or export it to parquet") from None
+        raise DatasetError(
+            f"{folder} is a Hugging Face `datasets` folder (save_to_disk); reading it needs the "
+            "`datasets` package (pip install datasets), or export it to parquet"
+        ) from None
     ds = datasets.load_from_disk(str(folder))
     if isinstance(ds, datasets.DatasetDict):
         if len(ds) != 1:
-            raise DatasetError(f"{folder} holds splits {', '.join(ds)}; pass the split's folder, e.g. "
-                               f"{folder / next(iter(ds))}")
+            raise DatasetError(
+                f"{folder} holds splits {', '.join(ds)}; pass the split's folder, e.g. {folder / next(iter(ds))}"
+            )
         ds = next(iter(ds.values()))
     return ds
