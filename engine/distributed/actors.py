@@ -27,7 +27,7 @@ from engine.search.config import RunConfig
 from engine.search.context import ProblemContext
 from engine.search.limits import LimitedPolicy
 from engine.search.registry import make_strategy
-from engine.search.strategy import solve_problem
+from engine.search.strategy import failed_result, solve_problem
 from engine.search.tree import TreeState
 
 log = logging.getLogger(__name__)
@@ -111,26 +111,6 @@ class ActorSink:
 
     def cache_put(self, key: str, model: str, value: dict) -> None:
         self.services.cache_put.remote(key, model, value)
-
-
-def failed_result(problem: Problem, error: str, rollouts: int, wall_s: float) -> dict[str, Any]:
-    """The result of a problem whose search crashed (the shape ``engine.search.runner`` records)."""
-    return {
-        "status": "failed",
-        "error": error,
-        "difficulty": problem.difficulty,
-        "private_pass_rate": 0.0,
-        "passed_private": False,
-        "public_pass_rate": 0.0,
-        "node": None,
-        "policy": None,
-        "code": "",
-        "rollouts": rollouts,
-        "calls": 0,
-        "tokens": 0,
-        "cost": 0.0,
-        "wall_s": round(wall_s, 3),
-    }
 
 
 class SearchNode:

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.distributed import require_ray
-from engine.distributed.actors import SearchNode, failed_result
+from engine.distributed.actors import SearchNode
 from engine.distributed.relay import StreamEnded, StreamStalled, relay_cache, relay_problem
 from engine.distributed.services import RunServices
 from engine.errors import BdcError, ConfigError
@@ -29,6 +29,7 @@ from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
 from engine.search.runner import RunProgress, finish_run, prepare_run, write_totals
+from engine.search.strategy import failed_result
 from engine.search.tree import TreeState
 
 log = logging.getLogger(__name__)

@@ -32,7 +32,7 @@ from engine.search.limits import LimitedPolicy
 from engine.search.metrics import summarize
 from engine.search.registry import make_strategy
 from engine.search.scripted import is_scripted, scripted_policy
-from engine.search.strategy import solve_problem
+from engine.search.strategy import failed_result, solve_problem
 from engine.search.tree import TreeState
 from engine.store.records import Event
 
@@ -285,24 +285,9 @@ async def _execute(
             except (asyncio.CancelledError, StoreError):  # a failing store sinks the run, loudly
                 raise
             except Exception as e:  # one broken problem must not sink the run
-                result = {
-                    "status": "failed",
-                    "error": f"{type(e).__name__}: {e}",
-                    "difficulty": p.difficulty,
-                    "problem_id": p.id,
-                    "scored": p.scorable,
-                    "public_pass_rate": 0.0,
-                    "private_pass_rate": 0.0 if p.scorable else None,
-                    "passed_private": False if p.scorable else None,
-                    "node": None,
-                    "policy": None,
-                    "code": "",
-                    "rollouts": px.tree.rollouts_done,
-                    "calls": 0,
-                    "tokens": 0,
-                    "cost": 0.0,
-                    "wall_s": round(time.monotonic() - px.started, 3),
-                }
+                result = failed_result(
+                    p, f"{type(e).__name__}: {e}", px.tree.rollouts_done, time.monotonic() - px.started
+                )
                 store.emit(run_id, ev.PROBLEM_FINISHED, result, problem_id=p.id)
             finally:
                 progress.active.discard(p.id)

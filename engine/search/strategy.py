@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from typing import Any
 
 from engine.agents.types import BudgetExceeded
+from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import SearchConfig
 from engine.search.context import ProblemContext
@@ -121,3 +122,26 @@ async def finish_problem(px: ProblemContext, status: str) -> dict[str, Any]:
     }
     px.emit(ev.PROBLEM_FINISHED, result, node_id=result["node"])
     return result
+
+
+def failed_result(problem: Problem, error: str, rollouts: int, wall_s: float) -> dict[str, Any]:
+    """The ``problem_finished`` result of a problem whose search crashed (both backends record it).
+    An unscorable problem stays out of PR/AC even then: its private figures are None."""
+    return {
+        "status": "failed",
+        "error": error,
+        "difficulty": problem.difficulty,
+        "problem_id": problem.id,
+        "scored": problem.scorable,
+        "public_pass_rate": 0.0,
+        "private_pass_rate": 0.0 if problem.scorable else None,
+        "passed_private": False if problem.scorable else None,
+        "node": None,
+        "policy": None,
+        "code": "",
+        "rollouts": rollouts,
+        "calls": 0,
+        "tokens": 0,
+        "cost": 0.0,
+        "wall_s": round(wall_s, 3),
+    }
