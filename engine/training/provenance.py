@@ -12,7 +12,10 @@ record of the tree's root by looking up its parents.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,20 +25,29 @@ _LOOK_UP = 3  # parent folders searched for a record (adapter:art/merges/ties ->
 
 
 def record_trained_problems(out_dir: str | Path, examples: Iterable[Any], source: str) -> Path:
-    """Add the examples' problems (``problem_id``, ``problem_digest``) to ``out_dir``'s record."""
+    """Add the examples' problems (``problem_id``, ``problem_digest``) to ``out_dir``'s record.
+
+    Experts of one folder train in parallel (``--backend ray``, or two ``--expert K``
+    processes), so the read-modify-write holds an exclusive lock on a sibling lock file and
+    writes through a temporary file of its own: no writer loses another's problems.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / TRAINED_ON
-    rec = _read(path) or {"problems": {}, "sources": []}
-    for ex in examples:
-        pid = str(getattr(ex, "problem_id", "") or "")
-        if pid:
-            rec["problems"][pid] = str(getattr(ex, "problem_digest", "") or "") or rec["problems"].get(pid, "")
-    if source not in rec["sources"]:
-        rec["sources"].append(source)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(rec, indent=1, sort_keys=True))
-    tmp.replace(path)
+    examples = list(examples)
+    with open(out / (TRAINED_ON + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        rec = _read(path) or {"problems": {}, "sources": []}
+        for ex in examples:
+            pid = str(getattr(ex, "problem_id", "") or "")
+            if pid:
+                rec["problems"][pid] = str(getattr(ex, "problem_digest", "") or "") or rec["problems"].get(pid, "")
+        if source not in rec["sources"]:
+            rec["sources"].append(source)
+        fd, tmp = tempfile.mkstemp(prefix=TRAINED_ON + ".", suffix=".tmp", dir=out)
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps(rec, indent=1, sort_keys=True))
+        os.replace(tmp, path)
     return path
 
 
