@@ -10,6 +10,7 @@ Every state is spelled with a symbol as well as a colour (✗ pruned, ↻ refine
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from rich.text import Text
 
@@ -59,6 +60,14 @@ def short(text: str, width: int = 60) -> str:
 def node_solved(node: Node) -> bool:
     sol = node.best_solution()
     return sol is not None and sol.get("pass_rate", 0.0) >= 1.0
+
+
+# what the tree filter and the finder can show: each kind with the test a node passes
+NODE_KINDS: dict[str, Callable[[Node], bool]] = {
+    "solved": node_solved,
+    "pruned": lambda n: n.pruned,
+    "refined": lambda n: bool(n.refinements),
+}
 
 
 def node_label(node: Node, *, on_path: bool = False, best: bool = False, thought_width: int = 48) -> Text:

@@ -1,8 +1,8 @@
 """Find a node in a tree: type ``#N`` (or ``N``) to go to that node, or ``solved``,
 ``pruned``, ``refined`` (any prefix) to list those nodes; Enter or a click goes there.
 
-A list, not a filtered tree: the tree keeps its shape (and its lazily materialised
-lines), and the list says how many nodes match.
+A list, where the tree's filter (``F``, widgets/search_tree.py) shows the matching
+nodes in place with their ancestors.
 """
 
 from __future__ import annotations
@@ -17,14 +17,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
-from bdc_tui.format import node_label, node_solved
+from bdc_tui.format import NODE_KINDS as KINDS
+from bdc_tui.format import node_label
 from engine.search.tree import Node, ProblemTree
 
-KINDS = {
-    "solved": lambda n: node_solved(n),
-    "pruned": lambda n: n.pruned,
-    "refined": lambda n: bool(n.refinements),
-}
 LIMIT = 500  # options listed at once
 
 

@@ -32,6 +32,7 @@ LEGEND: tuple[tuple[str, str], ...] = (
     (PRUNED, "pruned: a reflection judged the thought a dead end"),
     (REFINED, "refined: a reflection rewrote the thought (↻2 = twice)"),
     ("–", "not known yet (not simulated, no result)"),
+    ("dim", "with a tree filter on (F: solved, pruned, refined): an ancestor kept so the path reads"),
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,6 +23,7 @@ from bdc_tui.widgets.node_inspector import NodeInspector
 from bdc_tui.widgets.run_context import outcome, run_summary, settings, statement
 from bdc_tui.widgets.run_status import RunStatus
 from bdc_tui.widgets.search_tree import SearchTreeView, best_id_of
+from bdc_tui.widgets.text_line import TextLine
 from engine.search import events as ev
 from engine.search.tree import ProblemTree, TreeState
 from engine.store import RunRow
@@ -33,8 +35,15 @@ class RunViewScreen(Screen):
         Binding("[", "problem(-1)", "Prev problem", show=False),
         Binding("]", "problem(1)", "Next problem", show=False),
         Binding("f", "toggle_follow", "Follow"),
-        Binding("y", "export_code", "Copy code", tooltip="save the node's best program to a file and the clipboard"),
+        Binding("y", "export_code", "Copy", tooltip="save the node's best program to a file and the clipboard"),
         Binding("g", "find_node", "Find", tooltip="go to node #N, or list solved/pruned/refined nodes"),
+        Binding(
+            "F",
+            "cycle_filter",
+            "Filter",
+            key_display="F",
+            tooltip="show only solved, pruned or refined nodes (with their ancestors); again: the next one",
+        ),
     ]
     AUTO_FOCUS = "SearchTreeView"
     INSPECTOR_REFRESH = 0.5  # s between re-renders of the inspected node while events stream
@@ -61,6 +70,7 @@ class RunViewScreen(Screen):
             with Vertical(id="tree-pane"):
                 yield Select([], prompt="problem", id="problem-select", allow_blank=True)
                 yield SearchTreeView(id="tree")
+                yield TextLine("", id="tree-filter")
             yield NodeInspector(id="inspector")
         yield RunStatus(id="run-status")
         yield from self.compose_bottom()
@@ -196,6 +206,14 @@ class RunViewScreen(Screen):
 
     def update_status(self, extra: str = "") -> None:
         self.query_one(RunStatus).show(self.state, self.tree, status=self.run_status, extra=extra, error=self.run_error)
+        self.update_filter_line()
+
+    def update_filter_line(self) -> None:
+        """Which tree filter is on and how many nodes match (hidden with no filter)."""
+        line = self.query_one("#tree-filter", TextLine)
+        summary = self.tree_view.filter_summary()
+        line.display = bool(summary)
+        line.set(Text(summary, style="bold yellow") if summary else "")
 
     def _update_problem_select(self) -> None:
         select = self.query_one("#problem-select", Select)
@@ -266,6 +284,20 @@ class RunViewScreen(Screen):
                 self.notify(f"node #{nid} is not in this tree", severity="warning")
 
         self.app.push_screen(FindNodeScreen(tree), go)
+
+    def action_cycle_filter(self) -> None:
+        """all → solved → pruned → refined → all, on the shown tree and the next ones."""
+        kind = self.tree_view.cycle_filter()
+        self.update_filter_line()
+        if kind == "all":
+            self.notify("tree filter off: every node")
+        cursor = self.tree_view.cursor_node
+        if cursor is not None and cursor.data is not None and cursor.data != self.inspector.node_id:
+            self.show_inspector(cursor.data)
+
+    @on(SearchTreeView.FilterChanged)
+    def _filter_changed(self) -> None:
+        self.update_filter_line()
 
     @on(Tree.NodeHighlighted, "#tree")
     def _node_highlighted(self, event: Tree.NodeHighlighted) -> None:

@@ -13,6 +13,12 @@ whole; beyond that new nodes arrive collapsed (▶) and their children are mater
 when they are expanded (keyboard, mouse, or ``focus_node`` for "best"/"selection").
 Events that only grow collapsed subtrees cost the widget nothing.
 
+Filtered: ``set_filter("solved"|"pruned"|"refined")`` makes the widget hold exactly the
+matching nodes and their ancestors (dimmed, so the path from the root stays readable),
+all expanded. Each ``sync`` re-tests only the touched nodes, drops matches a refine
+discarded, and adds/removes the lines that changed, so the filter follows a live search
+and a replay. ``filter_summary`` says which filter is on and how many nodes match.
+
 The best node is tracked incrementally: an event can only raise the score of the nodes it
 touched, so the whole tree is rescanned only when the best node itself lost its solution
 (a refine) or was dropped.
@@ -24,13 +30,15 @@ from collections.abc import Iterable
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
-from bdc_tui.format import node_label
+from bdc_tui.format import NODE_KINDS, node_label
 from engine.search.tree import Node, ProblemTree
 
 AUTO_EXPAND = 400
+FILTERS = ("all", *NODE_KINDS)  # the order ``F`` cycles through
 
 
 def best_key(n: Node) -> tuple | None:
@@ -56,6 +64,13 @@ class SearchTreeView(Tree[str]):
     ICON_NODE = "+ "
     ICON_NODE_EXPANDED = "− "
 
+    class FilterChanged(Message):
+        """The filter changed (a key, or going to a node it hid): the status line follows."""
+
+        def __init__(self, kind: str) -> None:
+            super().__init__()
+            self.kind = kind
+
     BINDINGS = [
         Binding("b", "goto_best", "Best"),
         Binding("s", "goto_selection", "Selection", show=False),
@@ -74,6 +89,8 @@ class SearchTreeView(Tree[str]):
         self._best: str | None = None
         self._best_key: tuple | None = None
         self._path: set[str] = set()
+        self.filter = "all"
+        self._matches: set[str] = set()  # with a filter on: the nodes that pass it
 
     # ------------------------------------------------------------------ state
     @property
@@ -102,6 +119,7 @@ class SearchTreeView(Tree[str]):
         self._best = None
         self._best_key = None
         self._path = set()
+        self._matches = set()
         self.root.allow_expand = tree is not None  # no +/− mark on the placeholder line
         if tree is None:
             self.root.set_label("no problem selected")
@@ -116,18 +134,13 @@ class SearchTreeView(Tree[str]):
             self.show(tree)
             return len(self._items)
         self._ptree = tree
+        if self.filter != "all":
+            return self._sync_filtered(tree, ids)
         nodes = tree.nodes
         full = ids is None
         ids = set(self._items) if full else set(ids)
         # the selection path and best node move: relabel old and new holders
-        path = set(tree.selection)
-        if path != self._path:
-            ids |= path ^ self._path
-            self._path = path
-        old_best = self._best
-        self._update_best(tree, None if full else ids)
-        if self._best != old_best:
-            ids |= {i for i in (self._best, old_best) if i is not None}
+        ids |= self._moved_marks(tree, None if full else ids)
         # removals (dropped subtrees), then nodes whose children were dropped
         for nid in [i for i in ids if i in self._items and i not in nodes]:
             self._remove(nid)
@@ -167,6 +180,112 @@ class SearchTreeView(Tree[str]):
             if nid in nodes and nid in self._items:
                 self._relabel(tree, nid)
         return added
+
+    def _moved_marks(self, tree: ProblemTree, ids: set[str] | None) -> set[str]:
+        """Track the selection path and the best node; the ids whose ▶/★ mark moved."""
+        moved: set[str] = set()
+        path = set(tree.selection)
+        if path != self._path:
+            moved |= path ^ self._path
+            self._path = path
+        old_best = self._best
+        self._update_best(tree, ids)
+        if self._best != old_best:
+            moved |= {i for i in (self._best, old_best) if i is not None}
+        return moved
+
+    # ------------------------------------------------------------------ filtering
+    def set_filter(self, kind: str) -> None:
+        """Show only ``kind`` nodes (with their ancestors), or every node ("all")."""
+        if kind not in FILTERS:
+            raise ValueError(f"unknown tree filter {kind!r}: one of {', '.join(FILTERS)}")
+        if kind == self.filter:
+            return
+        keep = self.cursor_node.data if self.cursor_node is not None else None
+        self.filter = kind
+        self.post_message(self.FilterChanged(kind))
+        self.show(self._ptree)
+        if keep is not None and keep in self._items:
+            self.move_cursor(self._items[keep])
+
+    def cycle_filter(self) -> str:
+        """all → solved → pruned → refined → all; returns the new filter."""
+        self.set_filter(FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)])
+        return self.filter
+
+    @property
+    def match_count(self) -> int:
+        return len(self._matches)
+
+    def filter_summary(self) -> str:
+        """``filter: pruned · 4 of 37 nodes`` (empty with no filter)."""
+        if self.filter == "all":
+            return ""
+        total = len(self._ptree.nodes) if self._ptree is not None else 0
+        shown = f"{len(self._matches)} of {total} nodes" if self._matches else f"none of {total} nodes yet"
+        return f"filter: {self.filter} · {shown} (dim: their ancestors) · F: next filter"
+
+    def _sync_filtered(self, tree: ProblemTree, ids: Iterable[str] | None) -> int:
+        """Hold exactly the matching nodes and their ancestors, all expanded."""
+        nodes = tree.nodes
+        test = NODE_KINDS[self.filter]
+        touched = set(nodes) if ids is None else set(ids)
+        was = set(self._matches)
+        for nid in touched:
+            n = nodes.get(nid)
+            if n is not None and test(n):  # the root too: a policy can solve from it
+                self._matches.add(nid)
+            else:
+                self._matches.discard(nid)
+        root = tree.root
+        self._matches &= nodes.keys()  # a refine drops subtrees without naming them
+        want: set[str] = set()
+        for nid in self._matches:
+            cur: str | None = nid
+            while cur is not None and cur not in want:
+                want.add(cur)
+                cur = nodes[cur].parent if cur in nodes else None
+        if root is not None:
+            want.add(root.id)
+        relabel = (touched | self._moved_marks(tree, None if ids is None else touched)) | (was ^ self._matches)
+        for nid in [i for i in self._items if i not in want]:
+            self._remove(nid)
+        added = 0
+        for nid in sorted(want - self._items.keys(), key=lambda i: (nodes[i].depth, _num(i))):
+            if self._add_in_order(tree, nid) is not None:
+                added += 1
+        for item in self._items.values():
+            if item is not self.root:
+                item.allow_expand = bool(item.children)
+        for nid in relabel:
+            if nid in nodes and nid in self._items:
+                self._relabel(tree, nid)
+        return added
+
+    def _add_in_order(self, tree: ProblemTree, nid: str) -> TreeNode[str] | None:
+        """Add ``nid`` expanded, among its shown siblings in the fold's order."""
+        n = tree.nodes[nid]
+        if n.parent is None:
+            return self._add(tree, nid)
+        parent = self._items.get(n.parent)
+        if parent is None:
+            return None
+        order = {cid: i for i, cid in enumerate(tree.nodes[n.parent].children)}
+        mine = order.get(nid, len(order))
+        before = next((c for c in parent.children if order.get(c.data, len(order)) > mine), None)
+        label = self._label(tree, nid)
+        item = parent.add(label, data=nid, before=before, expand=True, allow_expand=False)
+        parent.allow_expand = True
+        self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
+        self._items[nid] = item
+        return item
+
+    def _label(self, tree: ProblemTree, nid: str) -> Text:
+        """The node's line; with a filter on, ancestors that do not match it are dimmed."""
+        label = node_label(tree.nodes[nid], on_path=nid in self._path, best=nid == self._best)
+        if self.filter != "all" and nid not in self._matches:
+            label.stylize("dim")
+        return label
 
     def _update_best(self, tree: ProblemTree, ids: set[str] | None) -> None:
         nodes = tree.nodes
@@ -212,7 +331,7 @@ class SearchTreeView(Tree[str]):
         parent = self._items.get(n.parent)
         if parent is None:
             return None
-        label = node_label(n, on_path=nid in self._path, best=nid == self._best)
+        label = self._label(tree, nid)
         item = parent.add(label, data=nid, expand=len(self._items) < self.auto_expand, allow_expand=bool(n.children))
         parent.allow_expand = True  # a leaf until now: it gets its +/− mark with its first child
         self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
@@ -234,7 +353,7 @@ class SearchTreeView(Tree[str]):
             item.remove()
 
     def _relabel(self, tree: ProblemTree, nid: str) -> None:
-        label: Text = node_label(tree.nodes[nid], on_path=nid in self._path, best=nid == self._best)
+        label = self._label(tree, nid)
         plain = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         if self._labels.get(nid) != plain:
             self._labels[nid] = plain
@@ -257,7 +376,7 @@ class SearchTreeView(Tree[str]):
         return cached[1] + (len(self.ICON_NODE) if node._allow_expand else 0)
 
     def _toggle_node(self, node: TreeNode[str]) -> None:
-        if not node.is_expanded and self._ptree is not None:
+        if not node.is_expanded and self._ptree is not None and self.filter == "all":
             self._materialise_children(self._ptree, node)
         super()._toggle_node(node)
 
@@ -289,6 +408,12 @@ class SearchTreeView(Tree[str]):
         return item
 
     def focus_node(self, nid: str | None) -> bool:
+        """Put the cursor on ``nid``; a node the filter hides turns the filter off first."""
+        if self.filter != "all" and nid is not None and nid not in self._items:
+            if self._ptree is None or nid not in self._ptree.nodes:
+                return False
+            self.notify(f"#{nid} is not {self.filter}: tree filter off")
+            self.set_filter("all")
         item = self.reveal(nid) if nid is not None else None
         if item is None:
             return False
