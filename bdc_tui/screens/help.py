@@ -43,6 +43,7 @@ def screen_sections() -> list[tuple[str, type[Screen]]]:
     from bdc_tui.screens.jobs import JobsScreen
     from bdc_tui.screens.new_eval import NewEvalScreen
     from bdc_tui.screens.new_search import NewSearchScreen
+    from bdc_tui.screens.pipeline import PipelineScreen
     from bdc_tui.screens.replay import ReplayScreen
     from bdc_tui.screens.runs import RunsScreen
     from bdc_tui.screens.search import SearchScreen
@@ -56,6 +57,7 @@ def screen_sections() -> list[tuple[str, type[Screen]]]:
         ("Clusters", ClustersScreen),
         ("New search form", NewSearchScreen),
         ("New evaluation form", NewEvalScreen),
+        ("Training pipeline", PipelineScreen),
     ]
 
 

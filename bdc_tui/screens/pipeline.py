@@ -1,11 +1,21 @@
-"""The rest of the pipeline from the TUI: export → cluster → train experts → hypernetwork → evaluate.
+"""The rest of the pipeline from the TUI: export → cluster → train solvers → evaluate, with settings.
 
 Each step works in one pipeline folder (``<data dir>/pipeline/<stamp>``): the export writes
-``examples.jsonl`` there; clustering writes ``clusters.json``; the experts go to ``experts/``
-and the hypernetwork to ``disenlora/`` (the layout ``bdc cluster|train --out`` uses, so the
-CLI can carry on from any step). Export reads the store and takes a moment, so it runs here;
-the rest are background jobs of the existing kinds (engine/jobs/kinds.py) with progress on the
-jobs screen, each started only after a confirmation.
+``examples.jsonl`` there; clustering writes ``clusters.json``; the solvers go to
+``experts/``, ``sft/``, ``merges/<method>/``, ``twin/`` and ``disenlora/`` (the layout
+``bdc cluster|train --out`` uses, so the CLI can carry on from any step, and ``bdc eval
+--artifacts`` reads it). Export reads the store and takes a moment, so it runs here; the
+rest are background jobs of the existing kinds (engine/jobs/kinds.py) with progress on the
+jobs screen.
+
+The form holds every step's settings, as the CLI takes them (``bdc export --per-node
+--min-pass-rate``, ``bdc cluster --k/--auto --k-max --encoder``, ``bdc train … --epochs
+--max-steps``, ``bdc eval --dataset --limit --allow-overlap``). "Step" picks what ctrl+s
+starts (the next step not done yet, when the screen opens); the step's fields are checked
+all at once, then a confirmation names the jobs and their settings. No solver is ticked
+when it opens, and which solvers were ticked is never remembered; the other fields are.
+Jobs do not wait for each other (the engine has no job chaining): a step that needs an
+earlier one's output says so instead of starting.
 """
 
 from __future__ import annotations
@@ -18,13 +28,40 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Input, Label, Select, Static
 
-from bdc_tui.screens.confirm import ConfirmScreen
+from bdc_tui import form_memory, services
+from bdc_tui.screens.launch_form import FormErrors, LaunchForm
+from bdc_tui.screens.new_eval import MERGE_METHODS, eval_config, missing_paths, solver_folder
+from bdc_tui.widgets.check_list import CheckList
+from engine.errors import BdcError
 from engine.paths import data_dir
 
 EXAMPLES = "examples.jsonl"
+STEPS = ("export", "cluster", "train", "evaluate")
+STEP_LABELS = {
+    "export": "1 export training examples",
+    "cluster": "2 cluster the examples",
+    "train": "3 train the ticked solvers",
+    "evaluate": "4 evaluate the ticked solvers",
+}
+# (spec, label): what the train step builds and the evaluate step scores; "base" is evaluate-only
+SOLVERS: tuple[tuple[str, str], ...] = (
+    ("experts", "LoRA expert per cluster → experts/"),
+    ("disenlora", "DisenLoRA hypernetwork → disenlora/ (needs experts)"),
+    ("sft", "SFT on all → sft/"),
+    ("merge", "merges: " + ", ".join(MERGE_METHODS) + " → merges/ (needs experts)"),
+    ("twin", "Twin-Merging → twin/ (needs experts)"),
+    ("base", "base model w/o tuning (evaluate only)"),
+)
+NEEDS_EXPERTS = ("disenlora", "merge", "twin")
+ENCODERS = (
+    ("auto", "auto (base, else MiniLM)"),
+    ("base", "base model (the paper's)"),
+    ("minilm", "MiniLM (fast)"),
+)
+REMEMBERED = ("min-pass-rate", "k", "k-max", "base", "epochs", "max-steps", "limit")
 
 
 def pipeline_root() -> Path:
@@ -50,42 +87,259 @@ def stage_of(folder: Path | None) -> dict[str, bool]:
     }
 
 
-async def export_examples(store, run_ids: list[str], out: Path) -> tuple[int, int]:
-    """``bdc export``'s default: one p2t and one t2s pair per solved problem. (examples, problems)."""
-    from engine.search.export import examples_from_run, one_per_problem
+def next_step(folder: Path | None) -> str:
+    have = stage_of(folder)
+    if not have["examples"]:
+        return "export"
+    if not have["clusters"]:
+        return "cluster"
+    if not (have["experts"] and have["hyper"]):
+        return "train"
+    return "evaluate"
+
+
+def built(spec: str, folder: Path) -> bool:
+    """The solver's output is in the folder (merges: every method's)."""
+    if spec == "base":
+        return True
+    if spec == "merge":
+        return all((folder / "merges" / m).exists() for m in MERGE_METHODS)
+    if spec == "experts":
+        return any((folder / "experts").glob("expert_*"))
+    target = solver_folder(spec, folder)
+    return target is not None and target.exists()
+
+
+async def export_examples(
+    store, run_ids: list[str], out: Path, *, per_node: bool = False, min_pass_rate: float = 0.0
+) -> tuple[int, int]:
+    """What ``bdc export`` writes: by default one p2t and one t2s pair per solved problem;
+    ``per_node`` every simulated node's pairs at or above ``min_pass_rate``. (examples, problems)."""
+    from engine.search.export import examples_from_run, one_per_problem, per_node_examples
     from engine.training.examples import save_examples
 
     examples: list[Any] = []
     for rid in run_ids:
         probs = {p["problem_id"]: p["problem"] for p in await store.run_problems(rid)}
-        examples += examples_from_run(rid, await store.events(rid), probs, stages=("p2t", "t2s"))
-    examples = one_per_problem(examples)
+        events = await store.events(rid)
+        if per_node:
+            examples += per_node_examples(rid, events, probs, min_pass_rate=min_pass_rate, stages=("p2t", "t2s"))
+        else:
+            examples += examples_from_run(rid, events, probs, stages=("p2t", "t2s"))
+    if not per_node:
+        examples = one_per_problem(examples)
     if examples:
         out.parent.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(save_examples, examples, str(out))
     return len(examples), len({e.problem_id for e in examples})
 
 
-class PipelineScreen(Screen):
+def cluster_config(folder: Path, *, k: int | None, k_max: int, encoder: str, base: str | None) -> dict[str, Any]:
+    """``bdc cluster DATA --k K | --auto --k-max M --encoder E --base B --out FOLDER``."""
+    return {
+        "data": str(folder / EXAMPLES),
+        "k": k,
+        "k_max": k_max,
+        "encoder": encoder,
+        "base": base,
+        "out": str(folder),
+        "seed": 0,
+    }
+
+
+def train_jobs(
+    folder: Path, solvers: list[str], *, base: str | None, epochs: int | None, max_steps: int | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The ``train`` job configs for the ticked solvers (as ``bdc train <mode>`` writes them),
+    and a note for each one that must wait for the experts."""
+    data, out = str(folder / EXAMPLES), str(folder)
+    train = {"epochs": epochs, "max_steps": max_steps, "quant": "none"}
+    have_experts = stage_of(folder)["experts"]
+    jobs: list[dict[str, Any]] = []
+    waiting: list[str] = []
+    for spec in solvers:
+        if spec in NEEDS_EXPERTS and not have_experts:
+            waiting.append(f"{spec} waits for the experts: run this step again once they are trained")
+            continue
+        if spec == "experts":
+            jobs.append({"mode": "experts", "data": data, "out": out, "base": base, "train": train, "clusters": out})
+        elif spec == "sft":
+            jobs.append({"mode": "sft", "data": data, "out": out, "base": base, "train": train})
+        elif spec == "disenlora":
+            jobs.append(
+                {
+                    "mode": "hyper",
+                    "data": data,
+                    "out": out,
+                    "base": base,
+                    "train": train,
+                    "clusters": out,
+                    "hidden": 256,
+                    "gate": "softmax",
+                }
+            )
+        elif spec == "merge":
+            jobs.append({"mode": "merge", "out": out, "base": base, "methods": list(MERGE_METHODS), "density": 0.5})
+        elif spec == "twin":
+            # the training fields drive the router (its own defaults when they are empty)
+            jobs.append(
+                {"mode": "twin", "data": data, "out": out, "base": base, "train": train, "clusters": out, "hidden": 256}
+            )
+    return jobs, waiting
+
+
+def eval_specs(solvers: list[str]) -> list[str]:
+    """The evaluate step's solver specs (``bdc eval --solver``): merges are one per method."""
+    out: list[str] = []
+    for spec in solvers:
+        out += [f"merge:{m}" for m in MERGE_METHODS] if spec == "merge" else [spec]
+    return out
+
+
+class PipelineScreen(LaunchForm):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back"),
-        Binding("1", "export", "Export"),
-        Binding("2", "cluster", "Cluster"),
-        Binding("3", "train('experts')", "Experts"),
-        Binding("4", "train('hyper')", "Hypernetwork"),
-        Binding("5", "app.new_eval", "Evaluate"),
+        Binding("ctrl+s", "submit", "Start step", priority=True),
         Binding("j", "app.jobs", "Jobs"),
+        *(Binding(str(i + 1), f"step('{s}')", STEP_LABELS[s], show=False) for i, s in enumerate(STEPS)),
     ]
+    LAUNCH_LABEL = "Start step (ctrl+s)"
+    AUTO_FOCUS = "#step"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.memory = form_memory.load("pipeline")
+        self.folder: Path | None = latest_folder()
+        self.finished_runs: list[str] = []
+        self.export_settings: tuple[bool, float] = (False, 0.0)  # (per node, min pass rate) once checked
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        return True  # export runs here; the job steps say so when no launcher is available
 
     def compose(self) -> ComposeResult:
+        mem = lambda key, default="": str(self.memory.get(key, default))  # noqa: E731
         yield Header()
-        yield Static("", id="pipeline-steps", markup=False)
+        with VerticalScroll(classes="form", id="form-fields"):
+            yield Static("", id="pipeline-steps", markup=False)
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Step (ctrl+s starts it)")
+                    yield Select(
+                        [(STEP_LABELS[s], s) for s in STEPS],
+                        value=next_step(self.folder),
+                        allow_blank=False,
+                        id="step",
+                        compact=True,
+                    )
+                with Vertical():
+                    yield Label("Export")
+                    yield Select(
+                        [("one pair per solved problem", "problem"), ("every simulated node", "node")],
+                        value="node" if self.memory.get("export") == "node" else "problem",
+                        allow_blank=False,
+                        id="export",
+                        compact=True,
+                        tooltip="per problem: the paper's data (bdc export); every node: bdc export --per-node",
+                    )
+                with Vertical():
+                    yield Label("Min pass rate")
+                    yield Input(
+                        mem("min-pass-rate", "0"),
+                        id="min-pass-rate",
+                        compact=True,
+                        tooltip="every-node export only: drop pairs below this public-test pass rate (0–1)",
+                    )
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Clusters K")
+                    yield Input(
+                        mem("k"),
+                        placeholder="auto",
+                        id="k",
+                        compact=True,
+                        tooltip="number of clusters (≥ 2); empty: chosen by silhouette up to K max",
+                    )
+                with Vertical():
+                    yield Label("K max")
+                    yield Input(mem("k-max", "8"), id="k-max", compact=True, tooltip="largest K the auto choice tries")
+                with Vertical():
+                    yield Label("Encoder")
+                    remembered = self.memory.get("encoder")
+                    yield Select(
+                        [(label, name) for name, label in ENCODERS],
+                        value=remembered if remembered in dict(ENCODERS) else "auto",
+                        allow_blank=False,
+                        id="encoder",
+                        compact=True,
+                        tooltip="what embeds the examples before k-means: auto takes the base model when one is installed",
+                    )
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Base model")
+                    yield Input(
+                        mem("base"),
+                        placeholder="installed default",
+                        id="base",
+                        compact=True,
+                        tooltip="folder or name of the base code model every solver builds on",
+                    )
+                with Vertical():
+                    yield Label("Epochs")
+                    yield Input(
+                        mem("epochs"),
+                        placeholder="1 (router: 30)",
+                        id="epochs",
+                        compact=True,
+                        tooltip="passes over the examples; empty: 1 for LoRA training, 30 for the Twin router",
+                    )
+                with Vertical():
+                    yield Label("Max steps")
+                    yield Input(
+                        mem("max-steps"),
+                        placeholder="epochs decide",
+                        id="max-steps",
+                        compact=True,
+                        tooltip="stop each training after this many optimiser steps",
+                    )
+            yield Label("Solvers to train / evaluate (none ticked yet)")
+            yield CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True)
+            with Horizontal(classes="row"):
+                with Vertical():
+                    yield Label("Eval dataset")
+                    names = services.dataset_names()
+                    remembered = self.memory.get("dataset")
+                    yield Select(
+                        [(n, n) for n in names],
+                        value=remembered if remembered in names else names[0],
+                        allow_blank=False,
+                        id="dataset",
+                        compact=True,
+                    )
+                with Vertical():
+                    yield Label("Eval limit")
+                    yield Input(
+                        mem("limit", "20"),
+                        placeholder="all",
+                        id="limit",
+                        compact=True,
+                        tooltip="first N problems; empty = all",
+                    )
+                with Vertical():
+                    yield Label("Trained-on problems")
+                    yield Select(
+                        [("refused (not scored)", "refuse"), ("scored (--allow-overlap)", "score")],
+                        value="refuse",
+                        allow_blank=False,
+                        id="allow-overlap",
+                        compact=True,
+                        tooltip="problems the solvers were trained on: refused, or scored and marked in the table",
+                    )
+        yield from self.compose_actions()
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.sub_title = "training pipeline"
-        self.folder: Path | None = None
-        self.finished_runs: list[str] = []
+        self.show_steps()
         self.refresh_steps()
 
     @work(exclusive=True, group="pipeline", exit_on_error=False)
@@ -102,96 +356,209 @@ class PipelineScreen(Screen):
     def show_steps(self) -> None:
         have = stage_of(self.folder)
         mark = {True: "✓", False: "·"}
-        where = str(self.folder) if self.folder else f"(none yet: 1 creates one under {pipeline_root()})"
+        where = str(self.folder) if self.folder else f"none yet: export creates one under {pipeline_root()}"
         lines = [
-            f"pipeline folder: {where}",
-            "",
-            f" {mark[have['examples']]} 1  export training examples from {len(self.finished_runs)} finished searches"
-            f" → {EXAMPLES}",
-            f" {mark[have['clusters']]} 2  cluster the examples (k by silhouette) → clusters.json       [background job]",
-            f" {mark[have['experts']]} 3  train one LoRA expert per cluster → experts/              [background job]",
-            f" {mark[have['hyper']]} 4  train the DisenLoRA hypernetwork → disenlora/            [background job]",
-            "   5  evaluate (the evaluation form; artifacts: the pipeline folder)",
-            "",
-            "Jobs show their progress and loss on the jobs screen (j). Each job asks before it starts.",
+            f"folder {where}",
+            f" {mark[have['examples']]} 1 export from {len(self.finished_runs)} finished search(es) → {EXAMPLES}"
+            f"   {mark[have['clusters']]} 2 cluster → clusters.json",
+            f" {mark[have['experts']]} 3 experts/   {mark[have['hyper']]} disenlora/   "
+            "4 evaluate · jobs run in the background (j: progress)",
         ]
         self.query_one("#pipeline-steps", Static).update("\n".join(lines))
 
-    @work(exclusive=True, group="pipeline-export", exit_on_error=False)
-    async def action_export(self) -> None:
-        if not self.finished_runs:
-            self.notify("no finished search to export from", severity="warning")
+    # ------------------------------------------------------------------ reading the form
+    def _solvers(self) -> list[str]:
+        chosen = set(self.query_one("#solvers", CheckList).selected)
+        return [spec for spec, _ in SOLVERS if spec in chosen]
+
+    def _need(self, errors: FormErrors, step: str, what: str) -> Path | None:
+        """The folder, when it holds the ``step`` output (else a problem naming what to run first)."""
+        if self.folder is None or not stage_of(self.folder)[step]:
+            errors.add(f"{what} first")
+            return None
+        return self.folder
+
+    def plan(self, step: str) -> tuple[str, list[str], list[tuple[str, dict[str, Any]]]]:
+        """(question, lines, [(job kind, config)]) for ``step``; a BdcError lists every problem.
+
+        Export has no job: it runs here when confirmed."""
+        errors = FormErrors()
+        base = self._text("#base") or None
+        if step == "export":
+            per_node = self.query_one("#export", Select).value == "node"
+            rate = errors.float(self._text("#min-pass-rate") or "0", "Min pass rate", minimum=0)
+            if rate is not None and rate > 1:
+                errors.add(f"Min pass rate is a share of tests between 0 and 1, not {rate:g}")
+            if rate and not per_node:
+                errors.add("Min pass rate applies to the every-node export only (per problem keeps solved ones)")
+            if not self.finished_runs:
+                errors.add("no finished search to export from")
+            errors.raise_if_any()
+            self.export_settings = (per_node, rate or 0.0)
+            what = (
+                f"every simulated node's pairs with pass rate ≥ {rate or 0:g}"
+                if per_node
+                else "one pair per solved problem"
+            )
+            return (
+                "Export training examples?",
+                [
+                    f"from  {', '.join(self.finished_runs)}",
+                    f"what  {what}",
+                    f"into  a new folder under {pipeline_root()}",
+                ],
+                [],
+            )
+        if step == "cluster":
+            folder = self._need(errors, "examples", "export training examples (step 1)")
+            k = errors.int(self._text("#k"), "Clusters K", minimum=2)
+            k_max = errors.int(self._text("#k-max") or "8", "K max", minimum=2)
+            encoder = str(self.query_one("#encoder", Select).value)
+            errors.raise_if_any()
+            assert folder is not None and k_max is not None
+            config = cluster_config(folder, k=k, k_max=k_max, encoder=encoder, base=base)
+            return (
+                "Cluster the examples?",
+                [
+                    f"data     {config['data']}",
+                    f"K        {k if k else f'auto (silhouette, 2..{k_max})'}",
+                    f"encoder  {dict(ENCODERS)[encoder]}" + (f" ({base})" if base and encoder != "minilm" else ""),
+                    "It runs in the background: j shows its progress.",
+                ],
+                [("cluster", config)],
+            )
+        if step == "train":
+            solvers = [s for s in self._solvers() if s != "base"]
+            if not solvers:
+                errors.add("tick at least one solver to train (base needs no training)")
+            folder = self._need(errors, "clusters", "cluster the examples (step 2)")
+            epochs = errors.int(self._text("#epochs"), "Epochs", minimum=1)
+            max_steps = errors.int(self._text("#max-steps"), "Max steps", minimum=1)
+            errors.raise_if_any()
+            assert folder is not None
+            configs, waiting = train_jobs(folder, solvers, base=base, epochs=epochs, max_steps=max_steps)
+            if not configs:
+                errors.problems += waiting
+                errors.raise_if_any()
+            lines = [f"{c['mode']:<8} → {folder / _out_name(c['mode'])}" for c in configs]
+            lines += [
+                f"base model {base or 'installed default'}; epochs {epochs or 'default'}; "
+                f"max steps {max_steps or 'none'}",
+                *waiting,
+                f"{len(configs)} job(s) start at once, each loading the base model; x on the jobs screen stops one.",
+            ]
+            return ("Train these solvers?", lines, [("train", c) for c in configs])
+        # evaluate
+        solvers = self._solvers()
+        if not solvers:
+            errors.add("tick at least one solver to evaluate")
+        folder = self.folder
+        if folder is None and any(s != "base" for s in solvers):
+            errors.add("no pipeline folder yet: export and train first")
+        specs = eval_specs(solvers)
+        dataset = str(self.query_one("#dataset", Select).value)
+        limit = errors.int(self._text("#limit"), "Eval limit", minimum=1)
+        artifacts = str(folder) if folder is not None else None
+        config: dict[str, Any] | None = None
+        try:
+            config = eval_config(
+                solvers=specs,
+                adapters=[],
+                datasets=[dataset],
+                difficulty=None,
+                limit=limit,
+                data_path=None,
+                base=base,
+                artifacts=artifacts,
+                quant="none",
+                max_new_tokens=None,
+                batch_size=None,
+            )
+        except BdcError as e:
+            errors.problems += [line.removeprefix("• ") for line in str(e).splitlines()]
+        if folder is not None:
+            errors.problems += missing_paths(
+                solvers=specs, adapters=[], datasets=[dataset], data_path=None, artifacts=artifacts
+            )
+        errors.raise_if_any()
+        assert config is not None
+        config["allow_overlap"] = self.query_one("#allow-overlap", Select).value == "score"
+        return (
+            "Start this evaluation?",
+            [
+                f"solvers    {', '.join(specs)}",
+                f"dataset    {dataset} ({f'first {limit}' if limit else 'all problems'})",
+                f"artifacts  {artifacts or '–'}; base model {base or 'default'}",
+                "trained-on problems: "
+                + ("scored (marked in the table)" if config["allow_overlap"] else "refused (not scored)"),
+                f"Each of the {len(specs)} solver(s) loads a model and generates a program for every problem.",
+            ],
+            [("eval", config)],
+        )
+
+    def remember(self) -> None:
+        values: dict[str, Any] = {k: self.query_one(f"#{k}", Input).value for k in REMEMBERED}
+        values.update(
+            export=self.query_one("#export", Select).value,
+            encoder=self.query_one("#encoder", Select).value,
+            dataset=self.query_one("#dataset", Select).value,
+        )
+        form_memory.save("pipeline", values)
+
+    # ------------------------------------------------------------------ starting
+    def action_step(self, step: str) -> None:
+        self.query_one("#step", Select).value = step
+        self.action_submit()
+
+    def action_submit(self) -> None:
+        step = str(self.query_one("#step", Select).value)
+        try:
+            question, lines, jobs = self.plan(step)
+        except BdcError as e:
+            self.show_error(f"{step}:\n{e}")
             return
+        if jobs and self.app.launcher is None:
+            self.show_error("cannot start jobs here: engine.jobs (the process launcher) is not available")
+            return
+        self.show_error("")
+        self.remember()
+        go = self.run_export if step == "export" else lambda: self.create_and_launch(jobs)
+        self.confirm_then(question, lines, go)
+
+    @work(exclusive=True, group="pipeline-export", exit_on_error=False)
+    async def run_export(self) -> None:
+        per_node, rate = self.export_settings
         folder = pipeline_root() / time.strftime("%Y%m%d-%H%M%S")
         try:
-            n, solved = await export_examples(self.app.store, self.finished_runs, folder / EXAMPLES)
+            n, solved = await export_examples(
+                self.app.store, self.finished_runs, folder / EXAMPLES, per_node=per_node, min_pass_rate=rate
+            )
         except Exception as e:
             self.app.report(e, "exporting training examples")
             return
         if n == 0:
-            self.notify("the finished searches solved no problem: nothing to export", severity="warning")
+            self.show_error("nothing to export: the finished searches gave no pair at these settings")
             return
-        self.notify(f"wrote {n} examples from {solved} solved problems to {folder / EXAMPLES}", timeout=8)
+        self.notify(f"wrote {n} examples from {solved} problems to {folder / EXAMPLES}", timeout=8)
         self.folder = folder
         self.show_steps()
-
-    def _need(self, step: str, what: str) -> bool:
-        if not stage_of(self.folder)[step]:
-            self.notify(f"{what} first", severity="warning")
-            return False
-        return True
-
-    def action_cluster(self) -> None:
-        if not self._need("examples", "export training examples (1)"):
-            return
-        folder = self.folder
-        config = {
-            "data": str(folder / EXAMPLES),
-            "k": None,
-            "k_max": 8,
-            "encoder": "auto",
-            "base": None,
-            "out": str(folder),
-            "seed": 0,
-        }
-        self.start_job("cluster", config, f"Cluster the examples in {folder}?")
-
-    def action_train(self, mode: str) -> None:
-        if not self._need("clusters", "cluster the examples (2)"):
-            return
-        if mode == "hyper" and not self._need("experts", "train the experts (3)"):
-            return
-        folder = self.folder
-        config = {
-            "mode": mode,
-            "data": str(folder / EXAMPLES),
-            "out": str(folder),
-            "base": None,
-            "train": {},
-            "clusters": str(folder),
-        }
-        what = "one LoRA expert per cluster" if mode == "experts" else "the DisenLoRA hypernetwork"
-        self.start_job("train", config, f"Train {what} (loads the base model; may take long)?")
-
-    def start_job(self, kind: str, config: dict[str, Any], question: str) -> None:
-        if self.app.launcher is None:
-            self.notify("cannot start jobs: engine.jobs (the process launcher) is not available", severity="error")
-            return
-        details = "\n".join(f"{k}: {v}" for k, v in config.items())
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.create_and_launch(kind, config)
-
-        self.app.push_screen(ConfirmScreen(question, details=details, yes_label="Start", danger=False), answered)
+        self.query_one("#step", Select).value = next_step(folder)
 
     @work(exclusive=False, group="pipeline-launch", exit_on_error=False)
-    async def create_and_launch(self, kind: str, config: dict[str, Any]) -> None:
-        try:
-            job_id = await self.app.store.create_job(kind, config)
-        except Exception as e:
-            self.app.report(e, f"creating the {kind} job")
-            return
-        pid = self.app.launch_job(job_id)
-        if pid is not None:
-            self.notify(f"{kind} job {job_id} started (pid {pid}); j: jobs screen")
+    async def create_and_launch(self, jobs: list[tuple[str, dict[str, Any]]]) -> None:
+        started = []
+        for kind, config in jobs:
+            try:
+                job_id = await self.app.store.create_job(kind, config)
+            except Exception as e:
+                self.app.report(e, f"creating the {kind} job")
+                return
+            pid = self.app.launch_job(job_id)
+            if pid is not None:
+                started.append(job_id)
+        if started:
+            self.notify(f"started {', '.join(started)}; j: jobs screen", timeout=8)
+
+
+def _out_name(mode: str) -> str:
+    return {"hyper": "disenlora", "merge": "merges"}.get(mode, mode)

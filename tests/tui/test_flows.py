@@ -227,8 +227,12 @@ async def test_pipeline_exports_then_starts_a_cluster_job_after_confirmation(
         )
         screen = app.screen
         await pilot.press("3")  # training before clustering: refused, nothing created
-        assert launcher.jobs == []
+        assert launcher.jobs == [] and "cluster the examples (step 2) first" in str(
+            screen.query_one("#form-error").render()
+        )
         await pilot.press("1")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
         assert await wait_for(pilot, lambda: screen.folder is not None and (screen.folder / EXAMPLES).is_file())
         rows = [json.loads(line) for line in (screen.folder / EXAMPLES).read_text().splitlines()]
         # what `bdc export r-demo-humaneval` writes: the demo's problems are solved at the root,
