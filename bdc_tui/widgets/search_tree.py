@@ -248,14 +248,22 @@ class SearchTreeView(Tree[str]):
         if root is not None:
             want.add(root.id)
         relabel = (touched | self._moved_marks(tree, None if ids is None else touched)) | (was ^ self._matches)
+        parents: set[TreeNode[str]] = set()  # items whose shown children changed
         for nid in [i for i in self._items if i not in want]:
+            item = self._items.get(nid)
+            if item is not None and item.parent is not None:
+                parents.add(item.parent)
             self._remove(nid)
         added = 0
         for nid in sorted(want - self._items.keys(), key=lambda i: (nodes[i].depth, _num(i))):
-            if self._add_in_order(tree, nid) is not None:
+            item = self._add_in_order(tree, nid)
+            if item is not None:
                 added += 1
-        for item in self._items.values():
-            if item is not self.root:
+                if item.parent is not None:
+                    parents.add(item.parent)
+        for item in parents:
+            # a +/− mark only where there are shown children (setting it re-renders the line)
+            if item is not self.root and item.data in self._items and item.allow_expand != bool(item.children):
                 item.allow_expand = bool(item.children)
         for nid in relabel:
             if nid in nodes and nid in self._items:
@@ -275,7 +283,6 @@ class SearchTreeView(Tree[str]):
         before = next((c for c in parent.children if order.get(c.data, len(order)) > mine), None)
         label = self._label(tree, nid)
         item = parent.add(label, data=nid, before=before, expand=True, allow_expand=False)
-        parent.allow_expand = True
         self._labels[nid] = label.plain + "|" + "".join(str(s.style) for s in label.spans)
         self._items[nid] = item
         return item
