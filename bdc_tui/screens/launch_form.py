@@ -17,9 +17,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Input, Static
+from textual.widget import Widget
+from textual.widgets import Button, Input, Label, Static
 
 from engine.errors import BdcError
+
+
+def field_row(*fields: tuple[str, Widget]) -> Horizontal:
+    """A row of fields, each under its label (the forms' layout, see app.tcss ``.form .row``)."""
+    return Horizontal(*(Vertical(Label(label), widget) for label, widget in fields), classes="row")
 
 
 class FormErrors:

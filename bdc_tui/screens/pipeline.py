@@ -28,11 +28,11 @@ from typing import Any
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from bdc_tui import form_memory, services
-from bdc_tui.screens.launch_form import FormErrors, LaunchForm
+from bdc_tui.screens.launch_form import FormErrors, LaunchForm, field_row
 from bdc_tui.screens.new_eval import MERGE_METHODS, eval_config, missing_paths, solver_folder
 from bdc_tui.widgets.check_list import CheckList
 from engine.errors import BdcError
@@ -216,124 +216,113 @@ class PipelineScreen(LaunchForm):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         return True  # export runs here; the job steps say so when no launcher is available
 
+    def _input(self, key: str, default: str = "", placeholder: str = "", tooltip: str | None = None) -> Input:
+        """A compact text field holding its remembered value."""
+        value = str(self.memory.get(key, default))
+        return Input(value, placeholder=placeholder, id=key, compact=True, tooltip=tooltip)
+
+    def _choice(
+        self,
+        key: str,
+        options: list[tuple[str, str]],
+        default: str,
+        *,
+        remembered: bool = True,
+        tooltip: str | None = None,
+    ) -> Select:
+        """A compact drop-down on its remembered value (when it is still one of the options)."""
+        values = [v for _, v in options]
+        kept = self.memory.get(key) if remembered else None
+        return Select(
+            options, value=kept if kept in values else default, allow_blank=False, id=key, compact=True, tooltip=tooltip
+        )
+
     def compose(self) -> ComposeResult:
-        mem = lambda key, default="": str(self.memory.get(key, default))  # noqa: E731
+        names = services.dataset_names()
         yield Header()
         with VerticalScroll(classes="form", id="form-fields"):
             yield Static("", id="pipeline-steps", markup=False)
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Step (ctrl+s starts it)")
-                    yield Select(
-                        [(STEP_LABELS[s], s) for s in STEPS],
-                        value=next_step(self.folder),
-                        allow_blank=False,
-                        id="step",
-                        compact=True,
-                    )
-                with Vertical():
-                    yield Label("Export")
-                    yield Select(
+            yield field_row(
+                (
+                    "Step (ctrl+s starts it)",
+                    self._choice(
+                        "step", [(STEP_LABELS[s], s) for s in STEPS], next_step(self.folder), remembered=False
+                    ),
+                ),
+                (
+                    "Export",
+                    self._choice(
+                        "export",
                         [("one pair per solved problem", "problem"), ("every simulated node", "node")],
-                        value="node" if self.memory.get("export") == "node" else "problem",
-                        allow_blank=False,
-                        id="export",
-                        compact=True,
+                        "problem",
                         tooltip="per problem: the paper's data (bdc export); every node: bdc export --per-node",
-                    )
-                with Vertical():
-                    yield Label("Min pass rate")
-                    yield Input(
-                        mem("min-pass-rate", "0"),
-                        id="min-pass-rate",
-                        compact=True,
-                        tooltip="every-node export only: drop pairs below this public-test pass rate (0–1)",
-                    )
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Clusters K")
-                    yield Input(
-                        mem("k"),
-                        placeholder="auto",
-                        id="k",
-                        compact=True,
-                        tooltip="number of clusters (≥ 2); empty: chosen by silhouette up to K max",
-                    )
-                with Vertical():
-                    yield Label("K max")
-                    yield Input(mem("k-max", "8"), id="k-max", compact=True, tooltip="largest K the auto choice tries")
-                with Vertical():
-                    yield Label("Encoder")
-                    remembered = self.memory.get("encoder")
-                    yield Select(
+                    ),
+                ),
+                (
+                    "Min pass rate",
+                    self._input(
+                        "min-pass-rate",
+                        "0",
+                        tooltip="every-node export only: drop pairs below this public pass rate (0–1)",
+                    ),
+                ),
+            )
+            yield field_row(
+                (
+                    "Clusters K",
+                    self._input(
+                        "k", placeholder="auto", tooltip="clusters (≥ 2); empty: chosen by silhouette up to K max"
+                    ),
+                ),
+                ("K max", self._input("k-max", "8", tooltip="largest K the auto choice tries")),
+                (
+                    "Encoder",
+                    self._choice(
+                        "encoder",
                         [(label, name) for name, label in ENCODERS],
-                        value=remembered if remembered in dict(ENCODERS) else "auto",
-                        allow_blank=False,
-                        id="encoder",
-                        compact=True,
+                        "auto",
                         tooltip="what embeds the examples before k-means: auto takes the base model when one is installed",
-                    )
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Base model")
-                    yield Input(
-                        mem("base"),
-                        placeholder="installed default",
-                        id="base",
-                        compact=True,
-                        tooltip="folder or name of the base code model every solver builds on",
-                    )
-                with Vertical():
-                    yield Label("Epochs")
-                    yield Input(
-                        mem("epochs"),
+                    ),
+                ),
+            )
+            yield field_row(
+                (
+                    "Base model",
+                    self._input(
+                        "base", placeholder="installed default", tooltip="the base code model every solver builds on"
+                    ),
+                ),
+                (
+                    "Epochs",
+                    self._input(
+                        "epochs",
                         placeholder="1 (router: 30)",
-                        id="epochs",
-                        compact=True,
                         tooltip="passes over the examples; empty: 1 for LoRA training, 30 for the Twin router",
-                    )
-                with Vertical():
-                    yield Label("Max steps")
-                    yield Input(
-                        mem("max-steps"),
-                        placeholder="epochs decide",
-                        id="max-steps",
-                        compact=True,
-                        tooltip="stop each training after this many optimiser steps",
-                    )
+                    ),
+                ),
+                (
+                    "Max steps",
+                    self._input(
+                        "max-steps", placeholder="epochs decide", tooltip="stop each training after this many steps"
+                    ),
+                ),
+            )
             yield Label("Solvers to train / evaluate (none ticked yet)")
             yield CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True)
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Eval dataset")
-                    names = services.dataset_names()
-                    remembered = self.memory.get("dataset")
-                    yield Select(
-                        [(n, n) for n in names],
-                        value=remembered if remembered in names else names[0],
-                        allow_blank=False,
-                        id="dataset",
-                        compact=True,
-                    )
-                with Vertical():
-                    yield Label("Eval limit")
-                    yield Input(
-                        mem("limit", "20"),
-                        placeholder="all",
-                        id="limit",
-                        compact=True,
-                        tooltip="first N problems; empty = all",
-                    )
-                with Vertical():
-                    yield Label("Trained-on problems")
-                    yield Select(
+            yield field_row(
+                ("Eval dataset", self._choice("dataset", [(n, n) for n in names], names[0])),
+                ("Eval limit", self._input("limit", "20", placeholder="all", tooltip="first N problems; empty = all")),
+                (
+                    "Trained-on problems",
+                    self._choice(
+                        "allow-overlap",
                         [("refused (not scored)", "refuse"), ("scored (--allow-overlap)", "score")],
-                        value="refuse",
-                        allow_blank=False,
-                        id="allow-overlap",
-                        compact=True,
+                        "refuse",
+                        remembered=False,
                         tooltip="problems the solvers were trained on: refused, or scored and marked in the table",
-                    )
+                    ),
+                ),
+            )
         yield from self.compose_actions()
         yield Footer(compact=True)
 

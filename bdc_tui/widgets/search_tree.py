@@ -223,7 +223,7 @@ class SearchTreeView(Tree[str]):
             return ""
         total = len(self._ptree.nodes) if self._ptree is not None else 0
         shown = f"{len(self._matches)} of {total} nodes" if self._matches else f"none of {total} nodes yet"
-        return f"filter: {self.filter} · {shown} (dim: their ancestors) · F: next filter"
+        return f"filter: {self.filter} · {shown} · dim: ancestors · F: next"
 
     def _sync_filtered(self, tree: ProblemTree, ids: Iterable[str] | None) -> int:
         """Hold exactly the matching nodes and their ancestors, all expanded."""

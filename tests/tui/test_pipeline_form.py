@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Select
+from rich.cells import cell_len
+from textual.widgets import Input, Label, Select
 
 from bdc_tui.screens.confirm import ConfirmScreen
 from bdc_tui.screens.pipeline import EXAMPLES, PipelineScreen, cluster_config, train_jobs
@@ -63,6 +64,9 @@ async def test_pipeline_steps_with_settings_checks_and_confirmation(demo_db: Pat
         assert screen.query_one("#allow-overlap", Select).value == "refuse"
         assert await wait_for(pilot, lambda: {"escape", "ctrl+s", "j"} <= footer_keys(app)), footer_keys(app)
         assert screen.query_one("#launch").region.bottom <= size[1] - 1  # above the footer, at any height
+        for label in screen.query(Label):
+            text = str(label.render())
+            assert cell_len(text) <= label.content_region.width, f"label {text!r} cut at {size}"
 
         # every problem of a step at once
         set_input(screen, "#epochs", "two")

@@ -129,6 +129,8 @@ async def test_F_cycles_the_live_tree_filter_and_says_how_many_match(demo_db: Pa
             matches, held = expected(tree, tv.filter)
             assert line.display and line.region.height == 1 and line.region.bottom <= size[1]
             assert f"filter: {tv.filter} · {len(matches)} of {len(tree.nodes)} nodes" in line.plain
+            drawn = "".join(seg.text for seg in line.render_line(0))
+            assert line.plain in drawn, (drawn, size)  # whole, even in the narrow tree pane
             # the filtered lines are the tree's lines: every held node has one
             assert len(tv._tree_lines) == len(held)
         assert seen == ["solved", "pruned", "refined", "all"]
