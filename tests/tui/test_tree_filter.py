@@ -134,6 +134,17 @@ async def test_F_cycles_the_live_tree_filter_and_says_how_many_match(demo_db: Pa
             # the filtered lines are the tree's lines: every held node has one
             assert len(tv._tree_lines) == len(held)
         assert seen == ["solved", "pruned", "refined", "all"]
+        # the help lists the key on this screen and says what the dim lines are
+        from bdc_tui.screens.help import HelpScreen
+
+        await pilot.press("question_mark")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        text = app.screen.plain_text()
+        this = text.split("This screen: Live search tree")[1].split("Replay")[0]
+        assert any(line.split()[:2] == ["F", "Filter"] for line in this.splitlines())
+        assert any(line.strip().startswith("dim ") and "ancestor" in line for line in text.splitlines())
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: app.screen is view)
         # pruned again; go to a node the filter hides: the filter goes off, the cursor gets there
         await pilot.press("F", "F")
         assert tv.filter == "pruned"
@@ -165,3 +176,41 @@ async def test_the_filter_stays_right_while_a_replay_steps(demo_db: Path, size) 
             check_filtered(tv, tree)
             line = screen.query_one("#tree-filter")
             assert line.display and f"of {len(tree.nodes)} nodes" in line.plain
+
+
+@pytest.mark.parametrize("size", SIZES)
+async def test_the_filter_follows_a_live_search_as_its_events_arrive(tmp_path: Path, size) -> None:
+    from bdc_tui.demo import demo_problems
+    from bdc_tui.screens.search import SearchScreen
+
+    app = make_app(tmp_path / "live.db")
+    async with app.run_test(size=size) as pilot:
+        store = app.store
+        run_id = await store.create_run(
+            dataset="humaneval", strategy="mcts", agents=["a"], config={}, problems=demo_problems(1), run_id="r-live"
+        )
+        await store.claim_run(run_id)
+        await open_runs(pilot)
+        app.open_run(run_id)
+        assert await wait_for(pilot, lambda: isinstance(app.screen, SearchScreen))
+        screen = app.screen
+        await pilot.press("F", "F")  # pruned, before the first node arrives
+        tv = screen.tree_view
+        assert tv.filter == "pruned"
+        events = list(search_events("HumanEval/0", seed=2, max_nodes=120))
+        checked = 0
+        for k in range(0, len(events), 60):
+            for e in events[k : k + 60]:
+                store.emit(run_id, e.kind, e.payload, problem_id=e.problem_id, node_id=e.node_id)
+            await store.flush()
+            last = (await store.events(run_id))[-1].seq
+            assert await wait_for(pilot, lambda last=last: screen.state.last_seq >= last)
+            await pilot.pause()
+            tree = screen.tree
+            if tree is None or tree.root is None:
+                continue
+            check_filtered(tv, tree)
+            line = screen.query_one("#tree-filter")
+            assert f"of {len(tree.nodes)} nodes" in line.plain
+            checked += 1
+        assert checked >= 5 and tv.match_count > 0
