@@ -45,7 +45,13 @@ async def start(pilot, screen, step: str) -> str:
 
 async def confirm(pilot, screen, answer: str) -> str:
     assert await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmScreen))
-    text = pilot.app.screen.plain_text()
+    dialog = pilot.app.screen
+    await pilot.pause()
+    for button in ("#yes", "#no"):  # both answers in reach, whatever the size
+        region = dialog.query_one(button).region
+        assert region.width and region.bottom <= pilot.app.size.height and region.right <= pilot.app.size.width
+    assert pilot.app.focused is dialog.query_one("#no")  # enter alone starts nothing
+    text = dialog.plain_text()
     await pilot.press(answer)
     assert await wait_for(pilot, lambda: pilot.app.screen is screen)
     return text
