@@ -61,6 +61,7 @@ ENCODERS = (
     ("base", "base model (the paper's)"),
     ("minilm", "MiniLM (fast)"),
 )
+Plan = tuple[str, list[str], list[tuple[str, dict[str, Any]]]]  # (question, details, [(job kind, config)])
 REMEMBERED = ("min-pass-rate", "k", "k-max", "base", "epochs", "max-steps", "limit")
 
 
@@ -367,77 +368,89 @@ class PipelineScreen(LaunchForm):
             return None
         return self.folder
 
-    def plan(self, step: str) -> tuple[str, list[str], list[tuple[str, dict[str, Any]]]]:
+    def plan(self, step: str) -> Plan:
         """(question, lines, [(job kind, config)]) for ``step``; a BdcError lists every problem.
 
         Export has no job: it runs here when confirmed."""
-        errors = FormErrors()
-        base = self._text("#base") or None
-        if step == "export":
-            per_node = self.query_one("#export", Select).value == "node"
-            rate = errors.float(self._text("#min-pass-rate") or "0", "Min pass rate", minimum=0)
-            if rate is not None and rate > 1:
-                errors.add(f"Min pass rate is a share of tests between 0 and 1, not {rate:g}")
-            if rate and not per_node:
-                errors.add("Min pass rate applies to the every-node export only (per problem keeps solved ones)")
-            if not self.finished_runs:
-                errors.add("no finished search to export from")
+        planners = {
+            "export": self._plan_export,
+            "cluster": self._plan_cluster,
+            "train": self._plan_train,
+            "evaluate": self._plan_evaluate,
+        }
+        return planners[step](FormErrors(), self._text("#base") or None)
+
+    def _plan_export(self, errors: FormErrors, base: str | None) -> Plan:
+        """``bdc export`` (per problem, or ``--per-node --min-pass-rate``) into a new folder."""
+        per_node = self.query_one("#export", Select).value == "node"
+        rate = errors.float(self._text("#min-pass-rate") or "0", "Min pass rate", minimum=0)
+        if rate is not None and rate > 1:
+            errors.add(f"Min pass rate is a share of tests between 0 and 1, not {rate:g}")
+        if rate and not per_node:
+            errors.add("Min pass rate applies to the every-node export only (per problem keeps solved ones)")
+        if not self.finished_runs:
+            errors.add("no finished search to export from")
+        errors.raise_if_any()
+        self.export_settings = (per_node, rate or 0.0)
+        what = (
+            f"every simulated node's pairs with pass rate ≥ {rate or 0:g}"
+            if per_node
+            else "one pair per solved problem"
+        )
+        return (
+            "Export training examples?",
+            [
+                f"from  {', '.join(self.finished_runs)}",
+                f"what  {what}",
+                f"into  a new folder under {pipeline_root()}",
+            ],
+            [],
+        )
+
+    def _plan_cluster(self, errors: FormErrors, base: str | None) -> Plan:
+        """``bdc cluster`` of the folder's examples."""
+        folder = self._need(errors, "examples", "export training examples (step 1)")
+        k = errors.int(self._text("#k"), "Clusters K", minimum=2)
+        k_max = errors.int(self._text("#k-max") or "8", "K max", minimum=2)
+        encoder = str(self.query_one("#encoder", Select).value)
+        errors.raise_if_any()
+        assert folder is not None and k_max is not None
+        config = cluster_config(folder, k=k, k_max=k_max, encoder=encoder, base=base)
+        return (
+            "Cluster the examples?",
+            [
+                f"data     {config['data']}",
+                f"K        {k if k else f'auto (silhouette, 2..{k_max})'}",
+                f"encoder  {dict(ENCODERS)[encoder]}" + (f" ({base})" if base and encoder != "minilm" else ""),
+                "It runs in the background: j shows its progress.",
+            ],
+            [("cluster", config)],
+        )
+
+    def _plan_train(self, errors: FormErrors, base: str | None) -> Plan:
+        """``bdc train <mode>`` for each ticked solver whose inputs are there."""
+        solvers = [s for s in self._solvers() if s != "base"]
+        if not solvers:
+            errors.add("tick at least one solver to train (base needs no training)")
+        folder = self._need(errors, "clusters", "cluster the examples (step 2)")
+        epochs = errors.int(self._text("#epochs"), "Epochs", minimum=1)
+        max_steps = errors.int(self._text("#max-steps"), "Max steps", minimum=1)
+        errors.raise_if_any()
+        assert folder is not None
+        configs, waiting = train_jobs(folder, solvers, base=base, epochs=epochs, max_steps=max_steps)
+        if not configs:
+            errors.problems += waiting
             errors.raise_if_any()
-            self.export_settings = (per_node, rate or 0.0)
-            what = (
-                f"every simulated node's pairs with pass rate ≥ {rate or 0:g}"
-                if per_node
-                else "one pair per solved problem"
-            )
-            return (
-                "Export training examples?",
-                [
-                    f"from  {', '.join(self.finished_runs)}",
-                    f"what  {what}",
-                    f"into  a new folder under {pipeline_root()}",
-                ],
-                [],
-            )
-        if step == "cluster":
-            folder = self._need(errors, "examples", "export training examples (step 1)")
-            k = errors.int(self._text("#k"), "Clusters K", minimum=2)
-            k_max = errors.int(self._text("#k-max") or "8", "K max", minimum=2)
-            encoder = str(self.query_one("#encoder", Select).value)
-            errors.raise_if_any()
-            assert folder is not None and k_max is not None
-            config = cluster_config(folder, k=k, k_max=k_max, encoder=encoder, base=base)
-            return (
-                "Cluster the examples?",
-                [
-                    f"data     {config['data']}",
-                    f"K        {k if k else f'auto (silhouette, 2..{k_max})'}",
-                    f"encoder  {dict(ENCODERS)[encoder]}" + (f" ({base})" if base and encoder != "minilm" else ""),
-                    "It runs in the background: j shows its progress.",
-                ],
-                [("cluster", config)],
-            )
-        if step == "train":
-            solvers = [s for s in self._solvers() if s != "base"]
-            if not solvers:
-                errors.add("tick at least one solver to train (base needs no training)")
-            folder = self._need(errors, "clusters", "cluster the examples (step 2)")
-            epochs = errors.int(self._text("#epochs"), "Epochs", minimum=1)
-            max_steps = errors.int(self._text("#max-steps"), "Max steps", minimum=1)
-            errors.raise_if_any()
-            assert folder is not None
-            configs, waiting = train_jobs(folder, solvers, base=base, epochs=epochs, max_steps=max_steps)
-            if not configs:
-                errors.problems += waiting
-                errors.raise_if_any()
-            lines = [f"{c['mode']:<8} → {folder / _out_name(c['mode'])}" for c in configs]
-            lines += [
-                f"base model {base or 'installed default'}; epochs {epochs or 'default'}; "
-                f"max steps {max_steps or 'none'}",
-                *waiting,
-                f"{len(configs)} job(s) start at once, each loading the base model; x on the jobs screen stops one.",
-            ]
-            return ("Train these solvers?", lines, [("train", c) for c in configs])
-        # evaluate
+        lines = [f"{c['mode']:<8} → {folder / _out_name(c['mode'])}" for c in configs]
+        lines += [
+            f"base model {base or 'installed default'}; epochs {epochs or 'default'}; max steps {max_steps or 'none'}",
+            *waiting,
+            f"{len(configs)} job(s) start at once, each loading the base model; x on the jobs screen stops one.",
+        ]
+        return ("Train these solvers?", lines, [("train", c) for c in configs])
+
+    def _plan_evaluate(self, errors: FormErrors, base: str | None) -> Plan:
+        """``bdc eval`` of the ticked solvers on one dataset, artifacts from the folder."""
         solvers = self._solvers()
         if not solvers:
             errors.add("tick at least one solver to evaluate")
