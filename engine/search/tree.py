@@ -12,13 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from engine.gcpause import gc_paused
 from engine.search import events as ev
 
 if TYPE_CHECKING:
     from engine.store.records import Event
 
+# ``ProblemTree.progress``: a problem's standing
+SOLVED = "solved"
+FINISHED = "finished"
+SEARCHING = "searching"
 
-@dataclass
+
+@dataclass(slots=True)
 class Node:
     id: str
     parent: str | None
@@ -37,6 +43,29 @@ class Node:
     old_thoughts: list[str] = field(default_factory=list)
     summary: str | None = None  # the reflection that motivated the last refine
     created_rollout: int = 0
+
+    def clone(self) -> Node:
+        """A copy the fold can mutate: its own child and old-thought lists; solutions (dicts the
+        fold replaces, never mutates) shared. ``copy.copy`` costs ~5x more per node."""
+        return Node(
+            self.id,
+            self.parent,
+            self.thought,
+            self.policy,
+            self.prior,
+            self.depth,
+            self.terminal,
+            list(self.children),
+            self.visits,
+            self.value,
+            self.pass_rate,
+            self.solutions,
+            self.pruned,
+            self.refinements,
+            list(self.old_thoughts),
+            self.summary,
+            self.created_rollout,
+        )
 
     @property
     def simulated(self) -> bool:
@@ -71,6 +100,12 @@ class ProblemTree:
     @property
     def root(self) -> Node | None:
         return self.nodes.get("0")
+
+    def progress(self) -> str:
+        """``SOLVED``, ``FINISHED`` (unsolved) or ``SEARCHING`` (see ``TreeState.progress``)."""
+        if self.solved_by is not None:
+            return SOLVED
+        return FINISHED if self.finished is not None else SEARCHING
 
     def path_thoughts(self, node_id: str) -> list[str]:
         """The thoughts from the root (exclusive) down to ``node_id`` (inclusive)."""
@@ -133,9 +168,18 @@ class TreeState:
         return t
 
     def apply_all(self, events: Any) -> TreeState:
-        for e in events:
-            self.apply(e)
+        with gc_paused():  # a bulk fold makes no cycles; see engine/gcpause.py
+            for e in events:
+                self.apply(e)
         return self
+
+    def progress(self, problem_id: str) -> str | None:
+        """Where a problem stands: ``SOLVED`` (a solution passed every public test), ``FINISHED``
+        (finished unsolved), ``SEARCHING``, or None when it has no event yet. A viewer marks
+        every problem with this; a lazily folded state (``engine.search.timeline``) answers it
+        without folding the trees it does not show."""
+        t = self.problems.get(problem_id)
+        return None if t is None else t.progress()
 
     def apply(self, event: Event) -> set[str]:
         """Fold one event; returns the ids of the nodes whose display may have changed
