@@ -130,20 +130,24 @@ class Timeline:
         self._marks: dict[str, list[int]] = {}
         self._by_problem: dict[str, list[int]] = {}  # pid -> indexes of its events
         self._run_level: list[int] = []  # indexes of events without a problem
-        # pid -> index of its first solution_found / problem_finished (what ``progress_at`` reads:
-        # the fold never clears ``solved_by`` or ``finished`` once set)
-        self._first_solved: dict[str, int] = {}
-        self._first_finished: dict[str, int] = {}
+        # pid -> indexes of its problem_started / solution_found / problem_finished events (what
+        # ``progress_at`` reads: within an attempt the fold never clears ``solved_by`` or ``finished``)
+        self._starts: dict[str, list[int]] = {}
+        self._solved: dict[str, list[int]] = {}
+        self._finished: dict[str, list[int]] = {}
+        standing = {
+            ev.PROBLEM_STARTED: self._starts,
+            ev.SOLUTION_FOUND: self._solved,
+            ev.PROBLEM_FINISHED: self._finished,
+        }
         groups = {k: g for g, kinds in KIND_GROUPS.items() for k in kinds}
         for i, e in enumerate(self.events):
             group = groups.get(e.kind)
             pid = e.problem_id
             if group is not None:
                 self._marks.setdefault(group, []).append(i + 1)
-                if pid is not None and e.kind == ev.SOLUTION_FOUND:
-                    self._first_solved.setdefault(pid, i)
-                elif pid is not None and e.kind == ev.PROBLEM_FINISHED:
-                    self._first_finished.setdefault(pid, i)
+            if pid is not None and e.kind in standing:
+                standing[e.kind].setdefault(pid, []).append(i)
             if pid is None:
                 self._run_level.append(i)
             else:
@@ -177,9 +181,17 @@ class Timeline:
         first = self._first.get(pid)
         if first is None or first >= position:
             return None
-        if self._first_solved.get(pid, position) < position:
+        starts = self._starts.get(pid, [])
+        k = bisect.bisect_left(starts, position) - 1
+        attempt = starts[k] if k >= 0 else 0  # the fold starts the tree over at each problem_started
+
+        def seen(indexes: list[int]) -> bool:
+            j = bisect.bisect_left(indexes, attempt)
+            return j < len(indexes) and indexes[j] < position
+
+        if seen(self._solved.get(pid, [])):
             return SOLVED
-        return FINISHED if self._first_finished.get(pid, position) < position else SEARCHING
+        return FINISHED if seen(self._finished.get(pid, [])) else SEARCHING
 
     # ------------------------------------------------------------------ folding
     def _lazy_state(self, position: int) -> TreeState:

@@ -9,7 +9,7 @@ construction (and tested).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from engine.gcpause import gc_paused
@@ -200,6 +200,16 @@ class TreeState:
         return handler(self.tree(event.problem_id), p)
 
 
+def _problem_started(t: ProblemTree, p: ev.ProblemStarted) -> set[str]:
+    """A problem's search (re)starts: a retried problem (``bdc resume`` after a crash or after
+    every LLM call failed) starts over from an empty tree. Reset in place: the journal holds it."""
+    dropped = set(t.nodes)
+    fresh = ProblemTree(t.problem_id)
+    for f in fields(ProblemTree):
+        setattr(t, f.name, getattr(fresh, f.name))
+    return dropped
+
+
 def _root(t: ProblemTree, p: ev.Root) -> set[str]:
     t.nodes[p.node] = Node(id=p.node, parent=None, thought="", policy=None, prior=1.0, depth=0)
     return {p.node}
@@ -309,6 +319,7 @@ def _problem_finished(t: ProblemTree, p: ev.ProblemFinished) -> set[str]:
 
 
 _HANDLERS: dict[str, Callable[[ProblemTree, Any], set[str]]] = {
+    ev.PROBLEM_STARTED: _problem_started,
     ev.ROOT: _root,
     ev.SELECT: _select,
     ev.EXPAND: _expand,

@@ -116,3 +116,25 @@ def test_gc_pause_nests_and_restores_even_after_an_error() -> None:
         assert not gc.isenabled()  # disabled by someone else before: left so
     finally:
         gc.enable()
+
+
+def test_a_retried_problem_starts_over_in_the_fold_and_in_its_standing() -> None:
+    first = list(search_events("P/0", seed=0, max_nodes=30))  # solves
+    first.append(Event("r", 0, 0.0, ev.PROBLEM_FINISHED, "P/0", None, {"problem_id": "P/0"}))
+    retry = list(search_events("P/0", seed=5, max_nodes=12, solve=False))
+    events = _stored(first + retry)
+    tl = Timeline(events, interval=10)
+    for target in reversed(range(len(events) + 1)):
+        tl.seek(target)
+        fresh = TreeState().apply_all(events[:target])
+        want = fresh.progress("P/0") or (SEARCHING if "P/0" in tl.state.problems else None)
+        assert tl.state.progress("P/0") == want, target
+    assert tl.state.progress("P/0") is None
+    tl.seek(len(first))
+    assert tl.state.progress("P/0") == SOLVED
+    tl.seek(len(first) + 3)  # the retry has begun: the solve belongs to the attempt before
+    assert tl.state.progress("P/0") == SEARCHING
+    tl.seek(len(events))
+    assert tl.state.progress("P/0") == FINISHED
+    whole = TreeState().apply_all(events).problems["P/0"]
+    assert whole.signature() == TreeState().apply_all(events[len(first) :]).problems["P/0"].signature()
