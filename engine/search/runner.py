@@ -35,6 +35,7 @@ from engine.search.registry import make_strategy
 from engine.search.scripted import is_scripted, scripted_policy
 from engine.search.strategy import failed_result, solve_problem
 from engine.search.tree import TreeState
+from engine.store.call_progress import clear_calls
 from engine.store.records import Event
 
 TOTALS_EVERY_S = 1.0
@@ -195,6 +196,7 @@ async def execute_run(
     cfg = RunConfig.from_dict(row.config)
     problems = [Problem.from_dict(r["problem"]) for r in await store.run_problems(run_id)]
     await store.claim_run(run_id)
+    clear_calls(store, run_id)  # rows a crashed process left are no calls of this one
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     handler = False
@@ -216,6 +218,11 @@ async def execute_run(
     finally:
         if handler:
             loop.remove_signal_handler(signal.SIGTERM)
+        try:
+            clear_calls(store, run_id)  # the run has ended: nothing of it is in flight
+            await store.flush()
+        except Exception:  # noqa: BLE001 - a failing store has said so already; its error matters more
+            pass
 
 
 async def _close(

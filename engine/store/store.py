@@ -401,6 +401,10 @@ class Store:
                         f"UPDATE {table} SET status='interrupted', finished_at=? WHERE id=?",
                         (time.time(), rid),
                     )
+                    if table == "runs":  # its calls died with it
+                        from engine.store.call_progress import clear_calls
+
+                        clear_calls(self, rid)
                     dead.append(rid)
         await self.flush()
         return dead
