@@ -87,7 +87,7 @@ def _field_reader(cls: type[Payload]) -> tuple[tuple[str, ...], Any]:
     getattr per field was a tenth of folding a run."""
     reader = _READERS.get(cls)
     if reader is None:
-        fields: tuple[str, ...] = cls.__slots__  # type: ignore[assignment]
+        fields: tuple[str, ...] = cls.__slots__
         if len(fields) == 1:  # attrgetter of one name returns the value, not a 1-tuple
             name = fields[0]
             reader = _READERS[cls] = (fields, lambda obj: (getattr(obj, name),))
