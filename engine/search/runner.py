@@ -197,6 +197,7 @@ async def execute_run(
     problems = [Problem.from_dict(r["problem"]) for r in await store.run_problems(run_id)]
     await store.claim_run(run_id)
     clear_calls(store, run_id)  # rows a crashed process left are no calls of this one
+    await store.flush()
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     handler = False
