@@ -43,7 +43,11 @@ def list_() -> None:
 @datasets.command("show")
 @click.argument("name")
 @click.argument("problem_id", required=False)
-@click.option("--path", type=click.Path(dir_okay=False), help="Read this file instead of the default.")
+@click.option(
+    "--path",
+    default=None,
+    help="Read this file, folder of parquet shards or glob instead of the default (as `bdc search --path`).",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip malformed rows with a warning instead of stopping.")
 def show(name: str, problem_id: str | None, path: str | None, skip_bad: bool) -> None:
     """A summary of dataset NAME, or PROBLEM_ID in full."""

@@ -99,9 +99,37 @@ def read_samples(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -> list[tuple]:
+# which tests ``sandbox check`` scores a sample on
+TEST_SETS = ("private", "all")
+
+
+def scoring_tests(problem: Any, which: str) -> list[Any] | None:
+    """The tests a sample of ``problem`` is scored on, or None when it cannot be scored.
+
+    ``private`` is what ``bdc eval --score`` scores (``engine.evaluation.runner.score_program``):
+    the private tests, and nothing for a problem whose private tests are all public ones (never
+    scored on the tests that guided a search). ``all``: public and private together. A dataset's
+    own unsplit check (HumanEval's) is its private test either way: it is the official score."""
     from engine.sandbox import reference_test_case
 
+    if problem.reference_test:
+        return [reference_test_case(problem)]
+    if which == "all":
+        return list(problem.all_tests)
+    return list(problem.private_tests) if problem.scorable else None
+
+
+def describe_tests(problems: list[Any], which: str) -> str:
+    """One line naming what ``scoring_tests`` scores on, for the user."""
+    if problems and all(p.reference_test for p in problems):
+        return "scoring on each problem's official check (the dataset's own test program, as bdc eval --score)"
+    if which == "all":
+        return "scoring on all tests, public and private (bdc eval --score scores private tests only)"
+    return "scoring on private tests, as bdc eval --score (--tests all: public and private)"
+
+
+def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path, which: str = "private") -> list[tuple]:
+    """(program, problem, tests) per sample row; tests None: the problem cannot be scored (see ``scoring_tests``)."""
     by_id = {p.id: p for p in problems}
     jobs = []
     for i, row in enumerate(rows, 1):
@@ -113,8 +141,7 @@ def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -
             program = (prob.starter_code or "") + str(row["completion"])
         else:
             program = str(row["solution"])
-        tests = [reference_test_case(prob)] if prob.reference_test else prob.all_tests
-        jobs.append((program, prob, tests))
+        jobs.append((program, prob, scoring_tests(prob, which)))
     return jobs
 
 
@@ -128,10 +155,27 @@ def build_jobs(rows: list[dict[str, Any]], problems: list[Any], samples: Path) -
 @click.option("--k", "ks", type=IntList(min=1), default="1,10,100", show_default=True, help="pass@k values to report.")
 @click.option("--workers", type=positive_int(), default=2, show_default=True, help="Programs run at once.")
 @click.option("--timeout", type=seconds(), default=3.0, show_default=True, help="Seconds per test.")
+@click.option(
+    "--tests",
+    "which",
+    type=click.Choice(TEST_SETS),
+    default="private",
+    show_default=True,
+    help="Score on the private tests (as bdc eval --score; a problem with none apart from its public ones "
+    "is not scored) or on all tests.",
+)
 def check(
-    samples: Path, dataset: str, dataset_path: str | None, out: Path | None, ks: list[int], workers: int, timeout: float
+    samples: Path,
+    dataset: str,
+    dataset_path: str | None,
+    out: Path | None,
+    ks: list[int],
+    workers: int,
+    timeout: float,
+    which: str,
 ) -> None:
-    """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests."""
+    """Evaluate SAMPLES (JSONL of task_id + completion/solution) against DATASET's tests
+    (private ones by default, like bdc eval --score)."""
     from rich.progress import Progress
 
     from engine.cli.console import make_console
@@ -143,8 +187,9 @@ def check(
     out = out or OutputFile().convert(str(samples.with_name(samples.name + "_results.jsonl")), None, None)
     rows = read_samples(samples)
     problems = load_dataset(dataset, path=dataset_path)
-    jobs = build_jobs(rows, problems, samples)
+    jobs = build_jobs(rows, problems, samples, which)
     console = make_console(stderr=True)
+    click.echo(describe_tests([job[1] for job in jobs], which), err=True)
 
     async def go() -> list[Any]:
         async with Sandbox(limits=SandboxLimits(timeout_s=timeout), workers=workers) as sb:
@@ -152,7 +197,8 @@ def check(
                 task = progress.add_task("running samples", total=len(jobs))
 
                 async def one(job: tuple) -> Any:
-                    r = await sb.run(*job)
+                    program, problem, tests = job
+                    r = None if tests is None else await sb.run(program, problem, tests)
                     progress.advance(task)
                     return r
 
@@ -161,8 +207,12 @@ def check(
     results = asyncio.run(go())
     with out.open("w", encoding="utf-8") as f:
         for row, res in zip(rows, results):
-            first_bad = next((r for r in res.results if not r.passed), None)
             line = dict(row)
+            if res is None:
+                line.update(passed=None, result="not scored: no private test apart from the public ones", verdicts=[])
+                f.write(json.dumps(line) + "\n")
+                continue
+            first_bad = next((r for r in res.results if not r.passed), None)
             line["passed"] = res.passed
             line["result"] = (
                 "passed"
@@ -174,7 +224,11 @@ def check(
             f.write(json.dumps(line) + "\n")
 
     per_task: dict[str, list[bool]] = {}
+    unscored = 0
     for row, res in zip(rows, results):
+        if res is None:  # left out of pass@k, as bdc eval leaves it out of PR/AC
+            unscored += 1
+            continue
         per_task.setdefault(str(row["task_id"]), []).append(res.passed)
     n_min = min(len(v) for v in per_task.values()) if per_task else 0
     report = {}
@@ -182,4 +236,6 @@ def check(
         if n_min >= k:
             report[f"pass@{k}"] = sum(pass_at_k(len(v), sum(v), k) for v in per_task.values()) / len(per_task)
     click.echo(f"wrote {len(rows)} results to {out}")
+    if unscored:
+        click.echo(f"{unscored} samples not scored: their problems have no private test apart from the public ones")
     click.echo(json.dumps(report))

@@ -180,7 +180,8 @@ async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool, ba
 @backend_options
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, quiet: bool, backend: str, address: str | None) -> None:
-    """Continue an interrupted, cancelled or failed run from its events (cached replies are free)."""
+    """Continue an interrupted, cancelled or failed run from its events (cached replies are free).
+    Problems that crashed, or whose every LLM call failed, are searched again from the start."""
     asyncio_run(_resume(ctx.obj["db"], run_id, quiet, _backend(backend, address)))
 
 

@@ -28,7 +28,15 @@ from engine.errors import BdcError, ConfigError
 from engine.problems.model import Problem
 from engine.search import events as ev
 from engine.search.config import RunConfig
-from engine.search.runner import RunProgress, finish_run, prepare_run, write_totals
+from engine.search.runner import (
+    RunProgress,
+    finish_run,
+    gather_or_cancel,
+    last_attempt,
+    prepare_run,
+    record_result,
+    write_totals,
+)
 from engine.search.strategy import failed_result
 from engine.search.tree import TreeState
 
@@ -147,7 +155,7 @@ class RayBackend:
             queue: deque[Problem] = deque(todo)
             per_node = 1 if cfg.sequential else cfg.problem_concurrency
             run = _Dispatch(self, ray, store, run_id, journal, progress, on_progress, queue)
-            await asyncio.gather(*(run.slot(a) for a in actors for _ in range(per_node)))
+            await gather_or_cancel([run.slot(a) for a in actors for _ in range(per_node)])
             if queue:
                 raise BdcError(
                     f"every search actor died with {len(queue)} problems left: `bdc resume {run_id}` "
@@ -187,6 +195,7 @@ class _Dispatch:
         self.journal, self.progress, self.on_progress, self.queue = journal, progress, on_progress, queue
         self.attempts: dict[str, int] = {}
         self.first_started: dict[str, float] = {}
+        self.since: dict[str, float] = {}
 
     async def slot(self, actor: Any) -> None:
         """One of a node's problem slots: take problems until none is left or the actor is gone."""
@@ -200,18 +209,21 @@ class _Dispatch:
             if result is None:  # the actor is gone for good: someone else takes the problem
                 self.queue.appendleft(p)
                 return
-            self.progress.results[p.id] = result
-            self.store.set_problem_result(self.run_id, p.id, result["status"], result)
-            await write_totals(self.store, self.run_id, self.progress, self.on_progress)
+            await record_result(
+                self.store, self.run_id, p.id, result, self.since[p.id], self.progress, self.on_progress
+            )
 
     async def search(self, actor: Any, p: Problem) -> dict[str, Any] | None:
         errors = self.ray.exceptions
         self.first_started.setdefault(p.id, time.monotonic())
+        # the attempt's LLM calls (the all-calls-failed rule): from its first stored event, else from now
+        stored = self.journal.get(p.id)
+        self.since.setdefault(p.id, stored[0].ts if stored else time.time())
         while True:
             retry = p.id in self.attempts
             if retry:
                 await self.store.flush()
-                journal = await self.store.events(self.run_id, problem_id=p.id)
+                journal = last_attempt(await self.store.events(self.run_id, problem_id=p.id))
             else:
                 journal = self.journal.get(p.id, [])
             prior_calls = await self.store.llm_calls(self.run_id, problem_id=p.id) if (retry or journal) else []

@@ -10,7 +10,8 @@ Status: 'finished' at the end; 'cancelled' on SIGTERM or task cancellation; 'fai
 the error message when something crashes, or as soon as a problem ends with every one of its LLM
 calls failed (``AgentsFailed``: broken agents would only burn the rest of the run into PR 0); a
 process killed with -9 leaves 'running', which ``Store.mark_dead_runs_interrupted`` turns into
-'interrupted' and ``bdc resume`` continues.
+'interrupted' and ``bdc resume`` continues. Resume searches again, from a fresh start, every
+problem whose last attempt crashed or had all its LLM calls fail (``needs_retry``).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from engine.search.registry import make_strategy
 from engine.search.scripted import is_scripted, scripted_policy
 from engine.search.strategy import failed_result, solve_problem
 from engine.search.tree import TreeState
+from engine.store.call_progress import clear_calls
 from engine.store.records import Event
 
 TOTALS_EVERY_S = 1.0
@@ -43,14 +45,63 @@ class AgentsFailed(BdcError):
     """Every LLM call of a problem failed: the agents are broken here, the run stops (message: why)."""
 
 
-async def all_calls_failed(store: Any, run_id: str, problem_id: str) -> str | None:
-    """Why every recorded LLM call of ``problem_id`` failed, or None (some succeeded, or none was made)."""
+async def all_calls_failed(store: Any, run_id: str, problem_id: str, since: float = 0.0) -> str | None:
+    """Why every LLM call of ``problem_id`` recorded at or after ``since`` (its current attempt)
+    failed, or None (some succeeded, or none was made)."""
     await store.flush()
-    calls = await store.llm_calls(run_id, problem_id=problem_id)
+    calls = [c for c in await store.llm_calls(run_id, problem_id=problem_id) if (c.get("ts") or 0.0) >= since]
     if not calls or any(not c.get("error") for c in calls):
         return None
     error, n = Counter(str(c["error"]) for c in calls).most_common(1)[0]
     return f"all {len(calls)} LLM calls of problem {problem_id} failed ({n} with: {error[:300]})"
+
+
+async def record_result(
+    store: Any,
+    run_id: str,
+    problem_id: str,
+    result: dict[str, Any],
+    since: float,
+    progress: RunProgress,
+    on_progress: Callable | None,
+) -> None:
+    """A problem's search ended (either backend): record its result and totals, then apply the
+    all-calls-failed rule: when every LLM call of this attempt (since ``since``) failed, the
+    agents are broken here and the run stops with ``AgentsFailed``; ``bdc resume`` retries it."""
+    progress.results[problem_id] = result
+    store.set_problem_result(run_id, problem_id, result["status"], result)
+    await write_totals(store, run_id, progress, on_progress)
+    why = await all_calls_failed(store, run_id, problem_id, since)
+    if why is not None:
+        raise AgentsFailed(why)
+
+
+async def gather_or_cancel(coros: list[Any]) -> None:
+    """Await every coroutine; the first to raise (``AgentsFailed``, a store failure) cancels the others."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def last_attempt(events: list[Event]) -> list[Event]:
+    """A problem's events since its last ``problem_started``: a retried problem starts over
+    (the fold resets its tree there), and only its latest attempt decides what is left to do."""
+    start = max((i for i, e in enumerate(events) if e.kind == ev.PROBLEM_STARTED), default=0)
+    return events[start:]
+
+
+async def needs_retry(store: Any, run_id: str, problem_id: str, attempt: list[Event]) -> bool:
+    """A finished attempt that resume searches again: it crashed (status 'failed'), or every
+    LLM call it made failed (the all-calls-failed rule stopped the run after it)."""
+    done = next(e.payload for e in attempt if e.kind == ev.PROBLEM_FINISHED)
+    if done.status == "failed":
+        return True
+    return await all_calls_failed(store, run_id, problem_id, attempt[0].ts or 0.0) is not None
 
 
 def build_policies(
@@ -145,6 +196,8 @@ async def execute_run(
     cfg = RunConfig.from_dict(row.config)
     problems = [Problem.from_dict(r["problem"]) for r in await store.run_problems(run_id)]
     await store.claim_run(run_id)
+    clear_calls(store, run_id)  # rows a crashed process left are no calls of this one
+    await store.flush()
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     handler = False
@@ -166,6 +219,11 @@ async def execute_run(
     finally:
         if handler:
             loop.remove_signal_handler(signal.SIGTERM)
+        try:
+            clear_calls(store, run_id)  # the run has ended: nothing of it is in flight
+            await store.flush()
+        except Exception:  # noqa: BLE001 - a failing store has said so already; its error matters more
+            pass
 
 
 async def _close(
@@ -205,12 +263,15 @@ async def prepare_run(
         state.apply(Event(run_id, seq, time.time(), ev.RUN_STARTED, None, None, started))
     todo: list[Problem] = []
     for p in problems:
-        done = next((e.payload.to_dict() for e in journal.get(p.id, []) if e.kind == ev.PROBLEM_FINISHED), None)
-        if done is not None:
+        attempt = last_attempt(journal.get(p.id, []))
+        done = next((e.payload.to_dict() for e in attempt if e.kind == ev.PROBLEM_FINISHED), None)
+        if done is not None and not await needs_retry(store, run_id, p.id, attempt):
             progress.results[p.id] = done
             state.apply_all(journal[p.id])
             store.set_problem_result(run_id, p.id, done["status"], done)
         else:
+            # an unfinished attempt goes on from its events; a retried one starts over
+            journal[p.id] = attempt if done is None else []
             todo.append(p)
     return state, journal, todo
 
@@ -280,6 +341,8 @@ async def _execute(
                 journal=journal.get(p.id, ()),
                 sequential=cfg.sequential,
             )
+            since = next(iter(journal.get(p.id, ())), None)
+            since_ts = since.ts if since is not None else time.time()
             try:
                 result = await solve_problem(strategy, px)
             except (asyncio.CancelledError, StoreError):  # a failing store sinks the run, loudly
@@ -291,23 +354,11 @@ async def _execute(
                 store.emit(run_id, ev.PROBLEM_FINISHED, result, problem_id=p.id)
             finally:
                 progress.active.discard(p.id)
-            progress.results[p.id] = result
-            store.set_problem_result(run_id, p.id, result["status"], result)
-            await write_totals(store, run_id, progress, on_progress)
-            why = await all_calls_failed(store, run_id, p.id)
-            if why is not None:
-                raise AgentsFailed(why)
+            await record_result(store, run_id, p.id, result, since_ts, progress, on_progress)
 
     async def all_problems(sb: Any) -> None:
         """Every todo problem; the first that raises (AgentsFailed) cancels the others."""
-        tasks = [asyncio.create_task(one(p, sb)) for p in todo]
-        try:
-            await asyncio.gather(*tasks)
-        except BaseException:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+        await gather_or_cancel([one(p, sb) for p in todo])
 
     tick = asyncio.create_task(ticker())
     try:

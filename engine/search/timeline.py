@@ -17,8 +17,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine.gcpause import gc_paused
+from engine.search import events as ev
 from engine.search.events import KIND_GROUPS
-from engine.search.tree import Node, ProblemTree, TreeState
+from engine.search.tree import FINISHED, SEARCHING, SOLVED, ProblemTree, TreeState
 from engine.store.records import Event
 
 
@@ -28,14 +30,8 @@ def clone_tree(t: ProblemTree) -> ProblemTree:
     ``copy.deepcopy`` of a 5,000-node tree costs ~100 ms; this costs a few ms because
     solutions and payload dicts are replaced, never mutated, by ``TreeState.apply``.
     """
-    nodes: dict[str, Node] = {}
-    for nid, n in t.nodes.items():
-        c = copy.copy(n)
-        c.children = list(n.children)
-        c.old_thoughts = list(n.old_thoughts)
-        nodes[nid] = c
     out = copy.copy(t)
-    out.nodes = nodes
+    out.nodes = {nid: n.clone() for nid, n in t.nodes.items()}
     out.selection = list(t.selection)
     out.errors = list(t.errors)
     return out
@@ -91,6 +87,26 @@ class LazyProblems(dict):
         return [(p, self[p]) for p in self]
 
 
+class TimelineState(TreeState):
+    """The state a ``Timeline`` shows: problem trees fold on first look-up (``LazyProblems``),
+    and ``progress`` answers from the timeline's index for a tree not folded yet, so a
+    viewer marking every problem (solved, finished, searching) folds none of them."""
+
+    def __init__(self, timeline: Timeline) -> None:
+        super().__init__()
+        self._timeline = timeline
+
+    def progress(self, problem_id: str) -> str | None:
+        problems = self.problems
+        if isinstance(problems, LazyProblems) and not problems.is_materialised(problem_id):
+            if problem_id not in problems:
+                return None
+            # not folded: no event of it was applied since the state was made, so its
+            # standing is that of the events before the timeline's position
+            return self._timeline.progress_at(problem_id, self._timeline.position)
+        return super().progress(problem_id)
+
+
 @dataclass
 class Timeline:
     """A stored run's events; ``seek(i)`` gives the fold after i events, one problem at a time.
@@ -114,12 +130,24 @@ class Timeline:
         self._marks: dict[str, list[int]] = {}
         self._by_problem: dict[str, list[int]] = {}  # pid -> indexes of its events
         self._run_level: list[int] = []  # indexes of events without a problem
+        # pid -> indexes of its problem_started / solution_found / problem_finished events (what
+        # ``progress_at`` reads: within an attempt the fold never clears ``solved_by`` or ``finished``)
+        self._starts: dict[str, list[int]] = {}
+        self._solved: dict[str, list[int]] = {}
+        self._finished: dict[str, list[int]] = {}
+        standing = {
+            ev.PROBLEM_STARTED: self._starts,
+            ev.SOLUTION_FOUND: self._solved,
+            ev.PROBLEM_FINISHED: self._finished,
+        }
         groups = {k: g for g, kinds in KIND_GROUPS.items() for k in kinds}
         for i, e in enumerate(self.events):
             group = groups.get(e.kind)
+            pid = e.problem_id
             if group is not None:
                 self._marks.setdefault(group, []).append(i + 1)
-            pid = e.problem_id
+            if pid is not None and e.kind in standing:
+                standing[e.kind].setdefault(pid, []).append(i)
             if pid is None:
                 self._run_level.append(i)
             else:
@@ -148,10 +176,27 @@ class Timeline:
         k = bisect.bisect_left(positions, self.position) - 1
         return positions[k] if k >= 0 else None
 
+    def progress_at(self, pid: str, position: int) -> str | None:
+        """``pid``'s standing after ``position`` events (``TreeState.progress``), without folding it."""
+        first = self._first.get(pid)
+        if first is None or first >= position:
+            return None
+        starts = self._starts.get(pid, [])
+        k = bisect.bisect_left(starts, position) - 1
+        attempt = starts[k] if k >= 0 else 0  # the fold starts the tree over at each problem_started
+
+        def seen(indexes: list[int]) -> bool:
+            j = bisect.bisect_left(indexes, attempt)
+            return j < len(indexes) and indexes[j] < position
+
+        if seen(self._solved.get(pid, [])):
+            return SOLVED
+        return FINISHED if seen(self._finished.get(pid, [])) else SEARCHING
+
     # ------------------------------------------------------------------ folding
     def _lazy_state(self, position: int) -> TreeState:
         """The state after ``position`` events with every problem tree still unfolded."""
-        state = TreeState()
+        state = TimelineState(self)
         for i in self._run_level:
             if i >= position:
                 break
@@ -179,11 +224,14 @@ class Timeline:
         fold = TreeState(problems={pid: tree})
         j = bisect.bisect_left(idx, start)
         done = j
-        while j < len(idx) and idx[j] < position:
-            fold.apply(self.events[idx[j]])
-            j += 1
-            if (j - done) % self.interval == 0 and j < len(idx) and idx[j] < position:
-                self._add_checkpoint(pid, idx[j - 1] + 1, tree)
+        with gc_paused():  # a bulk fold makes no cycles; see engine/gcpause.py
+            while j < len(idx) and idx[j] < position:
+                e = self.events[idx[j]]
+                fold.apply(e)
+                e.release()  # the tree holds what it needs; see Event.release
+                j += 1
+                if (j - done) % self.interval == 0 and j < len(idx) and idx[j] < position:
+                    self._add_checkpoint(pid, idx[j - 1] + 1, tree)
         return fold.problems[pid]
 
     def _add_checkpoint(self, pid: str, position: int, tree: ProblemTree) -> None:
@@ -199,6 +247,7 @@ class Timeline:
             return None
         e = self.events[self.position]
         changed = self.state.apply(e)
+        e.release()
         self.position += 1
         return e, changed
 

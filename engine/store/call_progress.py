@@ -20,6 +20,9 @@ from typing import Any
 from engine.agents.types import CallContext
 
 INTERVAL_S = 1.0
+# a row not updated for this long is no call in flight: a local model's count is written every
+# second, and a remote call ends within its timeout (180 s) times its tries (4) plus back-off
+STALE_S = 20 * 60.0
 _ids = itertools.count(1)
 
 _INSERT = (
@@ -110,13 +113,25 @@ def progress_sink(store: Any) -> CallProgressTable | None:
         return None
 
 
-async def calls_in_flight(store: Any, run_id: str) -> list[dict[str, Any]]:
-    """The calls of ``run_id`` running now, oldest first (``[]`` on a store older than migration 6)."""
+def clear_calls(store: Any, run_id: str) -> None:
+    """Forget every row of ``run_id``: its runner starts, resumes or ends, so none of them is a call
+    running now (a crashed process never deleted its rows)."""
+    store._enqueue("DELETE FROM call_progress WHERE run_id=?", (run_id,))
+
+
+async def calls_in_flight(store: Any, run_id: str, *, now: float | None = None) -> list[dict[str, Any]]:
+    """The calls of ``run_id`` running now, oldest first (``[]`` on a store older than migration 6).
+
+    Only while the run is 'running', and only rows touched within ``STALE_S``: a process that
+    died (kill -9, a lost host) leaves its rows behind until the run is resumed or marked
+    interrupted, and they must not read as calls in flight meanwhile."""
+    since = (time.time() if now is None else now) - STALE_S
     try:
         return await store._fetchdicts(
-            "SELECT call_id, problem_id, node_id, policy, model, kind, tokens, started_at, updated_at "
-            "FROM call_progress WHERE run_id=? ORDER BY started_at",
-            (run_id,),
+            "SELECT c.call_id, c.problem_id, c.node_id, c.policy, c.model, c.kind, c.tokens, c.started_at, "
+            "c.updated_at FROM call_progress c JOIN runs r ON r.id = c.run_id "
+            "WHERE c.run_id=? AND r.status='running' AND c.updated_at >= ? ORDER BY c.started_at",
+            (run_id, since),
         )
     except Exception as e:  # noqa: BLE001 - an old store has no such table: nothing to show
         if "no such table" in str(e):

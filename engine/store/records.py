@@ -29,25 +29,35 @@ class Event:
         if isinstance(payload, (str, bytes)):
             self._raw, self._payload = payload, None
         else:
-            self._raw, self._payload = None, _decoder()(kind, payload)
+            self._raw, self._payload = None, _events().payload_for(kind, payload)
 
     @classmethod
     def from_row(cls, row: tuple) -> Event:
-        """From ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``."""
-        return cls(*row)
+        """From ``(run_id, seq, ts, kind, problem_id, node_id, payload_json)``: the store's read
+        path, 55,000 times for a long run's replay, so it fills the slots without ``__init__``'s checks."""
+        e = cls.__new__(cls)
+        e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, e._raw = row
+        e._payload = None
+        return e
 
     @property
     def payload(self) -> Any:
         if self._payload is None:
-            raw, self._raw = self._raw, None
-            self._payload = _decoder()(self.kind, json.loads(raw) if raw else {})
+            self._payload = _events().decode_payload(self.kind, self._raw)
         return self._payload
+
+    def release(self) -> None:
+        """Forget the decoded payload of a stored event; the next use decodes it again.
+
+        A replay folds tens of thousands of events once and keeps them to seek in: holding
+        their decoded payloads would keep several tracked objects per event alive, which
+        every later garbage collection walks (the JSON text is one untracked string)."""
+        if self._raw is not None:
+            self._payload = None
 
     def payload_dict(self) -> dict[str, Any]:
         """The payload in its stored JSON form."""
-        from engine.search.events import payload_dict
-
-        return payload_dict(self.payload)
+        return _events().payload_dict(self.payload)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Event):
@@ -68,17 +78,17 @@ class Event:
         return f"Event({self.run_id!r}, seq={self.seq}, kind={self.kind!r}, problem={self.problem_id!r})"
 
 
-def _decoder() -> Any:
-    """``engine.search.events.payload_for``, imported on first use (the store sits below the search)."""
-    global _payload_for
-    if _payload_for is None:
-        from engine.search.events import payload_for
+def _events() -> Any:
+    """``engine.search.events`` (the payload types), imported on first use: the store sits below the search."""
+    global _events_module
+    if _events_module is None:
+        from engine.search import events
 
-        _payload_for = payload_for
-    return _payload_for
+        _events_module = events
+    return _events_module
 
 
-_payload_for: Any = None
+_events_module: Any = None
 
 
 @dataclass

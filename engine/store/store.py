@@ -39,6 +39,7 @@ from typing import Any
 import aiosqlite
 
 from engine.errors import StoreError, StoreWriteError
+from engine.gcpause import gc_paused
 from engine.paths import private_store
 from engine.store.records import Event, JobRow, RunRow
 from engine.store.schema import SCHEMA_VERSION, check_version, migrate
@@ -400,6 +401,10 @@ class Store:
                         f"UPDATE {table} SET status='interrupted', finished_at=? WHERE id=?",
                         (time.time(), rid),
                     )
+                    if table == "runs":  # its calls died with it
+                        from engine.store.call_progress import clear_calls
+
+                        clear_calls(self, rid)
                     dead.append(rid)
         await self.flush()
         return dead
@@ -461,7 +466,8 @@ class Store:
             sql += " LIMIT ?"
             params.append(limit)
         rows = await self._fetchall(sql, params)
-        return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
+        with gc_paused():  # tens of thousands of tracked objects at once; see engine/gcpause.py
+            return [Event.from_row(r) for r in (reversed(rows) if newest else rows)]
 
     async def last_seq(self, run_id: str) -> int:
         assert self._rconn is not None, "store is closed"

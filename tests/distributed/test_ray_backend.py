@@ -202,6 +202,30 @@ async def test_a_crashed_driver_is_resumed_from_the_log(cluster, tmp_path):
         await store.close()
 
 
+async def test_a_run_whose_calls_all_fail_stops_as_on_the_asyncio_backend(cluster, tmp_path):
+    """The all-calls-failed rule is the runner's own (``record_result``): Ray stops the run with
+    AgentsFailed after the first problem whose every LLM call failed, and ``resume`` retries it."""
+    from engine.distributed.backend import RayBackend
+    from engine.search.runner import AgentsFailed
+
+    empty = tmp_path / "not-a-model"  # passes the preflight; loading it fails on every call
+    empty.mkdir()
+    cfg = _cfg(agents=[{"name": "broken", "model": f"local/{empty}"}], problem_concurrency=1)
+    store = await Store.open(tmp_path / "bdc.db")
+    try:
+        run_id = await create_search_run(store, cfg, [ladder_problem(f"ladder/{i}") for i in range(6)])
+        with pytest.raises(
+            AgentsFailed, match=r"all \d+ LLM calls of problem ladder/\d failed .*cannot load local model"
+        ):
+            await execute_run(store, run_id, backend=RayBackend())
+        row = await store.run(run_id)
+        assert row.status == "failed" and row.error.startswith("AgentsFailed: all ")
+        done = await store.events(run_id, kinds=[ev.PROBLEM_FINISHED])
+        assert 1 <= len(done) < 6  # stopped early: the other problems were not all burnt
+    finally:
+        await store.close()
+
+
 def test_bdc_search_backend_ray(cluster, tmp_path, bdc_home):
     from engine import logs
     from engine.cli import main

@@ -95,3 +95,21 @@ def test_saved_to_disk_folder(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="holds splits test, train"):
         load_dataset("apps", tmp_path / "dd")
     assert len(load_dataset("apps", tmp_path / "dd" / "test")) == 4
+
+
+def test_datasets_show_reads_a_folder_of_shards(tmp_path: Path, bdc_home: Path) -> None:
+    """`bdc datasets show --path DIR` takes the folders the loader takes (it refused any folder)."""
+    from click.testing import CliRunner
+
+    from engine.cli import cli as main
+
+    rows = _rows("apps_sample.jsonl")
+    _shards(tmp_path / "apps", "test", rows, 2)
+    first = load_dataset("apps", DATA / "apps_sample.jsonl")[0]
+    runner = CliRunner(env={"COLUMNS": "200"})
+    out = runner.invoke(main, ["datasets", "show", "apps", "--path", str(tmp_path / "apps")], catch_exceptions=False)
+    assert out.exit_code == 0, out.output
+    assert f"apps: {len(rows)} problems" in out.output
+    glob = str(tmp_path / "apps" / "data" / "test-*.parquet")
+    out = runner.invoke(main, ["datasets", "show", "apps", first.id, "--path", glob], catch_exceptions=False)
+    assert out.exit_code == 0 and first.id in out.output, out.output

@@ -65,3 +65,60 @@ def test_issue_example_forged_completions_score_zero(tmp_path):
     res = CliRunner().invoke(cli, ["sandbox", "check", "--dataset", "humaneval", str(samples), "--k", "1"])
     assert res.exit_code == 0, res.output
     assert json.loads(res.output.strip().splitlines()[-1]) == {"pass@1": 0.0}
+
+
+def _table_program(tests) -> str:
+    """A stdin program that knows the answers of ``tests`` by heart and gets every other input wrong."""
+    table = {t.input: t.output for t in tests}
+    return f"import sys\nT = {table!r}\nsys.stdout.write(T.get(sys.stdin.read(), 'wrong answer\\n'))\n"
+
+
+def test_check_scores_apps_on_the_tests_eval_scores(tmp_path):
+    """Real APPS rows: a program that knows only the private answers passes `bdc sandbox check` (private
+    tests by default) exactly when `bdc eval --score` (``score_program``) passes it; ``--tests all``
+    scores public tests too, and the command says which tests it scored on."""
+    import asyncio
+    from pathlib import Path
+
+    from engine.evaluation.runner import score_program
+    from engine.problems import load_dataset
+    from engine.sandbox import Sandbox
+
+    data = Path("/work/shared/data/apps_sample.jsonl")
+    if not data.is_file():
+        pytest.skip(f"{data} not available")
+    problems = [p for p in load_dataset("apps", data) if p.style.value == "stdio" and p.scorable]
+    # problems where a public input is no private one: knowing the private answers is not knowing all
+    problems = [p for p in problems if {t.input for t in p.public_tests} - {t.input for t in p.private_tests}][:3]
+    assert len(problems) >= 2
+    rows = []
+    for p in problems:
+        rows.append({"task_id": p.id, "solution": _table_program(p.private_tests)})
+        rows.append({"task_id": p.id, "solution": _table_program(p.all_tests)})
+        rows.append({"task_id": p.id, "solution": "print('wrong answer')\n"})
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    async def eval_scores() -> list[bool]:
+        by_id = {p.id: p for p in problems}
+        async with Sandbox(workers=2) as sb:
+            return [(await score_program(sb, by_id[r["task_id"]], r["solution"])).passed for r in rows]
+
+    expected = asyncio.run(eval_scores())
+    assert expected == [True, True, False] * len(problems)
+
+    def check(*extra: str) -> tuple[list, str]:
+        res = CliRunner().invoke(
+            cli,
+            ["sandbox", "check", "--dataset", "apps", "--dataset-path", str(data), str(samples), "--k", "1", *extra],
+        )
+        assert res.exit_code == 0, res.output
+        out = tmp_path / "samples.jsonl_results.jsonl"
+        return [json.loads(x)["passed"] for x in out.read_text().splitlines()], res.output
+
+    passed, output = check()
+    assert passed == expected  # the two commands agree, sample by sample
+    assert "scoring on private tests, as bdc eval --score" in output
+    passed, output = check("--tests", "all")
+    assert passed == [False, True, False] * len(problems)
+    assert "scoring on all tests, public and private" in output

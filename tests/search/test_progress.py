@@ -107,6 +107,7 @@ async def test_a_slow_call_shows_in_the_store_within_seconds_and_leaves_when_don
 
 async def test_token_reports_from_many_threads_are_throttled(store):
     run_id = await store.create_run(dataset="synthetic", strategy="mcts", agents=[], config={}, problems=[])
+    await store.claim_run(run_id)  # calls are in flight only while their run is running
     table = CallProgressTable(store, interval_s=0.2)
     shown = table.begin(CallContext(run_id=run_id, problem_id="p", node_id="3"), "pol", "m", "solution")
     threads = [threading.Thread(target=lambda: [shown.tokens(n) for n in range(1, 2001)]) for _ in range(4)]
@@ -158,3 +159,62 @@ def test_live_status_line_names_the_call_in_flight():
     assert "qwen proposing thoughts for #1 · 3 tok" in line._content.plain and "(+1 more)" in line._content.plain
     line.show(state, None, status="finished")  # a stale row of a run that ended is not shown
     assert "tok" not in line._content.plain
+
+
+async def _row(store, run_id: str, call: str, updated_at: float) -> None:
+    store._enqueue(
+        "INSERT INTO call_progress (call_id, run_id, problem_id, node_id, policy, model, kind, tokens, started_at, "
+        "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        (call, run_id, "p", "1", "pol", "m", "solution", 7, updated_at, updated_at),
+    )
+    await store.flush()
+
+
+async def test_no_call_is_in_flight_for_a_run_that_is_not_running(store):
+    """A kill -9 leaves the run's rows behind: they show nothing once the run is not running, are
+    dropped when it is marked interrupted or resumed, and a row untouched for too long never shows."""
+    import os
+    import subprocess
+
+    run_id = await store.create_run(dataset="synthetic", strategy="mcts", agents=[], config={}, problems=[])
+    await store.claim_run(run_id)
+    now = time.time()
+    await _row(store, run_id, "fresh", now)
+    await _row(store, run_id, "stale", now - call_progress.STALE_S - 5)
+    assert [c["call_id"] for c in await calls_in_flight(store, run_id)] == ["fresh"]
+    await store.set_run_status(run_id, "failed", "boom")
+    assert await calls_in_flight(store, run_id) == []  # the run is not running: nothing is in flight
+    # a dead process's run: marked interrupted, its rows go
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    store._enqueue("UPDATE runs SET status='running', pid=? WHERE id=?", (dead.pid, run_id))
+    await store.flush()
+    assert dead.pid != os.getpid() and await store.mark_dead_runs_interrupted() == [run_id]
+    rows = await store._fetchdicts("SELECT call_id FROM call_progress WHERE run_id=?", (run_id,))
+    assert rows == []
+
+
+async def test_a_resumed_or_ended_run_leaves_no_rows(store):
+    """Rows a crashed process left are gone once the run is taken up again, and none is left at its end."""
+    from engine.agents.scripted import ScriptedPolicy
+    from engine.search.config import RunConfig
+    from engine.search.runner import create_search_run, execute_run
+    from tests.search.helpers import FakeSandbox, ladder_problem
+
+    cfg = RunConfig(
+        dataset="synthetic",
+        strategy="mcts",
+        agents=[{"name": "A", "model": "scripted:broken"}],
+        search=SearchConfig(rollouts=2),
+    )
+    run_id = await create_search_run(store, cfg, [ladder_problem()])
+    await _row(store, run_id, "left-by-a-crash", time.time())
+    seen: list[str] = []
+
+    async def thoughts(problem, path, k):  # runs while the resumed run searches
+        seen.extend(c["call_id"] for c in await calls_in_flight(store, run_id))
+        return [f"step {len(path)}.{i}" for i in range(k)]
+
+    await execute_run(store, run_id, policies=[ScriptedPolicy("A", thoughts_fn=thoughts)], sandbox=FakeSandbox())
+    assert "left-by-a-crash" not in seen
+    assert await store._fetchdicts("SELECT call_id FROM call_progress WHERE run_id=?", (run_id,)) == []

@@ -116,13 +116,25 @@ def test_lazy_per_problem_fold_matches_fresh_fold() -> None:
 def test_lazy_events_decode_on_use() -> None:
     import json
 
+    decoded: set[str | None] = set()
+
+    class Counted(Event):
+        """Records the problems whose payloads are decoded from JSON."""
+
+        __slots__ = ()
+
+        @property
+        def payload(self):
+            if self._payload is None:
+                decoded.add(self.problem_id)
+            return Event.payload.fget(self)
+
     events = [
-        Event(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload_dict()))
+        Counted(e.run_id, e.seq, e.ts, e.kind, e.problem_id, e.node_id, json.dumps(e.payload_dict()))
         for e in _multi_events()
     ]
     tl = Timeline(events, interval=25)
     tl.seek(len(events))
     tl.state.problems.get(events[-1].problem_id)
-    decoded = {e.problem_id for e in events if e._payload is not None}
     assert decoded == {events[-1].problem_id}
     assert _sig(tl.state) == _sig(TreeState().apply_all(_multi_events()))
