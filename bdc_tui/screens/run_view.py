@@ -25,6 +25,7 @@ from bdc_tui.widgets.run_status import RunStatus
 from bdc_tui.widgets.search_tree import SearchTreeView, best_id_of
 from bdc_tui.widgets.text_line import TextLine
 from engine.search import events as ev
+from engine.search import tree as tree_progress
 from engine.search.tree import ProblemTree, TreeState
 from engine.store import RunRow
 
@@ -225,15 +226,15 @@ class RunViewScreen(Screen):
                 select.value = self.problem_id
 
     def problem_mark(self, pid: str) -> str:
-        """✓ solved on public tests, ✗ finished unsolved, … being searched, · not started."""
-        tree = self.state.problems.get(pid)
-        if tree is None:
+        """✓ solved on public tests, ✗ finished unsolved, … being searched, · not started.
+
+        Asks ``TreeState.progress``, which a replay answers from the timeline's index: going
+        through ``state.problems`` would fold every problem's tree on open and after each seek.
+        """
+        standing = self.state.progress(pid)
+        if standing is None:
             return "·"
-        if tree.solved_by is not None:
-            return SOLVED
-        if tree.finished is not None:
-            return PRUNED
-        return "…"
+        return {tree_progress.SOLVED: SOLVED, tree_progress.FINISHED: PRUNED}.get(standing, "…")
 
     # ------------------------------------------------------------------ interaction
     @on(Select.Changed, "#problem-select")
