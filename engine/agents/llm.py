@@ -82,11 +82,27 @@ class _Retryable(Exception):
     pass
 
 
-def classify(exc: BaseException) -> tuple[str, bool]:
-    """(kind, retryable) for an exception raised by litellm."""
+def local_cause(exc: BaseException) -> BaseException:
+    """The error a local engine raised under litellm's wrapping (the innermost cause), else ``exc``."""
+    seen: set[int] = set()
+    cur = exc
+    while id(cur) not in seen:
+        seen.add(id(cur))
+        nxt = cur.__cause__ or cur.__context__
+        if nxt is None:
+            break
+        cur = nxt
+    return cur
+
+
+def classify(exc: BaseException, model: str = "") -> tuple[str, bool]:
+    """(kind, retryable) for an exception raised by litellm. A local model's error is never retried:
+    generation in this process is no server that may answer next time (its watchdog already bounded it)."""
     litellm = import_litellm()
     if isinstance(exc, PolicyError):
         return exc.kind, False
+    if model.startswith("local/"):
+        return "local_error", False
     msg = str(exc)
     low = msg.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(exc, getattr(litellm, "Timeout", ())):
@@ -124,6 +140,7 @@ _ADVICE = {
     "server_error": "the provider returned a server error",
     "context_window": "the prompt is longer than the model's context window",
     "bad_request": "the provider rejected the request",
+    "local_error": "the local model failed in this process (the log has the details)",
 }
 
 
@@ -269,14 +286,15 @@ class LLMClient:
             except (BudgetExceeded, asyncio.CancelledError):
                 raise
             except Exception as e:  # noqa: BLE001 - every provider error is classified below
-                kind, retryable = classify(e)
+                kind, retryable = classify(e, spec.model)
+                cause = local_cause(e) if kind == "local_error" else e  # the engine's reason, not litellm's wrapper
                 if retryable and retries < self.max_retries:
                     retries += 1
                     delay = self.backoff_s * (2 ** (retries - 1)) * (0.5 + random.random())
                     await asyncio.sleep(delay)
                     continue
                 latency = time.perf_counter() - start
-                error = f"{kind}: {redact(_first_line(str(e)))}"  # providers echo keys back
+                error = f"{kind}: {redact(_first_line(str(cause) or type(cause).__name__))}"  # providers echo keys back
                 self._record(ctx, name, spec.model, prompt_hash, "", 0, 0, 0.0, latency, retries, False, error)
                 advice = _ADVICE.get(kind, "")
                 raise PolicyError(

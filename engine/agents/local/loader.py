@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.agents.local.catalog import CATALOG, is_installed, model_dir
+from engine.agents.local.catalog import CATALOG, installed_gguf, is_installed, model_dir
 from engine.agents.types import PolicyError
 
 
@@ -35,6 +35,19 @@ def resolve_source(source: str) -> tuple[str, str]:
         model=f"local/{source}",
         kind="unknown_model",
     )
+
+
+def gguf_source(source: str) -> tuple[str | None, str]:
+    """(GGUF file, "") for a ``local/<source>`` model llama.cpp can run, else (None, why not)."""
+    if source in CATALOG:
+        path = installed_gguf(source)
+        if path is None:
+            return None, f"its GGUF file is not kept: run `bdc models install {source}` to fetch it"
+        return str(path), ""
+    kind, where = resolve_source(source)
+    if kind == "gguf":
+        return where, ""
+    return None, f"llama.cpp runs GGUF files, this is a {'Hugging Face id' if kind == 'hub' else 'folder'}"
 
 
 def clear_gguf_quantizer(model: Any) -> None:

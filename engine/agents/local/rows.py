@@ -91,13 +91,13 @@ def looping(tokens: Any, window: int = REPEAT_WINDOW, max_period: int = REPEAT_M
     return hit
 
 
-def loops(tokens: list[int]) -> bool:
-    """Whether one row's generated tokens end in a loop (see ``looping``)."""
-    if len(tokens) < REPEAT_WINDOW:
+def loops(tokens: list[int], window: int = REPEAT_WINDOW, max_period: int = REPEAT_MAX_PERIOD) -> bool:
+    """Whether one row's generated tokens end in a loop: ``looping`` for one row, in plain Python (it runs
+    once per token of the llama.cpp engine, which needs no torch)."""
+    if len(tokens) < window:
         return False
-    import torch
-
-    return bool(looping(torch.tensor([tokens[-REPEAT_WINDOW:]]))[0])
+    tail = tokens[-window:]
+    return any(tail[p:] == tail[:-p] for p in range(1, max_period + 1))
 
 
 def report_tokens(req: GenRequest, n: int) -> None:
