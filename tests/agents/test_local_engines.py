@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from engine.agents import CallContext, LLMClient, MemorySink, Policy, PolicyError, PolicySpec
@@ -139,6 +140,7 @@ class FakeLlama:
         self.prompts.append(prompt)
         if self.fail_on and self.fail_on in prompt:
             raise RuntimeError(f"decode failed on {self.fail_on}")
+        self.input_ids, self.n_tokens = np.array(list(tokens), dtype=np.intc), len(tokens)  # what Llama keeps
         i = 0
         while True:
             if self.gate is not None and not self.gate.wait(60):
@@ -170,6 +172,25 @@ def test_llama_batcher_answers_queued_calls_in_order_each_with_its_limits():
         assert (stopped.text, stopped.finish_reason) == ('say ["a", "b', "stop")
         assert counts == sorted(counts) and counts[0] == 1 and counts[-1] >= len('say ["a", "b')
         assert llm.prompts == ["p1", "p2", "p3"] and batcher.batches_run == 3
+    finally:
+        batcher.close()
+
+
+def test_the_queue_serves_the_call_sharing_the_cached_prefix_first_but_passes_over_nobody_for_ever():
+    gate = threading.Event()
+    llm = FakeLlama("r\0", gate=gate)
+    batcher = LlamaBatcher(llm, eos_ids={EOS})
+    try:
+        first = batcher.submit(req("problem A: write it"))
+        wait_for(lambda: llm.prompts)  # running, its prompt in the cache
+        other = batcher.submit(req("problem B: write it"))
+        same = [batcher.submit(req(f"problem A: step {i}")) for i in range(6)]
+        gate.set()
+        all_answered([first, other, *same], within=10.0)
+        order = llm.prompts[1:]
+        assert order[:4] == [f"problem A: step {i}" for i in range(4)]  # longest shared prefix first
+        assert order[4] == "problem B: write it"  # passed over MAX_PASSED_OVER times: its turn
+        assert order[5:] == ["problem A: step 4", "problem A: step 5"]
     finally:
         batcher.close()
 

@@ -1,7 +1,7 @@
 """The llama.cpp engine: a local GGUF model run natively (``llama_cpp.Llama``), behind the batcher protocol.
 
 One ``Llama`` instance holds one KV cache and runs one generation at a time, so the calls the search
-fires in parallel queue per model (FIFO) on one worker thread, exactly as ``rows.Batcher`` promises:
+fires in parallel queue per model on one worker thread, exactly as ``rows.Batcher`` promises:
 each call gets its own ``max_new_tokens``, stop sequences, loop guard and end-of-generation cut
 (``rows.finish_row``), streams its token count to ``on_tokens``, and is greedy at temperature 0.
 Nothing waits forever: a dead worker fails every queued and later call at once (``failure()``), the
@@ -11,8 +11,10 @@ engine's watchdog reads ``progress`` (one tick per generated token and per promp
 Prefix reuse comes with the engine: ``Llama.generate`` keeps the KV cache of the previous prompt and
 its reply and evaluates only the tokens after the longest common prefix. Calls about one problem
 share the system prompt and the statement, so a call that follows another about the same problem
-skips most of its prefill; ``prefix_tokens_reused`` counts what was saved (bench/local_generation.py
-measures it).
+skips most of its prefill; ``prefix_tokens_reused`` counts what was saved (bench/local_engines.py
+measures it). So the queue is served prefix-first: the next call is the waiting one that shares the
+longest prefix with what the cache holds (the oldest among equals), but a call passed over
+``MAX_PASSED_OVER`` times goes next whatever it shares: nobody waits for ever behind another problem.
 
 The chat template is the GGUF's own (``tokenizer.chat_template`` metadata, rendered by llama-cpp-python's
 ``Jinja2ChatFormatter``); a GGUF without one gets the plain ``role: content`` transcript the
@@ -44,6 +46,7 @@ from engine.agents.local.rows import (
 
 log = logging.getLogger(__name__)
 
+MAX_PASSED_OVER = 4  # how often the oldest waiting call may be passed over for one with a longer shared prefix
 DEFAULT_CTX = 8192  # tokens of KV cache per model (Qwen2.5-0.5B: ~100 MB); prompts + replies of a search fit
 
 
@@ -118,6 +121,8 @@ class LlamaBatcher:
         self.prefix_tokens_reused = 0  # prompt tokens whose KV cache a call found in place
         self.prompt_tokens_seen = 0
         self._q: queue.Queue[GenRequest | None] = queue.Queue()
+        self._waiting: list[GenRequest] = []  # taken off the queue, not yet run (worker thread only)
+        self._passed_over = 0  # times the oldest waiting call was passed over
         self._closed = False
         self._died: str | None = None
         self._abandoned: str | None = None
@@ -159,7 +164,7 @@ class LlamaBatcher:
     def _run(self) -> None:
         current: GenRequest | None = None
         try:
-            while (current := self._q.get()) is not None:
+            while (current := self._next()) is not None:
                 if not claim(current.future):
                     continue
                 try:
@@ -175,7 +180,38 @@ class LlamaBatcher:
             self._fail_queued(LocalGenerationError(self._died))
             log.warning("%s", self._died)
 
+    def _next(self) -> GenRequest | None:
+        """The next call to run (None: closed): prefix-first with a bound on passing over the oldest."""
+        while True:
+            if not self._waiting:
+                item = self._q.get()
+                if item is None:
+                    return None
+                self._waiting.append(item)
+            while True:
+                try:
+                    item = self._q.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._q.put(None)  # close after the calls already waiting have been failed
+                    return None
+                self._waiting.append(item)
+            self._waiting = [r for r in self._waiting if not r.future.done()]  # answered by the watchdog
+            if not self._waiting:
+                continue
+            pick = 0
+            if self._passed_over < MAX_PASSED_OVER and len(self._waiting) > 1:
+                shared = [self.cached_prefix(r.prompt_ids) for r in self._waiting]
+                pick = max(range(len(shared)), key=lambda i: (shared[i], -i))
+            self._passed_over = self._passed_over + 1 if pick else 0
+            return self._waiting.pop(pick)
+
     def _fail_queued(self, error: BaseException) -> None:
+        for item in self._waiting:
+            if claim(item.future):
+                deliver(item.future, error=error)
+        self._waiting = []
         while True:
             try:
                 item = self._q.get_nowait()
