@@ -59,13 +59,10 @@ def transformers_variant(name: str, model_name: str, compile_: bool = False) -> 
 
     from engine.agents.local.loader import load_model
 
-    model, tok = load_model(model_name)
+    mode = {"tf-bf16": "bf16", "tf-int8": "int8"}.get(name, "fp32")
+    model, tok = load_model(model_name, mode=mode)
     gen_kw: dict[str, Any] = {}
-    if name == "tf-bf16":
-        model.to(torch.bfloat16)
-    elif name == "tf-int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    elif name in ("tf-static", "tf-compile"):
+    if name in ("tf-static", "tf-compile"):
         gen_kw["cache_implementation"] = "static"
         if compile_:
             model.forward = torch.compile(model.forward, mode="reduce-overhead", fullgraph=False)

@@ -272,3 +272,27 @@ async def test_a_local_engine_error_fails_fast_with_its_reason(tiny_llama):
     assert time.monotonic() - start < 5
     assert ei.value.kind == "local_error" and "batcher is closed" in str(ei.value)
     assert sink.calls[-1].retries == 0 and sink.calls[-1].error == "local_error: batcher is closed"
+
+
+def test_transformers_weights_mode_from_the_environment(tiny_llama, monkeypatch):
+    import torch
+
+    from engine.agents.local.loader import load_model, torch_mode
+
+    monkeypatch.delenv("BDC_LOCAL_TORCH", raising=False)
+    assert torch_mode() == "fp32"
+    monkeypatch.setenv("BDC_LOCAL_TORCH", "fp8")
+    with pytest.raises(ConfigError, match=r"\$BDC_LOCAL_TORCH='fp8' is not one of fp32, bf16, int8"):
+        torch_mode()
+    monkeypatch.setenv("BDC_LOCAL_TORCH", "int8")
+    model, tok = load_model(tiny_llama, device="cpu")
+    assert type(model.model.layers[0].self_attn.q_proj).__module__.startswith("torch.ao.nn.quantized")
+    engine = LocalEngine(model, tok, batching="dynamic")
+    try:
+        res = engine.request([{"role": "user", "content": "hi"}], max_tokens=5).result(timeout=60)
+        assert 0 < len(res.token_ids) <= 5
+    finally:
+        engine.close()
+    monkeypatch.setenv("BDC_LOCAL_TORCH", "bf16")
+    model, _ = load_model(tiny_llama, device="cpu")
+    assert next(model.parameters()).dtype == torch.bfloat16
