@@ -24,10 +24,8 @@ two models of the default pair share the machine's cores the same way.
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import queue
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ from engine.agents.local.rows import (
     GenRequest,
     GenResult,
     LocalGenerationError,
+    QueuedWorker,
     claim,
     deliver,
     finish_row,
@@ -108,7 +107,7 @@ def open_gguf(path: str | Path, *, threads: int | None = None, n_ctx: int = DEFA
     )
 
 
-class LlamaBatcher:
+class LlamaBatcher(QueuedWorker):
     """``rows.Batcher`` over one ``Llama``: calls queue and run one at a time on a worker thread."""
 
     def __init__(self, llm: Any, *, eos_ids: set[int] | None = None) -> None:
@@ -120,65 +119,36 @@ class LlamaBatcher:
         self.steps = 0  # tokens generated (the watchdog's sign of life)
         self.prefix_tokens_reused = 0  # prompt tokens whose KV cache a call found in place
         self.prompt_tokens_seen = 0
-        self._q: queue.Queue[GenRequest | None] = queue.Queue()
         self._waiting: list[GenRequest] = []  # taken off the queue, not yet run (worker thread only)
         self._passed_over = 0  # times the oldest waiting call was passed over
-        self._closed = False
-        self._died: str | None = None
+        self._current: GenRequest | None = None
         self._abandoned: str | None = None
-        self._thread = threading.Thread(target=self._run, name="bdc-llama-generate", daemon=True)
-        self._thread.start()
+        self._start_worker("llama.cpp generation", "bdc-llama-generate")
 
     @property
     def progress(self) -> int:
         return self.steps + self.batches_run
 
-    def failure(self) -> str | None:
-        if self._died is not None:
-            return self._died
-        if not self._closed and not self._thread.is_alive():
-            return "the llama.cpp generation thread exited unexpectedly"
-        return None
-
     def abandon(self, why: str) -> None:
         """The watchdog failed the running call: end its generation at the next token."""
         self._abandoned = why
 
-    def submit(self, req: GenRequest) -> concurrent.futures.Future:
-        if self._closed:
-            raise LocalGenerationError("llama.cpp engine is closed")
-        why = self.failure()
-        if why is not None:
-            deliver(req.future, error=LocalGenerationError(why))
-            return req.future
-        self._q.put(req)
-        return req.future
-
-    def close(self) -> None:
-        self._closed = True
-        self._q.put(None)
-        self._thread.join(timeout=30)
-        self._fail_queued(LocalGenerationError("llama.cpp engine is closed"))
-
     # -- worker thread -------------------------------------------------------------------------
-    def _run(self) -> None:
-        current: GenRequest | None = None
-        try:
-            while (current := self._next()) is not None:
-                if not claim(current.future):
-                    continue
-                try:
-                    result = self._generate(current)
-                except Exception as e:  # noqa: BLE001 - this call fails, the engine goes on
-                    deliver(current.future, error=e)
-                else:
-                    deliver(current.future, result=result)
-        except BaseException as e:  # noqa: BLE001 - the thread is gone: say why to every waiter, now and later
-            self._died = f"the llama.cpp generation thread died: {type(e).__name__}: {e}"
-            if current is not None:
-                deliver(current.future, error=LocalGenerationError(self._died))
-            self._fail_queued(LocalGenerationError(self._died))
-            log.warning("%s", self._died)
+    def _loop(self) -> None:
+        while (current := self._next()) is not None:
+            if not claim(current.future):
+                continue
+            self._current = current
+            try:
+                result = self._generate(current)
+            except Exception as e:  # noqa: BLE001 - this call fails, the engine goes on
+                deliver(current.future, error=e)
+            else:
+                deliver(current.future, result=result)
+            self._current = None
+
+    def _running(self) -> list[GenRequest]:
+        return [self._current] if self._current is not None else []
 
     def _next(self) -> GenRequest | None:
         """The next call to run (None: closed): prefix-first with a bound on passing over the oldest."""
@@ -208,17 +178,11 @@ class LlamaBatcher:
             return self._waiting.pop(pick)
 
     def _fail_queued(self, error: BaseException) -> None:
-        for item in self._waiting:
+        waiting, self._waiting = self._waiting, []
+        for item in waiting:
             if claim(item.future):
                 deliver(item.future, error=error)
-        self._waiting = []
-        while True:
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None and claim(item.future):
-                deliver(item.future, error=error)
+        super()._fail_queued(error)
 
     def cached_prefix(self, prompt: list[int]) -> int:
         """How many leading tokens of ``prompt`` the KV cache already holds (0 when unknown)."""
