@@ -131,6 +131,12 @@ async def run_arm(
             "private_pr": mean([r.get("private_pass_rate") for r in results]),
             "ac": mean([float(bool(r.get("passed_private"))) if r.get("scored") else None for r in results]),
             "best_public_so_far": sum(best.get(str(p["problem_id"]), 0.0) for p in probs) / max(1, len(probs)),
+            "private_by_problem": {
+                str(p["problem_id"]): (p.get("result") or {}).get("private_pass_rate")
+                for p in probs
+                if (p.get("result") or {}).get("private_pass_rate") is not None
+            },
+            "best_by_problem": {str(p["problem_id"]): best.get(str(p["problem_id"]), 0.0) for p in probs},
             "first_progress_s": first_row,
             "first_token_s": first_tok,
         }
@@ -216,13 +222,29 @@ async def main() -> None:
         f"new {median([n['calls_per_min'] for _, n in rounds]):.2f}; per-round ratios "
         + ", ".join(f"{x:.2f}" for x in ratios)
     )
-    # pass rates of the chosen solutions need finished problems; a capped arm falls back to the best
-    # public pass rate of the solutions it had tested (over all problems, unfinished ones included)
-    both_done = all(o["private_pr"] is not None and n["private_pr"] is not None for o, n in rounds)
-    key = "private_pr" if both_done else "best_public_so_far"
-    pr_old = median([o[key] for o, _ in rounds])
-    pr_new = median([n[key] for _, n in rounds])
+    # pass rates: the private pass rate of the chosen solutions on the problems BOTH arms finished in a
+    # round (a capped arm finishes fewer); and the best public pass rate of any solution each arm had
+    # tested, over all problems (unfinished ones included)
+    common = [
+        (o["private_by_problem"][pid], n["private_by_problem"][pid])
+        for o, n in rounds
+        for pid in sorted(set(o["private_by_problem"]) & set(n["private_by_problem"]))
+    ]
+    for o, n in rounds:
+        print(f"private PR by problem: current {o['private_by_problem']} | new {n['private_by_problem']}")
+        print(f"best public PR tested: current {o['best_by_problem']} | new {n['best_by_problem']}")
+    if common:
+        key = f"private_pr_on_{len(common)}_problem_rounds_both_finished"
+        pr_old = sum(o for o, _ in common) / len(common)
+        pr_new = sum(n for _, n in common) / len(common)
+    else:
+        key = "best_public_so_far"
+        pr_old = median([o[key] for o, _ in rounds])
+        pr_new = median([n[key] for _, n in rounds])
     pr_ok = pr_new >= pr_old
+    best_old = median([o["best_public_so_far"] for o, _ in rounds])
+    best_new = median([n["best_public_so_far"] for _, n in rounds])
+    print(f"best public pass rate of tested solutions: current {best_old:.2f}, new {best_new:.2f}")
     prog = median([n["first_progress_s"] for _, n in rounds if n["first_progress_s"] is not None])
     print(f"load average at the end {os.getloadavg()[0]:.1f}; median of {len(rounds)} rounds")
     print(f"TARGET e2e_local_calls_per_min_ratio measured={ratio:.2f} goal=3.00 {'ok' if ratio >= 3 else 'short'}")
