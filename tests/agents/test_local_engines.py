@@ -105,11 +105,13 @@ def test_a_model_llama_cannot_open_loads_on_transformers_with_one_line(clean_env
         engine.close()
 
 
-def test_the_run_config_records_each_local_agents_engine(clean_env, with_llama, tiny_llama, monkeypatch):
+def test_the_run_config_records_each_local_agents_engine(clean_env, with_llama, tiny_llama, monkeypatch, caplog):
     gguf = clean_env / "m.gguf"
     gguf.write_bytes(b"GGUF")
     assert stored_agent(PolicySpec("g", f"local/{gguf}"))["extra"] == {"local_engine": "llama"}
-    assert stored_agent(PolicySpec("f", f"local/{tiny_llama}"))["extra"] == {"local_engine": "transformers"}
+    with caplog.at_level(logging.WARNING):
+        assert stored_agent(PolicySpec("f", f"local/{tiny_llama}"))["extra"] == {"local_engine": "transformers"}
+    assert "llama.cpp cannot run it" in caplog.text  # said when the run is made, not only at load
     pinned = PolicySpec("p", f"local/{gguf}", extra={"local_engine": "transformers"})
     assert stored_agent(pinned)["extra"] == {"local_engine": "transformers"}
     assert "local_engine" not in stored_agent(PolicySpec("o", "openai/gpt-4o-mini")).get("extra", {})

@@ -96,10 +96,13 @@ def engine_for(source: str, requested: str | None = None) -> str | None:
     from engine.agents.local.loader import gguf_source
 
     try:
-        path, _ = gguf_source(source)
+        path, why = gguf_source(source)
     except PolicyError:
         return None
-    return LLAMA if path is not None else TRANSFORMERS
+    if path is None:
+        note_fallback(source, why)
+        return TRANSFORMERS
+    return LLAMA
 
 
 def note_fallback(source: str, why: str) -> None:
