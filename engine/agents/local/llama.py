@@ -50,7 +50,7 @@ DEFAULT_CTX = 8192  # tokens of KV cache per model (Qwen2.5-0.5B: ~100 MB); prom
 
 
 class LlamaText:
-    """The two tokenizer methods ``rows`` needs (``decode``), on a ``Llama`` instance."""
+    """The tokenizer method ``rows`` needs (``decode``), on a ``Llama`` instance."""
 
     def __init__(self, llm: Any) -> None:
         self.llm = llm
