@@ -17,6 +17,13 @@ Figures: completed LLM calls per minute (median of the per-round ratios, goal >=
 no worse), and time from launch to the first call in flight in the store (``call_progress``, goal < 5 s).
 
     python bench/e2e_local.py [--problems 2] [--rollouts 2] [--rounds 2] [--arm-cap-s 300]
+
+Measured 2026-12-02 (Qwen2.5-Coder-0.5B + SmolLM2-135M, HumanEval/0-1, 2 rollouts, 300 s cap, 2 cores
+shared with other jobs, load average 2.3 - 3.5): current 2.00 / 2.40 calls/min (capped, HumanEval/0
+finished) vs new 8.98 / 9.98 calls/min (both problems finished in 134 / 120 s): per-round ratios 4.49,
+4.16, median 4.33x. Private pass rate on the problems both arms finished 1.00 vs 1.00; best public
+pass rate of tested solutions 0.50 in both (HumanEval/1 unsolved by either). First call in flight in the
+store 0.3 - 0.5 s after launch. An earlier run (load 3.1 - 6.1): 3.63x and 4.19x, median 3.91x.
 """
 
 from __future__ import annotations
