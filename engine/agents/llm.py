@@ -83,16 +83,16 @@ class _Retryable(Exception):
 
 
 def local_cause(exc: BaseException) -> BaseException:
-    """The error a local engine raised under litellm's wrapping (the innermost cause), else ``exc``."""
+    """The error a local engine raised under litellm's wrapping (the first one in the chain that litellm
+    did not raise), else ``exc``."""
     seen: set[int] = set()
-    cur = exc
-    while id(cur) not in seen:
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if not type(cur).__module__.startswith("litellm"):
+            return cur
         seen.add(id(cur))
-        nxt = cur.__cause__ or cur.__context__
-        if nxt is None:
-            break
-        cur = nxt
-    return cur
+        cur = cur.__cause__ or cur.__context__
+    return exc
 
 
 def classify(exc: BaseException, model: str = "") -> tuple[str, bool]:
@@ -102,7 +102,8 @@ def classify(exc: BaseException, model: str = "") -> tuple[str, bool]:
     if isinstance(exc, PolicyError):
         return exc.kind, False
     if model.startswith("local/"):
-        return "local_error", False
+        cause = local_cause(exc)
+        return (cause.kind if isinstance(cause, PolicyError) else "local_error"), False
     msg = str(exc)
     low = msg.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(exc, getattr(litellm, "Timeout", ())):
@@ -287,7 +288,7 @@ class LLMClient:
                 raise
             except Exception as e:  # noqa: BLE001 - every provider error is classified below
                 kind, retryable = classify(e, spec.model)
-                cause = local_cause(e) if kind == "local_error" else e  # the engine's reason, not litellm's wrapper
+                cause = local_cause(e) if spec.model.startswith("local/") else e  # the engine's reason, not litellm's
                 if retryable and retries < self.max_retries:
                     retries += 1
                     delay = self.backoff_s * (2 ** (retries - 1)) * (0.5 + random.random())
