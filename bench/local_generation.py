@@ -9,7 +9,8 @@
    the two to share the machine's noise; medians are reported, and the replies must be identical.
    Target: dynamic / continuous mean latency >= 1.3x.
 
-Both go through the full litellm path (LLMClient -> litellm -> local provider -> batcher), with
+Both measure the transformers engine (pinned: llama.cpp, the default where installed, runs one call at a
+time per model; bench/local_engines.py compares the engines). Both go through the full litellm path (LLMClient -> litellm -> local provider -> batcher), with
 the cache disabled by giving each request its own sample index and a fresh sink.
 
 It never hangs: when generation is broken the local engine fails its calls (a dead generation
@@ -69,7 +70,7 @@ def pick_model() -> tuple[str, str]:
 async def run(model: str, concurrent: bool, round_: int) -> tuple[float, int]:
     sink = MemorySink()
     client = LLMClient(sink)
-    spec = PolicySpec("bench", f"local/{model}", max_tokens=MAX_TOKENS)
+    spec = PolicySpec("bench", f"local/{model}", max_tokens=MAX_TOKENS, extra={"local_engine": "transformers"})
 
     async def one(i: int):
         msgs = [{"role": "user", "content": PROMPTS[i % len(PROMPTS)]}]

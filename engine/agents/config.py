@@ -10,6 +10,9 @@ The config file (``bdc config`` shows where) looks like::
     max_calls = 500
     max_cost_usd = 2.0
 
+    [local]
+    engine = "auto"             # local models on llama.cpp (bdc[llama]) or "transformers"; $BDC_LOCAL_ENGINE wins
+
     [[agents]]
     name = "gpt"
     model = "openai/gpt-4o-mini"
@@ -123,8 +126,24 @@ def secret_values(obj: Any) -> list[str]:
 
 
 def stored_agent(spec: PolicySpec) -> dict[str, Any]:
-    """The PolicySpec dict a run stores: its secrets replaced by ``SECRET_REF``."""
-    return mask_secrets(spec.to_dict(), SECRET_REF)
+    """The PolicySpec dict a run stores: its secrets replaced by ``SECRET_REF``; a local model's
+    engine recorded (``extra["local_engine"]``) so the run config says what ran it and a resume keeps it."""
+    d = mask_secrets(spec.to_dict(), SECRET_REF)
+    if spec.model.startswith("local/"):
+        from engine.agents.local.engines import SPEC_KEY, engine_for
+
+        engine = engine_for(spec.model[len("local/") :], spec.extra.get(SPEC_KEY))
+        if engine is not None:
+            d["extra"] = {**(d.get("extra") or {}), SPEC_KEY: engine}
+    return d
+
+
+def local_engine_setting(path: Path | str | None = None) -> str | None:
+    """``[local] engine`` of the config file (llama | transformers | auto), None when unset."""
+    p = Path(path) if path is not None else config_path()
+    from engine.agents.local.engines import normalize
+
+    return normalize((read_config(p).get("local") or {}).get("engine"), f"{p}: [local] engine")
 
 
 def _attach(value: Any, source: Any, where: str) -> Any:
@@ -184,6 +203,8 @@ def _check_shape(cfg: dict[str, Any], p: Path) -> None:
         raise ConfigError(
             f"{p}: 'budget' must be a [budget] table (max_calls, max_tokens, max_cost_usd), got {cfg['budget']!r}"
         )
+    if "local" in cfg and not isinstance(cfg["local"], dict):
+        raise ConfigError(f"{p}: 'local' must be a [local] table (engine = \"llama\"), got {cfg['local']!r}")
     agents = cfg.get("agents")
     if agents is not None and (not isinstance(agents, list) or not all(isinstance(a, dict) for a in agents)):
         raise ConfigError(

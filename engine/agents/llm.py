@@ -82,11 +82,28 @@ class _Retryable(Exception):
     pass
 
 
-def classify(exc: BaseException) -> tuple[str, bool]:
-    """(kind, retryable) for an exception raised by litellm."""
+def local_cause(exc: BaseException) -> BaseException:
+    """The error a local engine raised under litellm's wrapping (the first one in the chain that litellm
+    did not raise), else ``exc``."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if not type(cur).__module__.startswith("litellm"):
+            return cur
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return exc
+
+
+def classify(exc: BaseException, model: str = "") -> tuple[str, bool]:
+    """(kind, retryable) for an exception raised by litellm. A local model's error is never retried:
+    generation in this process is no server that may answer next time (its watchdog already bounded it)."""
     litellm = import_litellm()
     if isinstance(exc, PolicyError):
         return exc.kind, False
+    if model.startswith("local/"):
+        cause = local_cause(exc)
+        return (cause.kind if isinstance(cause, PolicyError) else "local_error"), False
     msg = str(exc)
     low = msg.lower()
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(exc, getattr(litellm, "Timeout", ())):
@@ -124,6 +141,7 @@ _ADVICE = {
     "server_error": "the provider returned a server error",
     "context_window": "the prompt is longer than the model's context window",
     "bad_request": "the provider rejected the request",
+    "local_error": "the local model failed in this process (the log has the details)",
 }
 
 
@@ -269,14 +287,15 @@ class LLMClient:
             except (BudgetExceeded, asyncio.CancelledError):
                 raise
             except Exception as e:  # noqa: BLE001 - every provider error is classified below
-                kind, retryable = classify(e)
+                kind, retryable = classify(e, spec.model)
+                cause = local_cause(e) if spec.model.startswith("local/") else e  # the engine's reason, not litellm's
                 if retryable and retries < self.max_retries:
                     retries += 1
                     delay = self.backoff_s * (2 ** (retries - 1)) * (0.5 + random.random())
                     await asyncio.sleep(delay)
                     continue
                 latency = time.perf_counter() - start
-                error = f"{kind}: {redact(_first_line(str(e)))}"  # providers echo keys back
+                error = f"{kind}: {redact(_first_line(str(cause) or type(cause).__name__))}"  # providers echo keys back
                 self._record(ctx, name, spec.model, prompt_hash, "", 0, 0, 0.0, latency, retries, False, error)
                 advice = _ADVICE.get(kind, "")
                 raise PolicyError(

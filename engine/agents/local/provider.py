@@ -10,6 +10,11 @@ forces one. A continuous batcher that fails its start-up check (``ContinuousUnav
 incompatible transformers, a warm-up generate that fails or never answers) leaves dynamic batching,
 with one log line saying why. Every call is watched (``watchdog.Watchdog``): a dead or stalled
 generation thread fails its waiters with the reason instead of leaving them waiting.
+
+Two engines run a model (``engines.resolve_engine``): llama.cpp on the catalog's GGUF files when the
+``bdc[llama]`` extra is installed (``llama.LlamaBatcher``: one generation at a time per model, the KV
+cache of the previous prompt reused), else transformers with the batchers above. A local agent's spec
+may pin one (``extra["local_engine"]``, which ``bdc search`` writes into the run config).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Callable
 from typing import Any
 
 from engine.agents.local.batcher import DynamicBatcher
+from engine.agents.local.engines import LLAMA, SPEC_KEY, note_fallback, resolve_engine
+from engine.agents.local.llama import LlamaBatcher
 from engine.agents.local.rows import Batcher, GenRequest, GenResult
 from engine.agents.local.watchdog import Watchdog
 from engine.agents.progress import REPORT_TOKENS
@@ -38,39 +45,72 @@ def batching_mode() -> str:
     return env if env in BATCHING_MODES else DEFAULT_BATCHING
 
 
-_engines: dict[str, LocalEngine] = {}
+_engines: dict[tuple[str, str], LocalEngine] = {}  # (source, engine asked for | "*" for set_engine)
 _engines_lock = threading.Lock()
 
 
 class LocalEngine:
-    """A loaded model + tokenizer + batcher (``batching``: continuous | dynamic, default ``batching_mode()``)."""
+    """A loaded model + tokenizer + batcher (``batching``: continuous | dynamic, default ``batching_mode()``;
+    or a given ``batcher`` with its own ``encoder`` of messages, as the llama.cpp engine brings)."""
 
     def __init__(
-        self, model: Any, tokenizer: Any, *, max_batch: int = 8, wait_s: float = 0.01, batching: str | None = None
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        max_batch: int = 8,
+        wait_s: float = 0.01,
+        batching: str | None = None,
+        batcher: Batcher | None = None,
+        encoder: Callable[[list[dict]], list[int]] | None = None,
     ) -> None:
         if getattr(tokenizer, "padding_side", None) is not None:
             tokenizer.padding_side = "left"
         self.tokenizer = tokenizer
         self.model = model
-        batcher: Batcher | None = None
-        if (batching or batching_mode()) == "continuous":
+        self._encoder = encoder
+        if batcher is None and (batching or batching_mode()) == "continuous":
             batcher = _continuous_or_none(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
         self.batcher: Batcher = batcher or DynamicBatcher(model, tokenizer, max_batch=max_batch, wait_s=wait_s)
         self.watchdog = Watchdog(self.batcher)
 
     @property
+    def engine(self) -> str:
+        """``llama`` or ``transformers``: what runs the model."""
+        return LLAMA if isinstance(self.batcher, LlamaBatcher) else "transformers"
+
+    @property
     def batching(self) -> str:
+        if isinstance(self.batcher, LlamaBatcher):
+            return "one at a time"
         return "dynamic" if isinstance(self.batcher, DynamicBatcher) else "continuous"
 
     @classmethod
-    def load(cls, source: str) -> LocalEngine:
-        from engine.agents.local.loader import load_model
+    def load(cls, source: str, engine: str | None = None) -> LocalEngine:
+        """``source`` on ``engine`` (default: ``resolve_engine()``); a model llama.cpp cannot run goes to
+        transformers with one log line."""
+        from engine.agents.local.loader import gguf_source, load_model
 
+        if resolve_engine(engine) == LLAMA:
+            gguf, why = gguf_source(source)
+            if gguf is not None:
+                return cls.from_gguf(gguf)
+            note_fallback(source, why)
         model, tok = load_model(source)
         return cls(model, tok)
 
+    @classmethod
+    def from_gguf(cls, path: str, *, threads: int | None = None) -> LocalEngine:
+        """The llama.cpp engine on a GGUF file."""
+        from engine.agents.local.llama import LlamaText, chat_encoder, open_gguf
+
+        llm = open_gguf(path, threads=threads)
+        return cls(None, LlamaText(llm), batcher=LlamaBatcher(llm), encoder=chat_encoder(llm))
+
     def encode(self, messages: list[dict]) -> list[int]:
         """Prompt token ids through the model's chat template (plain transcript without one)."""
+        if self._encoder is not None:
+            return self._encoder(messages)
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
             text = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
@@ -122,24 +162,26 @@ def _continuous_or_none(model: Any, tokenizer: Any, **kw: Any) -> Batcher | None
         return None
 
 
-def get_engine(source: str) -> LocalEngine:
-    """The process-wide engine of ``source`` (loaded on first use)."""
+def get_engine(source: str, engine: str | None = None) -> LocalEngine:
+    """The process-wide engine of ``source`` (loaded on first use) on ``engine`` (``llama`` |
+    ``transformers`` | ``auto``; None: the configured choice). One set by ``set_engine`` serves any."""
+    want = resolve_engine(engine)
     with _engines_lock:
-        eng = _engines.get(source)
+        eng = _engines.get((source, "*")) or _engines.get((source, want))
         if eng is None:
-            eng = LocalEngine.load(source)
-            _engines[source] = eng
+            eng = LocalEngine.load(source, want)
+            _engines[(source, want)] = eng
         return eng
 
 
 def has_engine(source: str) -> bool:
-    return source in _engines
+    return any(key[0] == source for key in _engines)
 
 
 def set_engine(source: str, engine: LocalEngine) -> None:
     """Install an already-built engine under a name (tests, benchmarks, preloaded models)."""
     with _engines_lock:
-        _engines[source] = engine
+        _engines[(source, "*")] = engine
 
 
 def _make_provider_class():
@@ -191,7 +233,7 @@ def _make_provider_class():
             timeout=None,
             client=None,
         ):
-            engine = await asyncio.to_thread(get_engine, model)
+            engine = await asyncio.to_thread(get_engine, model, optional_params.get(SPEC_KEY))
             res = await engine.agenerate(messages, on_tokens=REPORT_TOKENS.get(), **self._params(optional_params))
             return self._response(model, model_response, res)
 
@@ -214,7 +256,7 @@ def _make_provider_class():
             timeout=None,
             client=None,
         ):
-            engine = get_engine(model)
+            engine = get_engine(model, optional_params.get(SPEC_KEY))
             res = engine.request(messages, **self._params(optional_params)).result()
             return self._response(model, model_response, res)
 

@@ -17,9 +17,14 @@ dead generation thread); ``claim`` and ``deliver`` make the second answer a no-o
 from __future__ import annotations
 
 import concurrent.futures
+import logging
+import queue
+import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
 
 # a row whose last REPEAT_WINDOW generated tokens are periodic with period <= REPEAT_MAX_PERIOD
 # is stuck in a loop: 96 tokens are 8+ exact repeats of one short phrase, which real code and
@@ -91,13 +96,13 @@ def looping(tokens: Any, window: int = REPEAT_WINDOW, max_period: int = REPEAT_M
     return hit
 
 
-def loops(tokens: list[int]) -> bool:
-    """Whether one row's generated tokens end in a loop (see ``looping``)."""
-    if len(tokens) < REPEAT_WINDOW:
+def loops(tokens: list[int], window: int = REPEAT_WINDOW, max_period: int = REPEAT_MAX_PERIOD) -> bool:
+    """Whether one row's generated tokens end in a loop: ``looping`` for one row, in plain Python (it runs
+    once per token of the llama.cpp engine, which needs no torch)."""
+    if len(tokens) < window:
         return False
-    import torch
-
-    return bool(looping(torch.tensor([tokens[-REPEAT_WINDOW:]]))[0])
+    tail = tokens[-window:]
+    return any(tail[p:] == tail[:-p] for p in range(1, max_period + 1))
 
 
 def report_tokens(req: GenRequest, n: int) -> None:
@@ -173,3 +178,74 @@ def deliver(fut: concurrent.futures.Future, *, result: Any = None, error: BaseEx
         return True
     except concurrent.futures.InvalidStateError:
         return False
+
+
+class QueuedWorker:
+    """What a batcher with one worker thread and a request queue shares: submit, close, and failing every
+    waiter at once when that thread dies (``failure()`` then names why, for the watchdog and later calls).
+
+    A subclass calls ``_start_worker(what)`` at the end of its ``__init__`` and implements ``_loop``
+    (take requests off ``_q`` until ``None``); ``what`` names the thread in messages."""
+
+    _q: queue.Queue[GenRequest | None]
+    _thread: threading.Thread
+    _what = "worker"
+
+    def _start_worker(self, what: str, thread_name: str) -> None:
+        self._what = what
+        self._q = queue.Queue()
+        self._closed = False
+        self._died: str | None = None
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        self._thread.start()
+
+    def failure(self) -> str | None:
+        """Why this batcher cannot answer any more (its thread is gone), or None."""
+        if self._died is not None:
+            return self._died
+        if not self._closed and not self._thread.is_alive():
+            return f"the {self._what} thread exited unexpectedly"
+        return None
+
+    def submit(self, req: GenRequest) -> concurrent.futures.Future:
+        if self._closed:
+            raise LocalGenerationError("batcher is closed")
+        why = self.failure()
+        if why is not None:
+            deliver(req.future, error=LocalGenerationError(why))
+            return req.future
+        self._q.put(req)
+        return req.future
+
+    def close(self) -> None:
+        self._closed = True
+        self._q.put(None)
+        self._thread.join(timeout=30)
+        self._fail_queued(LocalGenerationError("batcher is closed"))
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _running(self) -> list[GenRequest]:
+        """Requests taken off the queue and not yet answered (failed with the rest when the thread dies)."""
+        return []
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as e:  # noqa: BLE001 - the thread is gone: say why to every waiter, now and later
+            self._died = f"the {self._what} thread died: {type(e).__name__}: {e}"
+            for r in self._running():
+                deliver(r.future, error=LocalGenerationError(self._died))
+            self._fail_queued(LocalGenerationError(self._died))
+            log.warning("%s", self._died)
+            log.debug("%s thread", self._what, exc_info=True)
+
+    def _fail_queued(self, error: BaseException) -> None:
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                return
+            if item is not None and claim(item.future):
+                deliver(item.future, error=error)
