@@ -68,14 +68,19 @@ def _availability(spec: Any) -> str:
 
 
 def agent_choices() -> list[tuple[str, dict[str, Any]]]:
-    """(label, PolicySpec dict) the forms offer: presets, configured agents, offline scripted ones."""
-    from engine.agents.config import agent_presets
+    """(label, PolicySpec dict) the forms offer: presets, configured agents, offline scripted ones.
+
+    Each dict is what a run stores (``stored_agent``): a configured key becomes a reference
+    resolved from the config when the run starts, and a local model names its engine, exactly
+    as ``bdc search`` records them.
+    """
+    from engine.agents.config import agent_presets, stored_agent
 
     out: list[tuple[str, dict[str, Any]]] = []
     seen: set[str] = set()
-    for preset, specs in agent_presets().items():
+    for preset, specs in [*agent_presets().items(), ("config", _configured_specs())]:
         for s in specs:
-            d = s.to_dict()
+            d = stored_agent(s)
             if d["name"] not in seen:
                 seen.add(d["name"])
                 out.append((f"{d['name']}  ({d['model']}, {preset}){_availability(s)}", d))
@@ -92,6 +97,18 @@ def agent_choices() -> list[tuple[str, dict[str, Any]]]:
             (f"scripted-{name}  (offline, writes {'the reference' if name == 'canonical' else 'wrong'} code)", d)
         )
     return out
+
+
+def _configured_specs() -> list[Any]:
+    """The config file's ``[[agents]]`` (none when the file is missing or wrong: the forms'
+    preflight and ``bdc config`` name what is wrong with it)."""
+    from engine.agents.config import read_config, spec_from_dict
+    from engine.errors import ConfigError
+
+    try:
+        return [spec_from_dict(d, f"config agent {i + 1}") for i, d in enumerate(read_config().get("agents") or [])]
+    except ConfigError:
+        return []
 
 
 def build_run_config(form: dict[str, Any]) -> dict[str, Any]:

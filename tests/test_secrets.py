@@ -279,3 +279,16 @@ def test_a_key_echoed_by_the_provider_is_masked_everywhere(bdc, bdc_home: Path, 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_tui_launch_forms_store_a_reference_not_the_key(bdc_home: Path):
+    """Agents offered by bdc-tui's forms go into the run config as ``bdc search`` stores them."""
+    from bdc_tui.services import agent_choices, build_run_config
+    from engine.agents.config import SECRET_REF, spec_from_dict, write_config
+
+    write_config({"agents": [{"name": "gpt", "model": "openai/gpt-4o-mini", "extra": {"api_key": "sk-tui-canary-42"}}]})
+    agents = [d for _, d in agent_choices() if d["name"] == "gpt"]
+    assert agents and agents[0]["extra"]["api_key"] == SECRET_REF
+    cfg = build_run_config({"dataset": "humaneval", "strategy": "mcts", "agents": agents})
+    assert "sk-tui-canary-42" not in json.dumps(cfg)
+    assert spec_from_dict(cfg["agents"][0]).extra["api_key"] == "sk-tui-canary-42"
