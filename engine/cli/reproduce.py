@@ -52,6 +52,7 @@ def reproduce(
         Budgets(max_calls, max_cost_usd),
         say=lambda m: click.echo(m, err=True),
     )
-    results = rep.run()
-    path = write_report(folder, results, scale, [s.name for s in specs], base)
+    names = [s.name for s in specs]
+    rep.after_step = lambda: write_report(folder, rep.results(), scale, names, base)  # a partial report as it goes
+    path = write_report(folder, rep.run(), scale, names, base)
     click.echo(f"wrote {path}")

@@ -4,7 +4,11 @@
   a tiny random Llama as the base model, HumanEval (which ships) for the data and the test
   split, a few steps of training. Numbers exercise the pipeline; they say nothing about it.
 * ``small`` - a 2-core CPU in about two hours: the configured agents (the local pair by
-  default), a handful of problems per difficulty, the installed base model.
+  default) and the installed base model. Sized from measured rates (a local search makes
+  2-4 LLM calls a minute; one Table 1 problem costs up to ~52 calls over the 13 rows at one
+  rollout of one thought): one problem per difficulty, one rollout, 10 MBPP train problems
+  (a 0.5B model solves almost no APPS problem, so APPS would give no training data), 6 test
+  problems, 8 training steps. README "Reproducing the paper" has the measured step times.
 * ``paper`` - the paper's sizes (Table 1: the full APPS / CodeContests test subsets with 16
   rollouts; all of the train split for data), for GPU and hosted-model users.
 """
@@ -61,19 +65,19 @@ SCALES: dict[str, Scale] = {
     "small": Scale(
         "small",
         ("apps", "codecontests"),
-        3,
+        1,
         TABLE1_STRATEGIES,
-        4,
-        2,
-        "apps",
-        30,
-        15,
+        1,
+        1,
+        "mbpp",
+        10,
+        6,
         ("humaneval", "mbpp"),
-        20,
-        3,
-        60,
-        512,
-        train={"batch_size": 2, "max_length": 768},
+        6,
+        2,
+        8,
+        384,
+        train={"batch_size": 2, "max_length": 512},
     ),
     "paper": Scale(
         "paper",
