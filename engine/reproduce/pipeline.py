@@ -275,7 +275,7 @@ class Reproduction:
         status, result = asyncio.run(self._job(step, kind, config))
         if status != "finished":
             job_id = self.state.data["jobs"][step]
-            raise ConfigError(f"{step}: job {job_id} {status}: {result} (see `bdc --db {self.db} jobs show {job_id}`)")
+            raise ConfigError(f"{step}: job {job_id} {status}: {result} (its log: {self.out / 'logs' / job_id}.log)")
         return self._finished(step, _jsonable(result), t0)
 
     async def _job(self, step: str, kind: str, config: dict[str, Any]) -> tuple[str, Any]:

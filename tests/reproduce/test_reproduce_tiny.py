@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from engine.cli import cli
@@ -119,3 +120,20 @@ def test_report_of_an_unfinished_reproduction_says_what_is_partial(tmp_path: Pat
     assert report.split("## Table 2")[1].split("##")[0].strip().endswith("_Not run yet._")
     assert "| table1/codecontests/zero-shot (a) | 1.5 |" in report
     assert not (tmp_path / "table2.svg").exists()
+
+
+def test_a_failed_job_step_stops_with_one_line_and_reruns_the_same_stored_job(tmp_path: Path) -> None:
+    from engine.errors import ConfigError
+    from engine.reproduce.pipeline import Reproduction
+    from engine.reproduce.scales import SCALES
+
+    rep = Reproduction(tmp_path / "rep", SCALES["tiny"], [], "base", say=lambda m: None)
+    config = {"data": str(tmp_path / "missing.jsonl"), "k": 2, "out": str(tmp_path / "art"), "encoder": "minilm"}
+    with pytest.raises(ConfigError, match=r"^cluster: job j-\S+ failed: .*its log: .*logs/j-\S+\.log\)$"):
+        rep.job("cluster", "cluster", config)
+    first = rep.state.data["jobs"]["cluster"]
+    assert rep.state.done("cluster") is None and "cluster" not in rep.state.data["seconds"]
+    with pytest.raises(ConfigError):
+        Reproduction(tmp_path / "rep", SCALES["tiny"], [], "base", say=lambda m: None).job("cluster", "cluster", config)
+    jobs, _ = asyncio.run(_jobs_and_losses(tmp_path / "rep" / "bdc.db", first))
+    assert [(j.id, j.status) for j in jobs] == [(first, "failed")]  # run again, not a second job
