@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -50,13 +51,24 @@ async def shoot(out: Path) -> list[Path]:
     return written
 
 
+def snapshot(db: Path, copy: Path) -> None:
+    """A consistent copy of a store that may be live (its WAL included), via SQLite's backup."""
+    src = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    dst = sqlite3.connect(copy)
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
 async def shoot_real(db: Path, run_id: str, out: Path) -> list[Path]:
     """The runs list, the run's tree (root inspected) and its event log, from a copy of ``db``."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "runs.db"
-        copy.write_bytes(db.read_bytes())
+        snapshot(db, copy)
         for name, mode in (("real_runs", None), ("real_search_tree", "live"), ("real_event_log", "log")):
             app = BdcApp(
                 copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30
@@ -101,7 +113,7 @@ async def shoot_pipeline(db: Path, out: Path, train_job: str | None, eval_job: s
     written = []
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "runs.db"
-        copy.write_bytes(db.read_bytes())
+        snapshot(db, copy)
         for name in ("real_clusters", "real_jobs_training", "real_jobs_eval"):
             app = BdcApp(copy, first_start=False, launcher=None, poll_interval=0.05, refresh_interval=30)
             async with app.run_test(size=scenes.SIZE) as pilot:

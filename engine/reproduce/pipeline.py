@@ -226,6 +226,19 @@ class Reproduction:
             rows.setdefault(name, []).append({"label": label, **res})
         return rows
 
+    def _data_summary(self, data: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The data step's counts with its pairs per stage (from ``DIR/data.jsonl``): a problem
+        solved at the root has a t2s pair but no thought chain, so no p2t pair."""
+        path = self.out / "data.jsonl"
+        if data is None or not path.is_file():
+            return data
+        stages: dict[str, int] = {}
+        for line in path.read_text().splitlines():
+            if line.strip():
+                stage = json.loads(line)["stage"]
+                stages[stage] = stages.get(stage, 0) + 1
+        return {**data, "stages": stages}
+
     def complete(self) -> bool:
         done = self.state.data["done"]
         steps = ["data", "cluster", "train/merge", "table2", "table3"]
@@ -367,7 +380,7 @@ class Reproduction:
             "table1_expected": self.table1_expected(),
             "table2": t2,
             "table3": table3,
-            "data": done.get("data"),
+            "data": self._data_summary(done.get("data")),
             "notes": list(self.state.data["notes"]),
             "seconds": dict(self.state.data["seconds"]),
             "complete": self.complete(),

@@ -95,6 +95,10 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.1f}"
 
 
+def _stages(stages: dict[str, int]) -> str:
+    return ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())) or "p2t and t2s"
+
+
 def timings_markdown(seconds: dict[str, float]) -> str:
     """Wall time of every finished step, in the order they ran, with the total."""
     if not seconds:
@@ -149,8 +153,9 @@ def write_report(out: Path, results: dict[str, Any], scale: str, agents: list[st
         "## Data (train split)",
         "",
         (
-            f"{data.get('examples', 0)} training pairs from {data.get('solved', 0)} solved of "
-            f"{data.get('searched', 0)} searched train problems (one p2t and one t2s pair per solved problem)."
+            f"{data.get('examples', 0)} training pairs ({_stages(data.get('stages') or {})}) from "
+            f"{data.get('solved', 0)} solved of {data.get('searched', 0)} searched train problems: per solved "
+            "problem its thought chain (p2t; none when the root's own solution passed) and its code (t2s)."
         )
         if data
         else "_Not run yet._",

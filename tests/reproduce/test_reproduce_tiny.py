@@ -63,7 +63,7 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> No
     ):
         assert row in report, row
     assert "**apps**" in report and "**codecontests**" in report
-    assert "8 training pairs from 8 solved of 8 searched train problems" in report
+    assert "8 training pairs (8 t2s) from 8 solved of 8 searched train problems" in report  # solved at the root
     for solver in ("w/o tuning", "SFT on all", "merge ties", "Twin-Merging", "DisenLoRA"):
         assert f"| {solver} |" in report
     assert "mbpp: no dataset file found" in report  # Table 3 says what it left out
@@ -86,6 +86,9 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> No
     again = CliRunner().invoke(cli, ["reproduce", "--scale", "tiny", "--out", str(out)])
     assert again.exit_code == 0 and "table1/" not in again.output and "train/experts" not in again.output
     assert (out / "report.md").read_text() == report
+    (out / "report.md").unlink()
+    only = CliRunner().invoke(cli, ["reproduce", "--scale", "tiny", "--out", str(out), "--report-only"])
+    assert only.exit_code == 0 and "table1/" not in only.output and (out / "report.md").read_text() == report
 
 
 async def _jobs_and_losses(db: Path, train_job: str) -> tuple[list, list]:
