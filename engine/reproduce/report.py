@@ -47,7 +47,8 @@ def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tu
     for dataset, runs in rows.items():
         levels = _order({d for r in runs for d in r["metrics"]["by_difficulty"]})
         head = ["Method", *[f"{d} PR | {d} AC" for d in levels], "Overall PR | Overall AC", "calls", "cost $"]
-        parts.append(f"**{dataset}** (PR / AC in %)\n")
+        sizes = ", ".join(f"{d} {runs[0]['metrics']['by_difficulty'].get(d, {}).get('n', 0)}" for d in levels)
+        parts.append(f"**{dataset}** (PR / AC in %; problems per difficulty: {sizes})\n")
         parts.append("| " + " | ".join(h for col in head for h in col.split(" | ")) + " |")
         parts.append("|" + "---|" * (2 * len(levels) + 5))
         for r in runs:
@@ -68,11 +69,16 @@ def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tu
 
 def eval_markdown(summaries: dict[str, Any], dataset_overall_only: bool) -> tuple[str, list[tuple[str, float, float]]]:
     cols: list[tuple[str, str]] = []
+    n: dict[tuple[str, str], Any] = {}
     for summ in summaries.values():
         for ds, diffs in summ.items():
-            levels = ["overall"] if dataset_overall_only else [*_order(set(diffs) - {"overall"}), "overall"]
+            levels = _order(set(diffs) - {"overall"})
+            # one difficulty ("all") is the overall column again
+            levels = ["overall"] if dataset_overall_only or len(levels) < 2 else [*levels, "overall"]
             cols += [(ds, d) for d in levels if (ds, d) not in cols]
-    head = ["Solver"] + [f"{ds} {d} PR | {ds} {d} AC" for ds, d in cols]
+            for d in levels:
+                n.setdefault((ds, d), (diffs.get(d) or {}).get("n"))
+    head = ["Solver"] + [f"{ds} {d} (n={n[ds, d]}) PR | {ds} {d} AC" for ds, d in cols]
     lines = ["| " + " | ".join(h for col in head for h in col.split(" | ")) + " |", "|" + "---|" * (1 + 2 * len(cols))]
     bars = []
     for solver, summ in summaries.items():

@@ -62,7 +62,10 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> No
         "| mcts (good, bad) |",
     ):
         assert row in report, row
-    assert "**apps**" in report and "**codecontests**" in report
+    assert "**apps** (PR / AC in %; problems per difficulty: introductory 1, interview 1, competition 1)" in report
+    assert "**codecontests** (PR / AC in %; problems per difficulty: easy 1, hard 1)" in report
+    # a one-difficulty dataset gets one column pair, with its n
+    assert "| Solver | humaneval overall (n=4) PR | humaneval overall AC |\n" in report
     assert "8 training pairs (8 t2s) from 8 solved of 8 searched train problems" in report  # solved at the root
     for solver in ("w/o tuning", "SFT on all", "merge ties", "Twin-Merging", "DisenLoRA"):
         assert f"| {solver} |" in report
@@ -73,7 +76,7 @@ def test_reproduce_tiny_end_to_end_and_resume(tmp_path: Path, monkeypatch) -> No
     # the test split never overlaps the train split the solvers were trained on
     assert not state["done"]["table2"]["overlap"]["count"]
     # Table 3 reuses Table 2's test-split columns: with no other dataset found, no second eval
-    assert "table3" not in state["jobs"] and "| humaneval overall PR |" in report.split("## Table 3")[1]
+    assert "table3" not in state["jobs"] and "| humaneval overall (n=4) PR |" in report.split("## Table 3")[1]
     assert "Status: complete" in report
     timings = report.split("## Time per step")[1]
     assert "| data/search |" in timings and "| train/experts |" in timings and "| **total** |" in timings
@@ -103,7 +106,7 @@ def test_report_of_an_unfinished_reproduction_says_what_is_partial(tmp_path: Pat
     row = {
         "label": "zero-shot (a)",
         "metrics": {
-            "by_difficulty": {"easy": {"pr": 1.0, "ac": 0.5}},
+            "by_difficulty": {"easy": {"n": 2, "pr": 1.0, "ac": 0.5}},
             "overall": {"pr": 1.0, "ac": 0.5, "calls": 3, "cost": 0.0},
         },
     }
@@ -120,6 +123,7 @@ def test_report_of_an_unfinished_reproduction_says_what_is_partial(tmp_path: Pat
     assert "partial: the reproduction has not finished" in report
     assert "Table 1: System 2 knowledge exploration (partial: 1 of 26 rows finished)" in report
     assert "| zero-shot (a) | 100.00 | 50.00 | 100.00 | 50.00 | 3 | 0.0000 |" in report
+    assert "**codecontests** (PR / AC in %; problems per difficulty: easy 2)" in report
     assert report.split("## Table 2")[1].split("##")[0].strip().endswith("_Not run yet._")
     assert "| table1/codecontests/zero-shot (a) | 1.5 |" in report
     assert not (tmp_path / "table2.svg").exists()
