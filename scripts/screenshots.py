@@ -26,6 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+from textual.widgets import DataTable  # noqa: E402
+
 from bdc_tui import scenes  # noqa: E402
 from bdc_tui.app import BdcApp  # noqa: E402
 from bdc_tui.demo import build_demo_db  # noqa: E402
@@ -126,7 +128,7 @@ async def shoot_pipeline(db: Path, out: Path, train_job: str | None, eval_job: s
                     job = train if name == "real_jobs_training" else evaluation
                     app.action_jobs()
                     await scenes.wait_until(pilot, lambda app=app, job=job: job in getattr(app.screen, "jobs", {}))
-                    table = app.screen.query_one("DataTable")
+                    table = app.screen.query_one(DataTable)
                     table.move_cursor(row=table.get_row_index(job))
                     await scenes.wait_until(pilot, lambda app=app, job=job: app.screen.shown == job)
                     if name == "real_jobs_training":

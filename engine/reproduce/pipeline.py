@@ -96,7 +96,7 @@ class Reproduction:
     base: str
     budgets: Budgets = field(default_factory=Budgets)
     say: Say = print
-    after_step: Callable[[], None] | None = None  # called after every finished step (rewrites report.md)
+    after_step: Callable[[], object] | None = None  # called after every finished step (rewrites report.md)
 
     def __post_init__(self) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
