@@ -4,11 +4,15 @@
   a tiny random Llama as the base model, HumanEval (which ships) for the data and the test
   split, a few steps of training. Numbers exercise the pipeline; they say nothing about it.
 * ``small`` - a 2-core CPU in about two hours: the configured agents (the local pair by
-  default) and the installed base model. Sized from measured rates (a local search makes
-  2-4 LLM calls a minute; one Table 1 problem costs up to ~52 calls over the 13 rows at one
-  rollout of one thought): one problem per difficulty, one rollout, 10 MBPP train problems
-  (a 0.5B model solves almost no APPS problem, so APPS would give no training data), 6 test
-  problems, 8 training steps. README "Reproducing the paper" has the measured step times.
+  default) and the installed base model. Sized from measured rates: one problem per
+  difficulty, one rollout of one thought (a Table 1 problem then costs at most ~52 LLM calls
+  over its 13 rows), 10 MBPP train problems (the data step needs solved problems: MBPP's
+  short functions are within a 0.5B model's reach, 7 of 10 in the measured run; the APPS file
+  at hand is a 10-row sample), 6 test problems, at most 8 training steps (one epoch of
+  the few pairs is fewer). Measured on 2 cores shared with three other jobs, niced
+  (Qwen2.5-Coder-0.5B + SmolLM2-135M, ~3 LLM calls a minute): data search 16 min, clustering
+  and all training 4.5 min, Table 2 21 min, Table 3 20 min; Table 1 (up to ~260 calls) is the
+  rest. The README's "Reproducing the paper at small scale" has the tables of that run.
 * ``paper`` - the paper's sizes (Table 1: the full APPS / CodeContests test subsets with 16
   rollouts; all of the train split for data), for GPU and hosted-model users.
 """
