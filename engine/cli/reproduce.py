@@ -24,8 +24,19 @@ import click
 )
 @click.option("--max-calls", type=int, default=None, help="LLM call budget per search run.")
 @click.option("--max-cost", "max_cost_usd", type=float, default=None, help="USD budget per search run.")
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Rewrite OUT/report.md from what is done so far (partial tables marked); run nothing.",
+)
 def reproduce(
-    scale: str, out: str, agents: str | None, base: str | None, max_calls: int | None, max_cost_usd: float | None
+    scale: str,
+    out: str,
+    agents: str | None,
+    base: str | None,
+    max_calls: int | None,
+    max_cost_usd: float | None,
+    report_only: bool,
 ) -> None:
     """Tables 1-3 of the paper at SCALE into OUT/report.md; run it again to resume."""
     from engine.agents.config import load_agents, parse_agent_arg
@@ -52,6 +63,10 @@ def reproduce(
         Budgets(max_calls, max_cost_usd),
         say=lambda m: click.echo(m, err=True),
     )
-    results = rep.run()
-    path = write_report(folder, results, scale, [s.name for s in specs], base)
+    names = [s.name for s in specs]
+    if report_only:
+        click.echo(f"wrote {write_report(folder, rep.results(), scale, names, base)}")
+        return
+    rep.after_step = lambda: write_report(folder, rep.results(), scale, names, base)  # a partial report as it goes
+    path = write_report(folder, rep.run(), scale, names, base)
     click.echo(f"wrote {path}")

@@ -47,7 +47,8 @@ def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tu
     for dataset, runs in rows.items():
         levels = _order({d for r in runs for d in r["metrics"]["by_difficulty"]})
         head = ["Method", *[f"{d} PR | {d} AC" for d in levels], "Overall PR | Overall AC", "calls", "cost $"]
-        parts.append(f"**{dataset}** (PR / AC in %)\n")
+        sizes = ", ".join(f"{d} {runs[0]['metrics']['by_difficulty'].get(d, {}).get('n', 0)}" for d in levels)
+        parts.append(f"**{dataset}** (PR / AC in %; problems per difficulty: {sizes})\n")
         parts.append("| " + " | ".join(h for col in head for h in col.split(" | ")) + " |")
         parts.append("|" + "---|" * (2 * len(levels) + 5))
         for r in runs:
@@ -68,11 +69,16 @@ def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tu
 
 def eval_markdown(summaries: dict[str, Any], dataset_overall_only: bool) -> tuple[str, list[tuple[str, float, float]]]:
     cols: list[tuple[str, str]] = []
+    n: dict[tuple[str, str], Any] = {}
     for summ in summaries.values():
         for ds, diffs in summ.items():
-            levels = ["overall"] if dataset_overall_only else [*_order(set(diffs) - {"overall"}), "overall"]
+            levels = _order(set(diffs) - {"overall"})
+            # one difficulty ("all") is the overall column again
+            levels = ["overall"] if dataset_overall_only or len(levels) < 2 else [*levels, "overall"]
             cols += [(ds, d) for d in levels if (ds, d) not in cols]
-    head = ["Solver"] + [f"{ds} {d} PR | {ds} {d} AC" for ds, d in cols]
+            for d in levels:
+                n.setdefault((ds, d), (diffs.get(d) or {}).get("n"))
+    head = ["Solver"] + [f"{ds} {d} (n={n[ds, d]}) PR | {ds} {d} AC" for ds, d in cols]
     lines = ["| " + " | ".join(h for col in head for h in col.split(" | ")) + " |", "|" + "---|" * (1 + 2 * len(cols))]
     bars = []
     for solver, summ in summaries.items():
@@ -87,49 +93,90 @@ def eval_markdown(summaries: dict[str, Any], dataset_overall_only: bool) -> tupl
     return "\n".join(lines), bars
 
 
+def _partial(done: int, expected: int) -> str:
+    return "" if done >= expected else f" (partial: {done} of {expected} rows finished)"
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.1f}"
+
+
+def _stages(stages: dict[str, int]) -> str:
+    return ", ".join(f"{n} {stage}" for stage, n in sorted(stages.items())) or "p2t and t2s"
+
+
+def timings_markdown(seconds: dict[str, float]) -> str:
+    """Wall time of every finished step, in the order they ran, with the total."""
+    if not seconds:
+        return "_No step has finished yet._"
+    lines = ["| Step | minutes |", "|---|---|"]
+    lines += [f"| {step} | {_minutes(s)} |" for step, s in seconds.items()]
+    lines.append(f"| **total** | **{_minutes(sum(seconds.values()))}** |")
+    return "\n".join(lines)
+
+
 def write_report(out: Path, results: dict[str, Any], scale: str, agents: list[str], base: str) -> Path:
-    t1, bars1 = table1_markdown(results.get("table1") or {})
-    t2, bars2 = eval_markdown(results["table2"]["summaries"], dataset_overall_only=False)
-    t3, bars3 = eval_markdown(results["table3"]["summaries"], dataset_overall_only=True)
-    for name, bars, title in (
-        ("table1.svg", bars1, "Table 1: AC per method (overall)"),
-        ("table2.svg", bars2, "Table 2: AC per solver (test split, overall)"),
-        ("table3.svg", bars3, "Table 3: AC per solver (first dataset)"),
+    """``out/report.md`` (and the charts) from what is done so far; a table not reached yet
+    says so, and one with missing rows says how many it has."""
+    table1 = results.get("table1") or {}
+    t1, bars1 = table1_markdown(table1)
+    expected = results.get("table1_expected") or {}
+    t1_partial = _partial(sum(len(r) for r in table1.values()), sum(expected.values()))
+    charts = [("table1.svg", bars1, "Table 1: AC per method (overall)")]
+    sections = {}
+    for key, overall_only, title in (
+        ("table2", False, "Table 2: AC per solver (test split, overall)"),
+        ("table3", True, "Table 3: AC per solver (first dataset)"),
     ):
+        res = results.get(key)
+        if res is None:
+            sections[key] = "_Not run yet._"
+            continue
+        text, bars = eval_markdown(res["summaries"], dataset_overall_only=overall_only)
+        sections[key] = f"{text}\n\n![{key}]({key}.svg)"
+        charts.append((f"{key}.svg", bars, title))
+    for name, bars, title in charts:
         (out / name).write_text(bar_chart(bars, title))
-    data = results.get("data") or {}
+    data = results.get("data")
     notes = results.get("notes") or []
+    status = "complete" if results.get("complete", True) else "**partial: the reproduction has not finished**"
     md = [
         f"# BDC reproduction ({scale} scale)",
         "",
-        f"Agents: {', '.join(agents)}. Base model: `{base}`. Runs: `bdc --db {out / 'bdc.db'} runs`.",
+        f"Status: {status}. Agents: {', '.join(agents)}. Base model: `{base}`. "
+        f"Runs and jobs: `bdc --db {out / 'bdc.db'} runs` / `jobs`.",
         "",
         "**Caveats.** Numbers at this scale come from few problems and short searches; they show "
         "the pipeline working end to end and are not comparable with the paper's. At `tiny` scale "
         "the agents are scripted and the base model is a random tiny Llama: its PR/AC is 0 by design.",
         "",
-        "## Table 1: System 2 knowledge exploration",
+        f"## Table 1: System 2 knowledge exploration{t1_partial}",
         "",
-        t1 or "_No APPS / CodeContests file was found; see the notes._",
-        "",
-        "![Table 1](table1.svg)",
+        (t1 + "\n\n![Table 1](table1.svg)")
+        if t1
+        else "_No Table 1 row has finished (or no APPS / CodeContests file was found; see the notes)._",
         "",
         "## Data (train split)",
         "",
-        f"{data.get('examples', 0)} training pairs from {data.get('solved', 0)} solved of "
-        f"{data.get('searched', 0)} searched train problems (one p2t and one t2s pair per solved problem).",
+        (
+            f"{data.get('examples', 0)} training pairs ({_stages(data.get('stages') or {})}) from "
+            f"{data.get('solved', 0)} solved of {data.get('searched', 0)} searched train problems: per solved "
+            "problem its thought chain (p2t; none when the root's own solution passed) and its code (t2s)."
+        )
+        if data
+        else "_Not run yet._",
         "",
         "## Table 2: System2-to-System1 tuning (test split)",
         "",
-        t2,
-        "",
-        "![Table 2](table2.svg)",
+        sections["table2"],
         "",
         "## Table 3: across datasets",
         "",
-        t3,
+        sections["table3"],
         "",
-        "![Table 3](table3.svg)",
+        "## Time per step",
+        "",
+        timings_markdown(results.get("seconds") or {}),
         "",
     ]
     if notes:

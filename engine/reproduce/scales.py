@@ -4,7 +4,15 @@
   a tiny random Llama as the base model, HumanEval (which ships) for the data and the test
   split, a few steps of training. Numbers exercise the pipeline; they say nothing about it.
 * ``small`` - a 2-core CPU in about two hours: the configured agents (the local pair by
-  default), a handful of problems per difficulty, the installed base model.
+  default) and the installed base model. Sized from measured rates: one problem per
+  difficulty, one rollout of one thought (a Table 1 problem then costs at most ~52 LLM calls
+  over its 13 rows), 10 MBPP train problems (the data step needs solved problems: MBPP's
+  short functions are within a 0.5B model's reach, 7 of 10 in the measured run; the APPS file
+  at hand is a 10-row sample), 6 test problems, at most 8 training steps (one epoch of
+  the few pairs is fewer). Measured on 2 cores shared with three other jobs, niced
+  (Qwen2.5-Coder-0.5B + SmolLM2-135M, ~3 LLM calls a minute): data search 16 min, clustering
+  and all training 4.5 min, Table 2 21 min, Table 3 20 min; Table 1 (up to ~260 calls) is the
+  rest. The README's "Reproducing the paper at small scale" has the tables of that run.
 * ``paper`` - the paper's sizes (Table 1: the full APPS / CodeContests test subsets with 16
   rollouts; all of the train split for data), for GPU and hosted-model users.
 """
@@ -61,19 +69,19 @@ SCALES: dict[str, Scale] = {
     "small": Scale(
         "small",
         ("apps", "codecontests"),
-        3,
+        1,
         TABLE1_STRATEGIES,
-        4,
-        2,
-        "apps",
-        30,
-        15,
+        1,
+        1,
+        "mbpp",
+        10,
+        6,
         ("humaneval", "mbpp"),
-        20,
-        3,
-        60,
-        512,
-        train={"batch_size": 2, "max_length": 768},
+        6,
+        2,
+        8,
+        384,
+        train={"batch_size": 2, "max_length": 512},
     ),
     "paper": Scale(
         "paper",
