@@ -124,12 +124,15 @@ def table2(summaries: dict[str, dict[str, dict[str, dict[str, float]]]], title: 
     ordered: list[tuple[str, str, int]] = []
     for ds in dict.fromkeys(c[0] for c in cols):
         diffs = [c for c in cols if c[0] == ds]
-        names = _order(d for _, d, _ in diffs if d != "overall") + ["overall"]
+        names = _order(d for _, d, _ in diffs if d != "overall")
+        if len(names) == 1 and any(c[1] == "overall" for c in diffs):
+            names = []  # one difficulty ("all"): its column pair would repeat Overall's
+        names.append("overall")
         ordered += [next(c for c in diffs if c[1] == d) for d in names if any(c[1] == d for c in diffs)]
     t = Table(title=title)
     t.add_column("Solver", style="bold")
     for ds, diff, n in ordered:
-        label = "Overall" if diff == "overall" else f"{_SHORT.get(diff, diff.capitalize())} ({n})"
+        label = f"Overall ({n})" if diff == "overall" else f"{_SHORT.get(diff, diff.capitalize())} ({n})"
         t.add_column(f"{ds}\n{label}\nPR", justify="right")
         t.add_column(f"{ds}\n{label}\nAC", justify="right")
     for solver, summ in summaries.items():
