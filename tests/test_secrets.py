@@ -292,3 +292,27 @@ def test_the_tui_launch_forms_store_a_reference_not_the_key(bdc_home: Path):
     cfg = build_run_config({"dataset": "humaneval", "strategy": "mcts", "agents": agents})
     assert "sk-tui-canary-42" not in json.dumps(cfg)
     assert spec_from_dict(cfg["agents"][0]).extra["api_key"] == "sk-tui-canary-42"
+
+
+def test_reproduce_stores_a_reference_not_the_key(bdc, bdc_home: Path, tmp_path: Path, monkeypatch):  # noqa: F811
+    """``bdc reproduce`` hands its searches the agents as a run stores them, like ``bdc search``."""
+    import engine.reproduce.pipeline as pipeline
+    import engine.training.base as base
+    from engine.agents.config import SECRET_REF, write_config
+
+    write_config(
+        {"agents": [{"name": "gpt", "model": "openai/gpt-4o-mini", "extra": {"api_key": "sk-repro-canary-7"}}]}
+    )
+    seen = {}
+
+    class Captured(pipeline.Reproduction):
+        def __init__(self, folder, scale, agents, *a, **kw):
+            seen["agents"] = agents
+            super().__init__(folder, scale, agents, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "Reproduction", Captured)
+    monkeypatch.setattr(base, "resolve_base", lambda b: "some-base")
+    r = bdc("reproduce", "--scale", "small", "--out", str(tmp_path / "out"), "--report-only")
+    assert r.code == 0, r.err
+    assert seen["agents"][0]["extra"]["api_key"] == SECRET_REF
+    assert "sk-repro-canary-7" not in json.dumps(seen["agents"])

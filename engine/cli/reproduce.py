@@ -39,7 +39,7 @@ def reproduce(
     report_only: bool,
 ) -> None:
     """Tables 1-3 of the paper at SCALE into OUT/report.md; run it again to resume."""
-    from engine.agents.config import load_agents, parse_agent_arg
+    from engine.agents.config import load_agents, parse_agent_arg, stored_agent
     from engine.reproduce.pipeline import Budgets, Reproduction
     from engine.reproduce.report import write_report
     from engine.reproduce.scales import SCALES
@@ -58,7 +58,7 @@ def reproduce(
     rep = Reproduction(
         folder,
         sc,
-        [s.to_dict() for s in specs],
+        [stored_agent(s) for s in specs],  # a key stays a reference; a local model names its engine
         base,
         Budgets(max_calls, max_cost_usd),
         say=lambda m: click.echo(m, err=True),
