@@ -11,8 +11,9 @@
   at hand is a 10-row sample), 6 test problems, at most 8 training steps (one epoch of
   the few pairs is fewer). Measured on 2 cores shared with three other jobs, niced
   (Qwen2.5-Coder-0.5B + SmolLM2-135M, ~3 LLM calls a minute): data search 16 min, clustering
-  and all training 4.5 min, Table 2 21 min, Table 3 20 min; Table 1 (up to ~260 calls) is the
-  rest. The README's "Reproducing the paper at small scale" has the tables of that run.
+  and all training 4.5 min, Table 2 21 min, Table 3 20 min, Table 1's APPS rows 28 min (all
+  on transformers), its CodeContests rows 9 min (on llama.cpp, the default where installed):
+  98 min in all. The README's "Reproducing the paper at small scale" has the tables of that run.
 * ``paper`` - the paper's sizes (Table 1: the full APPS / CodeContests test subsets with 16
   rollouts; all of the train split for data), for GPU and hosted-model users.
 """
