@@ -18,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Input, Label, Select, Static
 
 from engine.errors import BdcError
 
@@ -73,6 +73,28 @@ class LaunchForm(Screen):
         Binding("ctrl+s", "submit", "Launch", priority=True),
     ]
     LAUNCH_LABEL = "Launch (ctrl+s)"
+    memory: dict[str, Any]  # the form's remembered values (``form_memory``), loaded by the subclass
+
+    def remembered_input(self, key: str, default: str = "", placeholder: str = "", tooltip: str | None = None) -> Input:
+        """A compact text field ``#key`` holding its remembered value (else ``default``)."""
+        value = str(self.memory.get(key, default))
+        return Input(value, placeholder=placeholder, id=key, compact=True, tooltip=tooltip)
+
+    def remembered_choice(
+        self,
+        key: str,
+        options: list[tuple[str, str]],
+        default: str,
+        *,
+        remembered: bool = True,
+        tooltip: str | None = None,
+    ) -> Select:
+        """A compact drop-down ``#key`` on its remembered value (when it is still one of the options)."""
+        values = [v for _, v in options]
+        kept = self.memory.get(key) if remembered else None
+        return Select(
+            options, value=kept if kept in values else default, allow_blank=False, id=key, compact=True, tooltip=tooltip
+        )
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action == "submit" and self.app.launcher is None:

@@ -15,11 +15,11 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Input, Label, Select, SelectionList
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Header, Input, Select, SelectionList
 
 from bdc_tui import form_memory, services
-from bdc_tui.screens.launch_form import FormErrors, LaunchForm
+from bdc_tui.screens.launch_form import FormErrors, LaunchForm, field_row
 from bdc_tui.widgets.check_list import CheckList
 from engine.errors import BdcError
 
@@ -158,89 +158,72 @@ class NewEvalScreen(LaunchForm):
         infos = services.dataset_infos()
         names = list(infos)
         difficulties = sorted({d for i in infos.values() for d in i.get("difficulties", ()) if d != "all"})
-        mem = lambda key, default="": str(self.memory.get(key, default))  # noqa: E731
         ticked = set(self.memory.get("datasets") or names[:1])
         yield Header()
         with VerticalScroll(classes="form", id="form-fields"):
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Datasets (space to tick)")
-                    yield CheckList(
+            yield field_row(
+                (
+                    "Datasets (space to tick)",
+                    CheckList(
                         *[(f"{n}  {infos[n].get('description', '')}", n, n in ticked) for n in names],
                         id="datasets",
                         compact=True,
-                    )
-                with Vertical():
-                    yield Label("Solvers (none ticked yet)")
-                    yield CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True)
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Difficulty")
-                    remembered = self.memory.get("difficulty")
-                    yield Select(
+                    ),
+                ),
+                (
+                    "Solvers (none ticked yet)",
+                    CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True),
+                ),
+            )
+            yield field_row(
+                (
+                    "Difficulty",
+                    self.remembered_choice(
+                        "difficulty",
                         [(ANY, ANY)] + [(d, d) for d in difficulties],
-                        value=remembered if remembered in difficulties else ANY,
-                        allow_blank=False,
-                        id="difficulty",
-                        compact=True,
+                        ANY,
                         tooltip="applies to the ticked datasets that have it; the others run whole",
-                    )
-                with Vertical():
-                    yield Label("Limit")
-                    yield Input(
-                        mem("limit", "20"),
-                        placeholder="all",
-                        id="limit",
-                        compact=True,
-                        tooltip="first N problems of each dataset; empty = all",
-                    )
-                with Vertical():
-                    yield Label("Data file/folder")
-                    yield Input(
-                        mem("data-path"),
+                    ),
+                ),
+                (
+                    "Limit",
+                    self.remembered_input(
+                        "limit", "20", placeholder="all", tooltip="first N problems of each dataset; empty = all"
+                    ),
+                ),
+                (
+                    "Data file/folder",
+                    self.remembered_input(
+                        "data-path",
                         placeholder="default location",
-                        id="data-path",
-                        compact=True,
                         tooltip="file or folder of MBPP / APPS / CodeContests (HumanEval ships with bdc)",
-                    )
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Artifacts folder")
-                    yield Input(
-                        mem("artifacts"),
+                    ),
+                ),
+            )
+            yield field_row(
+                (
+                    "Artifacts folder",
+                    self.remembered_input(
+                        "artifacts",
                         placeholder="bdc train --out",
-                        id="artifacts",
-                        compact=True,
                         tooltip="needed by sft / experts / merge / disenlora / twin",
-                    )
-                with Vertical():
-                    yield Label("Extra adapters")
-                    yield Input(
-                        mem("adapters"),
+                    ),
+                ),
+                (
+                    "Extra adapters",
+                    self.remembered_input(
+                        "adapters",
                         placeholder="dir1, dir2",
-                        id="adapters",
-                        compact=True,
                         tooltip="comma-separated LoRA adapter folders, each evaluated as a solver",
-                    )
-                with Vertical():
-                    yield Label("Base model")
-                    yield Input(mem("base"), placeholder="default", id="base", compact=True)
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Quantisation")
-                    yield Select(
-                        [("none", "none"), ("4bit", "4bit")],
-                        value="4bit" if self.memory.get("quant") == "4bit" else "none",
-                        allow_blank=False,
-                        id="quant",
-                        compact=True,
-                    )
-                with Vertical():
-                    yield Label("Max new tokens")
-                    yield Input(mem("max-new-tokens", "512"), id="max-new-tokens", compact=True)
-                with Vertical():
-                    yield Label("Batch size")
-                    yield Input(mem("batch-size", "1"), id="batch-size", compact=True)
+                    ),
+                ),
+                ("Base model", self.remembered_input("base", placeholder="default")),
+            )
+            yield field_row(
+                ("Quantisation", self.remembered_choice("quant", [("none", "none"), ("4bit", "4bit")], "none")),
+                ("Max new tokens", self.remembered_input("max-new-tokens", "512")),
+                ("Batch size", self.remembered_input("batch-size", "1")),
+            )
         yield from self.compose_actions()
         yield Footer(compact=True)
 

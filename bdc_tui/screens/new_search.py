@@ -15,11 +15,11 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import VerticalScroll
 from textual.widgets import Footer, Header, Input, Label, Select, Static
 
 from bdc_tui import form_memory, services
-from bdc_tui.screens.launch_form import FormErrors, LaunchForm
+from bdc_tui.screens.launch_form import FormErrors, LaunchForm, field_row
 from bdc_tui.widgets.check_list import CheckList
 from engine.errors import BdcError
 
@@ -64,66 +64,43 @@ class NewSearchScreen(LaunchForm):
         strategies = services.strategy_names()
         remembered_ds = self.memory.get("dataset")
         ds = next((d for d in (self.prefill_dataset, remembered_ds) if d in datasets), datasets[0])
-        mem = lambda key, default="": str(self.memory.get(key, default))  # noqa: E731
         yield Header()
         with VerticalScroll(classes="form", id="form-fields"):
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Dataset")
-                    yield Select([(d, d) for d in datasets], value=ds, allow_blank=False, id="dataset", compact=True)
-                with Vertical():
-                    yield Label("Dataset file")
-                    yield Input(
-                        mem("path"),
+            yield field_row(
+                (
+                    "Dataset",
+                    Select([(d, d) for d in datasets], value=ds, allow_blank=False, id="dataset", compact=True),
+                ),
+                (
+                    "Dataset file",
+                    self.remembered_input(
+                        "path",
                         placeholder="default location",
-                        id="path",
-                        compact=True,
                         tooltip="a JSONL/JSON/parquet file; empty = the dataset's default location",
-                    )
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Difficulty")
-                    options = difficulty_options(ds)
-                    self.difficulties = [v for _, v in options]  # what Difficulty offers now
-                    remembered = self.memory.get("difficulty")
-                    yield Select(
-                        options,
-                        value=remembered if remembered in dict(options).values() else ANY,
-                        allow_blank=False,
-                        id="difficulty",
-                        compact=True,
-                    )
-                for name, label, ph, tip in SUBSET_FIELDS:
-                    with Vertical():
-                        yield Label(label)
-                        default = (
-                            str(self.prefill_limit)
-                            if name == "limit" and self.prefill_limit
-                            else mem(name, "1" if name == "limit" else "")
-                        )
-                        yield Input(default, placeholder=ph, id=name, compact=True, tooltip=tip)
+                    ),
+                ),
+            )
+            options = difficulty_options(ds)
+            self.difficulties = [v for _, v in options]  # what Difficulty offers now
+            subset = []
+            for name, label, ph, tip in SUBSET_FIELDS:
+                field = self.remembered_input(name, "1" if name == "limit" else "", placeholder=ph, tooltip=tip)
+                if name == "limit" and self.prefill_limit:
+                    field.value = str(self.prefill_limit)
+                subset.append((label, field))
+            yield field_row(("Difficulty", self.remembered_choice("difficulty", options, ANY)), *subset)
             yield Static(SUBSET_HINT, classes="hint", id="subset-hint")
-            with Horizontal(classes="row"):
-                with Vertical():
-                    yield Label("Strategy")
-                    default = "mcts" if "mcts" in strategies else strategies[0]
-                    remembered = self.memory.get("strategy")
-                    yield Select(
-                        [(s, s) for s in strategies],
-                        value=remembered if remembered in strategies else default,
-                        allow_blank=False,
-                        id="strategy",
-                        compact=True,
-                    )
-                with Vertical():
-                    yield Label("Rollouts")
-                    yield Input(mem("rollouts", "8"), id="rollouts", compact=True, tooltip="MCTS rollouts per problem")
-                with Vertical():
-                    yield Label("Max LLM calls")
-                    yield Input(mem("max_calls"), placeholder="no limit", id="max_calls", compact=True)
-                with Vertical():
-                    yield Label("Max cost (USD)")
-                    yield Input(mem("max_cost_usd"), placeholder="no limit", id="max_cost_usd", compact=True)
+            yield field_row(
+                (
+                    "Strategy",
+                    self.remembered_choice(
+                        "strategy", [(s, s) for s in strategies], "mcts" if "mcts" in strategies else strategies[0]
+                    ),
+                ),
+                ("Rollouts", self.remembered_input("rollouts", "8", tooltip="MCTS rollouts per problem")),
+                ("Max LLM calls", self.remembered_input("max_calls", placeholder="no limit")),
+                ("Max cost (USD)", self.remembered_input("max_cost_usd", placeholder="no limit")),
+            )
             yield Label("Agents (space to tick; none ticked yet)")
             wanted = set(self.prefill_agents or [])
             yield CheckList(

@@ -217,27 +217,6 @@ class PipelineScreen(LaunchForm):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         return True  # export runs here; the job steps say so when no launcher is available
 
-    def _input(self, key: str, default: str = "", placeholder: str = "", tooltip: str | None = None) -> Input:
-        """A compact text field holding its remembered value."""
-        value = str(self.memory.get(key, default))
-        return Input(value, placeholder=placeholder, id=key, compact=True, tooltip=tooltip)
-
-    def _choice(
-        self,
-        key: str,
-        options: list[tuple[str, str]],
-        default: str,
-        *,
-        remembered: bool = True,
-        tooltip: str | None = None,
-    ) -> Select:
-        """A compact drop-down on its remembered value (when it is still one of the options)."""
-        values = [v for _, v in options]
-        kept = self.memory.get(key) if remembered else None
-        return Select(
-            options, value=kept if kept in values else default, allow_blank=False, id=key, compact=True, tooltip=tooltip
-        )
-
     def compose(self) -> ComposeResult:
         names = services.dataset_names()
         yield Header()
@@ -246,13 +225,13 @@ class PipelineScreen(LaunchForm):
             yield field_row(
                 (
                     "Step (ctrl+s starts it)",
-                    self._choice(
+                    self.remembered_choice(
                         "step", [(STEP_LABELS[s], s) for s in STEPS], next_step(self.folder), remembered=False
                     ),
                 ),
                 (
                     "Export",
-                    self._choice(
+                    self.remembered_choice(
                         "export",
                         [("one pair per solved problem", "problem"), ("every simulated node", "node")],
                         "problem",
@@ -261,7 +240,7 @@ class PipelineScreen(LaunchForm):
                 ),
                 (
                     "Min pass rate",
-                    self._input(
+                    self.remembered_input(
                         "min-pass-rate",
                         "0",
                         tooltip="every-node export only: drop pairs below this public pass rate (0–1)",
@@ -271,14 +250,14 @@ class PipelineScreen(LaunchForm):
             yield field_row(
                 (
                     "Clusters K",
-                    self._input(
+                    self.remembered_input(
                         "k", placeholder="auto", tooltip="clusters (≥ 2); empty: chosen by silhouette up to K max"
                     ),
                 ),
-                ("K max", self._input("k-max", "8", tooltip="largest K the auto choice tries")),
+                ("K max", self.remembered_input("k-max", "8", tooltip="largest K the auto choice tries")),
                 (
                     "Encoder",
-                    self._choice(
+                    self.remembered_choice(
                         "encoder",
                         [(label, name) for name, label in ENCODERS],
                         "auto",
@@ -289,13 +268,13 @@ class PipelineScreen(LaunchForm):
             yield field_row(
                 (
                     "Base model",
-                    self._input(
+                    self.remembered_input(
                         "base", placeholder="installed default", tooltip="the base code model every solver builds on"
                     ),
                 ),
                 (
                     "Epochs",
-                    self._input(
+                    self.remembered_input(
                         "epochs",
                         placeholder="1 (router: 30)",
                         tooltip="passes over the examples; empty: 1 for LoRA training, 30 for the Twin router",
@@ -303,7 +282,7 @@ class PipelineScreen(LaunchForm):
                 ),
                 (
                     "Max steps",
-                    self._input(
+                    self.remembered_input(
                         "max-steps", placeholder="epochs decide", tooltip="stop each training after this many steps"
                     ),
                 ),
@@ -311,11 +290,14 @@ class PipelineScreen(LaunchForm):
             yield Label("Solvers to train / evaluate (none ticked yet)")
             yield CheckList(*[(label, spec, False) for spec, label in SOLVERS], id="solvers", compact=True)
             yield field_row(
-                ("Eval dataset", self._choice("dataset", [(n, n) for n in names], names[0])),
-                ("Eval limit", self._input("limit", "20", placeholder="all", tooltip="first N problems; empty = all")),
+                ("Eval dataset", self.remembered_choice("dataset", [(n, n) for n in names], names[0])),
+                (
+                    "Eval limit",
+                    self.remembered_input("limit", "20", placeholder="all", tooltip="first N problems; empty = all"),
+                ),
                 (
                     "Trained-on problems",
-                    self._choice(
+                    self.remembered_choice(
                         "allow-overlap",
                         [("refused (not scored)", "refuse"), ("scored (--allow-overlap)", "score")],
                         "refuse",
