@@ -33,10 +33,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.problems.model import Problem, TestStyle  # noqa: E402
 from engine.sandbox import Sandbox, SandboxLimits  # noqa: E402
 from engine.sandbox.compare import compare_stdout  # noqa: E402
-from engine.sandbox.humaneval_ref import check_correctness  # noqa: E402
+from engine.sandbox.humaneval_ref import check_correctness, reference_problem  # noqa: E402
 
 WORKERS = 2
 ROUNDS = 3
@@ -48,24 +47,19 @@ def bench_humaneval() -> tuple[float, bool]:
 
     rows = list(read_problems().values())
 
-    def problem(r: dict) -> Problem:
-        return Problem(
-            id=r["task_id"],
-            dataset="humaneval",
-            statement=r["prompt"],
-            style=TestStyle.ASSERT,
-            public_tests=[],
-            private_tests=[],
-            entry_point=r["entry_point"],
-            reference_test=r["test"],
-        )
-
     async def ours() -> list[bool]:
         async with Sandbox(limits=SandboxLimits(timeout_s=3.0), workers=WORKERS) as sb:
             from engine.sandbox import reference_test_case
 
             res = await sb.run_many(
-                [(r["prompt"] + r["canonical_solution"], problem(r), [reference_test_case(problem(r))]) for r in rows]
+                [
+                    (
+                        r["prompt"] + r["canonical_solution"],
+                        reference_problem(r),
+                        [reference_test_case(reference_problem(r))],
+                    )
+                    for r in rows
+                ]
             )
         return [x.passed for x in res]
 

