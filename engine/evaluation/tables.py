@@ -46,10 +46,31 @@ class ProblemResult:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 
-def _order(ds: Iterable[str]) -> list[str]:
+def order_difficulties(ds: Iterable[str]) -> list[str]:
+    """Difficulties in the datasets' own order (introductory before interview...), others after."""
     ds = set(ds)
     known = [d for d in DIFFICULTY_ORDER if d in ds]
     return known + sorted(ds - set(known))
+
+
+def table_columns(
+    summaries: dict[str, dict[str, dict[str, Any]]], overall_only: bool = False
+) -> list[tuple[str, str, int]]:
+    """The (dataset, difficulty | "overall", n) column pairs of an evaluation table: datasets
+    in first-seen order, each with its difficulties in order and Overall last. A dataset with
+    one difficulty ("all") shows Overall alone: its column pair would repeat Overall's."""
+    n: dict[tuple[str, str], int] = {}
+    for summ in summaries.values():
+        for ds, diffs in summ.items():
+            for diff, st in diffs.items():
+                n.setdefault((ds, diff), int(st.get("n") or 0))
+    cols: list[tuple[str, str, int]] = []
+    for ds in dict.fromkeys(ds for ds, _ in n):
+        levels = order_difficulties(d for x, d in n if x == ds and d != "overall")
+        if (ds, "overall") in n and (overall_only or len(levels) < 2):
+            levels = []
+        cols += [(ds, d, n[ds, d]) for d in [*levels, "overall"] if (ds, d) in n]
+    return cols
 
 
 def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str, float]]]:
@@ -69,7 +90,7 @@ def summarize(results: Sequence[ProblemResult]) -> dict[str, dict[str, dict[str,
         for r in rs:
             groups.setdefault(r.difficulty or "unknown", []).append(r)
         table = {}
-        for diff in _order(groups):
+        for diff in order_difficulties(groups):
             table[diff] = _stats(groups[diff])
         table["overall"] = _stats(rs)
         out[ds] = table
@@ -114,21 +135,7 @@ def table2(summaries: dict[str, dict[str, dict[str, dict[str, float]]]], title: 
     """A Rich table: rows = solvers, column pairs = dataset x difficulty (+ Overall)."""
     from rich.table import Table
 
-    cols: list[tuple[str, str, int]] = []  # (dataset, difficulty, n)
-    for summ in summaries.values():
-        for ds, diffs in summ.items():
-            for diff, st in diffs.items():
-                if not any(c[0] == ds and c[1] == diff for c in cols):
-                    cols.append((ds, diff, int(st["n"])))
-    # per dataset: difficulties in order, overall last
-    ordered: list[tuple[str, str, int]] = []
-    for ds in dict.fromkeys(c[0] for c in cols):
-        diffs = [c for c in cols if c[0] == ds]
-        names = _order(d for _, d, _ in diffs if d != "overall")
-        if len(names) == 1 and any(c[1] == "overall" for c in diffs):
-            names = []  # one difficulty ("all"): its column pair would repeat Overall's
-        names.append("overall")
-        ordered += [next(c for c in diffs if c[1] == d) for d in names if any(c[1] == d for c in diffs)]
+    ordered = table_columns(summaries)
     t = Table(title=title)
     t.add_column("Solver", style="bold")
     for ds, diff, n in ordered:

@@ -10,16 +10,11 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from engine.evaluation.tables import DIFFICULTY_ORDER
+from engine.evaluation.tables import order_difficulties, table_columns
 
 
 def _pct(x: Any) -> str:
     return "-" if x is None else f"{float(x):.2f}"
-
-
-def _order(levels: set[str]) -> list[str]:
-    known = [d for d in DIFFICULTY_ORDER if d in levels]
-    return known + sorted(levels - set(known))
 
 
 def bar_chart(rows: list[tuple[str, float, float]], title: str) -> str:
@@ -45,7 +40,7 @@ def bar_chart(rows: list[tuple[str, float, float]], title: str) -> str:
 def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tuple[str, float, float]]]:
     parts, bars = [], []
     for dataset, runs in rows.items():
-        levels = _order({d for r in runs for d in r["metrics"]["by_difficulty"]})
+        levels = order_difficulties({d for r in runs for d in r["metrics"]["by_difficulty"]})
         head = ["Method", *[f"{d} PR | {d} AC" for d in levels], "Overall PR | Overall AC", "calls", "cost $"]
         sizes = ", ".join(f"{d} {runs[0]['metrics']['by_difficulty'].get(d, {}).get('n', 0)}" for d in levels)
         parts.append(f"**{dataset}** (PR / AC in %; problems per difficulty: {sizes})\n")
@@ -68,22 +63,13 @@ def table1_markdown(rows: dict[str, list[dict[str, Any]]]) -> tuple[str, list[tu
 
 
 def eval_markdown(summaries: dict[str, Any], dataset_overall_only: bool) -> tuple[str, list[tuple[str, float, float]]]:
-    cols: list[tuple[str, str]] = []
-    n: dict[tuple[str, str], Any] = {}
-    for summ in summaries.values():
-        for ds, diffs in summ.items():
-            levels = _order(set(diffs) - {"overall"})
-            # one difficulty ("all") is the overall column again
-            levels = ["overall"] if dataset_overall_only or len(levels) < 2 else [*levels, "overall"]
-            cols += [(ds, d) for d in levels if (ds, d) not in cols]
-            for d in levels:
-                n.setdefault((ds, d), (diffs.get(d) or {}).get("n"))
-    head = ["Solver"] + [f"{ds} {d} (n={n[ds, d]}) PR | {ds} {d} AC" for ds, d in cols]
+    cols = table_columns(summaries, overall_only=dataset_overall_only)
+    head = ["Solver"] + [f"{ds} {d} (n={n}) PR | {ds} {d} AC" for ds, d, n in cols]
     lines = ["| " + " | ".join(h for col in head for h in col.split(" | ")) + " |", "|" + "---|" * (1 + 2 * len(cols))]
     bars = []
     for solver, summ in summaries.items():
         cells = [solver]
-        for ds, d in cols:
+        for ds, d, _ in cols:
             st = summ.get(ds, {}).get(d)
             cells += [_pct(st["pr"]), _pct(st["ac"])] if st else ["-", "-"]
         lines.append("| " + " | ".join(cells) + " |")
