@@ -207,24 +207,33 @@ class NewSearchScreen(LaunchForm):
 
     @work(exclusive=True, group="new-search", exit_on_error=False)
     async def create_and_launch(self, form: dict[str, Any], problems: list[Any]) -> None:
+        """One run, or one per agent for a single-model strategy (as ``bdc search`` does); the
+        first opens live."""
+        from engine.search.registry import agent_groups
+
+        run_ids = []
         try:
-            config = services.build_run_config(form)
-            run_id = await self.app.store.create_run(
-                dataset=form["dataset"],
-                strategy=form["strategy"],
-                agents=[a["name"] for a in form["agents"]],
-                config=config,
-                problems=problems,
-            )
+            for agents in agent_groups(form["strategy"], form["agents"]):
+                one = {**form, "agents": agents}
+                run_ids.append(
+                    await self.app.store.create_run(
+                        dataset=form["dataset"],
+                        strategy=form["strategy"],
+                        agents=[a["name"] for a in agents],
+                        config=services.build_run_config(one),
+                        problems=problems,
+                    )
+                )
         except Exception as e:
             self.failed(e, "creating the run")
             return
-        self.created_run = run_id
-        pid = self.app.launch_run(run_id)
+        self.created_run = run_ids[0]
+        pids = [self.app.launch_run(run_id) for run_id in run_ids]
         self.app.pop_screen()
-        if pid is not None:
-            self.notify(f"started {run_id} with {len(problems)} problem(s) (pid {pid})")
-        self.app.open_run(run_id, "live")
+        if pids[0] is not None:
+            runs = ", ".join(run_ids)
+            self.notify(f"started {runs} with {len(problems)} problem(s) (pid {', '.join(map(str, pids))})")
+        self.app.open_run(run_ids[0], "live")
 
 
 def summary(form: dict[str, Any], problems: list[Any]) -> list[str]:
@@ -232,6 +241,9 @@ def summary(form: dict[str, Any], problems: list[Any]) -> list[str]:
     ids = [str(getattr(p, "id", p)) for p in problems]
     shown = ", ".join(ids[:6]) + (f", … (+{len(ids) - 6})" if len(ids) > 6 else "")
     subset = ", ".join(f"{k}={v}" for k, v in form["subset"].items()) or "whole dataset"
+    from engine.search.registry import agent_groups
+
+    runs = len(agent_groups(form["strategy"], form["agents"]))
     budget = []
     if form.get("max_calls"):
         budget.append(f"at most {form['max_calls']} LLM calls")
@@ -241,7 +253,9 @@ def summary(form: dict[str, Any], problems: list[Any]) -> list[str]:
         f"dataset    {form['dataset']}{' from ' + form['dataset_path'] if form['dataset_path'] else ''} ({subset})",
         f"problems   {len(problems)}: {shown}",
         f"strategy   {form['strategy']}, {form['search']['rollouts']} rollouts per problem",
-        "agents     " + ", ".join(f"{a['name']} ({a['model']})" for a in form["agents"]),
+        "agents     "
+        + ", ".join(f"{a['name']} ({a['model']})" for a in form["agents"])
+        + (f": a single-model method, so {runs} runs, one per agent" if runs > 1 else ""),
         f"budget     {', '.join(budget) if budget else 'no limit on calls or cost'}",
         "",
         "It runs in its own process and keeps running if you quit bdc-tui; x on the runs screen stops it.",

@@ -161,16 +161,16 @@ async def _search_per_model(db: str, cfg: Any, name: str | None, quiet: bool, ba
     agent: one row per model, as in the paper, never a best-of-N across models."""
     from dataclasses import replace
 
-    from engine.search.registry import STRATEGIES
+    from engine.search.registry import agent_groups
 
-    cls = STRATEGIES.get(cfg.strategy)
-    if cls is None or not cls.single_policy or len(cfg.agents) <= 1:
+    groups = agent_groups(cfg.strategy, cfg.agents)
+    if len(groups) == 1:
         await _search(db, cfg, name, quiet, backend)
         return
     click.echo(
         f"{cfg.strategy} is a single-model method: one run per agent ({', '.join(a['name'] for a in cfg.agents)})"
     )
-    for agent in cfg.agents:
+    for (agent,) in groups:
         await _search(db, replace(cfg, agents=[agent]), f"{name} ({agent['name']})" if name else None, quiet, backend)
 
 

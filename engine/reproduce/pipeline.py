@@ -200,15 +200,14 @@ class Reproduction:
     def table1_plan(self) -> list[tuple[str, str, str, list[dict[str, Any]]]]:
         """(dataset, row label, strategy, agents) of every Table 1 row, in order; one-model
         strategies get one row per agent (the paper's rows)."""
-        from engine.search.registry import STRATEGIES
+        from engine.search.registry import agent_groups
 
         plan = []
         for name in self.scale.table1_datasets:
             if not self.table1_problems(name):
                 continue
             for strategy in self.scale.strategies:
-                groups = [[a] for a in self.agents] if STRATEGIES[strategy].single_policy else [self.agents]
-                for agents in groups:
+                for agents in agent_groups(strategy, self.agents):
                     plan.append((name, f"{strategy} ({', '.join(a['name'] for a in agents)})", strategy, agents))
         return plan
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from engine.errors import ConfigError
 from engine.search.baselines import LATS, Reflexion, TreeOfThoughts, ZeroShot
 from engine.search.config import SearchConfig
@@ -23,6 +26,19 @@ STRATEGIES: dict[str, type[Strategy]] = {
         RethinkMCTS,
     )
 }
+
+
+A = TypeVar("A")
+
+
+def agent_groups(strategy: str, agents: Sequence[A]) -> list[list[A]]:
+    """The agents of each run a search with ``strategy`` makes: a single-model method (the
+    baselines, ``mcts-single``, ``rethinkmcts``) gets one run per agent — one row per model, as
+    in the paper, never a best-of-N across models; any other strategy one run with them all."""
+    cls = STRATEGIES.get(strategy)
+    if cls is not None and cls.single_policy and len(agents) > 1:
+        return [[a] for a in agents]
+    return [list(agents)]
 
 
 def make_strategy(name: str, config: SearchConfig) -> Strategy:

@@ -322,3 +322,24 @@ async def test_the_first_search_from_the_welcome_screen_ticks_only_free_agents(t
         await pilot.press("ctrl+s")  # still asks first
         assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
         assert "HumanEval/0" in app.screen.plain_text()
+
+
+async def test_a_single_model_strategy_launches_one_run_per_agent(tmp_path: Path) -> None:
+    """As `bdc search` does: reflexion with two agents is two runs, never one run that drops an agent."""
+    launcher = RecordingLauncher()
+    app = make_app(tmp_path / "s.db", launcher=launcher)
+    async with app.run_test(size=SIZES[-1]) as pilot:
+        form = await open_form(pilot, "n", NewSearchScreen)
+        names = [spec["name"] for _, spec in form.agent_specs]
+        form.query_one("#agents").select(names.index("scripted-canonical"))
+        form.query_one("#agents").select(names.index("scripted-broken"))
+        form.query_one("#strategy").value = "reflexion"
+        form.query_one("#limit").value = "1"
+        await pilot.press("ctrl+s")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), timeout=20)
+        assert "2 runs, one per agent" in app.screen.plain_text()
+        await pilot.press("y")
+        assert await wait_for(pilot, lambda: len(launcher.runs) == 2)
+        runs = [await app.store.run(r) for r in launcher.runs]
+        assert sorted(r.agents for r in runs) == [["scripted-broken"], ["scripted-canonical"]]
+        assert all(r.strategy == "reflexion" and len(r.config["agents"]) == 1 for r in runs)
